@@ -1,0 +1,2 @@
+//! STUN codec benchmarks (filled in with floe-stun).
+fn main() {}

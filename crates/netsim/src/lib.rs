@@ -1,0 +1,1 @@
+//! floe-netsim: a deterministic simulated network (work in progress).

@@ -1,0 +1,1 @@
+//! floe-stun (work in progress).
