@@ -1,0 +1,192 @@
+//! ERROR-CODE (RFC 8489 §14.8).
+
+use super::text::{decode_text, validate_chars};
+use super::{AttrType, Attribute, RawAttribute};
+use crate::{Error, TransactionId};
+
+/// ERROR-CODE (RFC 8489 §14.8): a code from 300 to 699 and a reason phrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ErrorCode<'a> {
+    /// The numeric code, class * 100 + number.
+    pub code: u16,
+    /// The reason phrase (diagnostic text).
+    pub reason: &'a str,
+}
+
+impl ErrorCode<'static> {
+    /// 300 Try Alternate (RFC 8489 §19).
+    pub const TRY_ALTERNATE: ErrorCode<'static> = ErrorCode::with_default_reason(300);
+    /// 400 Bad Request.
+    pub const BAD_REQUEST: ErrorCode<'static> = ErrorCode::with_default_reason(400);
+    /// 401 Unauthenticated.
+    pub const UNAUTHENTICATED: ErrorCode<'static> = ErrorCode::with_default_reason(401);
+    /// 403 Forbidden (RFC 8656 §19).
+    pub const FORBIDDEN: ErrorCode<'static> = ErrorCode::with_default_reason(403);
+    /// 420 Unknown Attribute.
+    pub const UNKNOWN_ATTRIBUTE: ErrorCode<'static> = ErrorCode::with_default_reason(420);
+    /// 437 Allocation Mismatch (RFC 8656 §19).
+    pub const ALLOCATION_MISMATCH: ErrorCode<'static> = ErrorCode::with_default_reason(437);
+    /// 438 Stale Nonce.
+    pub const STALE_NONCE: ErrorCode<'static> = ErrorCode::with_default_reason(438);
+    /// 440 Address Family not Supported (RFC 8656 §19).
+    pub const ADDRESS_FAMILY_NOT_SUPPORTED: ErrorCode<'static> =
+        ErrorCode::with_default_reason(440);
+    /// 441 Wrong Credentials (RFC 8656 §19).
+    pub const WRONG_CREDENTIALS: ErrorCode<'static> = ErrorCode::with_default_reason(441);
+    /// 442 Unsupported Transport Protocol (RFC 8656 §19).
+    pub const UNSUPPORTED_TRANSPORT: ErrorCode<'static> = ErrorCode::with_default_reason(442);
+    /// 443 Peer Address Family Mismatch (RFC 8656 §19).
+    pub const PEER_ADDRESS_FAMILY_MISMATCH: ErrorCode<'static> =
+        ErrorCode::with_default_reason(443);
+    /// 486 Allocation Quota Reached (RFC 8656 §19).
+    pub const ALLOCATION_QUOTA_REACHED: ErrorCode<'static> = ErrorCode::with_default_reason(486);
+    /// 487 Role Conflict (RFC 8445 §7.3.1.1).
+    pub const ROLE_CONFLICT: ErrorCode<'static> = ErrorCode::with_default_reason(487);
+    /// 500 Server Error.
+    pub const SERVER_ERROR: ErrorCode<'static> = ErrorCode::with_default_reason(500);
+    /// 508 Insufficient Capacity (RFC 8656 §19).
+    pub const INSUFFICIENT_CAPACITY: ErrorCode<'static> = ErrorCode::with_default_reason(508);
+
+    /// The code with the reason phrase the IANA registry recommends.
+    pub const fn with_default_reason(code: u16) -> ErrorCode<'static> {
+        ErrorCode {
+            code,
+            reason: default_reason(code),
+        }
+    }
+}
+
+/// The registry's recommended reason phrase for a code (RFC 8489 §19, RFC 8656 §19,
+/// RFC 8445 §7.3.1.1, RFC 6062 §6.3), or `""`.
+pub const fn default_reason(code: u16) -> &'static str {
+    match code {
+        300 => "Try Alternate",
+        400 => "Bad Request",
+        401 => "Unauthenticated",
+        403 => "Forbidden",
+        405 => "Mobility Forbidden",
+        420 => "Unknown Attribute",
+        437 => "Allocation Mismatch",
+        438 => "Stale Nonce",
+        440 => "Address Family not Supported",
+        441 => "Wrong Credentials",
+        442 => "Unsupported Transport Protocol",
+        443 => "Peer Address Family Mismatch",
+        446 => "Connection Already Exists",
+        447 => "Connection Timeout or Failure",
+        486 => "Allocation Quota Reached",
+        487 => "Role Conflict",
+        500 => "Server Error",
+        508 => "Insufficient Capacity",
+        _ => "",
+    }
+}
+
+/// Decodes the 32-bit class/number word shared by ERROR-CODE and ADDRESS-ERROR-CODE.
+pub(crate) fn decode_code(raw: &RawAttribute<'_>, word: [u8; 2]) -> Result<u16, Error> {
+    let class = u16::from(word[0] & 0x07);
+    let number = u16::from(word[1]);
+    if !(3..=6).contains(&class) {
+        return Err(raw.invalid("error class must be 3 to 6"));
+    }
+    if number > 99 {
+        return Err(raw.invalid("error number must be 0 to 99"));
+    }
+    Ok(class * 100 + number)
+}
+
+pub(crate) fn encode_code(code: u16, out: &mut [u8]) {
+    out[0] = ((code / 100) & 0x07) as u8;
+    out[1] = (code % 100) as u8;
+}
+
+pub(crate) fn validate_code(code: u16, reason: &str) -> Result<(), Error> {
+    if !(300..=699).contains(&code) {
+        return Err(Error::InvalidInput {
+            what: "error code must be 300 to 699",
+        });
+    }
+    validate_chars(
+        reason,
+        127,
+        509,
+        "reason phrase must be fewer than 128 characters",
+    )
+}
+
+impl<'a> Attribute<'a> for ErrorCode<'a> {
+    const TYPE: AttrType = AttrType::ERROR_CODE;
+
+    fn decode(raw: &RawAttribute<'a>, _: &TransactionId) -> Result<Self, Error> {
+        if raw.value.len() < 4 {
+            return Err(raw.bad_length("ERROR-CODE", "at least 4"));
+        }
+        let code = decode_code(raw, [raw.value[2], raw.value[3]])?;
+        let reason_raw = RawAttribute {
+            value: &raw.value[4..],
+            ..*raw
+        };
+        let reason = decode_text(&reason_raw, "ERROR-CODE", 763, "at most 767")?;
+        Ok(ErrorCode { code, reason })
+    }
+
+    fn value_len(&self) -> usize {
+        4 + self.reason.len()
+    }
+
+    fn encode(&self, _: &TransactionId, out: &mut [u8]) {
+        out[..2].fill(0);
+        encode_code(self.code, &mut out[2..4]);
+        out[4..].copy_from_slice(self.reason.as_bytes());
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        validate_code(self.code, self.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_outside_three_to_six_is_rejected() {
+        let raw = RawAttribute {
+            typ: AttrType::ERROR_CODE,
+            value: &[0, 0, 2, 1],
+            offset: 20,
+        };
+        assert!(matches!(
+            ErrorCode::decode(&raw, &TransactionId([0; 12])),
+            Err(Error::InvalidValue {
+                what: "error class must be 3 to 6",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn number_above_99_is_rejected() {
+        let raw = RawAttribute {
+            typ: AttrType::ERROR_CODE,
+            value: &[0, 0, 4, 100],
+            offset: 20,
+        };
+        assert!(ErrorCode::decode(&raw, &TransactionId([0; 12])).is_err());
+    }
+
+    #[test]
+    fn reserved_bits_are_ignored() {
+        let raw = RawAttribute {
+            typ: AttrType::ERROR_CODE,
+            value: &[0xff, 0xff, 0xfc, 38],
+            offset: 20,
+        };
+        assert_eq!(
+            ErrorCode::decode(&raw, &TransactionId([0; 12]))
+                .unwrap()
+                .code,
+            438
+        );
+    }
+}

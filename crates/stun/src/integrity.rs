@@ -1,0 +1,148 @@
+//! MESSAGE-INTEGRITY (HMAC-SHA1, RFC 8489 §14.5) and MESSAGE-INTEGRITY-SHA256
+//! (HMAC-SHA256, §14.6): computing and verifying over the right prefix, with the header
+//! length adjusted as if the integrity attribute were last.
+
+use core::fmt;
+
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::credentials::{self, Algorithm};
+use crate::header::HEADER_LEN;
+use crate::message::Message;
+use crate::Error;
+
+/// A keyed integrity context, built once per credential and reused for every message:
+/// the HMAC key schedule (inner and outer pads) is computed here, so the per-message
+/// cost is the bare HMAC over the message.
+#[derive(Clone)]
+pub struct IntegrityKey {
+    sha1: Hmac<Sha1>,
+    sha256: Hmac<Sha256>,
+}
+
+impl fmt::Debug for IntegrityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IntegrityKey(..)")
+    }
+}
+
+/// Which integrity attribute a message was verified with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrityKind {
+    /// MESSAGE-INTEGRITY (HMAC-SHA1).
+    Sha1,
+    /// MESSAGE-INTEGRITY-SHA256.
+    Sha256,
+}
+
+impl IntegrityKey {
+    /// A key from raw key bytes (RFC 8489 §9: the short-term password after OpaqueString,
+    /// or the long-term MD5/SHA-256 digest).
+    pub fn from_key_bytes(key: &[u8]) -> IntegrityKey {
+        IntegrityKey {
+            // HMAC accepts keys of any length.
+            sha1: <Hmac<Sha1> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!()),
+            sha256: <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    /// The short-term credential key (RFC 8489 §9.1.1): the password processed with the
+    /// OpaqueString profile (RFC 8265 §4.2). ICE uses this with the peer's `ice-pwd`.
+    pub fn short_term(password: &str) -> Result<IntegrityKey, Error> {
+        let prepared = credentials::opaque_string(password)?;
+        Ok(IntegrityKey::from_key_bytes(prepared.as_bytes()))
+    }
+
+    /// The long-term credential key (RFC 8489 §9.2.2): MD5 or SHA-256 of
+    /// `username ":" OpaqueString(realm) ":" OpaqueString(password)`.
+    pub fn long_term(
+        username: &str,
+        realm: &str,
+        password: &str,
+        algorithm: Algorithm,
+    ) -> Result<IntegrityKey, Error> {
+        let key = credentials::long_term_key(username, realm, password, algorithm)?;
+        Ok(IntegrityKey::from_key_bytes(key.as_bytes()))
+    }
+
+    pub(crate) fn hmac_sha1(&self, header: &[u8; HEADER_LEN], body: &[u8]) -> [u8; 20] {
+        let mut mac = self.sha1.clone();
+        mac.update(header);
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+
+    pub(crate) fn hmac_sha256(&self, header: &[u8; HEADER_LEN], body: &[u8]) -> [u8; 32] {
+        let mut mac = self.sha256.clone();
+        mac.update(header);
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// The header of `buf` with its length field set to `length` (RFC 8489 §14.5: the length
+/// must cover the integrity attribute as if it were the last one).
+pub(crate) fn adjusted_header(buf: &[u8], length: usize) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header.copy_from_slice(&buf[..HEADER_LEN]);
+    header[2..4].copy_from_slice(&(length as u16).to_be_bytes());
+    header
+}
+
+impl Message<'_> {
+    /// Verifies the message's integrity with `key` (RFC 8489 §9.1.3, §9.2.4): with
+    /// MESSAGE-INTEGRITY-SHA256 present it is checked, otherwise MESSAGE-INTEGRITY.
+    /// The comparison is constant-time.
+    pub fn verify(&self, key: &IntegrityKey) -> Result<IntegrityKind, Error> {
+        if self.integrity_sha256_offset().is_some() {
+            self.verify_sha256(key).map(|()| IntegrityKind::Sha256)
+        } else {
+            self.verify_sha1(key).map(|()| IntegrityKind::Sha1)
+        }
+    }
+
+    /// Verifies MESSAGE-INTEGRITY (HMAC-SHA1) specifically.
+    pub fn verify_sha1(&self, key: &IntegrityKey) -> Result<(), Error> {
+        let at = self.integrity_offset().ok_or(Error::MissingIntegrity)?;
+        let buf = self.as_bytes();
+        let header = adjusted_header(buf, at + 4 + 20 - HEADER_LEN);
+        let mac = key.hmac_sha1(&header, &buf[HEADER_LEN..at]);
+        // `parse` checked the value is 20 bytes.
+        let found = &buf[at + 4..at + 24];
+        if bool::from(mac.ct_eq(found)) {
+            Ok(())
+        } else {
+            Err(Error::IntegrityMismatch {
+                name: "MESSAGE-INTEGRITY",
+            })
+        }
+    }
+
+    /// Verifies MESSAGE-INTEGRITY-SHA256 specifically (truncated values compare their
+    /// prefix, RFC 8489 §14.6).
+    pub fn verify_sha256(&self, key: &IntegrityKey) -> Result<(), Error> {
+        let at = self
+            .integrity_sha256_offset()
+            .ok_or(Error::MissingIntegrity)?;
+        let buf = self.as_bytes();
+        let len = usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
+        let header = adjusted_header(buf, at + 4 + len - HEADER_LEN);
+        let mac = key.hmac_sha256(&header, &buf[HEADER_LEN..at]);
+        let found = &buf[at + 4..at + 4 + len];
+        if bool::from(mac[..len].ct_eq(found)) {
+            Ok(())
+        } else {
+            Err(Error::IntegrityMismatch {
+                name: "MESSAGE-INTEGRITY-SHA256",
+            })
+        }
+    }
+
+    /// Whether the message carries MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256.
+    pub fn has_integrity(&self) -> bool {
+        self.integrity_offset().is_some() || self.integrity_sha256_offset().is_some()
+    }
+}

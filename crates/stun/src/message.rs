@@ -1,0 +1,384 @@
+//! The borrowed, zero-copy message view (RFC 8489 §5, §14).
+//!
+//! [`Message::parse`] checks the header and walks the attributes once, validating every
+//! length, the padding, and the placement rules for MESSAGE-INTEGRITY,
+//! MESSAGE-INTEGRITY-SHA256 and FINGERPRINT. After that, attributes are decoded on demand
+//! with [`Message::get`]; nothing is copied or allocated.
+
+use crate::attributes::{AttrType, Attribute, RawAttribute};
+use crate::header::{Class, MessageType, Method, TransactionId, HEADER_LEN, MAGIC_COOKIE};
+use crate::Error;
+
+/// How strictly [`Message::parse_with`] judges a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseOptions {
+    /// Check FINGERPRINT when present (default `true`). A wrong fingerprint means the
+    /// datagram is not STUN at all (RFC 8489 §7.3, §14.7), so floe checks it by default.
+    pub check_fingerprint: bool,
+    /// Reject a message without FINGERPRINT (default `false`; ICE requires one in checks,
+    /// RFC 8445 §7.2.2, but that is the agent's rule).
+    pub require_fingerprint: bool,
+    /// Reject a second occurrence of an attribute that may appear only once (default
+    /// `false`: RFC 8489 §14 lets a receiver process only the first occurrence).
+    pub reject_duplicates: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            check_fingerprint: true,
+            require_fingerprint: false,
+            reject_duplicates: false,
+        }
+    }
+}
+
+impl ParseOptions {
+    /// The strictest options: FINGERPRINT required and checked, no duplicates.
+    pub fn strict() -> Self {
+        ParseOptions {
+            check_fingerprint: true,
+            require_fingerprint: true,
+            reject_duplicates: true,
+        }
+    }
+
+    /// Structure only: FINGERPRINT is not checked (for tools that report it separately).
+    pub fn structure_only() -> Self {
+        ParseOptions {
+            check_fingerprint: false,
+            require_fingerprint: false,
+            reject_duplicates: false,
+        }
+    }
+}
+
+/// A validated STUN message borrowing its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    buf: &'a [u8],
+    typ: MessageType,
+    tid: TransactionId,
+    /// Offsets of the attribute headers that count for verification.
+    integrity: Option<u16>,
+    integrity_sha256: Option<u16>,
+    fingerprint: Option<u16>,
+    /// Attributes after MESSAGE-INTEGRITY(-SHA256) that are not integrity or FINGERPRINT;
+    /// RFC 8489 §14.5-14.6 says to ignore them, and they are not returned.
+    ignored: u16,
+}
+
+/// Reads the first four header fields and checks what can be checked without the body:
+/// the two zero bits, the cookie, the length alignment. Returns the type and the total
+/// message length the header announces (header included). Used by stream framing too.
+pub fn peek_header(buf: &[u8]) -> Result<(MessageType, usize), Error> {
+    if buf.len() < HEADER_LEN {
+        return Err(Error::Truncated {
+            needed: HEADER_LEN,
+            have: buf.len(),
+        });
+    }
+    if buf[0] & 0xC0 != 0 {
+        return Err(Error::NotStun { first_byte: buf[0] });
+    }
+    let cookie = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    if cookie != MAGIC_COOKIE {
+        return Err(Error::ClassicStun { found: cookie });
+    }
+    let length = u16::from_be_bytes([buf[2], buf[3]]);
+    if length % 4 != 0 {
+        return Err(Error::LengthNotAligned { length });
+    }
+    let typ = MessageType::from_u16(u16::from_be_bytes([buf[0], buf[1]]));
+    Ok((typ, HEADER_LEN + usize::from(length)))
+}
+
+/// Tracks the RFC 8489 §14.5-14.7 placement rules while walking attributes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Placement {
+    integrity: bool,
+    integrity_sha256: bool,
+    fingerprint: bool,
+}
+
+/// What the walk should do with an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Count,
+    Integrity,
+    IntegritySha256,
+    Fingerprint,
+    Ignore,
+}
+
+impl Placement {
+    fn judge(&mut self, typ: AttrType) -> Verdict {
+        match typ {
+            AttrType::FINGERPRINT => {
+                self.fingerprint = true;
+                Verdict::Fingerprint
+            }
+            // MESSAGE-INTEGRITY-SHA256 may follow MESSAGE-INTEGRITY, not the other way
+            // round (RFC 8489 §14.6).
+            AttrType::MESSAGE_INTEGRITY if !self.integrity && !self.integrity_sha256 => {
+                self.integrity = true;
+                Verdict::Integrity
+            }
+            AttrType::MESSAGE_INTEGRITY_SHA256 if !self.integrity_sha256 => {
+                self.integrity_sha256 = true;
+                Verdict::IntegritySha256
+            }
+            _ if self.integrity || self.integrity_sha256 => Verdict::Ignore,
+            _ => Verdict::Count,
+        }
+    }
+}
+
+/// Reads the attribute header at `at`; the caller knows `at + 4 <= buf.len()`.
+fn attribute_at(buf: &[u8], at: usize) -> Result<(RawAttribute<'_>, usize), Error> {
+    let head = buf
+        .get(at..at + 4)
+        .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
+    let typ = AttrType(u16::from_be_bytes([head[0], head[1]]));
+    let length = u16::from_be_bytes([head[2], head[3]]);
+    let start = at + 4;
+    let end = start + usize::from(length);
+    let padded_end = start + usize::from(length).next_multiple_of(4);
+    if padded_end > buf.len() {
+        return Err(Error::AttributeOverflow {
+            typ,
+            offset: at,
+            length,
+        });
+    }
+    Ok((
+        RawAttribute {
+            typ,
+            value: &buf[start..end],
+            offset: at,
+        },
+        padded_end,
+    ))
+}
+
+impl<'a> Message<'a> {
+    /// Parses with the default [`ParseOptions`] (structure checked, FINGERPRINT checked
+    /// when present, duplicates allowed).
+    pub fn parse(buf: &'a [u8]) -> Result<Message<'a>, Error> {
+        Message::parse_with(buf, ParseOptions::default())
+    }
+
+    /// Parses and validates `buf`, which must hold exactly one message (one UDP datagram,
+    /// or one frame cut from a stream with [`crate::framing`]).
+    pub fn parse_with(buf: &'a [u8], options: ParseOptions) -> Result<Message<'a>, Error> {
+        let (typ, total) = peek_header(buf)?;
+        if total != buf.len() {
+            return Err(Error::LengthMismatch {
+                declared: total - HEADER_LEN,
+                actual: buf.len() - HEADER_LEN,
+            });
+        }
+        let mut tid = [0u8; 12];
+        tid.copy_from_slice(&buf[8..20]);
+        let mut msg = Message {
+            buf,
+            typ,
+            tid: TransactionId(tid),
+            integrity: None,
+            integrity_sha256: None,
+            fingerprint: None,
+            ignored: 0,
+        };
+        // A bit per possible attribute type: O(1) duplicate detection without allocating.
+        let mut seen: Option<[u64; 1024]> = options.reject_duplicates.then_some([0u64; 1024]);
+        let mut placement = Placement::default();
+        let mut at = HEADER_LEN;
+        while at < buf.len() {
+            let (raw, next) = attribute_at(buf, at)?;
+            if placement.fingerprint {
+                return Err(Error::AttributeAfterFingerprint {
+                    typ: raw.typ,
+                    offset: at,
+                });
+            }
+            // Offsets fit in u16: the message is at most 20 + 65532 bytes and `at` < len.
+            let offset = at as u16;
+            match placement.judge(raw.typ) {
+                Verdict::Integrity => {
+                    raw.fixed::<20>("MESSAGE-INTEGRITY", "20")?;
+                    msg.integrity = Some(offset);
+                }
+                Verdict::IntegritySha256 => {
+                    crate::attributes::MessageIntegritySha256::decode(&raw, &msg.tid)?;
+                    msg.integrity_sha256 = Some(offset);
+                }
+                Verdict::Fingerprint => {
+                    raw.fixed::<4>("FINGERPRINT", "4")?;
+                    msg.fingerprint = Some(offset);
+                }
+                Verdict::Ignore => msg.ignored += 1,
+                Verdict::Count => {}
+            }
+            if let Some(seen) = seen.as_mut() {
+                let (word, bit) = (usize::from(raw.typ.0 / 64), raw.typ.0 % 64);
+                if seen[word] & (1 << bit) != 0 && !raw.typ.may_repeat() {
+                    return Err(Error::DuplicateAttribute {
+                        typ: raw.typ,
+                        offset: at,
+                    });
+                }
+                seen[word] |= 1 << bit;
+            }
+            at = next;
+        }
+        if options.check_fingerprint && msg.fingerprint.is_some() {
+            msg.check_fingerprint()?;
+        }
+        if options.require_fingerprint && msg.fingerprint.is_none() {
+            return Err(Error::MissingFingerprint);
+        }
+        Ok(msg)
+    }
+
+    /// The message type (method and class).
+    pub fn message_type(&self) -> MessageType {
+        self.typ
+    }
+
+    /// The method.
+    pub fn method(&self) -> Method {
+        self.typ.method
+    }
+
+    /// The class.
+    pub fn class(&self) -> Class {
+        self.typ.class
+    }
+
+    /// The transaction id.
+    pub fn transaction_id(&self) -> TransactionId {
+        self.tid
+    }
+
+    /// The whole message.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Number of attributes after MESSAGE-INTEGRITY(-SHA256) that were ignored, as RFC
+    /// 8489 §14.5 requires (they are not covered by the integrity check).
+    pub fn ignored_after_integrity(&self) -> usize {
+        usize::from(self.ignored)
+    }
+
+    /// The attributes in order, without those ignored after the integrity attributes.
+    pub fn attributes(&self) -> Attributes<'a> {
+        Attributes {
+            buf: self.buf,
+            at: HEADER_LEN,
+            placement: Placement::default(),
+        }
+    }
+
+    /// Every attribute in order, including those RFC 8489 §14.5 says to ignore (for
+    /// diagnostics).
+    pub fn all_attributes(&self) -> impl Iterator<Item = RawAttribute<'a>> {
+        let buf = self.buf;
+        let mut at = HEADER_LEN;
+        core::iter::from_fn(move || {
+            let (raw, next) = attribute_at(buf, at).ok()?;
+            at = next;
+            Some(raw)
+        })
+    }
+
+    /// The first attribute of type `typ`, raw.
+    pub fn get_raw(&self, typ: AttrType) -> Option<RawAttribute<'a>> {
+        self.attributes().find(|a| a.typ == typ)
+    }
+
+    /// Whether an attribute of type `typ` is present (and not ignored).
+    pub fn has(&self, typ: AttrType) -> bool {
+        self.get_raw(typ).is_some()
+    }
+
+    /// The first attribute of type `A`, decoded: `Ok(None)` when absent, an error when
+    /// present but malformed. RFC 8489 §14: only the first occurrence is processed.
+    pub fn get<A: Attribute<'a>>(&self) -> Result<Option<A>, Error> {
+        self.get_raw(A::TYPE)
+            .map(|raw| A::decode(&raw, &self.tid))
+            .transpose()
+    }
+
+    /// Every attribute of type `A`, decoded (XOR-PEER-ADDRESS may repeat in
+    /// CreatePermission, RFC 8656 §9.1).
+    pub fn get_all<A: Attribute<'a> + 'a>(&self) -> impl Iterator<Item = Result<A, Error>> + 'a {
+        let tid = self.tid;
+        self.attributes()
+            .filter(|a| a.typ == A::TYPE)
+            .map(move |raw| A::decode(&raw, &tid))
+    }
+
+    /// The comprehension-required attribute types floe does not know, for a 420 response
+    /// with UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1).
+    pub fn unknown_comprehension_required(&self) -> impl Iterator<Item = AttrType> + 'a {
+        self.attributes()
+            .map(|a| a.typ)
+            .filter(|t| t.is_comprehension_required() && !t.is_known())
+    }
+
+    /// Offset of the MESSAGE-INTEGRITY attribute header, if present.
+    pub fn integrity_offset(&self) -> Option<usize> {
+        self.integrity.map(usize::from)
+    }
+
+    /// Offset of the MESSAGE-INTEGRITY-SHA256 attribute header, if present.
+    pub fn integrity_sha256_offset(&self) -> Option<usize> {
+        self.integrity_sha256.map(usize::from)
+    }
+
+    /// Offset of the FINGERPRINT attribute header, if present.
+    pub fn fingerprint_offset(&self) -> Option<usize> {
+        self.fingerprint.map(usize::from)
+    }
+
+    /// Checks FINGERPRINT (RFC 8489 §14.7): CRC-32 of everything before it, XOR
+    /// 0x5354554e. [`Message::parse`] already did this; it is here for callers that
+    /// parsed with [`ParseOptions::structure_only`].
+    pub fn check_fingerprint(&self) -> Result<(), Error> {
+        let at = self.fingerprint_offset().ok_or(Error::MissingFingerprint)?;
+        // FINGERPRINT is last, so the header length already covers it.
+        let expected = crate::fingerprint::compute(&self.buf[..at]);
+        let v = &self.buf[at + 4..at + 8];
+        let found = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
+        if expected == found {
+            Ok(())
+        } else {
+            Err(Error::FingerprintMismatch { expected, found })
+        }
+    }
+}
+
+/// Iterator over a message's attributes; see [`Message::attributes`].
+#[derive(Debug, Clone)]
+pub struct Attributes<'a> {
+    buf: &'a [u8],
+    at: usize,
+    placement: Placement,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = RawAttribute<'a>;
+
+    fn next(&mut self) -> Option<RawAttribute<'a>> {
+        loop {
+            // The message was validated by `parse`, so every header and value is whole.
+            let (raw, next) = attribute_at(self.buf, self.at).ok()?;
+            self.at = next;
+            if self.placement.judge(raw.typ) != Verdict::Ignore {
+                return Some(raw);
+            }
+        }
+    }
+}
