@@ -1,1 +1,95 @@
-//! floe-netsim: a deterministic simulated network (work in progress).
+//! floe-netsim: a deterministic, discrete-event simulated network with every RFC 4787 NAT
+//! behaviour, for testing sans-IO protocol stacks (ICE agents, STUN and TURN servers).
+//!
+//! - **Virtual time.** No threads, no sleeping, no clock reads after the simulator is
+//!   created: minutes of simulated time run in milliseconds ([`time`]).
+//! - **Deterministic.** All randomness (loss, jitter, random NAT ports) comes from one
+//!   seeded ChaCha8 RNG; the same seed gives the same run, bit for bit. A simulator dropped
+//!   during a panic prints its seed.
+//! - **Topology.** The internet is the root network; [NAT routers](nat) and
+//!   [firewalls](firewall) own inner networks and nest to any depth; hosts have one or more
+//!   IPv4/IPv6 interfaces ([`topology`]).
+//! - **Links** with delay, jitter, random and bursty loss, rate limits with bounded queues,
+//!   per direction and changeable mid-run ([`link`]).
+//! - **NATs** with RFC 4787 mapping, filtering, port assignment, hairpinning, mapping
+//!   lifetime and refresh, 1:1 NAT, and presets ([`NatConfig`]).
+//! - **Faults**: [NAT reboot](Simulator::reboot_nat), [interface down](Simulator::set_interface_up),
+//!   [link cut](Simulator::set_link_up), [host move](Simulator::move_interface).
+//! - **Streams**: a minimal reliable, ordered TCP through NATs and firewalls ([`stream`]).
+//! - **Observability**: an in-memory [packet log](trace), [pcap](pcap) files, and counters
+//!   per node, per link, per NAT and per run.
+//!
+//! Nodes are any sans-IO state machine implementing [`Node`]. The simulator delivers
+//! datagrams with [`Node::handle_receive`], drains [`Node::poll_transmit`] and
+//! [`Node::poll_stream_command`], and calls [`Node::handle_timeout`] at the instant
+//! [`Node::poll_timeout`] asked for.
+//!
+//! # Example: two hosts behind two NATs
+//!
+//! ```
+//! use std::time::Duration;
+//! use floe_netsim::{nodes::{Peer, UdpEcho}, NatConfig, Simulator};
+//!
+//! let mut sim = Simulator::new(7);
+//! let internet = sim.internet();
+//! // A server with a public address, and two NATed hosts.
+//! let server = sim.add_host(internet, "198.51.100.1".parse().unwrap(), UdpEcho::new());
+//! let (nat_a, lan_a) = sim.add_nat(internet, "203.0.113.1".parse().unwrap(), NatConfig::port_restricted_cone());
+//! let (nat_b, lan_b) = sim.add_nat(internet, "203.0.113.2".parse().unwrap(), NatConfig::full_cone());
+//! let a = sim.add_host(lan_a, "192.168.1.2".parse().unwrap(), Peer::new());
+//! let b = sim.add_host(lan_b, "192.168.1.2".parse().unwrap(), Peer::new());
+//!
+//! // A learns its server-reflexive address from the echo server.
+//! let a_local = "192.168.1.2:5000".parse().unwrap();
+//! sim.node_mut::<Peer>(a).send(a_local, "198.51.100.1:7".parse().unwrap(), &b"ping"[..]);
+//! sim.run_for(Duration::from_millis(100));
+//! let a_public = sim.node::<Peer>(a).received[0].bytes.clone();
+//! assert_eq!(sim.node::<Peer>(a).received.len(), 1);
+//! assert_eq!(sim.nat_mappings(nat_a)[0].external, "203.0.113.1:5000".parse().unwrap());
+//!
+//! // B can reach A's mapping only after A has sent to B (port-restricted filtering)...
+//! let b_local = "192.168.1.2:6000".parse().unwrap();
+//! let a_mapped = "203.0.113.1:5000".parse().unwrap();
+//! sim.node_mut::<Peer>(b).send(b_local, a_mapped, &b"early"[..]);
+//! sim.run_for(Duration::from_millis(100));
+//! assert_eq!(sim.node::<Peer>(a).received.len(), 1, "filtered by NAT A");
+//!
+//! // ...so A opens its filter towards B's (full cone) mapping, and then B gets through.
+//! sim.node_mut::<Peer>(a).send(a_local, "203.0.113.2:6000".parse().unwrap(), &b"open"[..]);
+//! sim.node_mut::<Peer>(b).send(b_local, a_mapped, &b"hello"[..]);
+//! sim.run_for(Duration::from_millis(100));
+//! assert_eq!(sim.node::<Peer>(a).received.last().unwrap().bytes, b"hello");
+//! assert_eq!(sim.nat_stats(nat_a).dropped_filtered, 1);
+//! # let _ = (server, nat_b, a_public);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod firewall;
+mod forward;
+mod hash;
+pub mod link;
+pub mod nat;
+pub mod node;
+pub mod nodes;
+mod packet;
+pub mod pcap;
+mod sim;
+mod stats;
+pub mod stream;
+pub mod time;
+pub mod topology;
+pub mod trace;
+
+pub use firewall::{Firewall, PortPolicy};
+pub use link::{Direction, Link, LinkConfig, LinkStats, LossModel};
+pub use nat::{FilteringBehavior, Mapping, MappingBehavior, NatConfig, NatStats, PortAssignment};
+pub use node::{Node, NodeStats, Transmit};
+pub use packet::{Protocol, TcpFlags};
+pub use pcap::Capture;
+pub use sim::{SimConfig, Simulator};
+pub use stats::SimStats;
+pub use stream::{StreamCommand, StreamEvent, StreamId};
+pub use topology::{LinkId, NetId, NodeId, RouterConfig, RouterId, RouterStats};
+pub use trace::{DropReason, Hop, TraceEntry, Verdict};

@@ -1,0 +1,633 @@
+//! NAT behaviour, exactly as RFC 4787 classifies it.
+//!
+//! A [`NatConfig`] picks each behaviour independently:
+//!
+//! - mapping ([`MappingBehavior`], RFC 4787 §4.1, REQ-1): when is an existing external
+//!   address:port reused for a new destination;
+//! - filtering ([`FilteringBehavior`], §5, REQ-8): which external endpoints may send back
+//!   through a mapping;
+//! - port assignment ([`PortAssignment`], §4.2, REQ-3): which external port a new mapping
+//!   gets;
+//! - hairpinning (§6, REQ-9): whether a packet from inside to the NAT's own external address
+//!   is looped back in, with the sender's external address as its source (REQ-9a);
+//! - mapping lifetime and refresh direction (§4.3, REQ-5, REQ-6);
+//! - 1:1 NAT: one internal address is mapped statically to the external address, ports
+//!   unchanged and nothing filtered (as cloud "elastic IPs" do).
+//!
+//! Filtering state is kept per internal endpoint `X:x` as §5 defines it: "X:x has sent
+//! packets to Y:any (or Y:y) previously", through any of its mappings.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::hash::FxHashMap;
+use crate::packet::Protocol;
+use crate::trace::DropReason;
+
+/// RFC 4787 §4.1: when a NAT reuses a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MappingBehavior {
+    /// The same mapping for every destination (REQ-1: a NAT MUST behave like this).
+    EndpointIndependent,
+    /// A new mapping per destination IP address.
+    AddressDependent,
+    /// A new mapping per destination IP address and port ("symmetric NAT").
+    AddressAndPortDependent,
+}
+
+/// RFC 4787 §5: which inbound packets a mapping lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FilteringBehavior {
+    /// Anything sent to the mapping's external address and port.
+    EndpointIndependent,
+    /// Only from IP addresses the internal endpoint has sent to.
+    AddressDependent,
+    /// Only from IP addresses and ports the internal endpoint has sent to.
+    AddressAndPortDependent,
+}
+
+/// RFC 4787 §4.2: which external port a new mapping gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PortAssignment {
+    /// Keep the internal port when it is free on the external address ("port
+    /// preservation"), otherwise the next free port sequentially.
+    Preserve,
+    /// The next free port after the previously assigned one.
+    Sequential,
+    /// A uniformly random free port from the range.
+    Random,
+}
+
+/// The configuration of a NAT. Start from a preset and adjust with the `with_*` methods.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NatConfig {
+    /// Mapping behaviour (RFC 4787 §4.1).
+    pub mapping: MappingBehavior,
+    /// Filtering behaviour (RFC 4787 §5).
+    pub filtering: FilteringBehavior,
+    /// Port assignment (RFC 4787 §4.2).
+    pub port_assignment: PortAssignment,
+    /// Hairpinning (RFC 4787 §6, REQ-9). Default on.
+    pub hairpinning: bool,
+    /// Idle lifetime of a UDP mapping. Default 5 minutes, the value RFC 4787 REQ-5c
+    /// recommends (REQ-5 forbids less than 2 minutes on a real NAT; the simulator allows
+    /// shorter to model broken NATs, e.g. Linux conntrack's 30 s).
+    pub udp_mapping_lifetime: Duration,
+    /// Idle lifetime of a TCP mapping. Default 2 h 4 min (RFC 5382 REQ-5).
+    pub tcp_mapping_lifetime: Duration,
+    /// Whether inbound packets refresh a mapping (RFC 4787 REQ-6a). Outbound packets always
+    /// do (REQ-6). Default off.
+    pub inbound_refresh: bool,
+    /// External ports the NAT assigns from, inclusive. Default 1024..=65535 (REQ-3a).
+    pub port_range: (u16, u16),
+    /// 1:1 NAT: this internal address is mapped statically to the external address with
+    /// ports unchanged and no filtering. Other internal hosts are NATed as configured.
+    pub one_to_one: Option<IpAddr>,
+}
+
+impl Default for NatConfig {
+    /// The RFC 4787 recommended NAT: endpoint-independent mapping (REQ-1),
+    /// address-dependent filtering (REQ-8), port preservation, hairpinning (REQ-9).
+    fn default() -> Self {
+        Self {
+            mapping: MappingBehavior::EndpointIndependent,
+            filtering: FilteringBehavior::AddressDependent,
+            port_assignment: PortAssignment::Preserve,
+            hairpinning: true,
+            udp_mapping_lifetime: Duration::from_secs(300),
+            tcp_mapping_lifetime: Duration::from_secs(7440),
+            inbound_refresh: false,
+            port_range: (1024, 65535),
+            one_to_one: None,
+        }
+    }
+}
+
+impl NatConfig {
+    /// A NAT with these mapping and filtering behaviours and the defaults otherwise.
+    pub fn new(mapping: MappingBehavior, filtering: FilteringBehavior) -> Self {
+        Self {
+            mapping,
+            filtering,
+            ..Self::default()
+        }
+    }
+
+    /// "Full cone": endpoint-independent mapping and filtering.
+    pub fn full_cone() -> Self {
+        Self::new(
+            MappingBehavior::EndpointIndependent,
+            FilteringBehavior::EndpointIndependent,
+        )
+    }
+
+    /// "(Address-)restricted cone": endpoint-independent mapping, address-dependent
+    /// filtering.
+    pub fn restricted_cone() -> Self {
+        Self::new(
+            MappingBehavior::EndpointIndependent,
+            FilteringBehavior::AddressDependent,
+        )
+    }
+
+    /// "Port-restricted cone": endpoint-independent mapping, address-and-port-dependent
+    /// filtering. This is Linux `MASQUERADE` (see also [`NatConfig::linux_masquerade`]).
+    pub fn port_restricted_cone() -> Self {
+        Self::new(
+            MappingBehavior::EndpointIndependent,
+            FilteringBehavior::AddressAndPortDependent,
+        )
+    }
+
+    /// "Symmetric": address-and-port-dependent mapping and filtering, sequential ports.
+    pub fn symmetric() -> Self {
+        Self::new(
+            MappingBehavior::AddressAndPortDependent,
+            FilteringBehavior::AddressAndPortDependent,
+        )
+        .with_port_assignment(PortAssignment::Sequential)
+    }
+
+    /// Linux netfilter `MASQUERADE`: a port-restricted cone with port preservation, no
+    /// hairpinning, and conntrack's 30 s UDP timeout.
+    pub fn linux_masquerade() -> Self {
+        Self::port_restricted_cone()
+            .with_hairpinning(false)
+            .with_udp_mapping_lifetime(Duration::from_secs(30))
+    }
+
+    /// Linux `MASQUERADE --random-fully`: symmetric with random ports, no hairpinning.
+    pub fn linux_masquerade_random() -> Self {
+        Self::symmetric()
+            .with_port_assignment(PortAssignment::Random)
+            .with_hairpinning(false)
+            .with_udp_mapping_lifetime(Duration::from_secs(30))
+    }
+
+    /// 1:1 NAT for `internal`: static address translation, ports unchanged, no filtering.
+    pub fn one_to_one(internal: IpAddr) -> Self {
+        Self {
+            one_to_one: Some(internal),
+            ..Self::full_cone()
+        }
+    }
+
+    /// Sets the mapping behaviour.
+    #[must_use]
+    pub fn with_mapping(mut self, mapping: MappingBehavior) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// Sets the filtering behaviour.
+    #[must_use]
+    pub fn with_filtering(mut self, filtering: FilteringBehavior) -> Self {
+        self.filtering = filtering;
+        self
+    }
+
+    /// Sets the port assignment.
+    #[must_use]
+    pub fn with_port_assignment(mut self, port_assignment: PortAssignment) -> Self {
+        self.port_assignment = port_assignment;
+        self
+    }
+
+    /// Turns hairpinning on or off.
+    #[must_use]
+    pub fn with_hairpinning(mut self, hairpinning: bool) -> Self {
+        self.hairpinning = hairpinning;
+        self
+    }
+
+    /// Sets the idle lifetime of UDP mappings.
+    #[must_use]
+    pub fn with_udp_mapping_lifetime(mut self, lifetime: Duration) -> Self {
+        self.udp_mapping_lifetime = lifetime;
+        self
+    }
+
+    /// Sets whether inbound packets refresh mappings (REQ-6a).
+    #[must_use]
+    pub fn with_inbound_refresh(mut self, inbound_refresh: bool) -> Self {
+        self.inbound_refresh = inbound_refresh;
+        self
+    }
+
+    /// Sets the external port range (inclusive).
+    #[must_use]
+    pub fn with_port_range(mut self, low: u16, high: u16) -> Self {
+        self.port_range = (low.min(high), high.max(low));
+        self
+    }
+
+    fn lifetime(&self, protocol: Protocol) -> Duration {
+        match protocol {
+            Protocol::Udp => self.udp_mapping_lifetime,
+            Protocol::Tcp => self.tcp_mapping_lifetime,
+        }
+    }
+}
+
+/// Counters of one NAT.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NatStats {
+    /// Mappings created.
+    pub mappings_created: u64,
+    /// Mappings that timed out (counted when the NAT noticed).
+    pub mappings_expired: u64,
+    /// Packets translated inside -> outside.
+    pub translated_outbound: u64,
+    /// Packets translated outside -> inside.
+    pub translated_inbound: u64,
+    /// Packets looped back by hairpinning.
+    pub hairpinned: u64,
+    /// Inbound packets dropped for lack of a mapping.
+    pub dropped_no_mapping: u64,
+    /// Inbound packets dropped by the filtering behaviour.
+    pub dropped_filtered: u64,
+    /// Packets dropped because hairpinning is off.
+    pub dropped_hairpin: u64,
+    /// Outbound packets dropped because no external port was free.
+    pub dropped_ports_exhausted: u64,
+    /// Reboots.
+    pub reboots: u64,
+}
+
+/// A live NAT mapping, for inspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mapping {
+    /// UDP or TCP.
+    pub protocol: Protocol,
+    /// The internal endpoint `X:x`.
+    pub internal: SocketAddr,
+    /// The external endpoint `X':x'` the NAT assigned.
+    pub external: SocketAddr,
+    /// For address(-and-port)-dependent mapping, the destination the mapping is bound to
+    /// (port 0 for address-dependent); `None` for endpoint-independent mapping.
+    pub destination: Option<SocketAddr>,
+    /// Virtual time at which the mapping expires unless refreshed.
+    pub expires: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct MapKey {
+    protocol: Protocol,
+    internal: SocketAddr,
+    destination: Option<SocketAddr>,
+}
+
+/// The translation state of one NAT.
+#[derive(Debug, Clone)]
+pub(crate) struct Nat {
+    pub(crate) config: NatConfig,
+    pub(crate) stats: NatStats,
+    by_key: FxHashMap<MapKey, SocketAddr>,
+    by_external: FxHashMap<(Protocol, SocketAddr), Mapping>,
+    /// Filtering permissions per internal endpoint: (protocol, X:x, masked remote) -> expiry.
+    permissions: FxHashMap<(Protocol, SocketAddr, SocketAddr), Duration>,
+    next_port: u16,
+}
+
+fn mask(addr: SocketAddr, keep_port: bool) -> SocketAddr {
+    if keep_port {
+        addr
+    } else {
+        SocketAddr::new(addr.ip(), 0)
+    }
+}
+
+impl Nat {
+    pub(crate) fn new(config: NatConfig) -> Self {
+        let next_port = config.port_range.0;
+        Self {
+            config,
+            stats: NatStats::default(),
+            by_key: FxHashMap::default(),
+            by_external: FxHashMap::default(),
+            permissions: FxHashMap::default(),
+            next_port,
+        }
+    }
+
+    /// Forgets every mapping and permission, as a reboot does.
+    pub(crate) fn reboot(&mut self) {
+        self.by_key.clear();
+        self.by_external.clear();
+        self.permissions.clear();
+        self.next_port = self.config.port_range.0;
+        self.stats.reboots += 1;
+    }
+
+    /// Live mappings, sorted.
+    pub(crate) fn mappings(&self, now: Duration) -> Vec<Mapping> {
+        let mut all: Vec<Mapping> = self
+            .by_external
+            .values()
+            .filter(|m| m.expires > now)
+            .copied()
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Translates the source of a packet going out: returns the external source address.
+    pub(crate) fn outbound(
+        &mut self,
+        now: Duration,
+        protocol: Protocol,
+        src: SocketAddr,
+        dst: SocketAddr,
+        external_ip: IpAddr,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<SocketAddr, DropReason> {
+        if self.config.one_to_one == Some(src.ip()) {
+            self.stats.translated_outbound += 1;
+            return Ok(SocketAddr::new(external_ip, src.port()));
+        }
+        let lifetime = self.config.lifetime(protocol);
+        let key = MapKey {
+            protocol,
+            internal: src,
+            destination: match self.config.mapping {
+                MappingBehavior::EndpointIndependent => None,
+                MappingBehavior::AddressDependent => Some(mask(dst, false)),
+                MappingBehavior::AddressAndPortDependent => Some(dst),
+            },
+        };
+        let existing = self.by_key.get(&key).copied();
+        let external = match existing.and_then(|ext| self.live(now, protocol, ext)) {
+            Some(mapping) => {
+                // RFC 4787 REQ-6: outbound traffic refreshes the mapping.
+                mapping.expires = now + lifetime;
+                mapping.external
+            }
+            None => {
+                if let Some(stale) = existing {
+                    self.by_key.remove(&key);
+                    self.by_external.remove(&(protocol, stale));
+                }
+                let port = self
+                    .assign_port(now, protocol, external_ip, src.port(), rng)
+                    .ok_or_else(|| {
+                        self.stats.dropped_ports_exhausted += 1;
+                        DropReason::PortsExhausted
+                    })?;
+                let external = SocketAddr::new(external_ip, port);
+                self.by_key.insert(key, external);
+                self.by_external.insert(
+                    (protocol, external),
+                    Mapping {
+                        protocol,
+                        internal: src,
+                        external,
+                        destination: key.destination,
+                        expires: now + lifetime,
+                    },
+                );
+                self.stats.mappings_created += 1;
+                external
+            }
+        };
+        if self.config.filtering != FilteringBehavior::EndpointIndependent {
+            let remote = mask(
+                dst,
+                self.config.filtering == FilteringBehavior::AddressAndPortDependent,
+            );
+            self.permissions
+                .insert((protocol, src, remote), now + lifetime);
+        }
+        self.stats.translated_outbound += 1;
+        Ok(external)
+    }
+
+    /// Translates the destination of a packet coming in on the external side: returns the
+    /// internal destination, or why the packet is dropped.
+    pub(crate) fn inbound(
+        &mut self,
+        now: Duration,
+        protocol: Protocol,
+        src: SocketAddr,
+        dst: SocketAddr,
+    ) -> Result<SocketAddr, DropReason> {
+        let lifetime = self.config.lifetime(protocol);
+        let filtering = self.config.filtering;
+        let inbound_refresh = self.config.inbound_refresh;
+        let Some(mapping) = self.live(now, protocol, dst) else {
+            if let Some(internal) = self.config.one_to_one {
+                self.stats.translated_inbound += 1;
+                return Ok(SocketAddr::new(internal, dst.port()));
+            }
+            self.stats.dropped_no_mapping += 1;
+            return Err(DropReason::NoMapping);
+        };
+        let internal = mapping.internal;
+        if filtering != FilteringBehavior::EndpointIndependent {
+            let remote = mask(src, filtering == FilteringBehavior::AddressAndPortDependent);
+            let allowed = self
+                .permissions
+                .get(&(protocol, internal, remote))
+                .is_some_and(|expires| *expires > now);
+            if !allowed {
+                self.stats.dropped_filtered += 1;
+                return Err(DropReason::Filtered);
+            }
+        }
+        if inbound_refresh {
+            // RFC 4787 REQ-6a: inbound refresh, when configured.
+            if let Some(mapping) = self.by_external.get_mut(&(protocol, dst)) {
+                mapping.expires = now + lifetime;
+            }
+        }
+        self.stats.translated_inbound += 1;
+        Ok(internal)
+    }
+
+    /// The live mapping with this external address, removing it if it has expired.
+    fn live(
+        &mut self,
+        now: Duration,
+        protocol: Protocol,
+        external: SocketAddr,
+    ) -> Option<&mut Mapping> {
+        let key = (protocol, external);
+        let expired = match self.by_external.get(&key) {
+            None => return None,
+            Some(m) => m.expires <= now,
+        };
+        if expired {
+            if let Some(m) = self.by_external.remove(&key) {
+                let map_key = MapKey {
+                    protocol,
+                    internal: m.internal,
+                    destination: m.destination,
+                };
+                if self.by_key.get(&map_key) == Some(&external) {
+                    self.by_key.remove(&map_key);
+                }
+                self.stats.mappings_expired += 1;
+            }
+            return None;
+        }
+        self.by_external.get_mut(&key)
+    }
+
+    fn is_free(&mut self, now: Duration, protocol: Protocol, ip: IpAddr, port: u16) -> bool {
+        self.live(now, protocol, SocketAddr::new(ip, port))
+            .is_none()
+    }
+
+    fn assign_port(
+        &mut self,
+        now: Duration,
+        protocol: Protocol,
+        ip: IpAddr,
+        internal_port: u16,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<u16> {
+        let (low, high) = self.config.port_range;
+        match self.config.port_assignment {
+            PortAssignment::Preserve => {
+                // RFC 4787 §4.2.1: port preservation when the port is free.
+                if internal_port != 0 && self.is_free(now, protocol, ip, internal_port) {
+                    return Some(internal_port);
+                }
+            }
+            PortAssignment::Random => {
+                for _ in 0..64 {
+                    let port = rng.gen_range(low..=high);
+                    if self.is_free(now, protocol, ip, port) {
+                        return Some(port);
+                    }
+                }
+            }
+            PortAssignment::Sequential => {}
+        }
+        let span = u32::from(high - low) + 1;
+        for _ in 0..span {
+            let port = self.next_port.clamp(low, high);
+            self.next_port = if port >= high { low } else { port + 1 };
+            if self.is_free(now, protocol, ip, port) {
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    const EXT: &str = "203.0.113.1";
+
+    fn out(nat: &mut Nat, now: u64, src: &str, dst: &str) -> SocketAddr {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        nat.outbound(
+            Duration::from_secs(now),
+            Protocol::Udp,
+            sa(src),
+            sa(dst),
+            EXT.parse().unwrap(),
+            &mut rng,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn endpoint_independent_mapping_reuses_the_port_for_every_destination() {
+        let mut nat = Nat::new(NatConfig::full_cone());
+        let a = out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:3478");
+        let b = out(&mut nat, 0, "10.0.0.2:5000", "2.2.2.2:9");
+        assert_eq!(a, b);
+        assert_eq!(a, sa("203.0.113.1:5000"), "port preserved");
+        assert_eq!(nat.stats.mappings_created, 1);
+    }
+
+    #[test]
+    fn address_dependent_mapping_differs_per_address_not_per_port() {
+        let mut nat = Nat::new(NatConfig::new(
+            MappingBehavior::AddressDependent,
+            FilteringBehavior::AddressDependent,
+        ));
+        let a = out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:1");
+        let b = out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:2");
+        let c = out(&mut nat, 0, "10.0.0.2:5000", "2.2.2.2:1");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn sequential_assignment_counts_up_from_the_range_start() {
+        let mut nat = Nat::new(NatConfig::symmetric().with_port_range(40000, 40010));
+        let a = out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:1");
+        let b = out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:2");
+        assert_eq!(a.port(), 40000);
+        assert_eq!(b.port(), 40001);
+    }
+
+    #[test]
+    fn exhausted_port_range_drops_new_flows() {
+        let mut nat = Nat::new(NatConfig::symmetric().with_port_range(40000, 40001));
+        out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:1");
+        out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:2");
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let third = nat.outbound(
+            Duration::ZERO,
+            Protocol::Udp,
+            sa("10.0.0.2:5000"),
+            sa("1.1.1.1:3"),
+            EXT.parse().unwrap(),
+            &mut rng,
+        );
+        assert_eq!(third, Err(DropReason::PortsExhausted));
+    }
+
+    #[test]
+    fn expired_mapping_frees_its_port_and_is_counted() {
+        let mut nat =
+            Nat::new(NatConfig::full_cone().with_udp_mapping_lifetime(Duration::from_secs(30)));
+        out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:1");
+        assert_eq!(
+            nat.inbound(
+                Duration::from_secs(31),
+                Protocol::Udp,
+                sa("1.1.1.1:1"),
+                sa("203.0.113.1:5000")
+            ),
+            Err(DropReason::NoMapping)
+        );
+        assert_eq!(nat.stats.mappings_expired, 1);
+    }
+
+    #[test]
+    fn one_to_one_nat_forwards_unsolicited_inbound_packets() {
+        let mut nat = Nat::new(NatConfig::one_to_one("10.0.0.9".parse().unwrap()));
+        assert_eq!(
+            nat.inbound(
+                Duration::ZERO,
+                Protocol::Udp,
+                sa("1.1.1.1:1"),
+                sa("203.0.113.1:7000")
+            ),
+            Ok(sa("10.0.0.9:7000"))
+        );
+        assert_eq!(
+            out(&mut nat, 0, "10.0.0.9:7000", "1.1.1.1:1"),
+            sa("203.0.113.1:7000")
+        );
+    }
+}
