@@ -238,7 +238,7 @@ impl LinkDirection {
         let mut depart = now + extra;
         if let Some(rate) = self.config.rate_bps.filter(|r| *r > 0) {
             let start = self.busy_until.max(depart);
-            let backlog = start - depart;
+            let backlog = start.saturating_sub(depart);
             let queued_bytes = backlog.as_nanos() * u128::from(rate) / 8 / 1_000_000_000;
             if !reliable && queued_bytes + len as u128 > self.config.queue_bytes as u128 {
                 self.stats.queue_drops += 1;

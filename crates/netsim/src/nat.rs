@@ -364,38 +364,34 @@ impl Nat {
             },
         };
         let existing = self.by_key.get(&key).copied();
-        let external = match existing.and_then(|ext| self.live(now, protocol, ext)) {
-            Some(mapping) => {
-                // RFC 4787 REQ-6: outbound traffic refreshes the mapping.
-                mapping.expires = now + lifetime;
-                mapping.external
-            }
-            None => {
-                if let Some(stale) = existing {
-                    self.by_key.remove(&key);
-                    self.by_external.remove(&(protocol, stale));
-                }
-                let port = self
-                    .assign_port(now, protocol, external_ip, src.port(), rng)
-                    .ok_or_else(|| {
-                        self.stats.dropped_ports_exhausted += 1;
-                        DropReason::PortsExhausted
-                    })?;
-                let external = SocketAddr::new(external_ip, port);
-                self.by_key.insert(key, external);
-                self.by_external.insert(
-                    (protocol, external),
-                    Mapping {
-                        protocol,
-                        internal: src,
-                        external,
-                        destination: key.destination,
-                        expires: now + lifetime,
-                    },
-                );
-                self.stats.mappings_created += 1;
-                external
-            }
+        let external = if let Some(mapping) = existing.and_then(|ext| self.live(now, protocol, ext))
+        {
+            // RFC 4787 REQ-6: outbound traffic refreshes the mapping.
+            mapping.expires = now + lifetime;
+            mapping.external
+        } else {
+            // `live` already removed an expired mapping from both tables.
+            self.by_key.remove(&key);
+            let port = self
+                .assign_port(now, protocol, external_ip, src.port(), rng)
+                .ok_or_else(|| {
+                    self.stats.dropped_ports_exhausted += 1;
+                    DropReason::PortsExhausted
+                })?;
+            let external = SocketAddr::new(external_ip, port);
+            self.by_key.insert(key, external);
+            self.by_external.insert(
+                (protocol, external),
+                Mapping {
+                    protocol,
+                    internal: src,
+                    external,
+                    destination: key.destination,
+                    expires: now + lifetime,
+                },
+            );
+            self.stats.mappings_created += 1;
+            external
         };
         if self.config.filtering != FilteringBehavior::EndpointIndependent {
             let remote = mask(

@@ -26,6 +26,7 @@ impl fmt::Display for Protocol {
 
 /// TCP-like control flags carried by stream segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[allow(clippy::struct_excessive_bools)] // one bool per TCP header flag bit
 pub struct TcpFlags {
     /// Connection request.
     pub syn: bool,

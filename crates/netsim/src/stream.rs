@@ -272,7 +272,7 @@ impl Simulator {
             if flags.rst {
                 host.streams.remove(&id);
                 events.push(crate::StreamEvent::Reset(id));
-            } else if !(flags.syn && !flags.ack) {
+            } else if !flags.syn || flags.ack {
                 if segment.seq.wrapping_sub(ep.recv_next) < u32::MAX / 2 {
                     ep.reorder.insert(segment.seq, (flags, packet.payload));
                 }

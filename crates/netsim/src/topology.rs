@@ -107,7 +107,7 @@ impl RouterConfig {
     /// Sets the name.
     #[must_use]
     pub fn with_name(mut self, name: &str) -> Self {
-        self.name = name.to_owned();
+        name.clone_into(&mut self.name);
         self
     }
 

@@ -80,8 +80,12 @@ fn link_delay_can_change_mid_run_per_direction() {
         t.sim.node::<Peer>(t.client).received.last().unwrap().at - start
     };
     assert_eq!(rtt(&mut t), Duration::from_millis(6));
-    t.sim.link_mut(LinkId::Router(t.nat)).up.config = LinkConfig::with_delay(Duration::from_millis(50));
+    t.sim.link_mut(LinkId::Router(t.nat)).up.config =
+        LinkConfig::with_delay(Duration::from_millis(50));
     assert_eq!(rtt(&mut t), Duration::from_millis(55));
-    t.sim.set_link(LinkId::Router(t.nat), &LinkConfig::with_delay(Duration::from_millis(10)));
+    t.sim.set_link(
+        LinkId::Router(t.nat),
+        &LinkConfig::with_delay(Duration::from_millis(10)),
+    );
     assert_eq!(rtt(&mut t), Duration::from_millis(24));
 }

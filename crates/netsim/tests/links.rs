@@ -1,4 +1,5 @@
 //! Link statistics over many packets match the configuration.
+#![allow(clippy::cast_precision_loss)] // statistics over counts far below 2^52
 
 mod common;
 
@@ -21,8 +22,12 @@ fn blast(config: LinkConfig, payload: usize) -> (Simulator, NodeId, NodeId) {
     for i in 0..N {
         let at = start + Duration::from_millis(i as u64);
         let bytes = (i as u32).to_be_bytes().repeat(payload / 4);
-        sim.node_mut::<Peer>(tx)
-            .send_at(at, sa("198.51.100.1:1000"), sa("198.51.100.2:2000"), bytes);
+        sim.node_mut::<Peer>(tx).send_at(
+            at,
+            sa("198.51.100.1:1000"),
+            sa("198.51.100.2:2000"),
+            bytes,
+        );
     }
     sim.run_for(Duration::from_secs(60));
     (sim, tx, rx)
@@ -55,7 +60,11 @@ fn bursty_loss_matches_its_mean_and_comes_in_bursts() {
         .map(|r| u32::from_be_bytes(r.bytes[..4].try_into().unwrap()))
         .collect();
     let loss = 1.0 - received.len() as f64 / N as f64;
-    assert!((loss - model.mean_loss()).abs() < 0.02, "loss {loss} vs {}", model.mean_loss());
+    assert!(
+        (loss - model.mean_loss()).abs() < 0.02,
+        "loss {loss} vs {}",
+        model.mean_loss()
+    );
     // Mean gap length (consecutive losses) is well above the 1.0 of independent loss.
     let gaps: Vec<u32> = received
         .windows(2)
@@ -68,7 +77,8 @@ fn bursty_loss_matches_its_mean_and_comes_in_bursts() {
 
 #[test]
 fn delay_and_jitter_stay_in_bounds_and_average_to_the_middle() {
-    let config = LinkConfig::with_delay(Duration::from_millis(40)).jitter(Duration::from_millis(20));
+    let config =
+        LinkConfig::with_delay(Duration::from_millis(40)).jitter(Duration::from_millis(20));
     let (sim, _, rx) = blast(config, 100);
     let start = sim.clock().base();
     let delays: Vec<f64> = sim

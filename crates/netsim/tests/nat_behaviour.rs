@@ -82,7 +82,10 @@ fn address_dependent_filtering_drops_a_new_address_but_not_a_new_port_of_a_known
     let mut t = Topology::new(NatConfig::restricted_cone());
     let mapped = t.binding(CLIENT, STUN1).unwrap();
     assert!(!t.unsolicited(t.stun2, STUN2, mapped), "new address");
-    assert!(t.unsolicited(t.stun1, STUN1_ALT_PORT, mapped), "known address, new port");
+    assert!(
+        t.unsolicited(t.stun1, STUN1_ALT_PORT, mapped),
+        "known address, new port"
+    );
     assert_eq!(t.sim.nat_stats(t.nat).dropped_filtered, 1);
 }
 
@@ -90,9 +93,15 @@ fn address_dependent_filtering_drops_a_new_address_but_not_a_new_port_of_a_known
 fn address_and_port_dependent_filtering_drops_a_new_port_of_a_known_address() {
     let mut t = Topology::new(NatConfig::port_restricted_cone());
     let mapped = t.binding(CLIENT, STUN1).unwrap();
-    assert!(!t.unsolicited(t.stun1, STUN1_ALT_PORT, mapped), "known address, new port");
+    assert!(
+        !t.unsolicited(t.stun1, STUN1_ALT_PORT, mapped),
+        "known address, new port"
+    );
     assert!(!t.unsolicited(t.stun2, STUN2, mapped), "new address");
-    assert!(t.unsolicited(t.stun1, STUN1, mapped), "the endpoint it sent to");
+    assert!(
+        t.unsolicited(t.stun1, STUN1, mapped),
+        "the endpoint it sent to"
+    );
     assert_eq!(t.sim.nat_stats(t.nat).dropped_filtered, 2);
 }
 
@@ -141,7 +150,14 @@ fn random_port_assignment_depends_only_on_the_seed() {
 
 // ---- hairpinning (RFC 4787 §6) --------------------------------------------------------
 
-fn two_hosts_behind_one_nat(config: NatConfig) -> (Topology, floe_netsim::NodeId, std::net::SocketAddr, std::net::SocketAddr) {
+fn two_hosts_behind_one_nat(
+    config: NatConfig,
+) -> (
+    Topology,
+    floe_netsim::NodeId,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+) {
     let mut t = Topology::new(config);
     let lan = t.sim.inner_net(t.nat);
     let other = t.sim.add_host(lan, ip("192.168.1.3"), Peer::new());
@@ -191,14 +207,20 @@ fn hosts_behind_the_same_nat_reach_each_other_over_the_lan_without_translation()
         .node_mut::<Peer>(t.client)
         .send(sa(CLIENT), sa("192.168.1.3:6000"), &b"lan"[..]);
     t.sim.run_for(Duration::from_secs(1));
-    assert_eq!(t.sim.node::<Peer>(other).received.last().unwrap().remote, sa(CLIENT));
+    assert_eq!(
+        t.sim.node::<Peer>(other).received.last().unwrap().remote,
+        sa(CLIENT)
+    );
 }
 
 // ---- mapping lifetime and refresh (RFC 4787 §4.3) -------------------------------------
 
 #[test]
 fn default_mapping_lifetime_is_the_rfc_4787_recommended_five_minutes() {
-    assert_eq!(NatConfig::default().udp_mapping_lifetime, Duration::from_secs(300));
+    assert_eq!(
+        NatConfig::default().udp_mapping_lifetime,
+        Duration::from_secs(300)
+    );
     assert!(!NatConfig::default().inbound_refresh);
 }
 
@@ -207,7 +229,11 @@ fn mapping_expires_after_its_lifetime_without_traffic() {
     let mut t = Topology::new(NatConfig::full_cone());
     let mapped = t.binding(CLIENT, STUN1).unwrap();
     t.sim.run_for(Duration::from_secs(290));
-    assert_eq!(t.sim.nat_mappings(t.nat).len(), 1, "still alive before 5 min");
+    assert_eq!(
+        t.sim.nat_mappings(t.nat).len(),
+        1,
+        "still alive before 5 min"
+    );
     t.sim.run_for(Duration::from_secs(15));
     assert!(t.sim.nat_mappings(t.nat).is_empty());
     assert!(!t.unsolicited(t.stun1, STUN1, mapped));
@@ -216,7 +242,8 @@ fn mapping_expires_after_its_lifetime_without_traffic() {
 
 #[test]
 fn outbound_traffic_refreshes_the_mapping() {
-    let mut t = Topology::new(NatConfig::full_cone().with_udp_mapping_lifetime(Duration::from_secs(30)));
+    let mut t =
+        Topology::new(NatConfig::full_cone().with_udp_mapping_lifetime(Duration::from_secs(30)));
     let first = t.binding(CLIENT, STUN1).unwrap();
     for _ in 0..20 {
         t.sim.run_for(Duration::from_secs(20));
@@ -259,15 +286,43 @@ fn presets_have_their_rfc_4787_behaviours() {
     use FilteringBehavior as F;
     use MappingBehavior as M;
     let cases = [
-        (NatConfig::full_cone(), M::EndpointIndependent, F::EndpointIndependent),
-        (NatConfig::restricted_cone(), M::EndpointIndependent, F::AddressDependent),
-        (NatConfig::port_restricted_cone(), M::EndpointIndependent, F::AddressAndPortDependent),
-        (NatConfig::symmetric(), M::AddressAndPortDependent, F::AddressAndPortDependent),
-        (NatConfig::linux_masquerade(), M::EndpointIndependent, F::AddressAndPortDependent),
-        (NatConfig::linux_masquerade_random(), M::AddressAndPortDependent, F::AddressAndPortDependent),
+        (
+            NatConfig::full_cone(),
+            M::EndpointIndependent,
+            F::EndpointIndependent,
+        ),
+        (
+            NatConfig::restricted_cone(),
+            M::EndpointIndependent,
+            F::AddressDependent,
+        ),
+        (
+            NatConfig::port_restricted_cone(),
+            M::EndpointIndependent,
+            F::AddressAndPortDependent,
+        ),
+        (
+            NatConfig::symmetric(),
+            M::AddressAndPortDependent,
+            F::AddressAndPortDependent,
+        ),
+        (
+            NatConfig::linux_masquerade(),
+            M::EndpointIndependent,
+            F::AddressAndPortDependent,
+        ),
+        (
+            NatConfig::linux_masquerade_random(),
+            M::AddressAndPortDependent,
+            F::AddressAndPortDependent,
+        ),
     ];
     for (config, mapping, filtering) in cases {
-        assert_eq!((config.mapping, config.filtering), (mapping, filtering), "{config:?}");
+        assert_eq!(
+            (config.mapping, config.filtering),
+            (mapping, filtering),
+            "{config:?}"
+        );
     }
     assert!(!NatConfig::linux_masquerade().hairpinning);
     assert_eq!(
@@ -300,8 +355,12 @@ fn ipv6_is_routed_unchanged_through_a_nat_with_only_an_ipv4_external_address() {
     let internet = t.sim.internet();
     let lan = t.sim.inner_net(t.nat);
     t.sim.add_interface(t.client, lan, ip("2001:db8:1::2"));
-    let v6_server = t.sim.add_host(internet, ip("2001:db8:ffff::1"), StunServer::default());
-    let mapped = t.binding("[2001:db8:1::2]:5000", "[2001:db8:ffff::1]:3478").unwrap();
+    let v6_server = t
+        .sim
+        .add_host(internet, ip("2001:db8:ffff::1"), StunServer::default());
+    let mapped = t
+        .binding("[2001:db8:1::2]:5000", "[2001:db8:ffff::1]:3478")
+        .unwrap();
     assert_eq!(mapped, sa("[2001:db8:1::2]:5000"));
     assert_eq!(t.sim.node::<StunServer>(v6_server).requests, 1);
     assert!(t.sim.nat_mappings(t.nat).is_empty());

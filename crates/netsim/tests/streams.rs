@@ -25,7 +25,12 @@ fn events(sim: &Simulator, node: NodeId) -> Vec<StreamEvent> {
 fn setup(router: RouterConfig, link: LinkConfig) -> (Simulator, NodeId, floe_netsim::RouterId) {
     let mut sim = Simulator::new(SEED);
     let internet = sim.internet();
-    sim.add_host_with_link(internet, ip("198.51.100.9"), link.clone(), UdpEcho::new().listen(sa(RELAY)));
+    sim.add_host_with_link(
+        internet,
+        ip("198.51.100.9"),
+        link.clone(),
+        UdpEcho::new().listen(sa(RELAY)),
+    );
     let (router, lan) = sim.add_router(internet, router);
     let client = sim.add_host_with_link(lan, ip("192.168.1.2"), link, Peer::new());
     (sim, client, router)
@@ -57,9 +62,13 @@ fn a_stream_through_a_nat_delivers_every_byte_in_order_despite_jitter_and_loss()
 
 #[test]
 fn connecting_to_a_port_nobody_listens_on_is_reset() {
-    let (mut sim, client, _) = setup(RouterConfig::nat(ip(NAT_IP), NatConfig::full_cone()), LinkConfig::default());
+    let (mut sim, client, _) = setup(
+        RouterConfig::nat(ip(NAT_IP), NatConfig::full_cone()),
+        LinkConfig::default(),
+    );
     let id = StreamId::new(sa("192.168.1.2:40000"), sa("198.51.100.9:80"));
-    sim.node_mut::<Peer>(client).command(StreamCommand::Connect(id));
+    sim.node_mut::<Peer>(client)
+        .command(StreamCommand::Connect(id));
     sim.run_for(Duration::from_secs(1));
     assert_eq!(events(&sim, client), [StreamEvent::Reset(id)]);
 }
@@ -137,7 +146,12 @@ fn a_connect_blocked_by_a_firewall_is_reset_after_the_connect_timeout() {
     sim.run_for(Duration::from_secs(9));
     assert_eq!(events(&sim, client), [StreamEvent::Connected(allowed)]);
     sim.run_for(Duration::from_secs(2));
-    let (at, last) = sim.node::<Peer>(client).stream_events.last().unwrap().clone();
+    let (at, last) = sim
+        .node::<Peer>(client)
+        .stream_events
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last, StreamEvent::Reset(blocked));
     assert_eq!(at - sim.clock().base(), Duration::from_secs(10));
     assert_eq!(sim.router_stats(fw).dropped_firewall, 1);
@@ -153,7 +167,8 @@ fn an_established_stream_is_reset_when_its_nat_mapping_is_lost() {
     sim.node_mut::<Peer>(server)
         .command(StreamCommand::Listen(sa("198.51.100.1:443")));
     let id = StreamId::new(sa("192.168.1.2:40000"), sa("198.51.100.1:443"));
-    sim.node_mut::<Peer>(client).command(StreamCommand::Connect(id));
+    sim.node_mut::<Peer>(client)
+        .command(StreamCommand::Connect(id));
     sim.run_for(Duration::from_secs(1));
     let server_side = StreamId::new(sa("198.51.100.1:443"), sa("203.0.113.1:40000"));
     sim.reboot_nat(nat, None);

@@ -30,7 +30,13 @@ pub struct StunServer {
 }
 
 impl Node for StunServer {
-    fn handle_receive(&mut self, _now: Instant, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) {
+    fn handle_receive(
+        &mut self,
+        _now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
         let Ok(request) = Message::parse(bytes) else {
             return;
         };
@@ -39,9 +45,12 @@ impl Node for StunServer {
         }
         self.requests += 1;
         let mut buf = [0u8; 128];
-        let mut builder =
-            MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, request.transaction_id())
-                .unwrap();
+        let mut builder = MessageBuilder::new(
+            &mut buf,
+            MessageType::BINDING_SUCCESS,
+            request.transaction_id(),
+        )
+        .unwrap();
         builder.add(&XorMappedAddress(remote)).unwrap();
         self.out.push_back(Transmit {
             source: local,
@@ -58,10 +67,14 @@ impl Node for StunServer {
 /// A Binding request with transaction id `[n; 12]`.
 pub fn binding_request(n: u8) -> Vec<u8> {
     let mut buf = [0u8; 64];
-    MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId([n; 12]))
-        .unwrap()
-        .finish()
-        .to_vec()
+    MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([n; 12]),
+    )
+    .unwrap()
+    .finish()
+    .to_vec()
 }
 
 /// The XOR-MAPPED-ADDRESS of a Binding success response.
@@ -121,9 +134,11 @@ impl Topology {
     /// address if a response came back.
     pub fn binding(&mut self, from: &str, to: &str) -> Option<SocketAddr> {
         let before = self.sim.node::<Peer>(self.client).received.len();
-        self.sim
-            .node_mut::<Peer>(self.client)
-            .send(sa(from), sa(to), binding_request(before as u8));
+        self.sim.node_mut::<Peer>(self.client).send(
+            sa(from),
+            sa(to),
+            binding_request(before as u8),
+        );
         self.sim.run_for(Duration::from_secs(1));
         let received = &self.sim.node::<Peer>(self.client).received;
         received.get(before).map(|r| mapped_address(&r.bytes))
