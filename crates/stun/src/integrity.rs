@@ -7,7 +7,6 @@ use core::fmt;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 use crate::credentials::{self, Algorithm};
 use crate::header::HEADER_LEN;
@@ -112,7 +111,7 @@ impl Message<'_> {
         let mac = key.hmac_sha1(&header, &buf[HEADER_LEN..at]);
         // `parse` checked the value is 20 bytes.
         let found = &buf[at + 4..at + 24];
-        if bool::from(mac.ct_eq(found)) {
+        if constant_time_eq(&mac, found) {
             Ok(())
         } else {
             Err(Error::IntegrityMismatch {
@@ -132,7 +131,7 @@ impl Message<'_> {
         let header = adjusted_header(buf, at + 4 + len - HEADER_LEN);
         let mac = key.hmac_sha256(&header, &buf[HEADER_LEN..at]);
         let found = &buf[at + 4..at + 4 + len];
-        if bool::from(mac[..len].ct_eq(found)) {
+        if constant_time_eq(&mac[..len], found) {
             Ok(())
         } else {
             Err(Error::IntegrityMismatch {
@@ -145,4 +144,14 @@ impl Message<'_> {
     pub fn has_integrity(&self) -> bool {
         self.integrity_offset().is_some() || self.integrity_sha256_offset().is_some()
     }
+}
+
+/// Compares without an early exit, so the time taken does not tell an attacker how many
+/// leading bytes of a forged MAC were right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    core::hint::black_box(diff) == 0
 }

@@ -67,7 +67,17 @@ pub struct Message<'a> {
     /// Attributes after MESSAGE-INTEGRITY(-SHA256) that are not integrity or FINGERPRINT;
     /// RFC 8489 §14.5-14.6 says to ignore them, and they are not returned.
     ignored: u16,
+    /// The first [`INDEX_LEN`] counted attributes as (type, offset), so that `get` does not
+    /// re-walk the message; `indexed` of them are valid. Messages with more attributes fall
+    /// back to a walk for the rest.
+    index: [(u16, u16); INDEX_LEN],
+    indexed: u8,
+    overflowed: bool,
 }
+
+/// Attributes remembered by [`Message`] during the parse walk. An ICE check has 6, a TURN
+/// Allocate response about 8.
+const INDEX_LEN: usize = 12;
 
 /// Reads the first four header fields and checks what can be checked without the body:
 /// the two zero bits, the cookie, the length alignment. Returns the type and the total
@@ -189,6 +199,9 @@ impl<'a> Message<'a> {
             integrity_sha256: None,
             fingerprint: None,
             ignored: 0,
+            index: [(0, 0); INDEX_LEN],
+            indexed: 0,
+            overflowed: false,
         };
         // A bit per possible attribute type: O(1) duplicate detection without allocating.
         let mut seen: Option<[u64; 1024]> = options.reject_duplicates.then_some([0u64; 1024]);
@@ -204,7 +217,8 @@ impl<'a> Message<'a> {
             }
             // Offsets fit in u16: the message is at most 20 + 65532 bytes and `at` < len.
             let offset = at as u16;
-            match placement.judge(raw.typ) {
+            let verdict = placement.judge(raw.typ);
+            match verdict {
                 Verdict::Integrity => {
                     raw.fixed::<20>("MESSAGE-INTEGRITY", "20")?;
                     msg.integrity = Some(offset);
@@ -219,6 +233,14 @@ impl<'a> Message<'a> {
                 }
                 Verdict::Ignore => msg.ignored += 1,
                 Verdict::Count => {}
+            }
+            if verdict != Verdict::Ignore {
+                if let Some(slot) = msg.index.get_mut(usize::from(msg.indexed)) {
+                    *slot = (raw.typ.0, offset);
+                    msg.indexed += 1;
+                } else {
+                    msg.overflowed = true;
+                }
             }
             if let Some(seen) = seen.as_mut() {
                 let (word, bit) = (usize::from(raw.typ.0 / 64), raw.typ.0 % 64);
@@ -295,7 +317,17 @@ impl<'a> Message<'a> {
 
     /// The first attribute of type `typ`, raw.
     pub fn get_raw(&self, typ: AttrType) -> Option<RawAttribute<'a>> {
-        self.attributes().find(|a| a.typ == typ)
+        let indexed = &self.index[..usize::from(self.indexed)];
+        if let Some(&(_, offset)) = indexed.iter().find(|(t, _)| *t == typ.0) {
+            // The walk in `parse` validated this attribute.
+            return attribute_at(self.buf, usize::from(offset))
+                .ok()
+                .map(|(raw, _)| raw);
+        }
+        if !self.overflowed {
+            return None;
+        }
+        self.attributes().skip(indexed.len()).find(|a| a.typ == typ)
     }
 
     /// Whether an attribute of type `typ` is present (and not ignored).

@@ -391,3 +391,24 @@ fn oversized_text_attributes_are_rejected_on_decode() {
     let msg = Message::parse(&m).unwrap();
     assert!(msg.get::<Username>().is_err());
 }
+
+#[test]
+fn get_finds_attributes_beyond_the_parse_index() {
+    let values: Vec<[u8; 4]> = (0u32..20).map(u32::to_be_bytes).collect();
+    let attrs: Vec<(u16, &[u8])> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (0x8100 + i as u16, &v[..]))
+        .collect();
+    let mut attrs = attrs;
+    attrs.push((0x0024, &[0, 0, 0, 42]));
+    let m = with_attrs(&attrs);
+    let msg = Message::parse(&m).unwrap();
+    assert_eq!(msg.get::<Priority>().unwrap(), Some(Priority(42)));
+    assert_eq!(
+        msg.get_raw(AttrType(0x8113)).unwrap().value,
+        &19u32.to_be_bytes()
+    );
+    assert_eq!(msg.get_raw(AttrType(0x8100)).unwrap().offset, 20);
+    assert!(msg.get_raw(AttrType(0x8200)).is_none());
+}

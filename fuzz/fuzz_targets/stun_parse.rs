@@ -1,0 +1,23 @@
+//! Parse arbitrary bytes in every mode, walk every attribute, decode each typed value.
+#![no_main]
+
+use floe_stun::attributes::decode_known;
+use floe_stun::{Message, ParseOptions};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = floe_stun::demux::classify(data);
+    for opts in [ParseOptions::default(), ParseOptions::strict(), ParseOptions::structure_only()] {
+        if let Ok(msg) = Message::parse_with(data, opts) {
+            let tid = msg.transaction_id();
+            for raw in msg.all_attributes() {
+                if let Ok(Some(attr)) = decode_known(&raw, &tid) {
+                    // Formatting walks every borrowed value.
+                    let _ = format!("{attr:?}");
+                }
+            }
+            let _ = msg.unknown_comprehension_required().count();
+            let _ = msg.check_fingerprint();
+        }
+    }
+});
