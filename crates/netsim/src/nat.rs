@@ -87,6 +87,9 @@ pub struct NatConfig {
     pub inbound_refresh: bool,
     /// External ports the NAT assigns from, inclusive. Default 1024..=65535 (REQ-3a).
     pub port_range: (u16, u16),
+    /// Port parity preservation (RFC 4787 §4.2.2, REQ-4): an even internal port gets an
+    /// even external port, an odd one an odd port. Default off, as most NATs do.
+    pub port_parity: bool,
     /// 1:1 NAT: this internal address is mapped statically to the external address with
     /// ports unchanged and no filtering. Other internal hosts are NATed as configured.
     pub one_to_one: Option<IpAddr>,
@@ -105,6 +108,7 @@ impl Default for NatConfig {
             tcp_mapping_lifetime: Duration::from_secs(7440),
             inbound_refresh: false,
             port_range: (1024, 65535),
+            port_parity: false,
             one_to_one: None,
         }
     }
@@ -225,6 +229,13 @@ impl NatConfig {
     #[must_use]
     pub fn with_port_range(mut self, low: u16, high: u16) -> Self {
         self.port_range = (low.min(high), high.max(low));
+        self
+    }
+
+    /// Sets port parity preservation (REQ-4).
+    #[must_use]
+    pub fn with_port_parity(mut self, port_parity: bool) -> Self {
+        self.port_parity = port_parity;
         self
     }
 
@@ -490,6 +501,8 @@ impl Nat {
         rng: &mut ChaCha8Rng,
     ) -> Option<u16> {
         let (low, high) = self.config.port_range;
+        let parity = self.config.port_parity;
+        let fits = |port: u16| !parity || port % 2 == internal_port % 2;
         match self.config.port_assignment {
             PortAssignment::Preserve => {
                 // RFC 4787 §4.2.1: port preservation when the port is free.
@@ -500,7 +513,7 @@ impl Nat {
             PortAssignment::Random => {
                 for _ in 0..64 {
                     let port = rng.gen_range(low..=high);
-                    if self.is_free(now, protocol, ip, port) {
+                    if fits(port) && self.is_free(now, protocol, ip, port) {
                         return Some(port);
                     }
                 }
@@ -511,7 +524,7 @@ impl Nat {
         for _ in 0..span {
             let port = self.next_port.clamp(low, high);
             self.next_port = if port >= high { low } else { port + 1 };
-            if self.is_free(now, protocol, ip, port) {
+            if fits(port) && self.is_free(now, protocol, ip, port) {
                 return Some(port);
             }
         }
@@ -573,6 +586,22 @@ mod tests {
         let b = out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:2");
         assert_eq!(a.port(), 40000);
         assert_eq!(b.port(), 40001);
+    }
+
+    #[test]
+    fn port_parity_keeps_odd_ports_odd_and_even_ports_even() {
+        let mut nat = Nat::new(
+            NatConfig::symmetric()
+                .with_port_range(40000, 40010)
+                .with_port_parity(true),
+        );
+        let odd = out(&mut nat, 0, "10.0.0.2:5001", "1.1.1.1:1");
+        let even = out(&mut nat, 0, "10.0.0.2:5000", "1.1.1.1:1");
+        let odd2 = out(&mut nat, 0, "10.0.0.2:5003", "1.1.1.1:1");
+        assert_eq!(
+            (odd.port(), even.port(), odd2.port()),
+            (40001, 40002, 40003)
+        );
     }
 
     #[test]

@@ -26,6 +26,10 @@ use crate::topology::{
 };
 use crate::trace::TraceEntry;
 
+/// How often a node's timer may fire at one instant before the simulator calls it a bug
+/// (a `poll_timeout` that never moves forward would otherwise hang the run).
+const MAX_TIMER_SPIN: u32 = 10_000;
+
 /// Settings of a simulation run.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -284,6 +288,7 @@ impl Simulator {
             ifaces: Vec::new(),
             timeout: None,
             timer_generation: 0,
+            timer_spin: (Duration::ZERO, 0),
             stats: NodeStats::default(),
             streams: FxHashMap::default(),
             listeners: Vec::new(),
@@ -685,6 +690,16 @@ impl Simulator {
                 let host = &mut self.hosts[node.0 as usize];
                 if host.timer_generation == generation && host.timeout == Some(time) {
                     host.timeout = None;
+                    host.timer_spin = match host.timer_spin {
+                        (at, n) if at == time => (at, n + 1),
+                        _ => (time, 1),
+                    };
+                    assert!(
+                        host.timer_spin.1 <= MAX_TIMER_SPIN,
+                        "{} ({node}) asked for a timeout at t={time:?} {MAX_TIMER_SPIN} times \
+                         in a row: its poll_timeout must move past now after handle_timeout",
+                        host.name
+                    );
                     let now = self.clock.now();
                     host.node.handle_timeout(now);
                     self.drain(node);

@@ -195,6 +195,8 @@ pub(crate) struct Host {
     pub(crate) ifaces: Vec<Interface>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) timer_generation: u64,
+    /// The last instant the timer fired and how many times in a row it fired then.
+    pub(crate) timer_spin: (Duration, u32),
     pub(crate) stats: NodeStats,
     pub(crate) streams: FxHashMap<StreamId, Endpoint>,
     pub(crate) listeners: Vec<std::net::SocketAddr>,
