@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use md5::{Digest, Md5};
+use unicode_normalization::UnicodeNormalization;
 use sha2::Sha256;
 
 use crate::Error;
@@ -80,13 +81,17 @@ pub fn long_term_key(
     let len = match algorithm {
         Algorithm::Md5 => {
             let mut h = Md5::new();
-            parts.iter().for_each(|p| h.update(p));
+            for p in parts {
+                h.update(p);
+            }
             bytes[..16].copy_from_slice(&h.finalize());
             16
         }
         Algorithm::Sha256 => {
             let mut h = Sha256::new();
-            parts.iter().for_each(|p| h.update(p));
+            for p in parts {
+                h.update(p);
+            }
             bytes.copy_from_slice(&h.finalize());
             32
         }
@@ -179,7 +184,6 @@ pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, Error> {
             what: "OpaqueString: control character",
         });
     }
-    use unicode_normalization::UnicodeNormalization;
     let mapped = s
         .chars()
         .map(|c| if is_non_ascii_space(c) { ' ' } else { c });

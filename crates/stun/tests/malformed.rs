@@ -369,7 +369,7 @@ fn builder_reports_a_small_buffer_and_oversized_values() {
     );
     let mut big = vec![0u8; 70_000];
     let mut b = MessageBuilder::new(&mut big, MessageType::BINDING_REQUEST, TID).unwrap();
-    assert_eq!(b.add(&Data(&[0; 65_536])).unwrap_err(), Error::TooLong);
+    assert_eq!(b.add(&Data(&vec![0; 65_536])).unwrap_err(), Error::TooLong);
     assert!(b.add(&Username(&"x".repeat(509))).is_err());
     assert!(MessageBuilder::new(&mut [0u8; 19], MessageType::BINDING_REQUEST, TID).is_err());
 }

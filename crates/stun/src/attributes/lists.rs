@@ -86,7 +86,7 @@ pub struct PasswordAlgorithm<'a> {
     pub params: &'a [u8],
 }
 
-impl<'a> PasswordAlgorithm<'a> {
+impl PasswordAlgorithm<'_> {
     /// MD5 (0x0001), no parameters.
     pub const MD5: PasswordAlgorithm<'static> = PasswordAlgorithm {
         algorithm: 1,
@@ -231,6 +231,22 @@ impl<'a> Attribute<'a> for PasswordAlgorithms<'a> {
     }
 }
 
+/// Equal when they list the same entries, however each was made.
+impl PartialEq for UnknownAttributes<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+impl Eq for UnknownAttributes<'_> {}
+
+/// Equal when they list the same entries, however each was made.
+impl PartialEq for PasswordAlgorithms<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+impl Eq for PasswordAlgorithms<'_> {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,19 +294,3 @@ mod tests {
         assert!(PasswordAlgorithms::decode(&raw, &TransactionId([0; 12])).is_err());
     }
 }
-
-/// Equal when they list the same entries, however each was made.
-impl PartialEq for UnknownAttributes<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-impl Eq for UnknownAttributes<'_> {}
-
-/// Equal when they list the same entries, however each was made.
-impl PartialEq for PasswordAlgorithms<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-impl Eq for PasswordAlgorithms<'_> {}
