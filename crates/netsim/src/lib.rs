@@ -16,7 +16,7 @@
 //! - **Faults**: [NAT reboot](Simulator::reboot_nat), [interface down](Simulator::set_interface_up),
 //!   [link cut](Simulator::set_link_up), [host move](Simulator::move_interface).
 //! - **Streams**: a minimal reliable, ordered TCP through NATs and firewalls ([`stream`]).
-//! - **Observability**: an in-memory [packet log](trace), [pcap](pcap) files, and counters
+//! - **Observability**: an in-memory [packet log](trace), [pcap] files, and counters
 //!   per node, per link, per NAT and per run.
 //!
 //! Nodes are any sans-IO state machine implementing [`Node`]. The simulator delivers

@@ -3,6 +3,27 @@
 //! Every host interface and every router's external side is attached to its network by a
 //! [`Link`]. A link has two independent [`LinkConfig`]s, one per [`Direction`], which a test
 //! can change at any time during a run to make a path worse or better.
+//!
+//! ```
+//! use std::time::Duration;
+//! use floe_netsim::{LinkConfig, LinkId, LossModel, nodes::Peer, Simulator};
+//!
+//! let mut sim = Simulator::new(1);
+//! let internet = sim.internet();
+//! // A mobile uplink: 40 ms +- 10 ms, 1 % loss, 2 Mbit/s with a 32 KiB queue.
+//! let mobile = LinkConfig::with_delay(Duration::from_millis(40))
+//!     .jitter(Duration::from_millis(10))
+//!     .random_loss(0.01)
+//!     .rate_limit(2_000_000, 32 * 1024);
+//! let phone = sim.add_host_with_link(internet, "198.51.100.7".parse().unwrap(), mobile, Peer::new());
+//! // Later, the uplink degrades into bursty loss (mean burst of 5 packets).
+//! sim.link_mut(LinkId::Interface(phone, 0)).up.config.loss = Some(LossModel::GilbertElliott {
+//!     p_good_to_bad: 0.01,
+//!     p_bad_to_good: 0.2,
+//!     loss_in_good: 0.0,
+//!     loss_in_bad: 0.9,
+//! });
+//! ```
 
 use std::time::Duration;
 

@@ -16,6 +16,32 @@
 //!
 //! Filtering state is kept per internal endpoint `X:x` as §5 defines it: "X:x has sent
 //! packets to Y:any (or Y:y) previously", through any of its mappings.
+//!
+//! # Example: a symmetric NAT gives each destination its own port
+//!
+//! ```
+//! use std::time::Duration;
+//! use floe_netsim::nodes::{Peer, UdpEcho};
+//! use floe_netsim::{NatConfig, Simulator};
+//!
+//! let mut sim = Simulator::new(1);
+//! let internet = sim.internet();
+//! sim.add_host(internet, "198.51.100.1".parse().unwrap(), UdpEcho::new());
+//! sim.add_host(internet, "198.51.100.2".parse().unwrap(), UdpEcho::new());
+//! let (nat, lan) = sim.add_nat(internet, "203.0.113.1".parse().unwrap(), NatConfig::symmetric());
+//! let host = sim.add_host(lan, "10.0.0.2".parse().unwrap(), Peer::new());
+//!
+//! let local = "10.0.0.2:5000".parse().unwrap();
+//! let peer = sim.node_mut::<Peer>(host);
+//! peer.send(local, "198.51.100.1:7".parse().unwrap(), &b"a"[..]);
+//! peer.send(local, "198.51.100.2:7".parse().unwrap(), &b"b"[..]);
+//! sim.run_for(Duration::from_millis(50));
+//!
+//! let mappings = sim.nat_mappings(nat);
+//! assert_eq!(mappings.len(), 2);
+//! assert_ne!(mappings[0].external.port(), mappings[1].external.port());
+//! assert_eq!(sim.nat_stats(nat).mappings_created, 2);
+//! ```
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -8,6 +8,31 @@
 //! are computed, so Wireshark shows no checksum errors.
 //!
 //! [`parse`] reads such a file back, for tests that check what went over the wire.
+//!
+//! ```
+//! use std::time::Duration;
+//! use floe_netsim::nodes::{Peer, UdpEcho};
+//! use floe_netsim::{pcap, Capture, NatConfig, Simulator};
+//!
+//! let mut sim = Simulator::new(1);
+//! sim.enable_pcap(Capture::All);
+//! let internet = sim.internet();
+//! sim.add_host(internet, "198.51.100.1".parse().unwrap(), UdpEcho::new());
+//! let (_, lan) = sim.add_nat(internet, "203.0.113.1".parse().unwrap(), NatConfig::full_cone());
+//! let host = sim.add_host(lan, "10.0.0.2".parse().unwrap(), Peer::new());
+//! sim.node_mut::<Peer>(host).send(
+//!     "10.0.0.2:5000".parse().unwrap(),
+//!     "198.51.100.1:3478".parse().unwrap(),
+//!     &b"hi"[..],
+//! );
+//! sim.run_for(Duration::from_millis(50));
+//!
+//! // sim.write_pcap("run.pcap") for Wireshark; here, read it back.
+//! let records = pcap::parse(&sim.pcap_bytes()).unwrap();
+//! assert_eq!(records.len(), 6); // 3 links out, 3 links back
+//! assert_eq!(records[0].src, "10.0.0.2:5000".parse().unwrap());
+//! assert_eq!(records[1].src, "203.0.113.1:5000".parse().unwrap());
+//! ```
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

@@ -58,6 +58,17 @@ impl SimConfig {
         }
     }
 
+    /// Defaults with the seed from the environment variable `FLOE_NETSIM_SEED` if it is
+    /// set and parses, else `default`: tests stay fixed-seed, and a failing seed printed by
+    /// a run (or a sweep over many seeds) can be replayed without editing the test.
+    pub fn from_env_or(default: u64) -> Self {
+        let seed = std::env::var("FLOE_NETSIM_SEED")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(default);
+        Self::new(seed)
+    }
+
     /// Sets the default link settings.
     #[must_use]
     pub fn with_default_link(mut self, link: LinkConfig) -> Self {
@@ -153,9 +164,11 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "floe-netsim: run failed with seed {} at t={:?}; replay with SimConfig::new({})",
+                "floe-netsim: run failed with seed {} at t={:?}; replay with SimConfig::new({}) \
+                 or FLOE_NETSIM_SEED={} (for SimConfig::from_env_or)",
                 self.config.seed,
                 self.clock.elapsed(),
+                self.config.seed,
                 self.config.seed
             );
         }

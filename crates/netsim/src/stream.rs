@@ -26,6 +26,34 @@
 //! [`SimConfig::stream_connect_timeout`](crate::SimConfig); an established stream one of
 //! whose segments is dropped by a router is reset after
 //! [`SimConfig::stream_abort_timeout`](crate::SimConfig), as TCP gives up retransmitting.
+//!
+//! # Example: only TCP gets out
+//!
+//! ```
+//! use std::time::Duration;
+//! use floe_netsim::nodes::{Peer, UdpEcho};
+//! use floe_netsim::{Firewall, NatConfig, RouterConfig, Simulator, StreamCommand, StreamEvent, StreamId};
+//!
+//! let mut sim = Simulator::new(1);
+//! let internet = sim.internet();
+//! let relay = "198.51.100.1:443".parse().unwrap();
+//! sim.add_host(internet, "198.51.100.1".parse().unwrap(), UdpEcho::new().listen(relay));
+//! // A hotel network: NAT, and a firewall that drops all UDP.
+//! let router = RouterConfig::nat("203.0.113.1".parse().unwrap(), NatConfig::symmetric())
+//!     .with_firewall(Firewall::block_udp());
+//! let (_, lan) = sim.add_router(internet, router);
+//! let guest = sim.add_host(lan, "10.0.0.2".parse().unwrap(), Peer::new());
+//!
+//! let id = StreamId::new("10.0.0.2:50000".parse().unwrap(), relay);
+//! let peer = sim.node_mut::<Peer>(guest);
+//! peer.command(StreamCommand::Connect(id));
+//! peer.command(StreamCommand::Send(id, b"TURN Allocate over TCP".to_vec()));
+//! sim.run_for(Duration::from_secs(1));
+//!
+//! let peer = sim.node::<Peer>(guest);
+//! assert_eq!(peer.stream_events[0].1, StreamEvent::Connected(id));
+//! assert_eq!(peer.stream_bytes(), b"TURN Allocate over TCP");
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

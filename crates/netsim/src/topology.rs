@@ -93,6 +93,12 @@ impl RouterConfig {
         }
     }
 
+    /// A plain router: no NAT, no firewall; the addresses behind it are reachable from
+    /// its parent network.
+    pub fn plain() -> Self {
+        Self::firewall(Firewall::open()).with_name("router")
+    }
+
     /// A plain router with firewall rules and no NAT.
     pub fn firewall(firewall: Firewall) -> Self {
         Self {

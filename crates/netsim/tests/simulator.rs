@@ -264,3 +264,18 @@ fn a_node_whose_timeout_never_moves_forward_fails_loudly_instead_of_hanging() {
     sim.add_host(internet, ip("198.51.100.1"), Spinner(now));
     sim.run_for(Duration::from_secs(1));
 }
+
+#[test]
+fn hosts_behind_a_plain_router_are_reachable_from_the_internet() {
+    let mut sim = Simulator::new(SEED);
+    let internet = sim.internet();
+    let outside = sim.add_host(internet, ip("198.51.100.1"), Peer::new());
+    let (router, lan) = sim.add_router(internet, RouterConfig::plain());
+    sim.add_host(lan, ip("192.0.2.10"), UdpEcho::new());
+    sim.node_mut::<Peer>(outside)
+        .send(sa("198.51.100.1:1"), sa("192.0.2.10:7"), &b"x"[..]);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node::<Peer>(outside).remotes(), [sa("192.0.2.10:7")]);
+    assert_eq!(sim.router_stats(router).inbound, 1);
+    assert_eq!(sim.router_stats(router).outbound, 1);
+}
