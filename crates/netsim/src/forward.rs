@@ -13,6 +13,9 @@ use crate::sim::{EventKind, Simulator};
 use crate::topology::{LinkId, NetId, NodeId, RouterId, Target};
 use crate::trace::{DropReason, Hop, TraceEntry, Verdict};
 
+/// The initial IP TTL of every packet; each router crossed decrements it.
+pub(crate) const TTL: u8 = 64;
+
 impl Simulator {
     /// A node's datagram enters the network.
     pub(crate) fn send_datagram(&mut self, node: NodeId, transmit: Transmit) {
@@ -26,6 +29,7 @@ impl Simulator {
             id: self.next_packet,
             origin: node,
             protocol: Protocol::Udp,
+            ttl: TTL,
             src: source,
             dst: destination,
             payload: bytes,
@@ -126,6 +130,10 @@ impl Simulator {
     fn router_outbound(&mut self, id: RouterId, mut packet: Packet) {
         let now = self.clock.elapsed();
         let hop = Hop::Router(id);
+        if !decrement_ttl(&mut packet) {
+            self.drop_packet(hop, &packet, DropReason::HopLimit);
+            return;
+        }
         let router = &mut self.routers[id.0 as usize];
         if !router.firewall.allows(packet.protocol, packet.dst.port()) {
             router.stats.dropped_firewall += 1;
@@ -193,6 +201,10 @@ impl Simulator {
     pub(crate) fn router_inbound(&mut self, id: RouterId, mut packet: Packet) {
         let now = self.clock.elapsed();
         let hop = Hop::Router(id);
+        if !decrement_ttl(&mut packet) {
+            self.drop_packet(hop, &packet, DropReason::HopLimit);
+            return;
+        }
         let router = &mut self.routers[id.0 as usize];
         if !router.firewall.allows(packet.protocol, packet.src.port()) {
             router.stats.dropped_firewall += 1;
@@ -212,6 +224,11 @@ impl Simulator {
                     return;
                 }
             }
+        }
+        if verdict == Verdict::Forwarded && router.external.contains(&dst.ip()) {
+            // Addressed to the router itself, which runs no services.
+            self.drop_packet(hop, &packet, DropReason::NoRoute);
+            return;
         }
         router.stats.inbound += 1;
         let inner = router.inner;
@@ -250,9 +267,9 @@ impl Simulator {
     }
 
     pub(crate) fn drop_packet(&mut self, hop: Hop, packet: &Packet, reason: DropReason) {
-        self.stats.count_drop(reason);
+        self.stats.drops.count(reason);
         if let Some(host) = self.hosts.get_mut(packet.origin.0 as usize) {
-            host.stats.dropped += 1;
+            host.stats.dropped.count(reason);
         }
         self.record(
             hop,
@@ -305,4 +322,9 @@ impl Simulator {
             }
         }
     }
+}
+
+fn decrement_ttl(packet: &mut Packet) -> bool {
+    packet.ttl = packet.ttl.saturating_sub(1);
+    packet.ttl > 0
 }

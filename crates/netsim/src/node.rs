@@ -107,8 +107,9 @@ pub struct NodeStats {
     pub bytes_sent: u64,
     /// Bytes of datagram payload received.
     pub bytes_received: u64,
-    /// Datagrams the node sent that were dropped somewhere on the way (for any reason).
-    pub dropped: u64,
+    /// Packets (datagrams and segments) the node sent that were dropped on the way, per
+    /// reason (loss, filter, firewall...).
+    pub dropped: crate::stats::DropCounts,
     /// Stream segments sent.
     pub segments_sent: u64,
     /// Stream segments received.

@@ -69,6 +69,8 @@ pub(crate) struct Packet {
     /// The node that sent it (for per-node drop counters).
     pub(crate) origin: NodeId,
     pub(crate) protocol: Protocol,
+    /// Routers it may still cross (IP TTL / hop limit).
+    pub(crate) ttl: u8,
     pub(crate) src: SocketAddr,
     pub(crate) dst: SocketAddr,
     pub(crate) payload: Vec<u8>,

@@ -267,6 +267,7 @@ impl Simulator {
             id: self.next_packet,
             origin: node,
             protocol: Protocol::Tcp,
+            ttl: crate::forward::TTL,
             src: id.local,
             dst: id.remote,
             payload,

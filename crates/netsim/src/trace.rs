@@ -38,6 +38,8 @@ pub enum DropReason {
     Firewall,
     /// The NAT had no free external port left.
     PortsExhausted,
+    /// The packet crossed too many routers (a routing loop).
+    HopLimit,
 }
 
 /// What happened to a packet at a hop.

@@ -41,7 +41,13 @@ fn random_loss_matches_the_configured_probability() {
     assert!((loss - 0.1).abs() < 0.01, "loss {loss}, seed {SEED}");
     let stats = sim.link(LinkId::Interface(tx, 0)).up.stats;
     assert_eq!(stats.lost as usize, N - got);
-    assert_eq!(sim.node_stats(tx).dropped as usize, N - got);
+    assert_eq!(sim.node_stats(tx).dropped.total() as usize, N - got);
+    assert_eq!(
+        sim.node_stats(tx)
+            .dropped
+            .get(floe_netsim::DropReason::Loss) as usize,
+        N - got
+    );
 }
 
 #[test]

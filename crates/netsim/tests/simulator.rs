@@ -229,7 +229,7 @@ fn a_destination_nobody_has_is_dropped_as_no_route() {
     sim.run_for(Duration::from_secs(1));
     assert_eq!(sim.stats().dropped(DropReason::NoRoute), 1);
     assert_eq!(sim.stats().dropped(DropReason::NoSuchInterface), 1);
-    assert_eq!(sim.node_stats(peer).dropped, 2);
+    assert_eq!(sim.node_stats(peer).dropped.total(), 2);
 }
 
 #[test]
@@ -278,4 +278,18 @@ fn hosts_behind_a_plain_router_are_reachable_from_the_internet() {
     assert_eq!(sim.node::<Peer>(outside).remotes(), [sa("192.0.2.10:7")]);
     assert_eq!(sim.router_stats(router).inbound, 1);
     assert_eq!(sim.router_stats(router).outbound, 1);
+}
+
+#[test]
+fn a_packet_to_a_plain_routers_own_address_is_dropped_not_looped() {
+    let mut sim = Simulator::new(SEED);
+    let internet = sim.internet();
+    let outside = sim.add_host(internet, ip("198.51.100.1"), Peer::new());
+    let config = RouterConfig::plain().with_external(ip("198.51.100.254"));
+    sim.add_router(internet, config);
+    sim.node_mut::<Peer>(outside)
+        .send(sa("198.51.100.1:1"), sa("198.51.100.254:7"), &b"x"[..]);
+    assert!(sim.run_until_idle(Duration::from_secs(1)));
+    assert_eq!(sim.stats().dropped(DropReason::NoRoute), 1);
+    assert_eq!(sim.node_stats(outside).dropped.get(DropReason::NoRoute), 1);
 }
