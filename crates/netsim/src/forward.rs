@@ -278,9 +278,9 @@ impl Simulator {
             packet.dst,
             Verdict::Dropped(reason),
         );
-        if let Some(segment) = packet.segment {
+        if let Some(segment) = packet.segment.as_deref() {
             if reason != DropReason::Loss {
-                self.segment_dropped(&segment);
+                self.segment_dropped(segment);
             }
         }
     }

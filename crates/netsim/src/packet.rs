@@ -74,7 +74,8 @@ pub(crate) struct Packet {
     pub(crate) src: SocketAddr,
     pub(crate) dst: SocketAddr,
     pub(crate) payload: Vec<u8>,
-    pub(crate) segment: Option<Segment>,
+    /// Boxed: stream segments are rare next to datagrams, and this keeps events small.
+    pub(crate) segment: Option<Box<Segment>>,
 }
 
 impl Packet {

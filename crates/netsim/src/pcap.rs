@@ -113,7 +113,7 @@ impl PcapWriter {
     }
 
     pub(crate) fn write_packet(&mut self, time: Duration, packet: &Packet) {
-        let transport = match (packet.protocol, packet.segment) {
+        let transport = match (packet.protocol, packet.segment.as_deref()) {
             (Protocol::Tcp, Some(segment)) => Transport::Tcp {
                 flags: segment.flags,
                 seq: segment.seq,

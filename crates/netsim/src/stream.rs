@@ -271,12 +271,12 @@ impl Simulator {
             src: id.local,
             dst: id.remote,
             payload,
-            segment: Some(Segment {
+            segment: Some(Box::new(Segment {
                 flags,
                 seq,
                 ack,
                 origin: (node, id),
-            }),
+            })),
         };
         self.stats.segments_sent += 1;
         let host = &mut self.hosts[node.0 as usize];
@@ -289,7 +289,7 @@ impl Simulator {
 
     /// A segment reached `node`.
     pub(crate) fn receive_segment(&mut self, node: NodeId, packet: Packet) {
-        let Some(segment) = packet.segment else {
+        let Some(segment) = packet.segment.as_deref().copied() else {
             return;
         };
         let id = StreamId::new(packet.dst, packet.src);
