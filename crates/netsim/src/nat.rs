@@ -332,7 +332,13 @@ pub(crate) struct Nat {
     /// Filtering permissions per internal endpoint: (protocol, X:x, masked remote) -> expiry.
     permissions: FxHashMap<(Protocol, SocketAddr, SocketAddr), Duration>,
     next_port: u16,
+    /// Table insertions since the last sweep of expired entries.
+    inserts_since_sweep: usize,
 }
+
+/// Expired mappings and permissions are dropped lazily when looked up, and in a sweep after
+/// this many insertions, so that tables stay bounded by the live flows.
+const SWEEP_EVERY: usize = 4096;
 
 fn mask(addr: SocketAddr, keep_port: bool) -> SocketAddr {
     if keep_port {
@@ -352,6 +358,7 @@ impl Nat {
             by_external: FxHashMap::default(),
             permissions: FxHashMap::default(),
             next_port,
+            inserts_since_sweep: 0,
         }
     }
 
@@ -362,6 +369,19 @@ impl Nat {
         self.permissions.clear();
         self.next_port = self.config.port_range.0;
         self.stats.reboots += 1;
+    }
+
+    /// Forgets expired mappings and permissions. The outcome does not depend on the
+    /// tables' iteration order, so runs stay deterministic.
+    fn sweep(&mut self, now: Duration) {
+        let before = self.by_external.len();
+        self.by_external.retain(|_, m| m.expires > now);
+        self.stats.mappings_expired += (before - self.by_external.len()) as u64;
+        let by_external = &self.by_external;
+        self.by_key
+            .retain(|k, ext| by_external.contains_key(&(k.protocol, *ext)));
+        self.permissions.retain(|_, expires| *expires > now);
+        self.inserts_since_sweep = 0;
     }
 
     /// Live mappings, sorted.
@@ -428,6 +448,7 @@ impl Nat {
                 },
             );
             self.stats.mappings_created += 1;
+            self.inserts_since_sweep += 1;
             external
         };
         if self.config.filtering != FilteringBehavior::EndpointIndependent {
@@ -435,8 +456,16 @@ impl Nat {
                 dst,
                 self.config.filtering == FilteringBehavior::AddressAndPortDependent,
             );
-            self.permissions
-                .insert((protocol, src, remote), now + lifetime);
+            if self
+                .permissions
+                .insert((protocol, src, remote), now + lifetime)
+                .is_none()
+            {
+                self.inserts_since_sweep += 1;
+            }
+        }
+        if self.inserts_since_sweep >= SWEEP_EVERY {
+            self.sweep(now);
         }
         self.stats.translated_outbound += 1;
         Ok(external)
@@ -628,6 +657,19 @@ mod tests {
             (odd.port(), even.port(), odd2.port()),
             (40001, 40002, 40003)
         );
+    }
+
+    #[test]
+    fn tables_stay_bounded_by_the_live_flows() {
+        let mut nat =
+            Nat::new(NatConfig::symmetric().with_udp_mapping_lifetime(Duration::from_secs(10)));
+        for i in 0..20_000u32 {
+            let dst = format!("1.1.{}.{}:9", (i / 250) % 250, i % 250);
+            out(&mut nat, u64::from(i), "10.0.0.2:5000", &dst);
+        }
+        assert!(nat.by_external.len() <= SWEEP_EVERY + 10);
+        assert!(nat.permissions.len() <= SWEEP_EVERY + 10);
+        assert_eq!(nat.mappings(Duration::from_secs(19_999)).len(), 10);
     }
 
     #[test]
