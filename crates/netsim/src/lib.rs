@@ -22,7 +22,14 @@
 //! Nodes are any sans-IO state machine implementing [`Node`]. The simulator delivers
 //! datagrams with [`Node::handle_receive`], drains [`Node::poll_transmit`] and
 //! [`Node::poll_stream_command`], and calls [`Node::handle_timeout`] at the instant
-//! [`Node::poll_timeout`] asked for.
+//! [`Node::poll_timeout`] asked for. [`nodes`] has two ready-made ones for tests: a UDP
+//! (and stream) echo server and a scriptable [`Peer`](nodes::Peer).
+//!
+//! Tests drive a run with [`Simulator::run_for`], [`Simulator::run_until`],
+//! [`Simulator::run_until_condition`] or [`Simulator::step`], and reach into nodes between
+//! steps with [`Simulator::node`] / [`Simulator::node_mut`] (downcast to the concrete type).
+//! `docs/architecture.md` in the repository describes the design and how floe's tests use
+//! it.
 //!
 //! # Example: two hosts behind two NATs
 //!

@@ -569,6 +569,9 @@ impl Simulator {
     // ---- observability ------------------------------------------------------------------
 
     /// Starts recording every hop of every packet in memory (see [`trace`](Simulator::trace)).
+    ///
+    /// The log grows by a few entries per packet until taken with
+    /// [`take_trace`](Simulator::take_trace); leave it off for long or bulk runs.
     pub fn enable_trace(&mut self) {
         self.trace.get_or_insert_with(Vec::new);
     }
@@ -579,8 +582,14 @@ impl Simulator {
         self.trace.as_deref().unwrap_or(&[])
     }
 
+    /// Takes the packet log recorded so far, leaving recording on with an empty log.
+    pub fn take_trace(&mut self) -> Vec<TraceEntry> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
     /// Starts capturing packets as they cross the links selected by `capture`, for a pcap
-    /// file (see [`pcap_bytes`](Simulator::pcap_bytes)).
+    /// file (see [`pcap_bytes`](Simulator::pcap_bytes)). Calling it again starts a new,
+    /// empty capture. The capture is kept in memory until the simulator is dropped.
     pub fn enable_pcap(&mut self, capture: Capture) {
         self.pcap = Some((capture, PcapWriter::new()));
     }
