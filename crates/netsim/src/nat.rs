@@ -106,6 +106,9 @@ pub struct NatConfig {
     /// recommends (REQ-5 forbids less than 2 minutes on a real NAT; the simulator allows
     /// shorter to model broken NATs, e.g. Linux conntrack's 30 s).
     pub udp_mapping_lifetime: Duration,
+    /// Idle lifetime of a UDP mapping once it has carried traffic in both directions, if
+    /// different (Linux conntrack: 120 s for an "assured" entry). Default `None`.
+    pub udp_established_lifetime: Option<Duration>,
     /// Idle lifetime of a TCP mapping. Default 2 h 4 min (RFC 5382 REQ-5).
     pub tcp_mapping_lifetime: Duration,
     /// Whether inbound packets refresh a mapping (RFC 4787 REQ-6a). Outbound packets always
@@ -131,6 +134,7 @@ impl Default for NatConfig {
             port_assignment: PortAssignment::Preserve,
             hairpinning: true,
             udp_mapping_lifetime: Duration::from_secs(300),
+            udp_established_lifetime: None,
             tcp_mapping_lifetime: Duration::from_secs(7440),
             inbound_refresh: false,
             port_range: (1024, 65535),
@@ -186,19 +190,28 @@ impl NatConfig {
     }
 
     /// Linux netfilter `MASQUERADE`: a port-restricted cone with port preservation, no
-    /// hairpinning, and conntrack's 30 s UDP timeout.
+    /// hairpinning, and conntrack's UDP timeouts: 30 s, or 120 s once both directions have
+    /// been seen, refreshed by packets in either direction.
     pub fn linux_masquerade() -> Self {
         Self::port_restricted_cone()
             .with_hairpinning(false)
-            .with_udp_mapping_lifetime(Duration::from_secs(30))
+            .with_conntrack_timeouts()
     }
 
-    /// Linux `MASQUERADE --random-fully`: symmetric with random ports, no hairpinning.
+    /// Linux `MASQUERADE --random-fully`: symmetric with random ports, no hairpinning,
+    /// conntrack timeouts as [`NatConfig::linux_masquerade`].
     pub fn linux_masquerade_random() -> Self {
         Self::symmetric()
             .with_port_assignment(PortAssignment::Random)
             .with_hairpinning(false)
-            .with_udp_mapping_lifetime(Duration::from_secs(30))
+            .with_conntrack_timeouts()
+    }
+
+    fn with_conntrack_timeouts(mut self) -> Self {
+        self.udp_mapping_lifetime = Duration::from_secs(30);
+        self.udp_established_lifetime = Some(Duration::from_secs(120));
+        self.inbound_refresh = true;
+        self
     }
 
     /// 1:1 NAT for `internal`: static address translation, ports unchanged, no filtering.
@@ -265,6 +278,20 @@ impl NatConfig {
         self
     }
 
+    /// Sets the idle lifetime of UDP mappings that have seen traffic both ways.
+    #[must_use]
+    pub fn with_udp_established_lifetime(mut self, lifetime: Duration) -> Self {
+        self.udp_established_lifetime = Some(lifetime);
+        self
+    }
+
+    fn lifetime_of(&self, protocol: Protocol, bidirectional: bool) -> Duration {
+        match (protocol, bidirectional, self.udp_established_lifetime) {
+            (Protocol::Udp, true, Some(established)) => established,
+            _ => self.lifetime(protocol),
+        }
+    }
+
     fn lifetime(&self, protocol: Protocol) -> Duration {
         match protocol {
             Protocol::Udp => self.udp_mapping_lifetime,
@@ -313,6 +340,8 @@ pub struct Mapping {
     pub destination: Option<SocketAddr>,
     /// Virtual time at which the mapping expires unless refreshed.
     pub expires: Duration,
+    /// Whether an inbound packet has passed through the mapping.
+    pub bidirectional: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -410,7 +439,7 @@ impl Nat {
             self.stats.translated_outbound += 1;
             return Ok(SocketAddr::new(external_ip, src.port()));
         }
-        let lifetime = self.config.lifetime(protocol);
+        let config = &self.config;
         let key = MapKey {
             protocol,
             internal: src,
@@ -420,37 +449,45 @@ impl Nat {
                 MappingBehavior::AddressAndPortDependent => Some(dst),
             },
         };
+        let initial_lifetime = config.lifetime(protocol);
+        let established = config.lifetime_of(protocol, true);
         let existing = self.by_key.get(&key).copied();
-        let external = if let Some(mapping) = existing.and_then(|ext| self.live(now, protocol, ext))
-        {
-            // RFC 4787 REQ-6: outbound traffic refreshes the mapping.
-            mapping.expires = now + lifetime;
-            mapping.external
-        } else {
-            // `live` already removed an expired mapping from both tables.
-            self.by_key.remove(&key);
-            let port = self
-                .assign_port(now, protocol, external_ip, src.port(), rng)
-                .ok_or_else(|| {
-                    self.stats.dropped_ports_exhausted += 1;
-                    DropReason::PortsExhausted
-                })?;
-            let external = SocketAddr::new(external_ip, port);
-            self.by_key.insert(key, external);
-            self.by_external.insert(
-                (protocol, external),
-                Mapping {
-                    protocol,
-                    internal: src,
-                    external,
-                    destination: key.destination,
-                    expires: now + lifetime,
-                },
-            );
-            self.stats.mappings_created += 1;
-            self.inserts_since_sweep += 1;
-            external
-        };
+        let (external, lifetime) =
+            if let Some(mapping) = existing.and_then(|ext| self.live(now, protocol, ext)) {
+                // RFC 4787 REQ-6: outbound traffic refreshes the mapping.
+                let lifetime = if mapping.bidirectional {
+                    established
+                } else {
+                    initial_lifetime
+                };
+                mapping.expires = now + lifetime;
+                (mapping.external, lifetime)
+            } else {
+                // `live` already removed an expired mapping from both tables.
+                self.by_key.remove(&key);
+                let port = self
+                    .assign_port(now, protocol, external_ip, src.port(), rng)
+                    .ok_or_else(|| {
+                        self.stats.dropped_ports_exhausted += 1;
+                        DropReason::PortsExhausted
+                    })?;
+                let external = SocketAddr::new(external_ip, port);
+                self.by_key.insert(key, external);
+                self.by_external.insert(
+                    (protocol, external),
+                    Mapping {
+                        protocol,
+                        internal: src,
+                        external,
+                        destination: key.destination,
+                        expires: now + initial_lifetime,
+                        bidirectional: false,
+                    },
+                );
+                self.stats.mappings_created += 1;
+                self.inserts_since_sweep += 1;
+                (external, initial_lifetime)
+            };
         if self.config.filtering != FilteringBehavior::EndpointIndependent {
             let remote = mask(
                 dst,
@@ -480,7 +517,7 @@ impl Nat {
         src: SocketAddr,
         dst: SocketAddr,
     ) -> Result<SocketAddr, DropReason> {
-        let lifetime = self.config.lifetime(protocol);
+        let established = self.config.lifetime_of(protocol, true);
         let filtering = self.config.filtering;
         let inbound_refresh = self.config.inbound_refresh;
         let Some(mapping) = self.live(now, protocol, dst) else {
@@ -494,19 +531,23 @@ impl Nat {
         let internal = mapping.internal;
         if filtering != FilteringBehavior::EndpointIndependent {
             let remote = mask(src, filtering == FilteringBehavior::AddressAndPortDependent);
-            let allowed = self
-                .permissions
-                .get(&(protocol, internal, remote))
-                .is_some_and(|expires| *expires > now);
-            if !allowed {
-                self.stats.dropped_filtered += 1;
-                return Err(DropReason::Filtered);
+            match self.permissions.get_mut(&(protocol, internal, remote)) {
+                Some(expires) if *expires > now => {
+                    if inbound_refresh {
+                        *expires = now + established;
+                    }
+                }
+                _ => {
+                    self.stats.dropped_filtered += 1;
+                    return Err(DropReason::Filtered);
+                }
             }
         }
-        if inbound_refresh {
-            // RFC 4787 REQ-6a: inbound refresh, when configured.
-            if let Some(mapping) = self.by_external.get_mut(&(protocol, dst)) {
-                mapping.expires = now + lifetime;
+        if let Some(mapping) = self.by_external.get_mut(&(protocol, dst)) {
+            mapping.bidirectional = true;
+            if inbound_refresh {
+                // RFC 4787 REQ-6a: inbound refresh, when configured.
+                mapping.expires = now + established;
             }
         }
         self.stats.translated_inbound += 1;

@@ -293,3 +293,43 @@ fn a_packet_to_a_plain_routers_own_address_is_dropped_not_looped() {
     assert_eq!(sim.stats().dropped(DropReason::NoRoute), 1);
     assert_eq!(sim.node_stats(outside).dropped.get(DropReason::NoRoute), 1);
 }
+
+#[test]
+fn a_linux_conntrack_mapping_lives_120s_once_replies_have_been_seen() {
+    // Keepalives every 60 s: too slow for the 30 s timeout, fine for the 120 s one.
+    let mut sim = Simulator::new(SEED);
+    let internet = sim.internet();
+    sim.add_host(internet, ip("198.51.100.1"), UdpEcho::new());
+    sim.add_host(internet, ip("198.51.100.2"), Peer::new()); // silent: never answers
+    let (nat, lan) = sim.add_nat(internet, ip(NAT_IP), NatConfig::linux_masquerade());
+    let answered = sim.add_host(
+        lan,
+        ip("192.168.1.2"),
+        Keepalive::new(
+            "192.168.1.2:5000",
+            "198.51.100.1:7",
+            Duration::from_secs(60),
+        ),
+    );
+    let unanswered = sim.add_host(
+        lan,
+        ip("192.168.1.3"),
+        Keepalive::new(
+            "192.168.1.3:5000",
+            "198.51.100.2:7",
+            Duration::from_secs(60),
+        ),
+    );
+    let now = sim.now();
+    sim.node_mut::<Keepalive>(answered).next = Some(now);
+    sim.node_mut::<Keepalive>(unanswered).next = Some(now);
+    sim.run_for(Duration::from_secs(250));
+    let mappings = sim.nat_mappings(nat);
+    let by_host = |host: &str| mappings.iter().filter(|m| m.internal == sa(host)).count();
+    assert_eq!(by_host("192.168.1.2:5000"), 1);
+    assert!(mappings
+        .iter()
+        .all(|m| m.internal != sa("192.168.1.2:5000") || m.bidirectional));
+    // 5 keepalives, each 60 s after the last: every one needed a new mapping.
+    assert_eq!(sim.nat_stats(nat).mappings_created, 1 + 5);
+}
