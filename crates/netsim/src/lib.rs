@@ -31,43 +31,44 @@
 //! `docs/architecture.md` in the repository describes the design and how floe's tests use
 //! it.
 //!
-//! # Example: two hosts behind two NATs
+//! # Example: two hosts behind two NATs punch a hole
 //!
 //! ```
+//! use std::net::SocketAddr;
 //! use std::time::Duration;
-//! use floe_netsim::{nodes::{Peer, UdpEcho}, NatConfig, Simulator};
+//! use floe_netsim::{nodes::Peer, DropReason, NatConfig, Simulator};
 //!
+//! let addr = |s: &str| -> SocketAddr { s.parse().unwrap() };
 //! let mut sim = Simulator::new(7);
 //! let internet = sim.internet();
-//! // A server with a public address, and two NATed hosts.
-//! let server = sim.add_host(internet, "198.51.100.1".parse().unwrap(), UdpEcho::new());
 //! let (nat_a, lan_a) = sim.add_nat(internet, "203.0.113.1".parse().unwrap(), NatConfig::port_restricted_cone());
-//! let (nat_b, lan_b) = sim.add_nat(internet, "203.0.113.2".parse().unwrap(), NatConfig::full_cone());
+//! let (nat_b, lan_b) = sim.add_nat(internet, "203.0.113.2".parse().unwrap(), NatConfig::port_restricted_cone());
+//! // Both LANs use the same private address.
 //! let a = sim.add_host(lan_a, "192.168.1.2".parse().unwrap(), Peer::new());
 //! let b = sim.add_host(lan_b, "192.168.1.2".parse().unwrap(), Peer::new());
+//! // The NATs preserve ports, so the public addresses (exchanged over signalling) are:
+//! let (a_local, a_public) = (addr("192.168.1.2:5000"), addr("203.0.113.1:5000"));
+//! let (b_local, b_public) = (addr("192.168.1.2:6000"), addr("203.0.113.2:6000"));
 //!
-//! // A learns its server-reflexive address from the echo server.
-//! let a_local = "192.168.1.2:5000".parse().unwrap();
-//! sim.node_mut::<Peer>(a).send(a_local, "198.51.100.1:7".parse().unwrap(), &b"ping"[..]);
-//! sim.run_for(Duration::from_millis(100));
-//! let a_public = sim.node::<Peer>(a).received[0].bytes.clone();
-//! assert_eq!(sim.node::<Peer>(a).received.len(), 1);
-//! assert_eq!(sim.nat_mappings(nat_a)[0].external, "203.0.113.1:5000".parse().unwrap());
+//! // A's first packet opens A's filter towards B, but B's NAT has no mapping yet.
+//! sim.node_mut::<Peer>(a).send(a_local, b_public, &b"punch"[..]);
+//! sim.run_for(Duration::from_millis(10));
+//! assert_eq!(sim.nat_stats(nat_b).dropped_no_mapping, 1);
 //!
-//! // B can reach A's mapping only after A has sent to B (port-restricted filtering)...
-//! let b_local = "192.168.1.2:6000".parse().unwrap();
-//! let a_mapped = "203.0.113.1:5000".parse().unwrap();
-//! sim.node_mut::<Peer>(b).send(b_local, a_mapped, &b"early"[..]);
-//! sim.run_for(Duration::from_millis(100));
-//! assert_eq!(sim.node::<Peer>(a).received.len(), 1, "filtered by NAT A");
+//! // B's packet creates B's mapping and passes A's filter: the hole is open both ways.
+//! sim.node_mut::<Peer>(b).send(b_local, a_public, &b"hello"[..]);
+//! sim.run_for(Duration::from_millis(10));
+//! sim.node_mut::<Peer>(a).send(a_local, b_public, &b"hi"[..]);
+//! sim.run_for(Duration::from_millis(10));
 //!
-//! // ...so A opens its filter towards B's (full cone) mapping, and then B gets through.
-//! sim.node_mut::<Peer>(a).send(a_local, "203.0.113.2:6000".parse().unwrap(), &b"open"[..]);
-//! sim.node_mut::<Peer>(b).send(b_local, a_mapped, &b"hello"[..]);
-//! sim.run_for(Duration::from_millis(100));
-//! assert_eq!(sim.node::<Peer>(a).received.last().unwrap().bytes, b"hello");
-//! assert_eq!(sim.nat_stats(nat_a).dropped_filtered, 1);
-//! # let _ = (server, nat_b, a_public);
+//! let at_a = &sim.node::<Peer>(a).received[0];
+//! assert_eq!((at_a.remote, at_a.bytes.as_slice()), (b_public, &b"hello"[..]));
+//! let at_b = &sim.node::<Peer>(b).received[0];
+//! assert_eq!((at_b.remote, at_b.bytes.as_slice()), (a_public, &b"hi"[..]));
+//! // Four links of 1 ms each from host to host.
+//! assert_eq!(at_b.at - sim.clock().base(), Duration::from_millis(24));
+//! assert_eq!(sim.stats().dropped(DropReason::NoMapping), 1);
+//! assert_eq!(sim.nat_mappings(nat_a)[0].external, a_public);
 //! ```
 
 #![forbid(unsafe_code)]
