@@ -1,0 +1,82 @@
+//! One allocation's state (RFC 8656 §6): relayed addresses, expiry, permissions (§9) and
+//! channels (§12).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use floe_stun::TransactionId;
+
+use crate::Transport;
+
+/// The 5-tuple that names an allocation (RFC 8656 §2): transport, client address (as the
+/// server sees it) and server address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FiveTuple {
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// The client's address as seen by the server.
+    pub client: SocketAddr,
+    /// The server address the client talks to.
+    pub server: SocketAddr,
+}
+
+/// A channel binding (RFC 8656 §12).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Channel {
+    pub(crate) peer: SocketAddr,
+    pub(crate) expires: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct Allocation {
+    pub(crate) username: String,
+    pub(crate) relayed: Vec<SocketAddr>,
+    pub(crate) expires: Instant,
+    /// Permissions by peer IP; the port is not part of a permission (§9).
+    pub(crate) permissions: HashMap<IpAddr, Instant>,
+    pub(crate) channels: HashMap<u16, Channel>,
+    pub(crate) channel_by_peer: HashMap<SocketAddr, u16>,
+    /// The transaction that created the allocation (retransmissions get the same answer,
+    /// §7.2 note).
+    pub(crate) created_by: TransactionId,
+    pub(crate) reservation: Option<[u8; 8]>,
+    pub(crate) address_error: Option<(floe_stun::attributes::AddressFamily, u16)>,
+}
+
+impl Allocation {
+    /// The relayed address that talks to `peer` (same family), if any.
+    pub(crate) fn relayed_for(&self, peer: &SocketAddr) -> Option<SocketAddr> {
+        self.relayed
+            .iter()
+            .copied()
+            .find(|r| r.is_ipv4() == peer.is_ipv4())
+    }
+
+    pub(crate) fn permitted(&self, now: Instant, ip: IpAddr) -> bool {
+        self.permissions.get(&ip).is_some_and(|t| *t > now)
+    }
+
+    pub(crate) fn channel_for_peer(&self, now: Instant, peer: &SocketAddr) -> Option<u16> {
+        let ch = *self.channel_by_peer.get(peer)?;
+        self.channels
+            .get(&ch)
+            .filter(|c| c.expires > now)
+            .map(|_| ch)
+    }
+
+    pub(crate) fn expire(&mut self, now: Instant) {
+        self.permissions.retain(|_, t| *t > now);
+        let dead: Vec<u16> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.expires <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in dead {
+            if let Some(c) = self.channels.remove(&n) {
+                self.channel_by_peer.remove(&c.peer);
+            }
+        }
+    }
+}

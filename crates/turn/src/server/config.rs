@@ -1,0 +1,76 @@
+//! Server configuration, with the RFC 8656 defaults.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::policy::PeerPolicy;
+
+/// Configuration of a TURN server core.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The realm (RFC 8489 §9.2). Default `"floe"`.
+    pub realm: String,
+    /// Long-term credential users: name → password.
+    pub users: HashMap<String, String>,
+    /// Shared secret for TURN REST credentials (coturn's `--use-auth-secret`).
+    pub rest_secret: Option<String>,
+    /// SOFTWARE sent in responses; `None` to send none.
+    pub software: Option<String>,
+    /// How long a nonce stays valid (RFC 8489 §9.2: servers pick; default 10 min).
+    pub nonce_lifetime: Duration,
+    /// Allocation lifetime when the client asks for less (RFC 8656 §2: 10 min).
+    pub default_lifetime: Duration,
+    /// Most an allocation lives without a refresh (RFC 8656 §7.2 recommends ≤ 1 h).
+    pub max_lifetime: Duration,
+    /// Permission lifetime (RFC 8656 §9: 300 s, not configurable by the RFC).
+    pub permission_lifetime: Duration,
+    /// Channel binding lifetime (RFC 8656 §12: 10 min).
+    pub channel_lifetime: Duration,
+    /// How long an EVEN-PORT R reservation is held (RFC 8656 §7.2: at least 30 s).
+    pub reservation_lifetime: Duration,
+    /// Allocations in total (more gets 508 Insufficient Capacity).
+    pub max_allocations: usize,
+    /// Allocations per username (more gets 486 Allocation Quota Reached).
+    pub max_allocations_per_user: usize,
+    /// Permissions per allocation (more gets 508).
+    pub max_permissions: usize,
+    /// Channels per allocation (more gets 508). The protocol allows 4096.
+    pub max_channels: usize,
+    /// 401 responses per source IP per second; beyond it requests are dropped silently,
+    /// so the server cannot be used to reflect traffic cheaply.
+    pub max_unauthenticated_per_second: u32,
+    /// Which peers the server relays to.
+    pub peer_policy: PeerPolicy,
+    /// RFC 5780 behaviour discovery: the primary and alternate address. The server must
+    /// then listen on all four combinations of their IPs and ports (UDP).
+    pub rfc5780: Option<(SocketAddr, SocketAddr)>,
+    /// Bound on tracked per-source state (401 rate limiting) and reservations.
+    pub max_tracked_sources: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            realm: "floe".into(),
+            users: HashMap::new(),
+            rest_secret: None,
+            software: Some(concat!("floe ", env!("CARGO_PKG_VERSION")).into()),
+            nonce_lifetime: Duration::from_secs(600),
+            default_lifetime: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(3600),
+            permission_lifetime: Duration::from_secs(300),
+            channel_lifetime: Duration::from_secs(600),
+            reservation_lifetime: Duration::from_secs(30),
+            max_allocations: 10_000,
+            max_allocations_per_user: 100,
+            max_permissions: 64,
+            max_channels: 64,
+            max_unauthenticated_per_second: 20,
+            peer_policy: PeerPolicy::default(),
+            rfc5780: None,
+            max_tracked_sources: 16_384,
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! The TURN methods on the server: Allocate (RFC 8656 §7.2), Refresh (§8.2),
+//! CreatePermission (§10.2), ChannelBind (§12.2), and the data path: Send indications
+//! (§11.2), ChannelData (§12.6) and datagrams from peers (§11.3, §12.7).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_stun::attributes::{
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, ChannelNumber, Data, ErrorCode,
+    EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken,
+    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+};
+use floe_stun::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
+use rand::Rng;
+
+use super::allocation::{Allocation, Channel, FiveTuple};
+use super::auth::Authenticated;
+use super::{RelayAllocator, Server};
+use crate::{ChannelData, Transmit, Transport};
+
+fn family_of(addr: &SocketAddr) -> AddressFamily {
+    if addr.is_ipv4() {
+        AddressFamily::Ipv4
+    } else {
+        AddressFamily::Ipv6
+    }
+}
+
+impl<R: RelayAllocator> Server<R> {
+    /// The lifetime to grant (RFC 8656 §7.2, §8.2): the default unless the client asks
+    /// for more, capped at the maximum.
+    fn granted_lifetime(&self, msg: &Message<'_>) -> Duration {
+        match msg.get::<Lifetime>().ok().flatten() {
+            Some(l) => l
+                .as_duration()
+                .min(self.config.max_lifetime)
+                .max(self.config.default_lifetime),
+            None => self.config.default_lifetime,
+        }
+    }
+
+    fn ok(
+        &mut self,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        auth: &Authenticated,
+        fill: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), floe_stun::Error>,
+    ) {
+        self.respond(
+            ft,
+            msg.message_type().with_class(Class::Success),
+            msg.transaction_id(),
+            Some(auth),
+            fill,
+        );
+    }
+
+    fn fail(
+        &mut self,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        code: ErrorCode<'_>,
+        auth: &Authenticated,
+    ) {
+        self.respond_error(ft, msg, code, Some(auth), |_| Ok(()));
+    }
+
+    pub(super) fn allocate(
+        &mut self,
+        now: Instant,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        auth: &Authenticated,
+    ) {
+        if let Some(a) = self.allocations.get(ft) {
+            if a.created_by == msg.transaction_id() {
+                // A retransmission of the request that created it (§7.2 note).
+                let (relayed, token, addr_err, left) = (
+                    a.relayed.clone(),
+                    a.reservation,
+                    a.address_error,
+                    a.expires.saturating_duration_since(now),
+                );
+                self.allocate_success(
+                    ft,
+                    msg.transaction_id(),
+                    auth,
+                    &relayed,
+                    token,
+                    addr_err,
+                    left,
+                );
+            } else {
+                self.fail(ft, msg, ErrorCode::ALLOCATION_MISMATCH, auth);
+            }
+            return;
+        }
+        match msg.get::<RequestedTransport>() {
+            Ok(Some(t)) if t == RequestedTransport::UDP => {}
+            Ok(Some(_)) => return self.fail(ft, msg, ErrorCode::UNSUPPORTED_TRANSPORT, auth),
+            _ => return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth),
+        }
+        let (Ok(token), Ok(even), Ok(requested), Ok(additional)) = (
+            msg.get::<ReservationToken>(),
+            msg.get::<EvenPort>(),
+            msg.get::<RequestedAddressFamily>(),
+            msg.get::<AdditionalAddressFamily>(),
+        ) else {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        };
+        if token.is_some() && (even.is_some() || requested.is_some() || additional.is_some()) {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        }
+        if requested.is_some() && additional.is_some() {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        }
+        if even.is_some_and(|e| e.reserve) && additional.is_some() {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        }
+        if additional.is_some_and(|a| a.0 == AddressFamily::Ipv4) {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        }
+        let family = requested.map_or(AddressFamily::Ipv4, |r| r.0);
+        if token.is_none() && !self.relays.supports(family) {
+            return self.fail(ft, msg, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, auth);
+        }
+        if self.per_user.get(&auth.username).copied().unwrap_or(0)
+            >= self.config.max_allocations_per_user
+        {
+            return self.fail(ft, msg, ErrorCode::ALLOCATION_QUOTA_REACHED, auth);
+        }
+        if self.allocations.len() >= self.config.max_allocations {
+            return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+        }
+
+        let mut relayed = Vec::with_capacity(2);
+        let mut new_token = None;
+        let mut address_error = None;
+        if let Some(t) = token {
+            match self.reservations.remove(&t.0) {
+                Some((addr, expires)) if expires > now => relayed.push(addr),
+                Some((addr, _)) => {
+                    self.relays.release(addr);
+                    return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                }
+                None => return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth),
+            }
+        } else {
+            let even_port = even.is_some();
+            let reserve = even.is_some_and(|e| e.reserve);
+            if reserve && self.reservations.len() >= self.config.max_tracked_sources {
+                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+            }
+            let Some((addr, next)) = self.relays.allocate(family, even_port, reserve) else {
+                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+            };
+            relayed.push(addr);
+            if let Some(next) = next {
+                let t: [u8; 8] = self.rng.gen();
+                self.reservations
+                    .insert(t, (next, now + self.config.reservation_lifetime));
+                new_token = Some(t);
+            }
+            if additional.is_some() {
+                // §7.2 step 9: a partial dual allocation succeeds with ADDRESS-ERROR-CODE.
+                if !self.relays.supports(AddressFamily::Ipv6) {
+                    address_error = Some((AddressFamily::Ipv6, 440));
+                } else if let Some((v6, _)) =
+                    self.relays.allocate(AddressFamily::Ipv6, false, false)
+                {
+                    relayed.push(v6);
+                } else {
+                    address_error = Some((AddressFamily::Ipv6, 508));
+                }
+            }
+        }
+        let lifetime = self.granted_lifetime(msg);
+        for r in &relayed {
+            self.by_relay.insert(*r, *ft);
+        }
+        *self.per_user.entry(auth.username.clone()).or_insert(0) += 1;
+        self.stats.allocations_created += 1;
+        self.allocations.insert(
+            *ft,
+            Allocation {
+                username: auth.username.clone(),
+                relayed: relayed.clone(),
+                expires: now + lifetime,
+                permissions: HashMap::new(),
+                channels: HashMap::new(),
+                channel_by_peer: HashMap::new(),
+                created_by: msg.transaction_id(),
+                reservation: new_token,
+                address_error,
+            },
+        );
+        tracing::info!(client = %ft.client, relayed = ?relayed, user = %auth.username, "allocation created");
+        self.allocate_success(
+            ft,
+            msg.transaction_id(),
+            auth,
+            &relayed,
+            new_token,
+            address_error,
+            lifetime,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn allocate_success(
+        &mut self,
+        ft: &FiveTuple,
+        tid: TransactionId,
+        auth: &Authenticated,
+        relayed: &[SocketAddr],
+        token: Option<[u8; 8]>,
+        address_error: Option<(AddressFamily, u16)>,
+        lifetime: Duration,
+    ) {
+        let client = ft.client;
+        let typ = MessageType::new(Method::ALLOCATE, Class::Success);
+        self.respond(ft, typ, tid, Some(auth), |b| {
+            for r in relayed {
+                b.add(&XorRelayedAddress(*r))?;
+            }
+            b.add(&Lifetime(lifetime.as_secs() as u32))?;
+            if let Some(t) = token {
+                b.add(&ReservationToken(t))?;
+            }
+            if let Some((family, code)) = address_error {
+                let reason = floe_stun::attributes::default_reason(code);
+                b.add(&AddressErrorCode {
+                    family,
+                    code,
+                    reason,
+                })?;
+            }
+            b.add(&XorMappedAddress(client))?;
+            Ok(())
+        });
+    }
+
+    pub(super) fn refresh(
+        &mut self,
+        now: Instant,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        auth: &Authenticated,
+    ) {
+        let Some(a) = self.allocations.get(ft) else {
+            return self.fail(ft, msg, ErrorCode::ALLOCATION_MISMATCH, auth);
+        };
+        if let Ok(Some(f)) = msg.get::<RequestedAddressFamily>() {
+            if !a.relayed.iter().any(|r| family_of(r) == f.0) {
+                return self.fail(ft, msg, ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH, auth);
+            }
+        }
+        let lifetime = match msg.get::<Lifetime>().ok().flatten() {
+            Some(Lifetime(0)) => Duration::ZERO,
+            _ => self.granted_lifetime(msg),
+        };
+        if lifetime.is_zero() {
+            tracing::info!(client = %ft.client, "allocation deleted by refresh");
+            self.remove_allocation(ft);
+        } else if let Some(a) = self.allocations.get_mut(ft) {
+            a.expires = now + lifetime;
+        }
+        self.ok(ft, msg, auth, |b| {
+            b.add(&Lifetime(lifetime.as_secs() as u32))?;
+            Ok(())
+        });
+    }
+
+    /// Checks a peer address for CreatePermission and ChannelBind: an address family the
+    /// allocation has (443) and the peer policy (403).
+    fn check_peer(&mut self, ft: &FiveTuple, peer: &SocketAddr) -> Result<(), ErrorCode<'static>> {
+        let a = self
+            .allocations
+            .get(ft)
+            .ok_or(ErrorCode::ALLOCATION_MISMATCH)?;
+        if a.relayed_for(peer).is_none() {
+            return Err(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
+        }
+        if !self.config.peer_policy.permits(peer.ip()) {
+            self.stats.peers_refused += 1;
+            tracing::debug!(peer = %peer, "peer refused by policy");
+            return Err(ErrorCode::FORBIDDEN);
+        }
+        Ok(())
+    }
+
+    pub(super) fn create_permission(
+        &mut self,
+        now: Instant,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        auth: &Authenticated,
+    ) {
+        if !self.allocations.contains_key(ft) {
+            return self.fail(ft, msg, ErrorCode::ALLOCATION_MISMATCH, auth);
+        }
+        let mut peers = Vec::new();
+        for p in msg
+            .get_all::<XorPeerAddress>()
+            .take(self.config.max_permissions + 1)
+        {
+            match p {
+                Ok(p) => peers.push(p.0),
+                Err(_) => return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth),
+            }
+        }
+        if peers.is_empty() {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        }
+        // All or nothing (§10.2): check every peer before installing any.
+        for p in &peers {
+            if let Err(code) = self.check_peer(ft, p) {
+                return self.fail(ft, msg, code, auth);
+            }
+        }
+        let lifetime = self.config.permission_lifetime;
+        let max = self.config.max_permissions;
+        let Some(a) = self.allocations.get_mut(ft) else {
+            return;
+        };
+        let new = peers
+            .iter()
+            .filter(|p| !a.permissions.contains_key(&p.ip()))
+            .count();
+        if a.permissions.len() + new > max {
+            a.expire(now);
+            if a.permissions.len() + new > max {
+                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+            }
+        }
+        for p in &peers {
+            a.permissions.insert(p.ip(), now + lifetime);
+        }
+        self.stats.permissions += new;
+        self.ok(ft, msg, auth, |_| Ok(()));
+    }
+
+    pub(super) fn channel_bind(
+        &mut self,
+        now: Instant,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        auth: &Authenticated,
+    ) {
+        if !self.allocations.contains_key(ft) {
+            return self.fail(ft, msg, ErrorCode::ALLOCATION_MISMATCH, auth);
+        }
+        let (Ok(Some(number)), Ok(Some(peer))) =
+            (msg.get::<ChannelNumber>(), msg.get::<XorPeerAddress>())
+        else {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        };
+        if !number.is_valid() {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        }
+        if let Err(code) = self.check_peer(ft, &peer.0) {
+            return self.fail(ft, msg, code, auth);
+        }
+        let (channel_lifetime, permission_lifetime, max) = (
+            self.config.channel_lifetime,
+            self.config.permission_lifetime,
+            self.config.max_channels,
+        );
+        let Some(a) = self.allocations.get_mut(ft) else {
+            return;
+        };
+        a.expire(now);
+        // §12.2: the number must be unbound or bound to this peer, and the peer unbound or
+        // bound to this number.
+        let number_ok = a.channels.get(&number.0).is_none_or(|c| c.peer == peer.0);
+        let peer_ok = a
+            .channel_by_peer
+            .get(&peer.0)
+            .is_none_or(|n| *n == number.0);
+        if !number_ok || !peer_ok {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        }
+        if !a.channels.contains_key(&number.0) && a.channels.len() >= max {
+            return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+        }
+        if a.channels
+            .insert(
+                number.0,
+                Channel {
+                    peer: peer.0,
+                    expires: now + channel_lifetime,
+                },
+            )
+            .is_none()
+        {
+            self.stats.channels += 1;
+        }
+        a.channel_by_peer.insert(peer.0, number.0);
+        if a.permissions
+            .insert(peer.0.ip(), now + permission_lifetime)
+            .is_none()
+        {
+            self.stats.permissions += 1;
+        }
+        self.ok(ft, msg, auth, |_| Ok(()));
+    }
+
+    /// A Send indication (§11.2): relayed if a permission exists, else silently dropped.
+    pub(super) fn client_send(&mut self, now: Instant, ft: &FiveTuple, msg: &Message<'_>) {
+        let (Ok(Some(peer)), Ok(Some(data))) = (msg.get::<XorPeerAddress>(), msg.get::<Data>())
+        else {
+            self.stats.dropped += 1;
+            return;
+        };
+        self.relay_to_peer(now, ft, peer.0, data.0);
+    }
+
+    /// ChannelData from a client (§12.6).
+    pub(super) fn client_channel_data(&mut self, now: Instant, ft: &FiveTuple, bytes: &[u8]) {
+        let Ok(cd) = ChannelData::parse(bytes) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let peer = self.allocations.get(ft).and_then(|a| {
+            a.channels
+                .get(&cd.channel)
+                .filter(|c| c.expires > now)
+                .map(|c| c.peer)
+        });
+        match peer {
+            Some(peer) => self.relay_to_peer(now, ft, peer, cd.data),
+            None => self.stats.dropped += 1,
+        }
+    }
+
+    fn relay_to_peer(&mut self, now: Instant, ft: &FiveTuple, peer: SocketAddr, data: &[u8]) {
+        let source = self
+            .allocations
+            .get(ft)
+            .filter(|a| a.permitted(now, peer.ip()))
+            .and_then(|a| a.relayed_for(&peer));
+        let Some(source) = source else {
+            self.stats.dropped += 1;
+            return;
+        };
+        self.stats.packets_to_peers += 1;
+        self.stats.bytes_to_peers += data.len() as u64;
+        self.transmits.push_back(Transmit {
+            transport: Transport::Udp,
+            source,
+            destination: peer,
+            data: data.to_vec(),
+        });
+    }
+
+    /// A datagram from `peer` arriving at the relayed address `relayed` (§11.3, §12.7):
+    /// forwarded to the client as ChannelData when a channel is bound, as a Data
+    /// indication otherwise, and dropped without a permission.
+    pub fn handle_peer(
+        &mut self,
+        now: Instant,
+        relayed: SocketAddr,
+        peer: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let Some(ft) = self.by_relay.get(&relayed).copied() else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let Some(a) = self.allocations.get(&ft) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        if !a.permitted(now, peer.ip()) || a.expires <= now {
+            self.stats.dropped += 1;
+            return;
+        }
+        let data = if let Some(ch) = a.channel_for_peer(now, &peer) {
+            let mut out = vec![0u8; bytes.len() + 8];
+            match ChannelData::encode(ch, bytes, &mut out, ft.transport.is_stream()) {
+                Ok(n) => {
+                    out.truncate(n);
+                    out
+                }
+                Err(_) => {
+                    self.stats.dropped += 1;
+                    return;
+                }
+            }
+        } else {
+            let mut out = vec![0u8; bytes.len() + 64];
+            let tid = TransactionId(self.rng.gen());
+            let built = (|| {
+                let mut b = MessageBuilder::new(
+                    &mut out,
+                    MessageType::new(Method::DATA, Class::Indication),
+                    tid,
+                )?;
+                b.add(&XorPeerAddress(peer))?.add(&Data(bytes))?;
+                Ok::<_, floe_stun::Error>(b.len())
+            })();
+            match built {
+                Ok(n) => {
+                    out.truncate(n);
+                    out
+                }
+                Err(_) => {
+                    self.stats.dropped += 1;
+                    return;
+                }
+            }
+        };
+        self.stats.packets_to_clients += 1;
+        self.stats.bytes_to_clients += bytes.len() as u64;
+        self.transmits.push_back(Transmit {
+            transport: ft.transport,
+            source: ft.server,
+            destination: ft.client,
+            data,
+        });
+    }
+}

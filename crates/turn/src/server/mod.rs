@@ -1,0 +1,493 @@
+//! The TURN server core (RFC 8656), sans-IO.
+//!
+//! The runtime feeds client messages ([`Server::handle_client`]), datagrams from peers on
+//! relayed addresses ([`Server::handle_peer`]) and timeouts, and sends what
+//! [`Server::poll_transmit`] returns. Relayed addresses come from a [`RelayAllocator`].
+//! The server also answers plain STUN Binding requests, with RFC 5780 behaviour discovery
+//! when configured with an alternate address.
+
+mod allocation;
+mod auth;
+mod config;
+mod methods;
+mod relay;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use floe_stun::attributes::{
+    ChangeRequest, ErrorCode, MappedAddress, Nonce, OtherAddress, PasswordAlgorithms, Realm,
+    ResponseOrigin, ResponsePort, Software, UnknownAttributes, XorMappedAddress,
+};
+use floe_stun::demux::{classify, PacketKind};
+use floe_stun::{
+    AttrType, Class, Message, MessageBuilder, MessageType, Method, TransactionId, MAX_MESSAGE_LEN,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use allocation::Allocation;
+pub use allocation::FiveTuple;
+use auth::{Authenticated, Refusal, OFFERED};
+pub use config::ServerConfig;
+pub use relay::{PortPool, RelayAllocator};
+
+use crate::{Transmit, Transport};
+
+/// Counters a server exposes (all monotonic except the current-state gauges).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Allocations alive now.
+    pub allocations: usize,
+    /// Allocations ever created.
+    pub allocations_created: u64,
+    /// Permissions alive now (over all allocations, as of the last sweep or change).
+    pub permissions: usize,
+    /// Channels bound now.
+    pub channels: usize,
+    /// Binding requests answered.
+    pub bindings: u64,
+    /// Datagrams relayed client → peer.
+    pub packets_to_peers: u64,
+    /// Payload bytes relayed client → peer.
+    pub bytes_to_peers: u64,
+    /// Datagrams relayed peer → client.
+    pub packets_to_clients: u64,
+    /// Payload bytes relayed peer → client.
+    pub bytes_to_clients: u64,
+    /// Requests that failed authentication (401/438 after credentials were offered, 441).
+    pub auth_failures: u64,
+    /// 401 challenges sent.
+    pub challenges: u64,
+    /// Requests dropped by the 401 rate limit.
+    pub rate_limited: u64,
+    /// Peer addresses refused by the policy (403).
+    pub peers_refused: u64,
+    /// Datagrams dropped: malformed, no allocation, no permission, unbound channel.
+    pub dropped: u64,
+}
+
+/// A TURN server core.
+#[derive(Debug)]
+pub struct Server<R> {
+    config: ServerConfig,
+    relays: R,
+    rng: ChaCha8Rng,
+    epoch: Instant,
+    nonce_secret: [u8; 20],
+    wall_clock: Option<(Instant, u64)>,
+    allocations: HashMap<FiveTuple, Allocation>,
+    by_relay: HashMap<SocketAddr, FiveTuple>,
+    per_user: HashMap<String, usize>,
+    reservations: HashMap<[u8; 8], (SocketAddr, Instant)>,
+    unauth: HashMap<IpAddr, (Instant, u32)>,
+    transmits: VecDeque<Transmit>,
+    stats: ServerStats,
+    next_sweep: Option<Instant>,
+}
+
+/// How often expired state is swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+impl<R: RelayAllocator> Server<R> {
+    /// A server started at `now`, with relayed addresses from `relays` and randomness
+    /// (nonce key, reservation tokens) from `seed`.
+    pub fn new(config: ServerConfig, relays: R, now: Instant, seed: u64) -> Server<R> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut nonce_secret = [0u8; 20];
+        rng.fill(&mut nonce_secret);
+        Server {
+            config,
+            relays,
+            rng,
+            epoch: now,
+            nonce_secret,
+            wall_clock: None,
+            allocations: HashMap::new(),
+            by_relay: HashMap::new(),
+            per_user: HashMap::new(),
+            reservations: HashMap::new(),
+            unauth: HashMap::new(),
+            transmits: VecDeque::new(),
+            stats: ServerStats::default(),
+            next_sweep: None,
+        }
+    }
+
+    /// Tells the server the Unix time at `now`, for TURN REST credential expiry. Without
+    /// it, REST usernames are refused.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_secs: u64) {
+        self.wall_clock = Some((now, unix_secs));
+    }
+
+    fn unix_time(&self, now: Instant) -> Option<u64> {
+        let (at, secs) = self.wall_clock?;
+        Some(secs + now.saturating_duration_since(at).as_secs())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The relay allocator (the runtime reaches its sockets through this).
+    pub fn relays(&self) -> &R {
+        &self.relays
+    }
+
+    /// The relay allocator, mutably.
+    pub fn relays_mut(&mut self) -> &mut R {
+        &mut self.relays
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ServerStats {
+        let mut s = self.stats;
+        s.allocations = self.allocations.len();
+        s
+    }
+
+    /// The allocation on a 5-tuple, if any: (relayed addresses, expiry).
+    pub fn allocation(&self, five_tuple: &FiveTuple) -> Option<(&[SocketAddr], Instant)> {
+        self.allocations
+            .get(five_tuple)
+            .map(|a| (&a.relayed[..], a.expires))
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`Server::handle_timeout`] should next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_sweep
+    }
+
+    /// Expires allocations, permissions, channels and reservations.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_sweep.is_some_and(|t| now < t) {
+            return;
+        }
+        let expired: Vec<FiveTuple> = self
+            .allocations
+            .iter()
+            .filter(|(_, a)| a.expires <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            self.remove_allocation(&k);
+        }
+        let (mut permissions, mut channels) = (0, 0);
+        for a in self.allocations.values_mut() {
+            a.expire(now);
+            permissions += a.permissions.len();
+            channels += a.channels.len();
+        }
+        self.stats.permissions = permissions;
+        self.stats.channels = channels;
+        let dead: Vec<[u8; 8]> = self
+            .reservations
+            .iter()
+            .filter(|(_, (_, t))| *t <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for token in dead {
+            if let Some((addr, _)) = self.reservations.remove(&token) {
+                self.relays.release(addr);
+            }
+        }
+        self.unauth
+            .retain(|_, (start, _)| now.saturating_duration_since(*start) < SWEEP_INTERVAL);
+        self.schedule_sweep(now);
+    }
+
+    fn schedule_sweep(&mut self, now: Instant) {
+        let busy = !self.allocations.is_empty()
+            || !self.reservations.is_empty()
+            || !self.unauth.is_empty();
+        self.next_sweep = busy.then(|| now + SWEEP_INTERVAL);
+    }
+
+    /// A TCP (or TLS) connection from a client closed: its allocation goes with it
+    /// (RFC 8656 §5: the 5-tuple no longer exists).
+    pub fn handle_connection_closed(&mut self, local: SocketAddr, remote: SocketAddr) {
+        self.remove_allocation(&FiveTuple {
+            transport: Transport::Tcp,
+            client: remote,
+            server: local,
+        });
+    }
+
+    fn remove_allocation(&mut self, key: &FiveTuple) {
+        let Some(a) = self.allocations.remove(key) else {
+            return;
+        };
+        for addr in &a.relayed {
+            self.by_relay.remove(addr);
+            self.relays.release(*addr);
+        }
+        if let Some(n) = self.per_user.get_mut(&a.username) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_user.remove(&a.username);
+            }
+        }
+    }
+
+    /// One message from a client: a STUN message or ChannelData, on `transport`, received
+    /// at `local` from `remote`. On streams the runtime cuts frames with
+    /// [`floe_stun::framing::StreamDecoder`] and passes one frame per call.
+    pub fn handle_client(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let ft = FiveTuple {
+            transport,
+            client: remote,
+            server: local,
+        };
+        if self.next_sweep.is_none() {
+            self.schedule_sweep(now);
+        }
+        match classify(bytes) {
+            PacketKind::ChannelData => self.client_channel_data(now, &ft, bytes),
+            PacketKind::Stun => match Message::parse(bytes) {
+                Ok(msg) => self.client_stun(now, &ft, &msg),
+                Err(_) => self.stats.dropped += 1,
+            },
+            _ => self.stats.dropped += 1,
+        }
+        if self.next_sweep.is_none() {
+            self.schedule_sweep(now);
+        }
+    }
+
+    fn client_stun(&mut self, now: Instant, ft: &FiveTuple, msg: &Message<'_>) {
+        match (msg.class(), msg.method()) {
+            (Class::Indication, Method::SEND) => self.client_send(now, ft, msg),
+            (Class::Request, method) => {
+                let unknown: Vec<AttrType> = msg
+                    .unknown_comprehension_required()
+                    // RFC 8656 §7.2 step 4: DONT-FRAGMENT is treated as unknown by servers
+                    // that cannot set DF, as this sans-IO core cannot.
+                    .chain(msg.get_raw(AttrType::DONT_FRAGMENT).map(|a| a.typ))
+                    .take(16)
+                    .collect();
+                if !unknown.is_empty() {
+                    let attrs = UnknownAttributes::from_types(&unknown);
+                    self.respond_error(ft, msg, ErrorCode::UNKNOWN_ATTRIBUTE, None, |b| {
+                        b.add(&attrs)?;
+                        Ok(())
+                    });
+                    return;
+                }
+                match method {
+                    Method::BINDING => self.binding(ft, msg),
+                    Method::ALLOCATE
+                    | Method::REFRESH
+                    | Method::CREATE_PERMISSION
+                    | Method::CHANNEL_BIND => {
+                        self.authenticated_request(now, ft, msg);
+                    }
+                    _ => self.respond_error(ft, msg, ErrorCode::BAD_REQUEST, None, |_| Ok(())),
+                }
+            }
+            // Responses and other indications from clients mean nothing to a server.
+            _ => self.stats.dropped += 1,
+        }
+    }
+
+    fn authenticated_request(&mut self, now: Instant, ft: &FiveTuple, msg: &Message<'_>) {
+        let ip = ft.client.ip();
+        let auth = match self.authenticate(now, ip, msg) {
+            Ok(auth) => auth,
+            Err(refusal) => {
+                if refusal != Refusal::Unauthenticated || msg.has_integrity() {
+                    self.stats.auth_failures += 1;
+                }
+                if matches!(refusal, Refusal::Unauthenticated | Refusal::StaleNonce) {
+                    if !self.may_challenge(now, ip) {
+                        self.stats.rate_limited += 1;
+                        return;
+                    }
+                    self.stats.challenges += 1;
+                    let nonce = self.make_nonce(now, ip);
+                    let realm = self.config.realm.clone();
+                    self.respond_error(ft, msg, Self::refusal_code(refusal), None, |b| {
+                        b.add(&Realm(&realm))?.add(&Nonce(&nonce))?;
+                        b.add(&PasswordAlgorithms::from_list(&OFFERED))?;
+                        Ok(())
+                    });
+                } else if refusal == Refusal::BadRequest {
+                    self.respond_error(ft, msg, ErrorCode::BAD_REQUEST, None, |_| Ok(()));
+                }
+                return;
+            }
+        };
+        // RFC 8656 §5: requests on an existing allocation must use its credentials.
+        if let Some(a) = self.allocations.get(ft) {
+            if a.username != auth.username {
+                self.stats.auth_failures += 1;
+                self.respond_error(ft, msg, ErrorCode::WRONG_CREDENTIALS, Some(&auth), |_| {
+                    Ok(())
+                });
+                return;
+            }
+        }
+        match msg.method() {
+            Method::ALLOCATE => self.allocate(now, ft, msg, &auth),
+            Method::REFRESH => self.refresh(now, ft, msg, &auth),
+            Method::CREATE_PERMISSION => self.create_permission(now, ft, msg, &auth),
+            _ => self.channel_bind(now, ft, msg, &auth),
+        }
+    }
+
+    /// A Binding request: XOR-MAPPED-ADDRESS, and with RFC 5780 configured, MAPPED-ADDRESS,
+    /// RESPONSE-ORIGIN, OTHER-ADDRESS and CHANGE-REQUEST handling (RFC 5780 §6.1).
+    fn binding(&mut self, ft: &FiveTuple, msg: &Message<'_>) {
+        self.stats.bindings += 1;
+        let change = msg
+            .get::<ChangeRequest>()
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let response_port = msg.get::<ResponsePort>().ok().flatten();
+        let mut source = ft.server;
+        let mut other = None;
+        if let Some((primary, alternate)) = self
+            .config
+            .rfc5780
+            .filter(|_| ft.transport == Transport::Udp)
+        {
+            let (da, dp) = (ft.server.ip(), ft.server.port());
+            let ca = if da == primary.ip() {
+                alternate.ip()
+            } else {
+                primary.ip()
+            };
+            let cp = if dp == primary.port() {
+                alternate.port()
+            } else {
+                primary.port()
+            };
+            source = SocketAddr::new(
+                if change.change_ip { ca } else { da },
+                if change.change_port { cp } else { dp },
+            );
+            other = Some(SocketAddr::new(ca, cp));
+        } else if change.change_ip || change.change_port || response_port.is_some() {
+            // RFC 5780 §6.1: without an alternate address, CHANGE-REQUEST gets 420.
+            let t = [if response_port.is_some() {
+                AttrType::RESPONSE_PORT
+            } else {
+                AttrType::CHANGE_REQUEST
+            }];
+            let attrs = UnknownAttributes::from_types(&t);
+            self.respond_error(ft, msg, ErrorCode::UNKNOWN_ATTRIBUTE, None, |b| {
+                b.add(&attrs)?;
+                Ok(())
+            });
+            return;
+        }
+        let destination = response_port.map_or(ft.client, |p| SocketAddr::new(ft.client.ip(), p.0));
+        let software = self.config.software.clone();
+        let mut buf = [0u8; 512];
+        let built = (|| {
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                msg.message_type().with_class(Class::Success),
+                msg.transaction_id(),
+            )?;
+            b.add(&XorMappedAddress(ft.client))?;
+            if let Some(other) = other {
+                b.add(&MappedAddress(ft.client))?;
+                b.add(&ResponseOrigin(source))?;
+                b.add(&OtherAddress(other))?;
+            }
+            if let Some(s) = &software {
+                b.add(&Software(s))?;
+            }
+            b.add_fingerprint()?;
+            Ok::<_, floe_stun::Error>(b.len())
+        })();
+        if let Ok(n) = built {
+            self.transmits.push_back(Transmit {
+                transport: ft.transport,
+                source,
+                destination,
+                data: buf[..n].to_vec(),
+            });
+        }
+    }
+
+    /// Queues a response on `ft`: `fill` adds the method's attributes; MESSAGE-INTEGRITY
+    /// (or -SHA256, as the request used) is added with `auth`'s key.
+    fn respond(
+        &mut self,
+        ft: &FiveTuple,
+        typ: MessageType,
+        tid: TransactionId,
+        auth: Option<&Authenticated>,
+        fill: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), floe_stun::Error>,
+    ) {
+        let mut buf = vec![0u8; MAX_MESSAGE_LEN.min(2048)];
+        let software = self.config.software.as_deref();
+        let built = (|| {
+            let mut b = MessageBuilder::new(&mut buf, typ, tid)?;
+            fill(&mut b)?;
+            if let Some(s) = software {
+                b.add(&Software(s))?;
+            }
+            match auth {
+                Some(a) if a.sha256 => {
+                    b.add_message_integrity_sha256(&a.key)?;
+                }
+                Some(a) => {
+                    b.add_message_integrity(&a.key)?;
+                }
+                None => {}
+            }
+            b.add_fingerprint()?;
+            Ok::<_, floe_stun::Error>(b.len())
+        })();
+        if let Ok(n) = built {
+            buf.truncate(n);
+            self.transmits.push_back(Transmit {
+                transport: ft.transport,
+                source: ft.server,
+                destination: ft.client,
+                data: buf,
+            });
+        }
+    }
+
+    fn respond_error(
+        &mut self,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        code: ErrorCode<'_>,
+        auth: Option<&Authenticated>,
+        fill: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), floe_stun::Error>,
+    ) {
+        self.respond(
+            ft,
+            msg.message_type().with_class(Class::Error),
+            msg.transaction_id(),
+            auth,
+            |b| {
+                b.add(&code)?;
+                fill(b)
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! Where relayed transport addresses come from. The server core asks a
+//! [`RelayAllocator`]; the runtime's implementation binds real sockets, the simulator's
+//! hands out addresses, and [`PortPool`] is the plain in-memory one.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+
+use floe_stun::attributes::AddressFamily;
+use rand::Rng;
+
+/// Hands out relayed transport addresses (RFC 8656 §7.2).
+pub trait RelayAllocator {
+    /// Whether addresses of `family` can be allocated at all (440 otherwise).
+    fn supports(&self, family: AddressFamily) -> bool;
+
+    /// A free relayed address of `family`. With `even`, its port is even; with
+    /// `reserve_next`, port + 1 is taken too and returned second (EVEN-PORT R).
+    fn allocate(
+        &mut self,
+        family: AddressFamily,
+        even: bool,
+        reserve_next: bool,
+    ) -> Option<(SocketAddr, Option<SocketAddr>)>;
+
+    /// Returns an address to the pool.
+    fn release(&mut self, addr: SocketAddr);
+}
+
+/// Addresses from one IPv4 and/or one IPv6 address and a port range, chosen at random
+/// (RFC 8656 §7.2 recommends RFC 6056 randomization). Allocation tries a bounded number
+/// of random ports, then scans.
+#[derive(Debug, Clone)]
+pub struct PortPool<G> {
+    ipv4: Option<IpAddr>,
+    ipv6: Option<IpAddr>,
+    ports: RangeInclusive<u16>,
+    used: HashSet<SocketAddr>,
+    rng: G,
+}
+
+impl<G: Rng> PortPool<G> {
+    /// A pool over `ports` (RFC 8656 §7.2: SHOULD be within 49152-65535) on the given
+    /// relay addresses.
+    pub fn new(
+        ipv4: Option<IpAddr>,
+        ipv6: Option<IpAddr>,
+        ports: RangeInclusive<u16>,
+        rng: G,
+    ) -> PortPool<G> {
+        PortPool {
+            ipv4,
+            ipv6,
+            ports,
+            used: HashSet::new(),
+            rng,
+        }
+    }
+
+    /// Addresses in use.
+    pub fn in_use(&self) -> usize {
+        self.used.len()
+    }
+
+    fn free(&self, a: SocketAddr) -> bool {
+        !self.used.contains(&a)
+    }
+}
+
+impl<G: Rng> RelayAllocator for PortPool<G> {
+    fn supports(&self, family: AddressFamily) -> bool {
+        match family {
+            AddressFamily::Ipv4 => self.ipv4.is_some(),
+            AddressFamily::Ipv6 => self.ipv6.is_some(),
+        }
+    }
+
+    fn allocate(
+        &mut self,
+        family: AddressFamily,
+        even: bool,
+        reserve_next: bool,
+    ) -> Option<(SocketAddr, Option<SocketAddr>)> {
+        let ip = match family {
+            AddressFamily::Ipv4 => self.ipv4?,
+            AddressFamily::Ipv6 => self.ipv6?,
+        };
+        let (lo, hi) = (*self.ports.start(), *self.ports.end());
+        let ok = |pool: &Self, port: u16| {
+            let fits = (!even || port % 2 == 0) && (!reserve_next || port < hi);
+            fits && pool.free(SocketAddr::new(ip, port))
+                && (!reserve_next || pool.free(SocketAddr::new(ip, port + 1)))
+        };
+        let mut port = None;
+        for _ in 0..32 {
+            let p = self.rng.gen_range(lo..=hi);
+            if ok(self, p) {
+                port = Some(p);
+                break;
+            }
+        }
+        let port = port.or_else(|| (lo..=hi).find(|&p| ok(self, p)))?;
+        let addr = SocketAddr::new(ip, port);
+        self.used.insert(addr);
+        let next = reserve_next.then(|| SocketAddr::new(ip, port + 1));
+        if let Some(n) = next {
+            self.used.insert(n);
+        }
+        Some((addr, next))
+    }
+
+    fn release(&mut self, addr: SocketAddr) {
+        self.used.remove(&addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn pool_hands_out_distinct_even_pairs_until_exhausted() {
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut pool = PortPool::new(
+            Some("192.0.2.1".parse().unwrap()),
+            None,
+            50_000..=50_007,
+            rng,
+        );
+        assert!(!pool.supports(AddressFamily::Ipv6));
+        let mut seen = HashSet::new();
+        for _ in 0..4 {
+            let (a, b) = pool.allocate(AddressFamily::Ipv4, true, true).unwrap();
+            assert_eq!(a.port() % 2, 0);
+            assert_eq!(b.unwrap().port(), a.port() + 1);
+            assert!(seen.insert(a) && seen.insert(b.unwrap()));
+        }
+        assert!(pool.allocate(AddressFamily::Ipv4, false, false).is_none());
+        pool.release("192.0.2.1:50003".parse().unwrap());
+        assert_eq!(
+            pool.allocate(AddressFamily::Ipv4, false, false)
+                .unwrap()
+                .0
+                .port(),
+            50_003
+        );
+    }
+}

@@ -1,0 +1,1159 @@
+//! Client and server state machines against each other in virtual time, plus crafted
+//! requests for the rules a well-behaved client never breaks.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use floe_stun::attributes::*;
+use floe_stun::{Class, IntegrityKey, Message, MessageBuilder, MessageType, Method, TransactionId};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+use crate::client::{Client, ClientConfig, ClientState, Event, TurnError};
+
+const SERVER: &str = "203.0.113.1:3478";
+const CLIENT: &str = "198.51.100.7:40000";
+const PEER: &str = "192.0.2.50:5000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn config() -> ServerConfig {
+    let mut c = ServerConfig::default();
+    c.users.insert("alice".into(), "wonderland".into());
+    c.users.insert("bob".into(), "builder".into());
+    c
+}
+
+fn pool(v6: bool) -> PortPool<ChaCha8Rng> {
+    PortPool::new(
+        Some("203.0.113.1".parse().unwrap()),
+        v6.then(|| "2001:db8::1".parse().unwrap()),
+        49_152..=49_200,
+        ChaCha8Rng::seed_from_u64(3),
+    )
+}
+
+/// A server, clients, and a peer, connected directly; time moves only when told to.
+struct Net {
+    now: Instant,
+    server: Server<PortPool<ChaCha8Rng>>,
+    clients: Vec<Client>,
+    /// Datagrams the server sent to peers: (relayed source, peer, data).
+    to_peers: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Data clients received from peers: (client index, peer, data).
+    from_peers: Vec<(usize, SocketAddr, Vec<u8>)>,
+    events: Vec<(usize, Event)>,
+    /// Whether the server answers at all.
+    server_up: bool,
+}
+
+impl Net {
+    fn new(config: ServerConfig) -> Net {
+        Net::with_pool(config, pool(false))
+    }
+
+    fn with_pool(config: ServerConfig, pool: PortPool<ChaCha8Rng>) -> Net {
+        let now = Instant::now();
+        Net {
+            now,
+            server: Server::new(config, pool, now, 1),
+            clients: Vec::new(),
+            to_peers: Vec::new(),
+            from_peers: Vec::new(),
+            events: Vec::new(),
+            server_up: true,
+        }
+    }
+
+    fn add_client(&mut self, c: ClientConfig) -> usize {
+        self.clients
+            .push(Client::new(c, self.clients.len() as u64 + 10));
+        self.clients.len() - 1
+    }
+
+    fn client(&mut self, user: &str, password: &str) -> usize {
+        let c = ClientConfig::new(addr(CLIENT), addr(SERVER), Transport::Udp, user, password);
+        self.add_client(c)
+    }
+
+    /// Delivers everything queued until nothing moves, without advancing time.
+    fn settle(&mut self) {
+        for _ in 0..100 {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                while let Some(t) = self.clients[i].poll_transmit() {
+                    moved = true;
+                    if self.server_up {
+                        self.server.handle_client(
+                            self.now,
+                            t.transport,
+                            t.destination,
+                            t.source,
+                            &t.data,
+                        );
+                    }
+                }
+                while let Some(e) = self.clients[i].poll_event() {
+                    self.events.push((i, e));
+                }
+            }
+            while let Some(t) = self.server.poll_transmit() {
+                moved = true;
+                let targets: Vec<usize> = (0..self.clients.len())
+                    .filter(|&i| {
+                        self.clients[i].config().local == t.destination
+                            && self.clients[i].config().transport == t.transport
+                    })
+                    .collect();
+                // Clients sharing an address all see the datagram; each ignores what is
+                // not its own transaction.
+                for &i in &targets {
+                    let now = self.now;
+                    let mut got = Vec::new();
+                    if t.transport.is_stream() {
+                        self.clients[i]
+                            .handle_stream(now, &t.data, |p, d| got.push((p, d.to_vec())))
+                            .unwrap();
+                    } else if let Some((p, d)) = self.clients[i].handle_datagram(now, &t.data) {
+                        got.push((p, d.to_vec()));
+                    }
+                    self.from_peers
+                        .extend(got.into_iter().map(|(p, d)| (i, p, d)));
+                }
+                if targets.is_empty() {
+                    self.to_peers.push((t.source, t.destination, t.data));
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the network never settled");
+    }
+
+    /// Advances virtual time to `until`, firing timers in order.
+    fn run_until(&mut self, until: Instant) {
+        loop {
+            self.settle();
+            let next = self
+                .clients
+                .iter()
+                .filter_map(Client::poll_timeout)
+                .chain(self.server.poll_timeout())
+                .min()
+                .filter(|t| *t <= until);
+            let Some(t) = next else { break };
+            self.now = self.now.max(t);
+            for c in &mut self.clients {
+                c.handle_timeout(self.now);
+            }
+            self.server.handle_timeout(self.now);
+        }
+        self.now = until;
+        for c in &mut self.clients {
+            c.handle_timeout(self.now);
+        }
+        self.server.handle_timeout(self.now);
+        self.settle();
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    fn allocate(&mut self, i: usize) {
+        self.clients[i].allocate(self.now);
+        self.settle();
+    }
+
+    fn has_event(&self, i: usize, f: impl Fn(&Event) -> bool) -> bool {
+        self.events.iter().any(|(j, e)| *j == i && f(e))
+    }
+
+    fn peer_sends(&mut self, relayed: SocketAddr, peer: SocketAddr, data: &[u8]) {
+        self.server.handle_peer(self.now, relayed, peer, data);
+        self.settle();
+    }
+}
+
+#[test]
+fn allocation_goes_through_the_401_realm_nonce_exchange() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    assert_eq!(net.clients[c].state(), &ClientState::Allocated);
+    let relayed = net.clients[c].relayed()[0];
+    assert_eq!(relayed.ip(), "203.0.113.1".parse::<IpAddr>().unwrap());
+    assert!((49_152..=49_200).contains(&relayed.port()));
+    assert_eq!(net.clients[c].mapped(), Some(addr(CLIENT)));
+    assert!(net.has_event(
+        c,
+        |e| matches!(e, Event::Allocated { lifetime, .. } if *lifetime == Duration::from_secs(600))
+    ));
+    assert_eq!(net.server.stats().challenges, 1);
+    assert_eq!(net.server.stats().allocations, 1);
+}
+
+#[test]
+fn wrong_password_fails_with_unauthenticated() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "looking-glass");
+    net.allocate(c);
+    assert!(net.has_event(c, |e| *e
+        == Event::AllocationFailed(TurnError::Unauthenticated)));
+    assert_eq!(net.server.stats().allocations, 0);
+    assert!(net.server.stats().auth_failures >= 1);
+}
+
+#[test]
+fn data_flows_both_ways_through_send_and_data_indications() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    let relayed = net.clients[c].relayed()[0];
+    let now = net.now;
+    net.clients[c]
+        .create_permission(now, addr(PEER).ip())
+        .unwrap();
+    net.settle();
+    assert!(net.has_event(c, |e| *e == Event::PermissionCreated(addr(PEER).ip())));
+    let t = net.clients[c].send_to(addr(PEER), b"hello peer").unwrap();
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    net.settle();
+    assert_eq!(
+        net.to_peers,
+        [(relayed, addr(PEER), b"hello peer".to_vec())]
+    );
+    net.peer_sends(relayed, addr(PEER), b"hello client");
+    assert_eq!(net.from_peers, [(c, addr(PEER), b"hello client".to_vec())]);
+    let s = net.server.stats();
+    assert_eq!(
+        (s.packets_to_peers, s.packets_to_clients, s.bytes_to_peers),
+        (1, 1, 10)
+    );
+}
+
+#[test]
+fn channels_carry_data_as_channel_data_both_ways() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    let relayed = net.clients[c].relayed()[0];
+    let now = net.now;
+    let ch = net.clients[c].bind_channel(now, addr(PEER)).unwrap();
+    net.settle();
+    assert!(net.has_event(c, |e| *e
+        == Event::ChannelBound {
+            peer: addr(PEER),
+            channel: ch
+        }));
+    let t = net.clients[c].send_to(addr(PEER), b"via channel").unwrap();
+    assert_eq!(
+        &t.data[..2],
+        &ch.to_be_bytes(),
+        "a bound channel sends ChannelData"
+    );
+    assert_eq!(t.data.len(), 4 + 11, "no padding over UDP");
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    net.settle();
+    assert_eq!(
+        net.to_peers,
+        [(relayed, addr(PEER), b"via channel".to_vec())]
+    );
+    // The server answers with ChannelData too.
+    net.server
+        .handle_peer(net.now, relayed, addr(PEER), b"back");
+    let t = net.server.poll_transmit().unwrap();
+    assert_eq!(&t.data[..2], &ch.to_be_bytes());
+    assert_eq!(
+        net.clients[c].handle_datagram(net.now, &t.data),
+        Some((addr(PEER), &b"back"[..]))
+    );
+}
+
+#[test]
+fn data_without_a_permission_is_dropped_both_ways() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    let relayed = net.clients[c].relayed()[0];
+    let t = net.clients[c].send_to(addr(PEER), b"nope").unwrap();
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    net.peer_sends(relayed, addr(PEER), b"nope");
+    assert!(net.to_peers.is_empty());
+    assert!(net.from_peers.is_empty());
+    assert_eq!(net.server.stats().dropped, 2);
+}
+
+#[test]
+fn refreshes_keep_the_allocation_permissions_and_channels_alive() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    let relayed = net.clients[c].relayed()[0];
+    let now = net.now;
+    net.clients[c]
+        .create_permission(now, addr(PEER).ip())
+        .unwrap();
+    let other: SocketAddr = addr("192.0.2.60:6000");
+    net.clients[c].bind_channel(now, other).unwrap();
+    net.run_for(Duration::from_secs(2 * 3600));
+    assert_eq!(net.clients[c].state(), &ClientState::Allocated);
+    assert_eq!(net.server.stats().allocations, 1);
+    assert!(
+        net.events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Refreshed { .. }))
+            .count()
+            >= 12
+    );
+    net.peer_sends(relayed, addr(PEER), b"still here");
+    net.peer_sends(relayed, other, b"channel too");
+    assert_eq!(net.from_peers.len(), 2);
+}
+
+#[test]
+fn stale_nonce_is_retried_with_the_new_nonce() {
+    let mut cfg = config();
+    cfg.nonce_lifetime = Duration::from_secs(30);
+    let mut net = Net::new(cfg);
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    net.run_for(Duration::from_secs(60));
+    let now = net.now;
+    net.clients[c]
+        .create_permission(now, addr(PEER).ip())
+        .unwrap();
+    net.settle();
+    assert!(net.has_event(c, |e| *e == Event::PermissionCreated(addr(PEER).ip())));
+    // One 401 for the Allocate, one 438 for the CreatePermission.
+    assert_eq!(net.server.stats().challenges, 2);
+}
+
+#[test]
+fn an_abandoned_allocation_expires_and_its_port_is_released() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    net.server_up = false; // the client's refreshes are lost
+    net.run_for(Duration::from_secs(601));
+    assert_eq!(net.server.stats().allocations, 0);
+    assert_eq!(net.server.relays().in_use(), 0);
+    assert!(net.has_event(c, |e| matches!(e, Event::AllocationLost(_))));
+}
+
+#[test]
+fn permissions_expire_after_300_seconds_without_refresh() {
+    let mut net = Net::new(config());
+    let mut cc = ClientConfig::new(
+        addr(CLIENT),
+        addr(SERVER),
+        Transport::Udp,
+        "alice",
+        "wonderland",
+    );
+    cc.permission_refresh = Duration::from_secs(10_000);
+    let c = net.add_client(cc);
+    net.allocate(c);
+    let relayed = net.clients[c].relayed()[0];
+    let now = net.now;
+    net.clients[c]
+        .create_permission(now, addr(PEER).ip())
+        .unwrap();
+    net.run_for(Duration::from_secs(299));
+    net.peer_sends(relayed, addr(PEER), b"a");
+    assert_eq!(net.from_peers.len(), 1);
+    net.run_for(Duration::from_secs(2));
+    net.peer_sends(relayed, addr(PEER), b"b");
+    assert_eq!(net.from_peers.len(), 1, "the permission expired at 300 s");
+}
+
+#[test]
+fn per_user_quota_gives_486() {
+    let mut cfg = config();
+    cfg.max_allocations_per_user = 1;
+    let mut net = Net::new(cfg);
+    let a = net.client("alice", "wonderland");
+    let b = net.add_client(ClientConfig::new(
+        addr("198.51.100.7:40001"),
+        addr(SERVER),
+        Transport::Udp,
+        "alice",
+        "wonderland",
+    ));
+    net.allocate(a);
+    net.allocate(b);
+    assert!(net.has_event(b, |e| *e
+        == Event::AllocationFailed(TurnError::QuotaReached)));
+    let c = net.add_client(ClientConfig::new(
+        addr("198.51.100.7:40002"),
+        addr(SERVER),
+        Transport::Udp,
+        "bob",
+        "builder",
+    ));
+    net.allocate(c);
+    assert_eq!(net.clients[c].state(), &ClientState::Allocated);
+}
+
+#[test]
+fn total_capacity_gives_508() {
+    let mut cfg = config();
+    cfg.max_allocations = 1;
+    let mut net = Net::new(cfg);
+    let a = net.client("alice", "wonderland");
+    let b = net.add_client(ClientConfig::new(
+        addr("198.51.100.7:40001"),
+        addr(SERVER),
+        Transport::Udp,
+        "bob",
+        "builder",
+    ));
+    net.allocate(a);
+    net.allocate(b);
+    assert!(net.has_event(b, |e| *e
+        == Event::AllocationFailed(TurnError::InsufficientCapacity)));
+}
+
+#[test]
+fn a_second_allocate_on_the_same_five_tuple_gets_437_and_other_credentials_441() {
+    let mut net = Net::new(config());
+    let a = net.client("alice", "wonderland");
+    net.allocate(a);
+    let again = net.client("alice", "wonderland");
+    net.allocate(again);
+    assert!(net.has_event(again, |e| *e
+        == Event::AllocationFailed(TurnError::AllocationMismatch)));
+    let bob = net.client("bob", "builder");
+    net.allocate(bob);
+    assert!(net.has_event(bob, |e| *e
+        == Event::AllocationFailed(TurnError::WrongCredentials)));
+}
+
+#[test]
+fn a_retransmitted_allocate_gets_the_same_success() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.clients[c].allocate(net.now);
+    // Deliver the first request (401), then hold the authenticated one and send it twice.
+    let t = net.clients[c].poll_transmit().unwrap();
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    let r = net.server.poll_transmit().unwrap();
+    net.clients[c].handle_datagram(net.now, &r.data);
+    let t = net.clients[c].poll_transmit().unwrap();
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    let first = Message::parse(&net.server.poll_transmit().unwrap().data)
+        .unwrap()
+        .get::<XorRelayedAddress>()
+        .unwrap();
+    let second = Message::parse(&net.server.poll_transmit().unwrap().data)
+        .unwrap()
+        .get::<XorRelayedAddress>()
+        .unwrap();
+    assert!(first.is_some());
+    assert_eq!(first, second);
+    assert_eq!(net.server.stats().allocations, 1);
+}
+
+#[test]
+fn refused_peers_get_403_including_ipv6_spellings_of_private_ipv4() {
+    let mut net = Net::with_pool(config(), pool(true));
+    let mut cc = ClientConfig::new(
+        addr(CLIENT),
+        addr(SERVER),
+        Transport::Udp,
+        "alice",
+        "wonderland",
+    );
+    cc.dual_stack = true;
+    let c = net.add_client(cc);
+    net.allocate(c);
+    assert_eq!(net.clients[c].relayed().len(), 2);
+    let now = net.now;
+    for ip in [
+        "127.0.0.1",
+        "10.0.0.1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "64:ff9b::a00:1",
+        "::1",
+        "fe80::1",
+    ] {
+        let ip: IpAddr = ip.parse().unwrap();
+        net.clients[c].create_permission(now, ip).unwrap();
+        net.settle();
+        assert!(
+            net.has_event(c, |e| *e
+                == Event::PermissionFailed(ip, TurnError::Forbidden)),
+            "{ip}"
+        );
+    }
+    assert_eq!(net.server.stats().peers_refused, 7);
+    let now = net.now;
+    net.clients[c]
+        .create_permission(now, "2001:db8:5::1".parse().unwrap())
+        .unwrap();
+    net.settle();
+    assert!(net.has_event(
+        c,
+        |e| matches!(e, Event::PermissionCreated(ip) if ip.is_ipv6())
+    ));
+}
+
+#[test]
+fn loopback_peers_are_relayed_when_the_operator_allows_them() {
+    let mut cfg = config();
+    cfg.peer_policy.allow_loopback = true;
+    let mut net = Net::new(cfg);
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    let now = net.now;
+    net.clients[c]
+        .create_permission(now, "127.0.0.1".parse().unwrap())
+        .unwrap();
+    net.settle();
+    assert!(net.has_event(c, |e| matches!(e, Event::PermissionCreated(_))));
+}
+
+#[test]
+fn ipv4_only_server_answers_a_dual_request_with_a_partial_allocation() {
+    let mut net = Net::new(config());
+    let mut cc = ClientConfig::new(
+        addr(CLIENT),
+        addr(SERVER),
+        Transport::Udp,
+        "alice",
+        "wonderland",
+    );
+    cc.dual_stack = true;
+    let c = net.add_client(cc);
+    net.allocate(c);
+    assert_eq!(net.clients[c].relayed().len(), 1);
+    assert!(net.has_event(c, |e| *e
+        == Event::PartialAllocation {
+            family: AddressFamily::Ipv6,
+            code: 440
+        }));
+    let mut cc = ClientConfig::new(
+        addr("198.51.100.7:1"),
+        addr(SERVER),
+        Transport::Udp,
+        "bob",
+        "builder",
+    );
+    cc.family = AddressFamily::Ipv6;
+    let c = net.add_client(cc);
+    net.allocate(c);
+    assert!(net.has_event(c, |e| *e
+        == Event::AllocationFailed(TurnError::AddressFamilyNotSupported)));
+}
+
+#[test]
+fn peer_of_the_other_family_gets_443() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    let now = net.now;
+    let ip: IpAddr = "2001:db8:9::1".parse().unwrap();
+    net.clients[c].create_permission(now, ip).unwrap();
+    net.settle();
+    assert!(net.has_event(c, |e| *e
+        == Event::PermissionFailed(ip, TurnError::PeerAddressFamilyMismatch)));
+}
+
+#[test]
+fn deallocate_removes_the_allocation() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    let now = net.now;
+    net.clients[c].deallocate(now);
+    net.settle();
+    assert!(net.has_event(c, |e| *e == Event::Deallocated));
+    assert_eq!(net.server.stats().allocations, 0);
+    assert_eq!(net.server.relays().in_use(), 0);
+}
+
+#[test]
+fn turn_rest_credentials_work_until_they_expire() {
+    let mut cfg = config();
+    cfg.rest_secret = Some("north-wind".into());
+    let mut net = Net::new(cfg);
+    net.server.set_wall_clock(net.now, 1_000_000);
+    let (user, pass) = crate::rest::credentials("north-wind", "carol", 1_000_100);
+    let c = net.add_client(ClientConfig::new(
+        addr(CLIENT),
+        addr(SERVER),
+        Transport::Udp,
+        &user,
+        &pass,
+    ));
+    net.allocate(c);
+    assert_eq!(net.clients[c].state(), &ClientState::Allocated);
+    let (user, pass) = crate::rest::credentials("north-wind", "carol", 999_999);
+    let c = net.add_client(ClientConfig::new(
+        addr("198.51.100.7:2"),
+        addr(SERVER),
+        Transport::Udp,
+        &user,
+        &pass,
+    ));
+    net.allocate(c);
+    assert!(net.has_event(c, |e| *e
+        == Event::AllocationFailed(TurnError::Unauthenticated)));
+    let (user, _) = crate::rest::credentials("north-wind", "carol", 1_000_100);
+    let c = net.add_client(ClientConfig::new(
+        addr("198.51.100.7:3"),
+        addr(SERVER),
+        Transport::Udp,
+        &user,
+        "forged",
+    ));
+    net.allocate(c);
+    assert!(net.has_event(c, |e| *e
+        == Event::AllocationFailed(TurnError::Unauthenticated)));
+}
+
+#[test]
+fn our_client_and_server_agree_on_sha256_password_algorithm() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.clients[c].allocate(net.now);
+    let t = net.clients[c].poll_transmit().unwrap();
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    let challenge = net.server.poll_transmit().unwrap();
+    let msg = Message::parse(&challenge.data).unwrap();
+    assert_eq!(msg.get::<ErrorCode>().unwrap().unwrap().code, 401);
+    let nonce = msg.get::<Nonce>().unwrap().unwrap();
+    assert!(
+        floe_stun::credentials::SecurityFeatures::from_nonce(nonce.0)
+            .unwrap()
+            .password_algorithms
+    );
+    net.clients[c].handle_datagram(net.now, &challenge.data);
+    let t = net.clients[c].poll_transmit().unwrap();
+    let req = Message::parse(&t.data).unwrap();
+    assert_eq!(
+        req.get::<PasswordAlgorithm>().unwrap().unwrap().algorithm,
+        2
+    );
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    let ok = Message::parse(&net.server.poll_transmit().unwrap().data)
+        .unwrap()
+        .class();
+    assert_eq!(ok, Class::Success);
+}
+
+/// Builds an authenticated request by hand, as a misbehaving client would.
+fn crafted(
+    net: &mut Net,
+    method: Method,
+    fill: impl FnOnce(&mut MessageBuilder<'_>),
+    algorithms: Option<&[u8]>,
+) -> Message<'static> {
+    // Get a nonce first.
+    let mut buf = [0u8; 64];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::new(method, Class::Request),
+        TransactionId([1; 12]),
+    )
+    .unwrap();
+    b.add(&RequestedTransport::UDP).unwrap();
+    let probe = b.finish().to_vec();
+    net.server
+        .handle_client(net.now, Transport::Udp, addr(SERVER), addr(CLIENT), &probe);
+    let challenge = net.server.poll_transmit().unwrap().data;
+    let challenge = Message::parse(&challenge).unwrap();
+    let nonce = challenge.get::<Nonce>().unwrap().unwrap().0.to_owned();
+    let key = IntegrityKey::long_term(
+        "alice",
+        "floe",
+        "wonderland",
+        floe_stun::credentials::Algorithm::Md5,
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 512];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::new(method, Class::Request),
+        TransactionId([2; 12]),
+    )
+    .unwrap();
+    fill(&mut b);
+    b.add(&Username("alice"))
+        .unwrap()
+        .add(&Realm("floe"))
+        .unwrap()
+        .add(&Nonce(&nonce))
+        .unwrap();
+    if let Some(raw) = algorithms {
+        b.add_raw(floe_stun::AttrType::PASSWORD_ALGORITHMS, raw)
+            .unwrap();
+        b.add(&PasswordAlgorithm::MD5).unwrap();
+    }
+    b.add_message_integrity(&key).unwrap();
+    let n = b.len();
+    net.server.handle_client(
+        net.now,
+        Transport::Udp,
+        addr(SERVER),
+        addr(CLIENT),
+        &buf[..n],
+    );
+    let resp = net.server.poll_transmit().unwrap().data;
+    Message::parse(Box::leak(resp.into_boxed_slice())).unwrap()
+}
+
+fn code(m: &Message<'_>) -> u16 {
+    m.get::<ErrorCode>().unwrap().map_or(0, |c| c.code)
+}
+
+#[test]
+fn allocate_rules_of_rfc_8656_section_7_2() {
+    let mut net = Net::new(config());
+    let r = crafted(&mut net, Method::ALLOCATE, |_| {}, None);
+    assert_eq!(code(&r), 400, "no REQUESTED-TRANSPORT");
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::TCP).unwrap();
+        },
+        None,
+    );
+    assert_eq!(code(&r), 442);
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP)
+                .unwrap()
+                .add(&DontFragment)
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(code(&r), 420, "DONT-FRAGMENT is unsupported");
+    assert_eq!(
+        r.get::<UnknownAttributes>()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        [floe_stun::AttrType::DONT_FRAGMENT]
+    );
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP)
+                .unwrap()
+                .add(&RequestedAddressFamily(AddressFamily::Ipv4))
+                .unwrap();
+            b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(code(&r), 400, "both family attributes");
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP)
+                .unwrap()
+                .add(&AdditionalAddressFamily(AddressFamily::Ipv4))
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(code(&r), 400, "additional family IPv4");
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP)
+                .unwrap()
+                .add(&ReservationToken([9; 8]))
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(code(&r), 508, "unknown reservation token");
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP)
+                .unwrap()
+                .add(&ReservationToken([9; 8]))
+                .unwrap()
+                .add(&EvenPort::default())
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(code(&r), 400, "token with EVEN-PORT");
+    let r = crafted(&mut net, Method::REFRESH, |_| {}, None);
+    assert_eq!(code(&r), 437, "refresh without allocation");
+    let r = crafted(&mut net, Method::CREATE_PERMISSION, |_| {}, None);
+    assert_eq!(code(&r), 437, "permission without allocation");
+}
+
+#[test]
+fn password_algorithms_tampering_is_refused_as_bid_down() {
+    let mut net = Net::new(config());
+    // The attacker strips SHA-256 from the list the client echoes.
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP).unwrap();
+        },
+        Some(&[0, 1, 0, 0]),
+    );
+    assert_eq!(code(&r), 400);
+    // Echoed intact, MD5 chosen: accepted.
+    let list = [0, 2, 0, 0, 0, 1, 0, 0];
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP).unwrap();
+        },
+        Some(&list),
+    );
+    assert_eq!(r.class(), Class::Success);
+}
+
+#[test]
+fn even_port_with_reservation_hands_the_next_port_to_the_token() {
+    let mut net = Net::new(config());
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP)
+                .unwrap()
+                .add(&EvenPort { reserve: true })
+                .unwrap();
+        },
+        None,
+    );
+    let relayed = r.get::<XorRelayedAddress>().unwrap().unwrap().0;
+    assert_eq!(relayed.port() % 2, 0);
+    let token = r.get::<ReservationToken>().unwrap().unwrap();
+    // Another client claims the reserved port with the token.
+    let mut cc = ClientConfig::new(
+        addr("198.51.100.8:1"),
+        addr(SERVER),
+        Transport::Udp,
+        "bob",
+        "builder",
+    );
+    cc.lifetime = Duration::from_secs(600);
+    let c = net.add_client(cc);
+    net.clients[c].allocate(net.now);
+    let t = net.clients[c].poll_transmit().unwrap();
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    let challenge = Message::parse(&net.server.poll_transmit().unwrap().data)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .0
+        .to_owned();
+    let key = IntegrityKey::long_term(
+        "bob",
+        "floe",
+        "builder",
+        floe_stun::credentials::Algorithm::Md5,
+    )
+    .unwrap();
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::new(Method::ALLOCATE, Class::Request),
+        TransactionId([4; 12]),
+    )
+    .unwrap();
+    b.add(&RequestedTransport::UDP)
+        .unwrap()
+        .add(&token)
+        .unwrap();
+    b.add(&Username("bob"))
+        .unwrap()
+        .add(&Realm("floe"))
+        .unwrap()
+        .add(&Nonce(&challenge))
+        .unwrap();
+    b.add_message_integrity(&key).unwrap();
+    let n = b.len();
+    net.server.handle_client(
+        net.now,
+        Transport::Udp,
+        addr(SERVER),
+        addr("198.51.100.8:1"),
+        &buf[..n],
+    );
+    let resp = net.server.poll_transmit().unwrap().data;
+    let second = Message::parse(&resp)
+        .unwrap()
+        .get::<XorRelayedAddress>()
+        .unwrap()
+        .unwrap()
+        .0;
+    assert_eq!(second.port(), relayed.port() + 1);
+}
+
+#[test]
+fn challenges_are_rate_limited_per_source() {
+    let mut net = Net::new(config());
+    let mut buf = [0u8; 64];
+    for i in 0..50u8 {
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::new(Method::ALLOCATE, Class::Request),
+            TransactionId([i; 12]),
+        )
+        .unwrap();
+        b.add(&RequestedTransport::UDP).unwrap();
+        let n = b.len();
+        net.server.handle_client(
+            net.now,
+            Transport::Udp,
+            addr(SERVER),
+            addr(CLIENT),
+            &buf[..n],
+        );
+    }
+    let answered = std::iter::from_fn(|| net.server.poll_transmit()).count();
+    assert_eq!(answered, 20);
+    assert_eq!(net.server.stats().rate_limited, 30);
+    net.run_for(Duration::from_secs(2));
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::new(Method::ALLOCATE, Class::Request),
+        TransactionId([99; 12]),
+    )
+    .unwrap();
+    b.add(&RequestedTransport::UDP).unwrap();
+    let n = b.len();
+    net.server.handle_client(
+        net.now,
+        Transport::Udp,
+        addr(SERVER),
+        addr(CLIENT),
+        &buf[..n],
+    );
+    assert!(
+        net.server.poll_transmit().is_some(),
+        "the limit resets after a second"
+    );
+}
+
+fn binding(
+    net: &mut Net,
+    local: SocketAddr,
+    change: Option<ChangeRequest>,
+) -> (Transmit, Message<'static>) {
+    let mut buf = [0u8; 64];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([5; 12]),
+    )
+    .unwrap();
+    if let Some(c) = change {
+        b.add(&c).unwrap();
+    }
+    let n = b.len();
+    net.server
+        .handle_client(net.now, Transport::Udp, local, addr(CLIENT), &buf[..n]);
+    let t = net.server.poll_transmit().unwrap();
+    let m = Message::parse(Box::leak(t.data.clone().into_boxed_slice())).unwrap();
+    (t, m)
+}
+
+#[test]
+fn binding_requests_get_the_mapped_address_without_authentication() {
+    let mut net = Net::new(config());
+    let (t, m) = binding(&mut net, addr(SERVER), None);
+    assert_eq!((t.source, t.destination), (addr(SERVER), addr(CLIENT)));
+    assert_eq!(
+        m.get::<XorMappedAddress>().unwrap(),
+        Some(XorMappedAddress(addr(CLIENT)))
+    );
+    assert_eq!(m.get::<OtherAddress>().unwrap(), None);
+    let (_, m) = binding(
+        &mut net,
+        addr(SERVER),
+        Some(ChangeRequest {
+            change_ip: true,
+            change_port: false,
+        }),
+    );
+    assert_eq!(code(&m), 420, "RFC 5780 §6.1: no alternate address");
+}
+
+#[test]
+fn rfc_5780_change_request_answers_from_the_alternate_address_and_port() {
+    let mut cfg = config();
+    let (a1p1, a2p2) = (addr("203.0.113.1:3478"), addr("203.0.113.2:3479"));
+    cfg.rfc5780 = Some((a1p1, a2p2));
+    let mut net = Net::new(cfg);
+    for (local, change, source) in [
+        (a1p1, (false, false), "203.0.113.1:3478"),
+        (a1p1, (true, false), "203.0.113.2:3478"),
+        (a1p1, (false, true), "203.0.113.1:3479"),
+        (a1p1, (true, true), "203.0.113.2:3479"),
+        (addr("203.0.113.2:3478"), (false, true), "203.0.113.2:3479"),
+    ] {
+        let cr = ChangeRequest {
+            change_ip: change.0,
+            change_port: change.1,
+        };
+        let (t, m) = binding(&mut net, local, Some(cr));
+        assert_eq!(t.source, addr(source), "{local} {change:?}");
+        assert_eq!(
+            m.get::<ResponseOrigin>().unwrap(),
+            Some(ResponseOrigin(addr(source)))
+        );
+        let other = SocketAddr::new(
+            if local.ip() == a1p1.ip() {
+                a2p2.ip()
+            } else {
+                a1p1.ip()
+            },
+            if local.port() == a1p1.port() {
+                a2p2.port()
+            } else {
+                a1p1.port()
+            },
+        );
+        assert_eq!(m.get::<OtherAddress>().unwrap(), Some(OtherAddress(other)));
+        assert_eq!(
+            m.get::<MappedAddress>().unwrap(),
+            Some(MappedAddress(addr(CLIENT)))
+        );
+    }
+}
+
+#[test]
+fn a_server_that_never_answers_times_the_client_out() {
+    let mut net = Net::new(config());
+    net.server_up = false;
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    net.run_for(Duration::from_secs(40));
+    assert!(net.has_event(c, |e| *e == Event::AllocationFailed(TurnError::Timeout)));
+}
+
+#[test]
+fn try_alternate_is_reported_with_the_server_address() {
+    let now = Instant::now();
+    let mut c = Client::new(
+        ClientConfig::new(
+            addr(CLIENT),
+            addr(SERVER),
+            Transport::Udp,
+            "alice",
+            "wonderland",
+        ),
+        1,
+    );
+    c.allocate(now);
+    let t = c.poll_transmit().unwrap();
+    let req = Message::parse(&t.data).unwrap();
+    let mut buf = [0u8; 128];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        req.message_type().with_class(Class::Error),
+        req.transaction_id(),
+    )
+    .unwrap();
+    b.add(&ErrorCode::TRY_ALTERNATE)
+        .unwrap()
+        .add(&AlternateServer(addr("203.0.113.9:3478")))
+        .unwrap();
+    let n = b.len();
+    c.handle_datagram(now, &buf[..n]);
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::AllocationFailed(TurnError::TryAlternate {
+            server: addr("203.0.113.9:3478")
+        }))
+    );
+}
+
+#[test]
+fn tcp_clients_get_padded_channel_data_and_lose_their_allocation_with_the_connection() {
+    let mut net = Net::new(config());
+    let c = net.add_client(ClientConfig::new(
+        addr(CLIENT),
+        addr(SERVER),
+        Transport::Tcp,
+        "alice",
+        "wonderland",
+    ));
+    net.allocate(c);
+    assert_eq!(net.clients[c].state(), &ClientState::Allocated);
+    let relayed = net.clients[c].relayed()[0];
+    let now = net.now;
+    net.clients[c].bind_channel(now, addr(PEER)).unwrap();
+    net.settle();
+    let t = net.clients[c].send_to(addr(PEER), b"odd").unwrap();
+    assert_eq!(t.data.len(), 8, "padded to 4 on a stream");
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    net.settle();
+    assert_eq!(net.to_peers.last().unwrap().2, b"odd");
+    net.server
+        .handle_peer(net.now, relayed, addr(PEER), b"12345");
+    let t = net.server.poll_transmit().unwrap();
+    assert_eq!(t.data.len(), 12);
+    // Delivered a byte at a time, the stream still yields the datagram.
+    let mut got = Vec::new();
+    for b in &t.data {
+        net.clients[c]
+            .handle_stream(net.now, &[*b], |p, d| got.push((p, d.to_vec())))
+            .unwrap();
+    }
+    assert_eq!(got, [(addr(PEER), b"12345".to_vec())]);
+    net.server
+        .handle_connection_closed(addr(SERVER), addr(CLIENT));
+    assert_eq!(net.server.stats().allocations, 0);
+}
+
+#[test]
+fn garbage_from_clients_and_peers_is_counted_and_dropped() {
+    let mut net = Net::new(config());
+    for bytes in [
+        &[][..],
+        &[0xff, 1, 2],
+        &[0x40, 0, 0, 9],
+        &[0, 1, 0, 4, 0x21, 0x12],
+    ] {
+        net.server
+            .handle_client(net.now, Transport::Udp, addr(SERVER), addr(CLIENT), bytes);
+    }
+    net.server
+        .handle_peer(net.now, addr("203.0.113.1:50000"), addr(PEER), b"x");
+    assert!(net.server.poll_transmit().is_none());
+    assert_eq!(net.server.stats().dropped, 5);
+}
