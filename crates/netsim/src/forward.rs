@@ -142,9 +142,10 @@ impl Simulator {
         }
         let (src, dst) = (packet.src, packet.dst);
         let mut verdict = Verdict::Forwarded;
-        if let (Some(external_ip), Some(nat)) = (router.nat_external(dst.ip()), router.nat.as_mut())
-        {
-            if router.external.contains(&dst.ip()) {
+        let translates = router.nat_external(dst.ip()).is_some();
+        if let (true, Some(nat)) = (translates, router.nat.as_mut()) {
+            let pool = &router.external;
+            if pool.contains(&dst.ip()) {
                 // RFC 4787 §6: a packet to the NAT's own external address is hairpinned back
                 // in, or dropped when hairpinning is off.
                 if !nat.config.hairpinning {
@@ -154,7 +155,7 @@ impl Simulator {
                 }
                 // REQ-9a: the looped packet carries the sender's external address and port.
                 let translated = nat
-                    .outbound(now, packet.protocol, src, dst, external_ip, &mut self.rng)
+                    .outbound(now, packet.protocol, src, dst, pool, &mut self.rng)
                     .and_then(|new_src| {
                         nat.inbound(now, packet.protocol, new_src, dst)
                             .map(|new_dst| (new_src, new_dst))
@@ -172,7 +173,7 @@ impl Simulator {
                 }
                 return;
             }
-            match nat.outbound(now, packet.protocol, src, dst, external_ip, &mut self.rng) {
+            match nat.outbound(now, packet.protocol, src, dst, pool, &mut self.rng) {
                 Ok(new_src) => {
                     packet.src = new_src;
                     verdict = Verdict::Translated;

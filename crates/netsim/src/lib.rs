@@ -92,7 +92,10 @@ pub mod trace;
 
 pub use firewall::{Firewall, PortPolicy};
 pub use link::{Direction, Link, LinkConfig, LinkStats, LossModel};
-pub use nat::{FilteringBehavior, Mapping, MappingBehavior, NatConfig, NatStats, PortAssignment};
+pub use nat::{
+    AddressPooling, FilteringBehavior, Mapping, MappingBehavior, NatConfig, NatStats,
+    PortAssignment,
+};
 pub use node::{Node, NodeStats, Transmit};
 pub use packet::{Protocol, TcpFlags};
 pub use pcap::Capture;

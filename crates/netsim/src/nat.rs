@@ -90,6 +90,18 @@ pub enum PortAssignment {
     Random,
 }
 
+/// RFC 4787 §4.1: which external address a NAT with several (a pool) gives a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AddressPooling {
+    /// Every mapping of one internal address uses the same external address (REQ-2
+    /// recommends this). Internal addresses are spread over the pool in order of first use.
+    Paired,
+    /// Each new mapping gets an external address drawn at random from the pool, so one
+    /// host can appear from several public addresses (some carrier-grade NATs).
+    Arbitrary,
+}
+
 /// The configuration of a NAT. Start from a preset and adjust with the `with_*` methods.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -100,6 +112,9 @@ pub struct NatConfig {
     pub filtering: FilteringBehavior,
     /// Port assignment (RFC 4787 §4.2).
     pub port_assignment: PortAssignment,
+    /// Which external address a mapping gets when the router has several of one family
+    /// (RFC 4787 §4.1, REQ-2). Default paired.
+    pub pooling: AddressPooling,
     /// Hairpinning (RFC 4787 §6, REQ-9). Default on.
     pub hairpinning: bool,
     /// Idle lifetime of a UDP mapping. Default 5 minutes, the value RFC 4787 REQ-5c
@@ -132,6 +147,7 @@ impl Default for NatConfig {
             mapping: MappingBehavior::EndpointIndependent,
             filtering: FilteringBehavior::AddressDependent,
             port_assignment: PortAssignment::Preserve,
+            pooling: AddressPooling::Paired,
             hairpinning: true,
             udp_mapping_lifetime: Duration::from_secs(300),
             udp_established_lifetime: None,
@@ -240,6 +256,13 @@ impl NatConfig {
     #[must_use]
     pub fn with_port_assignment(mut self, port_assignment: PortAssignment) -> Self {
         self.port_assignment = port_assignment;
+        self
+    }
+
+    /// Sets the address pooling behaviour.
+    #[must_use]
+    pub fn with_pooling(mut self, pooling: AddressPooling) -> Self {
+        self.pooling = pooling;
         self
     }
 
@@ -361,6 +384,10 @@ pub(crate) struct Nat {
     /// Filtering permissions per internal endpoint: (protocol, X:x, masked remote) -> expiry.
     permissions: FxHashMap<(Protocol, SocketAddr, SocketAddr), Duration>,
     next_port: u16,
+    /// Paired pooling: the external address each internal address was given.
+    paired: FxHashMap<IpAddr, IpAddr>,
+    /// Paired pooling: the next pool index to hand out.
+    next_pooled: usize,
     /// Table insertions since the last sweep of expired entries.
     inserts_since_sweep: usize,
 }
@@ -387,6 +414,8 @@ impl Nat {
             by_external: FxHashMap::default(),
             permissions: FxHashMap::default(),
             next_port,
+            paired: FxHashMap::default(),
+            next_pooled: 0,
             inserts_since_sweep: 0,
         }
     }
@@ -396,6 +425,8 @@ impl Nat {
         self.by_key.clear();
         self.by_external.clear();
         self.permissions.clear();
+        self.paired.clear();
+        self.next_pooled = 0;
         self.next_port = self.config.port_range.0;
         self.stats.reboots += 1;
     }
@@ -425,6 +456,37 @@ impl Nat {
         all
     }
 
+    /// The external address (of `destination`'s family) a new mapping for `internal` gets
+    /// from the router's `pool`.
+    fn pick_external(
+        &mut self,
+        internal: IpAddr,
+        destination: IpAddr,
+        pool: &[IpAddr],
+        rng: &mut ChaCha8Rng,
+    ) -> Option<IpAddr> {
+        let family = || {
+            pool.iter()
+                .copied()
+                .filter(move |a| a.is_ipv4() == destination.is_ipv4())
+        };
+        let count = family().count();
+        match (count, self.config.pooling) {
+            (0, _) => None,
+            (1, _) => family().next(),
+            (_, AddressPooling::Arbitrary) => family().nth(rng.gen_range(0..count)),
+            (_, AddressPooling::Paired) => {
+                if let Some(ip) = self.paired.get(&internal) {
+                    return Some(*ip);
+                }
+                let ip = family().nth(self.next_pooled % count)?;
+                self.next_pooled += 1;
+                self.paired.insert(internal, ip);
+                Some(ip)
+            }
+        }
+    }
+
     /// Translates the source of a packet going out: returns the external source address.
     pub(crate) fn outbound(
         &mut self,
@@ -432,12 +494,16 @@ impl Nat {
         protocol: Protocol,
         src: SocketAddr,
         dst: SocketAddr,
-        external_ip: IpAddr,
+        pool: &[IpAddr],
         rng: &mut ChaCha8Rng,
     ) -> Result<SocketAddr, DropReason> {
         if self.config.one_to_one == Some(src.ip()) {
+            let external_ip = pool
+                .iter()
+                .find(|a| a.is_ipv4() == dst.is_ipv4())
+                .ok_or(DropReason::NoRoute)?;
             self.stats.translated_outbound += 1;
-            return Ok(SocketAddr::new(external_ip, src.port()));
+            return Ok(SocketAddr::new(*external_ip, src.port()));
         }
         let config = &self.config;
         let key = MapKey {
@@ -465,6 +531,9 @@ impl Nat {
             } else {
                 // `live` already removed an expired mapping from both tables.
                 self.by_key.remove(&key);
+                let external_ip = self
+                    .pick_external(src.ip(), dst.ip(), pool, rng)
+                    .ok_or(DropReason::NoRoute)?;
                 let port = self
                     .assign_port(now, protocol, external_ip, src.port(), rng)
                     .ok_or_else(|| {
@@ -646,7 +715,7 @@ mod tests {
             Protocol::Udp,
             sa(src),
             sa(dst),
-            EXT.parse().unwrap(),
+            &[EXT.parse().unwrap()],
             &mut rng,
         )
         .unwrap()
@@ -724,7 +793,7 @@ mod tests {
             Protocol::Udp,
             sa("10.0.0.2:5000"),
             sa("1.1.1.1:3"),
-            EXT.parse().unwrap(),
+            &[EXT.parse().unwrap()],
             &mut rng,
         );
         assert_eq!(third, Err(DropReason::PortsExhausted));

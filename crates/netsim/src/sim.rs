@@ -624,9 +624,13 @@ impl Simulator {
         }
     }
 
+    /// Drains nodes touched through `node_mut` (or just added), in the order they were
+    /// first touched.
     fn flush_dirty(&mut self) {
-        while let Some(id) = self.dirty.pop() {
-            self.drain(id);
+        while !self.dirty.is_empty() {
+            for id in std::mem::take(&mut self.dirty) {
+                self.drain(id);
+            }
         }
     }
 

@@ -365,3 +365,52 @@ fn ipv6_is_routed_unchanged_through_a_nat_with_only_an_ipv4_external_address() {
     assert_eq!(t.sim.node::<StunServer>(v6_server).requests, 1);
     assert!(t.sim.nat_mappings(t.nat).is_empty());
 }
+
+// ---- address pooling (RFC 4787 §4.1, REQ-2) -------------------------------------------
+
+/// A carrier-grade NAT with two external addresses and two hosts behind it; returns the
+/// external addresses each host's bindings were seen from.
+fn pooled(pooling: floe_netsim::AddressPooling) -> (Vec<std::net::IpAddr>, Vec<std::net::IpAddr>) {
+    let mut sim = Simulator::new(SEED);
+    let internet = sim.internet();
+    sim.add_host(internet, ip("198.51.100.1"), StunServer::default());
+    sim.add_host(internet, ip("198.51.100.2"), StunServer::default());
+    let config = floe_netsim::RouterConfig::nat(
+        ip("203.0.113.1"),
+        NatConfig::symmetric().with_pooling(pooling),
+    )
+    .with_external(ip("203.0.113.2"));
+    let (_, lan) = sim.add_router(internet, config);
+    let hosts = [
+        sim.add_host(lan, ip("100.64.0.2"), Peer::new()),
+        sim.add_host(lan, ip("100.64.0.3"), Peer::new()),
+    ];
+    for (h, host) in hosts.iter().enumerate() {
+        for i in 0..8u16 {
+            let from = sa(&format!("100.64.0.{}:{}", h + 2, 5000 + i));
+            let to = if i % 2 == 0 { STUN1 } else { STUN2 };
+            sim.node_mut::<Peer>(*host)
+                .send(from, sa(to), binding_request(i as u8));
+        }
+    }
+    sim.run_for(Duration::from_secs(1));
+    let seen = |host| reflexive(&sim, host).iter().map(|a| a.ip()).collect();
+    (seen(hosts[0]), seen(hosts[1]))
+}
+
+#[test]
+fn paired_pooling_gives_every_mapping_of_a_host_the_same_external_address() {
+    let (first, second) = pooled(floe_netsim::AddressPooling::Paired);
+    assert_eq!(first, vec![ip("203.0.113.1"); 8]);
+    assert_eq!(
+        second,
+        vec![ip("203.0.113.2"); 8],
+        "hosts spread over the pool"
+    );
+}
+
+#[test]
+fn arbitrary_pooling_can_show_one_host_from_several_external_addresses() {
+    let (first, _) = pooled(floe_netsim::AddressPooling::Arbitrary);
+    assert!(first.contains(&ip("203.0.113.1")) && first.contains(&ip("203.0.113.2")));
+}
