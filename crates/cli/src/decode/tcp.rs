@@ -1,0 +1,218 @@
+//! STUN/TURN over TCP in a capture: per-flow reassembly of in-order segments into
+//! frames, with the framing guessed from the first bytes of each flow:
+//!
+//! - STUN/TURN framing (RFC 8489 §6.2.2, RFC 8656 §12.5, RFC 6062): messages and padded
+//!   ChannelData back to back; recognised by the magic cookie at offset 4, or a first
+//!   byte 0x40-0x4F with a ChannelData length that fits the segment.
+//! - RFC 4571 framing (ICE-TCP, RFC 6544): a 16-bit length before each packet;
+//!   recognised by the magic cookie at offset 6.
+//!
+//! Segments are taken in capture order: retransmitted or reordered segments are not
+//! sorted out. Memory is bounded: each flow buffers at most one frame (floe-stun's
+//! [`StreamDecoder`]), and at most [`MAX_FLOWS`] flows are tracked.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use floe_stun::framing::{Framing, StreamDecoder};
+use floe_stun::MAGIC_COOKIE;
+
+/// Flows tracked at once; past this, all state is dropped and flows start afresh.
+pub const MAX_FLOWS: usize = 4096;
+
+/// What a TCP segment produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// A whole frame (a STUN message, ChannelData, or an RFC 4571 packet).
+    Frame {
+        /// The framing it was cut with: `stun-turn` or `rfc4571`.
+        framing: &'static str,
+        /// The frame.
+        bytes: Vec<u8>,
+    },
+    /// The stream is not (or no longer) STUN/TURN; the flow is ignored from here on.
+    NotStunTurn(String),
+}
+
+#[derive(Debug)]
+enum Flow {
+    Framed(StreamDecoder, Framing),
+    Ignored,
+}
+
+/// Per-flow reassembly state.
+#[derive(Debug, Default)]
+pub struct Flows {
+    flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+}
+
+fn guess(payload: &[u8]) -> Option<Framing> {
+    let cookie = MAGIC_COOKIE.to_be_bytes();
+    // A capture that starts mid-stream may start with ChannelData; text protocols can
+    // start with 0x40-0x4F too ("GET"), so the ChannelData length must fit the segment.
+    let channel_data = match payload.get(..4) {
+        Some(&[0x40..=0x4F, _, hi, lo]) => {
+            4 + usize::from(u16::from_be_bytes([hi, lo])).next_multiple_of(4) <= payload.len()
+        }
+        _ => false,
+    };
+    if payload.get(4..8) == Some(&cookie[..]) || channel_data {
+        Some(Framing::StunTurn)
+    } else if payload.get(6..10) == Some(&cookie[..]) {
+        Some(Framing::Rfc4571)
+    } else {
+        None
+    }
+}
+
+impl Flows {
+    /// Feeds one segment; `syn` starts the flow afresh.
+    pub fn segment(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        syn: bool,
+        payload: &[u8],
+    ) -> Vec<Piece> {
+        let key = (src, dst);
+        if syn {
+            self.flows.remove(&key);
+        }
+        if payload.is_empty() {
+            return Vec::new();
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= MAX_FLOWS {
+                self.flows.clear();
+            }
+            let flow = match guess(payload) {
+                Some(framing) => Flow::Framed(StreamDecoder::new(framing), framing),
+                None => {
+                    self.flows.insert(key, Flow::Ignored);
+                    return vec![Piece::NotStunTurn(
+                        "TCP stream is neither STUN/TURN framing nor RFC 4571 framing of STUN"
+                            .to_owned(),
+                    )];
+                }
+            };
+            self.flows.insert(key, flow);
+        }
+        let Some(Flow::Framed(decoder, framing)) = self.flows.get_mut(&key) else {
+            return Vec::new();
+        };
+        let name = match framing {
+            Framing::StunTurn => "stun-turn",
+            Framing::Rfc4571 => "rfc4571",
+        };
+        let mut out = Vec::new();
+        // Feed in pieces no larger than the decoder's read allowance, draining frames in
+        // between, so that a large segment never overflows the bounded buffer.
+        for chunk in payload.chunks(32 * 1024) {
+            if let Err(e) = decoder.extend(chunk) {
+                out.push(Piece::NotStunTurn(format!("TCP stream out of sync: {e}")));
+                self.flows.insert(key, Flow::Ignored);
+                return out;
+            }
+            loop {
+                match decoder.next_frame() {
+                    Ok(Some((_, frame))) => {
+                        out.push(Piece::Frame {
+                            framing: name,
+                            bytes: frame.to_vec(),
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Piece::NotStunTurn(format!("TCP stream out of sync: {e}")));
+                        self.flows.insert(key, Flow::Ignored);
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Flows with bytes buffered that never made a whole frame, for a note at the end.
+    pub fn incomplete(&self) -> Vec<(SocketAddr, SocketAddr, usize)> {
+        let mut v: Vec<_> = self
+            .flows
+            .iter()
+            .filter_map(|((s, d), f)| match f {
+                Flow::Framed(dec, _) if dec.buffered() > 0 => Some((*s, *d, dec.buffered())),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding() -> Vec<u8> {
+        let mut m = vec![0, 1, 0, 0];
+        m.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        m.extend_from_slice(&[7; 12]);
+        m
+    }
+
+    fn a() -> SocketAddr {
+        "10.0.0.1:1".parse().unwrap()
+    }
+
+    fn b() -> SocketAddr {
+        "10.0.0.2:2".parse().unwrap()
+    }
+
+    #[test]
+    fn whole_and_split_messages_are_framed() {
+        let mut f = Flows::default();
+        let mut two = binding();
+        two.extend(binding());
+        let pieces = f.segment(a(), b(), false, &two);
+        assert_eq!(pieces.len(), 2);
+        // A message split over two segments comes out with the second.
+        let m = binding();
+        assert!(f.segment(a(), b(), false, &m[..7]).is_empty());
+        assert_eq!(f.incomplete(), vec![(a(), b(), 7)]);
+        let pieces = f.segment(a(), b(), false, &m[7..]);
+        assert_eq!(
+            pieces,
+            vec![Piece::Frame {
+                framing: "stun-turn",
+                bytes: m
+            }]
+        );
+    }
+
+    #[test]
+    fn rfc4571_framing_is_recognised() {
+        let mut f = Flows::default();
+        let m = binding();
+        let mut framed = (m.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&m);
+        let pieces = f.segment(a(), b(), false, &framed);
+        assert_eq!(
+            pieces,
+            vec![Piece::Frame {
+                framing: "rfc4571",
+                bytes: m
+            }]
+        );
+    }
+
+    #[test]
+    fn other_streams_are_ignored_after_one_note() {
+        let mut f = Flows::default();
+        assert!(matches!(
+            f.segment(a(), b(), false, b"GET / HTTP/1.1\r\n")[..],
+            [Piece::NotStunTurn(_)]
+        ));
+        assert!(f.segment(a(), b(), false, b"more").is_empty());
+        // A new connection (SYN) is judged afresh.
+        assert_eq!(f.segment(a(), b(), true, &binding()).len(), 1);
+    }
+}

@@ -1,0 +1,568 @@
+//! Judging one message the way floe's parser does: what it is (RFC 7983 first byte),
+//! every field, and every rule it breaks, first one first.
+//!
+//! The order of the checks is the order a receiver applies them (RFC 8489 §6.3): the
+//! structure (header, lengths, padding, placement of MESSAGE-INTEGRITY and FINGERPRINT),
+//! FINGERPRINT, each attribute's value, attributes ignored after MESSAGE-INTEGRITY
+//! (§14.5), duplicates, and last MESSAGE-INTEGRITY(-SHA256) with the given credentials.
+
+use floe_stun::attributes::{decode_known, AttrType, PasswordAlgorithm, RawAttribute};
+use floe_stun::credentials::Algorithm;
+use floe_stun::demux::{classify, PacketKind};
+use floe_stun::{Error, IntegrityKey, Message, ParseOptions, TransactionId, HEADER_LEN};
+use floe_turn::ChannelData;
+use serde::Serialize;
+
+use super::value::{describe, Described};
+
+/// Credentials to verify MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256 with.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A short-term password (RFC 8489 §9.1; ICE's `ice-pwd`).
+    ShortTerm(String),
+    /// Long-term credentials (RFC 8489 §9.2; TURN).
+    LongTerm {
+        /// The username.
+        username: String,
+        /// The realm.
+        realm: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl Credentials {
+    /// Parses `USER:REALM:PASSWORD`, split at the last two colons (so a TURN REST
+    /// username such as `1700000000:alice` works; the realm and password cannot hold a
+    /// colon).
+    pub fn parse_long_term(s: &str) -> Option<Credentials> {
+        let (rest, password) = s.rsplit_once(':')?;
+        let (username, realm) = rest.rsplit_once(':')?;
+        Some(Credentials::LongTerm {
+            username: username.to_owned(),
+            realm: realm.to_owned(),
+            password: password.to_owned(),
+        })
+    }
+
+    /// The key for MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256. For long-term
+    /// credentials the key's hash is the message's PASSWORD-ALGORITHM, MD5 without one
+    /// (RFC 8489 §9.2.2, §14.12).
+    fn key(&self, algorithm: Algorithm) -> Result<IntegrityKey, Error> {
+        match self {
+            Credentials::ShortTerm(pw) => IntegrityKey::short_term(pw),
+            Credentials::LongTerm {
+                username,
+                realm,
+                password,
+            } => IntegrityKey::long_term(username, realm, password, algorithm),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Credentials::ShortTerm(_) => "short-term",
+            Credentials::LongTerm { .. } => "long-term",
+        }
+    }
+}
+
+/// What a message is, by its first byte (RFC 7983).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// STUN (first byte 0-3).
+    Stun,
+    /// TURN ChannelData (first byte 64-79).
+    ChannelData,
+    /// Anything else.
+    Other,
+}
+
+/// The overall judgement of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Well formed, and verified where credentials were given.
+    Ok,
+    /// Breaks a rule of its format.
+    Malformed,
+    /// Well formed, but MESSAGE-INTEGRITY(-SHA256) does not match the credentials.
+    IntegrityFailed,
+    /// Not STUN or ChannelData at all.
+    NotStunTurn,
+}
+
+impl Verdict {
+    /// The verdict in words, for the text output.
+    pub fn text(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Malformed => "malformed",
+            Verdict::IntegrityFailed => "integrity check failed",
+            Verdict::NotStunTurn => "not STUN/TURN",
+        }
+    }
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Which check: `input`, `structure`, `fingerprint`, `attribute`, `placement`,
+    /// `duplicate`, `message_integrity`, `message_integrity_sha256`, `channel_data`,
+    /// `demux`.
+    pub check: &'static str,
+    /// Byte offset in the message of the attribute concerned, if any.
+    pub offset: Option<usize>,
+    /// The rule, in words (floe-stun's error message).
+    pub message: String,
+}
+
+/// State of FINGERPRINT or an integrity attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// The attribute is not in the message.
+    Absent,
+    /// Present and correct.
+    Ok,
+    /// Present and wrong.
+    Failed,
+    /// Present, not checked (no credentials, or the message is malformed).
+    NotChecked,
+}
+
+impl Check {
+    /// In words, for the text output.
+    pub fn text(self) -> &'static str {
+        match self {
+            Check::Absent => "absent",
+            Check::Ok => "ok",
+            Check::Failed => "FAILED",
+            Check::NotChecked => "not checked",
+        }
+    }
+}
+
+/// One attribute, decoded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttributeReport {
+    /// Offset of the attribute header in the message.
+    pub offset: usize,
+    /// The type, as `0x0020`.
+    #[serde(rename = "type")]
+    pub typ: String,
+    /// The type as a number.
+    #[serde(skip)]
+    pub code: u16,
+    /// The registry name, `null` for types floe does not know.
+    pub name: Option<&'static str>,
+    /// The value length (without padding).
+    pub length: usize,
+    /// The decoded value (see docs/decode.md); `null` if it does not decode.
+    pub value: serde_json::Value,
+    /// The value for people.
+    #[serde(skip)]
+    pub text: String,
+    /// Why the value does not decode.
+    pub error: Option<String>,
+    /// Whether RFC 8489 §14.5 has a receiver ignore it (it follows MESSAGE-INTEGRITY).
+    pub ignored: bool,
+}
+
+/// The STUN part of a report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StunReport {
+    /// The 16-bit message type, as `0x0101`.
+    pub message_type: String,
+    /// The method name, as `Binding` (or `0x0abc` for an unknown method).
+    pub method: String,
+    /// The class: `request`, `indication`, `success response`, `error response`.
+    pub class: &'static str,
+    /// The transaction id, 24 hex digits.
+    pub transaction_id: String,
+    /// The header's length field.
+    pub length: u16,
+    /// The attributes, in order (all of them, including ignored ones).
+    pub attributes: Vec<AttributeReport>,
+    /// FINGERPRINT.
+    pub fingerprint: Check,
+    /// MESSAGE-INTEGRITY.
+    pub message_integrity: Check,
+    /// MESSAGE-INTEGRITY-SHA256.
+    pub message_integrity_sha256: Check,
+    /// `short-term` or `long-term` when credentials were given.
+    pub credentials: Option<&'static str>,
+}
+
+/// The ChannelData part of a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelDataReport {
+    /// The channel number.
+    pub channel: u16,
+    /// The length field.
+    pub length: u16,
+    /// Bytes of padding after the data.
+    pub padding: usize,
+    /// The data, hex.
+    pub data: String,
+}
+
+/// Everything floe has to say about one message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// What the first byte says it is.
+    pub kind: Kind,
+    /// The RFC 7983 range of the first byte, in words.
+    pub demux: &'static str,
+    /// Bytes in the message.
+    pub size: usize,
+    /// The judgement.
+    pub verdict: Verdict,
+    /// The first broken rule (the first of `problems`).
+    pub error: Option<String>,
+    /// Every broken rule, in the order they are checked.
+    pub problems: Vec<Problem>,
+    /// The STUN fields (kind `stun`, when at least the header could be read).
+    pub stun: Option<StunReport>,
+    /// The ChannelData fields (kind `channel_data`, when the header could be read).
+    pub channel_data: Option<ChannelDataReport>,
+}
+
+impl Report {
+    fn new(bytes: &[u8]) -> Report {
+        let kind = classify(bytes);
+        Report {
+            kind: match kind {
+                PacketKind::Stun => Kind::Stun,
+                PacketKind::ChannelData => Kind::ChannelData,
+                _ => Kind::Other,
+            },
+            demux: kind.description(),
+            size: bytes.len(),
+            verdict: Verdict::Ok,
+            error: None,
+            problems: Vec::new(),
+            stun: None,
+            channel_data: None,
+        }
+    }
+
+    fn problem(&mut self, check: &'static str, offset: Option<usize>, message: String) {
+        if self.error.is_none() {
+            self.error = Some(message.clone());
+        }
+        self.problems.push(Problem {
+            check,
+            offset,
+            message,
+        });
+    }
+
+    /// A report for input that could not even be turned into bytes (bad hex, too long).
+    pub fn input_error(message: String) -> Report {
+        let mut r = Report::new(&[]);
+        r.demux = "none";
+        r.verdict = Verdict::Malformed;
+        r.problem("input", None, message);
+        r
+    }
+}
+
+/// The offset an error points at, if it names an attribute.
+fn error_offset(e: &Error) -> Option<usize> {
+    match *e {
+        Error::AttributeHeaderTruncated { offset }
+        | Error::AttributeOverflow { offset, .. }
+        | Error::AttributeAfterFingerprint { offset, .. }
+        | Error::DuplicateAttribute { offset, .. }
+        | Error::BadAttributeLength { offset, .. }
+        | Error::BadAddressFamily { offset, .. }
+        | Error::InvalidUtf8 { offset, .. }
+        | Error::InvalidValue { offset, .. } => Some(offset),
+        _ => None,
+    }
+}
+
+/// Judges one message (a UDP datagram or a frame cut from a stream).
+pub fn analyze(bytes: &[u8], credentials: Option<&Credentials>) -> Report {
+    let mut report = Report::new(bytes);
+    match report.kind {
+        Kind::Stun => analyze_stun(bytes, credentials, &mut report),
+        Kind::ChannelData => match ChannelData::parse(bytes) {
+            Ok(cd) => {
+                report.channel_data = Some(ChannelDataReport {
+                    channel: cd.channel,
+                    length: cd.data.len() as u16,
+                    padding: cd.padding,
+                    data: hex(cd.data),
+                });
+            }
+            Err(e) => {
+                if let Some(h) = bytes.get(..4) {
+                    report.channel_data = Some(ChannelDataReport {
+                        channel: u16::from_be_bytes([h[0], h[1]]),
+                        length: u16::from_be_bytes([h[2], h[3]]),
+                        padding: 0,
+                        data: hex(bytes.get(4..).unwrap_or_default()),
+                    });
+                }
+                report.verdict = Verdict::Malformed;
+                report.problem("channel_data", None, format!("ChannelData: {e}"));
+            }
+        },
+        Kind::Other => {
+            report.verdict = Verdict::NotStunTurn;
+            let first = bytes.first().map_or_else(
+                || "empty message".to_owned(),
+                |b| format!("first byte {b:#04x}"),
+            );
+            report.problem(
+                "demux",
+                None,
+                format!(
+                    "not STUN/TURN: {first} is in the RFC 7983 range {}",
+                    report.demux
+                ),
+            );
+        }
+    }
+    report
+}
+
+fn header_fields(bytes: &[u8]) -> Option<StunReport> {
+    let head = bytes.get(..HEADER_LEN)?;
+    let raw_type = u16::from_be_bytes([head[0], head[1]]);
+    let typ = floe_stun::MessageType::from_u16(raw_type & 0x3FFF);
+    let mut tid = [0u8; 12];
+    tid.copy_from_slice(&head[8..20]);
+    Some(StunReport {
+        message_type: format!("{raw_type:#06x}"),
+        method: typ
+            .method
+            .name()
+            .map_or_else(|| format!("{:#05x}", typ.method.value()), str::to_owned),
+        class: typ.class.name(),
+        transaction_id: TransactionId(tid).to_string(),
+        length: u16::from_be_bytes([head[2], head[3]]),
+        attributes: Vec::new(),
+        fingerprint: Check::Absent,
+        message_integrity: Check::Absent,
+        message_integrity_sha256: Check::Absent,
+        credentials: None,
+    })
+}
+
+fn attribute_report(raw: &RawAttribute<'_>, tid: &TransactionId) -> AttributeReport {
+    let (value, text, error) = match decode_known(raw, tid) {
+        Ok(Some(any)) => {
+            let Described { json, text } = describe(&any);
+            (json, text, None)
+        }
+        Ok(None) => (
+            serde_json::Value::String(hex(raw.value)),
+            if raw.value.is_empty() {
+                "(empty)".to_owned()
+            } else {
+                format!("0x{}", hex_short(raw.value))
+            },
+            None,
+        ),
+        Err(e) => (serde_json::Value::Null, String::new(), Some(e.to_string())),
+    };
+    AttributeReport {
+        offset: raw.offset,
+        typ: format!("{:#06x}", raw.typ.0),
+        code: raw.typ.0,
+        name: raw.typ.name(),
+        length: raw.value.len(),
+        value,
+        text,
+        error,
+        ignored: false,
+    }
+}
+
+/// Lists the attributes of a message that failed the structure checks, as far as they
+/// can be read, so that the output shows where things went wrong.
+fn salvage(bytes: &[u8], tid: &TransactionId) -> Vec<AttributeReport> {
+    let mut out = Vec::new();
+    let mut at = HEADER_LEN;
+    while let Some(head) = bytes.get(at..at + 4) {
+        let typ = AttrType(u16::from_be_bytes([head[0], head[1]]));
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let Some(value) = bytes.get(at + 4..at + 4 + len) else {
+            break;
+        };
+        out.push(attribute_report(
+            &RawAttribute {
+                typ,
+                value,
+                offset: at,
+            },
+            tid,
+        ));
+        at += 4 + len.next_multiple_of(4);
+    }
+    out
+}
+
+fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Report) {
+    report.stun = header_fields(bytes);
+    let msg = match Message::parse_with(bytes, ParseOptions::structure_only()) {
+        Ok(msg) => msg,
+        Err(e) => {
+            report.verdict = Verdict::Malformed;
+            if let Some(stun) = report.stun.as_mut() {
+                if floe_stun::peek_header(bytes).is_ok() {
+                    let mut tid = [0u8; 12];
+                    tid.copy_from_slice(&bytes[8..20]);
+                    stun.attributes = salvage(bytes, &TransactionId(tid));
+                    mark_present(stun);
+                }
+            }
+            report.problem("structure", error_offset(&e), e.to_string());
+            return;
+        }
+    };
+    let tid = msg.transaction_id();
+    let Some(stun) = report.stun.as_mut() else {
+        return;
+    };
+    let counted: Vec<usize> = msg.attributes().map(|a| a.offset).collect();
+    stun.attributes = msg
+        .all_attributes()
+        .map(|raw| {
+            let mut a = attribute_report(&raw, &tid);
+            a.ignored = !counted.contains(&raw.offset);
+            a
+        })
+        .collect();
+    mark_present(stun);
+    let mut problems: Vec<(&'static str, Option<usize>, String)> = Vec::new();
+
+    // RFC 8489 §14.7: a wrong FINGERPRINT means "not STUN"; report it on its own.
+    if msg.fingerprint_offset().is_some() {
+        match msg.check_fingerprint() {
+            Ok(()) => stun.fingerprint = Check::Ok,
+            Err(e) => {
+                stun.fingerprint = Check::Failed;
+                problems.push(("fingerprint", msg.fingerprint_offset(), e.to_string()));
+            }
+        }
+    }
+    for a in &stun.attributes {
+        if let Some(e) = &a.error {
+            problems.push(("attribute", Some(a.offset), e.clone()));
+        }
+    }
+    for a in stun.attributes.iter().filter(|a| a.ignored) {
+        problems.push((
+            "placement",
+            Some(a.offset),
+            format!(
+                "attribute {} at offset {} follows MESSAGE-INTEGRITY and is ignored (RFC 8489 §14.5)",
+                AttrType(a.code),
+                a.offset
+            ),
+        ));
+    }
+    let mut strict = ParseOptions::structure_only();
+    strict.reject_duplicates = true;
+    if let Err(e) = Message::parse_with(bytes, strict) {
+        problems.push(("duplicate", error_offset(&e), e.to_string()));
+    }
+    let malformed_count = problems.len();
+    let malformed = malformed_count > 0;
+
+    if let Some(creds) = credentials {
+        stun.credentials = Some(creds.kind());
+        let algorithm = match msg.get::<PasswordAlgorithm>() {
+            Ok(Some(pa)) => Algorithm::from_u16(pa.algorithm).unwrap_or(Algorithm::Md5),
+            _ => Algorithm::Md5,
+        };
+        // MESSAGE-INTEGRITY with long-term credentials is keyed with MD5 unless the
+        // client chose SHA-256 with PASSWORD-ALGORITHM; both are computed from the same
+        // credentials, so one key serves both attributes.
+        match creds.key(algorithm) {
+            Ok(key) => {
+                if msg.integrity_offset().is_some() {
+                    match msg.verify_sha1(&key) {
+                        Ok(()) => stun.message_integrity = Check::Ok,
+                        Err(e) => {
+                            stun.message_integrity = Check::Failed;
+                            problems.push((
+                                "message_integrity",
+                                msg.integrity_offset(),
+                                e.to_string(),
+                            ));
+                        }
+                    }
+                }
+                if msg.integrity_sha256_offset().is_some() {
+                    match msg.verify_sha256(&key) {
+                        Ok(()) => stun.message_integrity_sha256 = Check::Ok,
+                        Err(e) => {
+                            stun.message_integrity_sha256 = Check::Failed;
+                            problems.push((
+                                "message_integrity_sha256",
+                                msg.integrity_sha256_offset(),
+                                e.to_string(),
+                            ));
+                        }
+                    }
+                }
+            }
+            Err(e) => problems.push((
+                "message_integrity",
+                None,
+                format!("credentials cannot be used: {e}"),
+            )),
+        }
+    }
+    let failed = problems.len() > malformed_count;
+    report.verdict = if malformed {
+        Verdict::Malformed
+    } else if failed {
+        Verdict::IntegrityFailed
+    } else {
+        Verdict::Ok
+    };
+    for (check, offset, message) in problems {
+        report.problem(check, offset, message);
+    }
+}
+
+/// Sets FINGERPRINT and the integrity attributes to "not checked" where present.
+fn mark_present(stun: &mut StunReport) {
+    for a in &stun.attributes {
+        if a.ignored {
+            continue;
+        }
+        match a.name {
+            Some("FINGERPRINT") => stun.fingerprint = Check::NotChecked,
+            Some("MESSAGE-INTEGRITY") => stun.message_integrity = Check::NotChecked,
+            Some("MESSAGE-INTEGRITY-SHA256") => stun.message_integrity_sha256 = Check::NotChecked,
+            _ => {}
+        }
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Hex of at most the first 32 bytes, with `...` and the length if there are more.
+pub fn hex_short(bytes: &[u8]) -> String {
+    if bytes.len() <= 32 {
+        hex(bytes)
+    } else {
+        format!("{}... ({} bytes)", hex(&bytes[..32]), bytes.len())
+    }
+}

@@ -1,0 +1,13 @@
+//! # floe-cli
+//!
+//! The library half of the `floe` binary: each subcommand's logic lives here, as a module
+//! named after the subcommand, so that tests and fuzz targets can call it without
+//! spawning the binary. `src/main.rs` only parses the command line and dispatches.
+//!
+//! - [`decode`]: `floe decode`, the STUN/TURN/ChannelData inspector (hex, raw bytes,
+//!   pcap and pcapng).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod decode;

@@ -1,0 +1,39 @@
+//! `floe`: the command-line face of the floe ICE/STUN/TURN stack. Each subcommand is a
+//! module of the floe-cli library; this file only parses arguments and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// floe: ICE, STUN and TURN tools.
+#[derive(Debug, Parser)]
+#[command(name = "floe", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands. New ones (serve, relay, stun, nat, connect, demo) add a variant here
+/// and a module in the library.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode STUN, TURN and ChannelData messages from hex, raw bytes or a capture.
+    Decode(floe_cli::decode::DecodeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Decode(args) => {
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            floe_cli::decode::run(
+                &args,
+                &mut stdin.lock(),
+                &mut std::io::BufWriter::new(stdout.lock()),
+                &mut std::io::stderr(),
+            )
+        }
+    };
+    ExitCode::from(status)
+}
