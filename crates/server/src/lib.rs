@@ -1,0 +1,430 @@
+//! # floe-server
+//!
+//! The tokio runtime around the sans-IO [`floe_turn::server::Server`]: UDP, TCP and TLS
+//! listeners on any number of addresses, relay sockets from a port range, RFC 5780
+//! alternate-address sockets, graceful shutdown and counters. This is what `floe serve`
+//! runs and what tests start in-process on loopback.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use floe_server::{ServerOptions, spawn};
+//! let mut opts = ServerOptions::new("127.0.0.1:3478".parse().unwrap());
+//! opts.turn.users.insert("alice".into(), "secret".into());
+//! let server = spawn(opts).await?;
+//! println!("listening on {:?}", server.udp_addrs());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod relays;
+mod tls;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use floe_stun::framing::{Framing, StreamDecoder};
+use floe_turn::server::{Server, ServerConfig, ServerStats};
+use floe_turn::{Transmit, Transport};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use relays::SocketRelays;
+pub use tls::{load_tls_config, TlsError};
+
+/// What to listen on and how to relay.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// UDP listeners (STUN and TURN over UDP).
+    pub udp: Vec<SocketAddr>,
+    /// TCP listeners (TURN over TCP, RFC 8656 §3.1).
+    pub tcp: Vec<SocketAddr>,
+    /// TLS listeners (TURN over TLS); needs [`ServerOptions::tls_config`].
+    pub tls: Vec<SocketAddr>,
+    /// The TLS certificate and key.
+    pub tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// IPv4 address relay sockets bind to (and that clients are told).
+    pub relay_ipv4: Option<IpAddr>,
+    /// IPv6 address relay sockets bind to.
+    pub relay_ipv6: Option<IpAddr>,
+    /// Relay port range (RFC 8656 §7.2: 49152-65535 by default).
+    pub relay_ports: RangeInclusive<u16>,
+    /// RFC 5780: an alternate address (different IP and port from the first UDP
+    /// listener). The server then also listens on the two mixed combinations.
+    pub alternate: Option<SocketAddr>,
+    /// The TURN server core's configuration.
+    pub turn: ServerConfig,
+}
+
+impl ServerOptions {
+    /// UDP on `listen`, relaying from its IP (when it is not a wildcard address).
+    pub fn new(listen: SocketAddr) -> ServerOptions {
+        let ip = (!listen.ip().is_unspecified()).then_some(listen.ip());
+        ServerOptions {
+            udp: vec![listen],
+            tcp: Vec::new(),
+            tls: Vec::new(),
+            tls_config: None,
+            relay_ipv4: ip.filter(IpAddr::is_ipv4),
+            relay_ipv6: ip.filter(IpAddr::is_ipv6),
+            relay_ports: 49_152..=65_535,
+            alternate: None,
+            turn: ServerConfig::default(),
+        }
+    }
+}
+
+/// Events for the core task.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    Client {
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: Vec<u8>,
+    },
+    Peer {
+        relayed: SocketAddr,
+        peer: SocketAddr,
+        data: Vec<u8>,
+    },
+    Opened {
+        local: SocketAddr,
+        remote: SocketAddr,
+        writer: mpsc::Sender<Vec<u8>>,
+    },
+    Closed {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+}
+
+/// A running server. Dropping it does not stop the server; call
+/// [`ServerHandle::shutdown`].
+#[derive(Debug)]
+pub struct ServerHandle {
+    udp: Vec<SocketAddr>,
+    tcp: Vec<SocketAddr>,
+    tls: Vec<SocketAddr>,
+    stats: watch::Receiver<ServerStats>,
+    stop: Option<oneshot::Sender<()>>,
+    core: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Bound UDP addresses (with the OS's ports when 0 was asked for).
+    pub fn udp_addrs(&self) -> &[SocketAddr] {
+        &self.udp
+    }
+
+    /// Bound TCP addresses.
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp
+    }
+
+    /// Bound TLS addresses.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls
+    }
+
+    /// The latest counters.
+    pub fn stats(&self) -> ServerStats {
+        *self.stats.borrow()
+    }
+
+    /// Stops listening, closes relay sockets and connections, and waits for the core.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.core).await;
+    }
+}
+
+/// Binds every listener and starts the server.
+pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
+    let (tx, rx) = mpsc::channel::<Inbound>(4096);
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut udp_addrs = Vec::new();
+    for addr in &opts.udp {
+        let s = Arc::new(UdpSocket::bind(addr).await?);
+        let local = s.local_addr()?;
+        udp_addrs.push(local);
+        udp_sockets.insert(local, s);
+    }
+    let mut turn = opts.turn.clone();
+    if let Some(alternate) = opts.alternate {
+        let primary = *udp_addrs
+            .first()
+            .ok_or_else(|| io::Error::other("RFC 5780 needs a UDP listener"))?;
+        let alt = Arc::new(UdpSocket::bind(alternate).await?);
+        let alt_addr = alt.local_addr()?;
+        if alt_addr.ip() == primary.ip() || alt_addr.port() == primary.port() {
+            return Err(io::Error::other(
+                "the alternate address must differ from the primary in both IP and port",
+            ));
+        }
+        udp_sockets.insert(alt_addr, alt);
+        for mixed in [
+            SocketAddr::new(primary.ip(), alt_addr.port()),
+            SocketAddr::new(alt_addr.ip(), primary.port()),
+        ] {
+            udp_sockets.insert(mixed, Arc::new(UdpSocket::bind(mixed).await?));
+        }
+        turn.rfc5780 = Some((primary, alt_addr));
+    }
+    for (local, s) in &udp_sockets {
+        tasks.push(tokio::spawn(read_udp(s.clone(), *local, tx.clone())));
+    }
+    let mut tcp_addrs = Vec::new();
+    for addr in &opts.tcp {
+        let l = TcpListener::bind(addr).await?;
+        tcp_addrs.push(l.local_addr()?);
+        tasks.push(tokio::spawn(accept_tcp(l, None, tx.clone())));
+    }
+    let mut tls_addrs = Vec::new();
+    if !opts.tls.is_empty() {
+        let config = opts
+            .tls_config
+            .clone()
+            .ok_or_else(|| io::Error::other("TLS listeners need a certificate and key"))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        for addr in &opts.tls {
+            let l = TcpListener::bind(addr).await?;
+            tls_addrs.push(l.local_addr()?);
+            tasks.push(tokio::spawn(accept_tcp(
+                l,
+                Some(acceptor.clone()),
+                tx.clone(),
+            )));
+        }
+    }
+    let relays = SocketRelays::new(
+        opts.relay_ipv4,
+        opts.relay_ipv6,
+        opts.relay_ports.clone(),
+        tx.clone(),
+    );
+    let now = Instant::now();
+    let mut server = Server::new(turn, relays, now, rand::random());
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    server.set_wall_clock(now, unix);
+    let (stats_tx, stats_rx) = watch::channel(ServerStats::default());
+    let (stop_tx, stop_rx) = oneshot::channel();
+    tracing::info!(udp = ?udp_addrs, tcp = ?tcp_addrs, tls = ?tls_addrs, "floe server listening");
+    let core = tokio::spawn(run_core(server, rx, udp_sockets, stats_tx, stop_rx, tasks));
+    Ok(ServerHandle {
+        udp: udp_addrs,
+        tcp: tcp_addrs,
+        tls: tls_addrs,
+        stats: stats_rx,
+        stop: Some(stop_tx),
+        core,
+    })
+}
+
+async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<Inbound>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        // Errors such as ICMP port unreachable surfacing as ECONNREFUSED are per-datagram.
+        let Ok((n, remote)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        let data = buf[..n].to_vec();
+        if tx
+            .send(Inbound::Client {
+                transport: Transport::Udp,
+                local,
+                remote,
+                data,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+async fn accept_tcp(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tx: mpsc::Sender<Inbound>,
+) {
+    loop {
+        let Ok((stream, remote)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let tx = tx.clone();
+        match &tls {
+            None => {
+                tokio::spawn(serve_stream(stream, local, remote, tx));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match acceptor.accept(stream).await {
+                        Ok(tls) => serve_stream(tls, local, remote, tx).await,
+                        Err(e) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Reads frames from one client connection and writes what the core sends it.
+async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
+    local: SocketAddr,
+    remote: SocketAddr,
+    tx: mpsc::Sender<Inbound>,
+) {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(1024);
+    if tx
+        .send(Inbound::Opened {
+            local,
+            remote,
+            writer: wtx,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(data) = wrx.recv().await {
+            if wr.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut decoder = StreamDecoder::new(Framing::StunTurn);
+    let mut buf = vec![0u8; 65_536];
+    'read: loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if decoder.extend(&buf[..n]).is_err() {
+            break;
+        }
+        loop {
+            match decoder.next_frame() {
+                Ok(Some((_, frame))) => {
+                    let data = frame.to_vec();
+                    if tx
+                        .send(Inbound::Client {
+                            transport: Transport::Tcp,
+                            local,
+                            remote,
+                            data,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        break 'read;
+                    }
+                }
+                Ok(None) => break,
+                // Not STUN/TURN framing: the connection is useless (RFC 8656 §5).
+                Err(_) => break 'read,
+            }
+        }
+    }
+    let _ = tx.send(Inbound::Closed { local, remote }).await;
+    writer.abort();
+}
+
+async fn run_core(
+    mut server: Server<SocketRelays>,
+    mut rx: mpsc::Receiver<Inbound>,
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    stats: watch::Sender<ServerStats>,
+    mut stop: oneshot::Receiver<()>,
+    tasks: Vec<JoinHandle<()>>,
+) {
+    let mut conns: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>> = HashMap::new();
+    loop {
+        let deadline = server.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            _ = &mut stop => break,
+            () = sleep_until(deadline) => server.handle_timeout(Instant::now()),
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                let now = Instant::now();
+                match ev {
+                    Inbound::Client { transport, local, remote, data } => server.handle_client(now, transport, local, remote, &data),
+                    Inbound::Peer { relayed, peer, data } => server.handle_peer(now, relayed, peer, &data),
+                    Inbound::Opened { local, remote, writer } => {
+                        conns.insert((local, remote), writer);
+                    }
+                    Inbound::Closed { local, remote } => {
+                        conns.remove(&(local, remote));
+                        server.handle_connection_closed(local, remote);
+                    }
+                }
+            }
+        }
+        while let Some(t) = server.poll_transmit() {
+            send(&server, &udp, &conns, t).await;
+        }
+        stats.send_replace(server.stats());
+    }
+    for t in tasks {
+        t.abort();
+    }
+    server.relays_mut().close_all();
+    tracing::info!("floe server stopped");
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn send(
+    server: &Server<SocketRelays>,
+    udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
+    conns: &HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    t: Transmit,
+) {
+    match t.transport {
+        Transport::Udp => {
+            let socket = udp
+                .get(&t.source)
+                .or_else(|| server.relays().socket(&t.source));
+            if let Some(s) = socket {
+                if let Err(e) = s.send_to(&t.data, t.destination).await {
+                    tracing::debug!(to = %t.destination, error = %e, "send failed");
+                }
+            }
+        }
+        Transport::Tcp => {
+            if let Some(w) = conns.get(&(t.source, t.destination)) {
+                // A client that does not read loses messages rather than stalling the
+                // whole server.
+                let _ = w.try_send(t.data);
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Relayed transport addresses backed by real UDP sockets: the runtime's
+//! [`RelayAllocator`].
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use floe_stun::attributes::AddressFamily;
+use floe_turn::server::RelayAllocator;
+use rand::Rng;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::Inbound;
+
+/// One relay socket and the task reading it.
+#[derive(Debug)]
+struct Relay {
+    socket: Arc<UdpSocket>,
+    reader: JoinHandle<()>,
+}
+
+/// Binds relay sockets in a port range, at random ports (RFC 8656 §7.2, RFC 6056).
+#[derive(Debug)]
+pub(crate) struct SocketRelays {
+    ipv4: Option<IpAddr>,
+    ipv6: Option<IpAddr>,
+    ports: RangeInclusive<u16>,
+    sockets: HashMap<SocketAddr, Relay>,
+    inbound: mpsc::Sender<Inbound>,
+}
+
+impl SocketRelays {
+    pub(crate) fn new(
+        ipv4: Option<IpAddr>,
+        ipv6: Option<IpAddr>,
+        ports: RangeInclusive<u16>,
+        inbound: mpsc::Sender<Inbound>,
+    ) -> SocketRelays {
+        SocketRelays {
+            ipv4,
+            ipv6,
+            ports,
+            sockets: HashMap::new(),
+            inbound,
+        }
+    }
+
+    pub(crate) fn socket(&self, addr: &SocketAddr) -> Option<&Arc<UdpSocket>> {
+        self.sockets.get(addr).map(|r| &r.socket)
+    }
+
+    fn bind(&mut self, addr: SocketAddr) -> Option<SocketAddr> {
+        let std = std::net::UdpSocket::bind(addr).ok()?;
+        std.set_nonblocking(true).ok()?;
+        let socket = Arc::new(UdpSocket::from_std(std).ok()?);
+        let local = socket.local_addr().ok()?;
+        let reader = tokio::spawn(read_relay(socket.clone(), local, self.inbound.clone()));
+        self.sockets.insert(local, Relay { socket, reader });
+        Some(local)
+    }
+
+    pub(crate) fn close_all(&mut self) {
+        for (_, r) in self.sockets.drain() {
+            r.reader.abort();
+        }
+    }
+}
+
+async fn read_relay(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Sender<Inbound>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        if inbound
+            .send(Inbound::Peer {
+                relayed: local,
+                peer,
+                data: buf[..n].to_vec(),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+impl RelayAllocator for SocketRelays {
+    fn supports(&self, family: AddressFamily) -> bool {
+        match family {
+            AddressFamily::Ipv4 => self.ipv4.is_some(),
+            AddressFamily::Ipv6 => self.ipv6.is_some(),
+        }
+    }
+
+    fn allocate(
+        &mut self,
+        family: AddressFamily,
+        even: bool,
+        reserve_next: bool,
+    ) -> Option<(SocketAddr, Option<SocketAddr>)> {
+        let ip = match family {
+            AddressFamily::Ipv4 => self.ipv4?,
+            AddressFamily::Ipv6 => self.ipv6?,
+        };
+        let (lo, hi) = (*self.ports.start(), *self.ports.end());
+        let mut rng = rand::thread_rng();
+        // Random ports first, then give up: the OS decides what is free.
+        for _ in 0..64 {
+            let mut port = rng.gen_range(lo..=hi);
+            if even {
+                port &= !1;
+                if port < lo {
+                    continue;
+                }
+            }
+            if reserve_next && port >= hi {
+                continue;
+            }
+            let Some(addr) = self.bind(SocketAddr::new(ip, port)) else {
+                continue;
+            };
+            if !reserve_next {
+                return Some((addr, None));
+            }
+            if let Some(next) = self.bind(SocketAddr::new(ip, port + 1)) {
+                return Some((addr, Some(next)));
+            }
+            self.release(addr);
+        }
+        None
+    }
+
+    fn release(&mut self, addr: SocketAddr) {
+        if let Some(r) = self.sockets.remove(&addr) {
+            r.reader.abort();
+        }
+    }
+}
