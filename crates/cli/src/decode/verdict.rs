@@ -9,7 +9,7 @@
 use floe_stun::attributes::{decode_known, AttrType, PasswordAlgorithm, RawAttribute};
 use floe_stun::credentials::Algorithm;
 use floe_stun::demux::{classify, PacketKind};
-use floe_stun::{Error, IntegrityKey, Message, ParseOptions, TransactionId, HEADER_LEN};
+use floe_stun::{Class, Error, IntegrityKey, Message, ParseOptions, TransactionId, HEADER_LEN};
 use floe_turn::ChannelData;
 use serde::Serialize;
 
@@ -108,8 +108,8 @@ impl Verdict {
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// Which check: `input`, `structure`, `fingerprint`, `attribute`, `placement`,
-    /// `duplicate`, `message_integrity`, `message_integrity_sha256`, `channel_data`,
+    /// Which check: `input`, `structure`, `fingerprint`, `attribute`, `unknown_attribute`,
+    /// `placement`, `duplicate`, `message_integrity`, `message_integrity_sha256`, `channel_data`,
     /// `demux`.
     pub check: &'static str,
     /// Byte offset in the message of the attribute concerned, if any.
@@ -456,6 +456,25 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
             problems.push(("attribute", Some(a.offset), e.clone()));
         }
     }
+    // RFC 8489 §6.3.1, §6.3.3: a receiver rejects a request (420) or discards a
+    // response that holds a comprehension-required attribute it does not know.
+    for a in stun
+        .attributes
+        .iter()
+        .filter(|a| !a.ignored && a.name.is_none())
+    {
+        let typ = AttrType(a.code);
+        if typ.is_comprehension_required() {
+            problems.push((
+                "unknown_attribute",
+                Some(a.offset),
+                format!(
+                    "attribute {typ} at offset {} is comprehension-required (below 0x8000) and unknown: receivers reject the message (RFC 8489 §6.3.1, §6.3.3)",
+                    a.offset
+                ),
+            ));
+        }
+    }
     for a in stun.attributes.iter().filter(|a| a.ignored) {
         problems.push((
             "placement",
@@ -518,6 +537,20 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
                 None,
                 format!("credentials cannot be used: {e}"),
             )),
+        }
+        // With credentials given, requests and success responses must prove them (RFC
+        // 8489 §9.1.3, §9.2.4; RFC 8445 §7.2.2). Indications (keepalives) and error
+        // responses (the 401/438 challenges) legitimately carry none.
+        let class = msg.class();
+        if !msg.has_integrity() && matches!(class, Class::Request | Class::Success) {
+            problems.push((
+                "message_integrity",
+                None,
+                format!(
+                    "credentials were given but this {} has no MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256",
+                    class.name()
+                ),
+            ));
         }
     }
     let failed = problems.len() > malformed_count;

@@ -1,0 +1,204 @@
+//! `floe serve`: a STUN/TURN server (floe-server) until interrupted.
+//!
+//! Once listening it prints one JSON line on stdout with the bound addresses
+//! (`{"listening":{"udp":[..],"tcp":[..],"tls":[..]}}`), so scripts and tests can use
+//! port 0. SIGUSR1 prints the counters as a JSON line; they are printed once more on exit.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+use floe_server::{load_tls_config, spawn, ServerOptions};
+use floe_turn::policy::IpRange;
+use floe_turn::server::ServerStats;
+
+/// Arguments of `floe serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// UDP address to listen on (repeatable). Default 0.0.0.0:3478.
+    #[arg(long = "listen", value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
+    /// Also listen on TCP at the same addresses.
+    #[arg(long)]
+    pub tcp: bool,
+    /// PEM certificate chain for TURN over TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TURN over TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS address to listen on (repeatable). Default: each --listen IP at port 5349.
+    #[arg(long = "tls-listen", value_name = "ADDR", requires = "tls_cert")]
+    pub tls_listen: Vec<SocketAddr>,
+    /// Realm for long-term credentials.
+    #[arg(long, default_value = "floe")]
+    pub realm: String,
+    /// A user, NAME:PASSWORD (repeatable).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub users: Vec<String>,
+    /// Shared secret for TURN REST (time-limited) credentials.
+    #[arg(long, value_name = "SECRET")]
+    pub rest_secret: Option<String>,
+    /// RFC 5780 alternate address (differs from the first --listen in IP and port).
+    #[arg(long, value_name = "ADDR")]
+    pub alt_address: Option<SocketAddr>,
+    /// Address relayed sockets bind to and that clients are given (repeat for IPv4 and
+    /// IPv6). Default: the --listen IPs when they are not wildcards.
+    #[arg(long = "relay-ip", value_name = "IP")]
+    pub relay_ip: Vec<IpAddr>,
+    /// Lowest relay port.
+    #[arg(long, default_value_t = 49_152)]
+    pub min_port: u16,
+    /// Highest relay port.
+    #[arg(long, default_value_t = 65_535)]
+    pub max_port: u16,
+    /// Relay to loopback peers (refused by default).
+    #[arg(long)]
+    pub allow_loopback_peers: bool,
+    /// Relay to peers in this range although its kind is refused by default
+    /// (e.g. 10.0.0.0/8; repeatable).
+    #[arg(long = "allow-peer", value_name = "RANGE")]
+    pub allow_peer: Vec<IpRange>,
+    /// Never relay to peers in this range (repeatable).
+    #[arg(long = "deny-peer", value_name = "RANGE")]
+    pub deny_peer: Vec<IpRange>,
+    /// Most allocations in total.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_allocations: usize,
+    /// Most allocations per user.
+    #[arg(long, default_value_t = 100)]
+    pub user_quota: usize,
+}
+
+/// Builds the server options, or explains what is wrong.
+pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
+    let listen = if args.listen.is_empty() { vec!["0.0.0.0:3478".parse().map_err(|_| "bad default")?] } else { args.listen.clone() };
+    let mut opts = ServerOptions::new(listen[0]);
+    opts.udp.clone_from(&listen);
+    if args.tcp {
+        opts.tcp.clone_from(&listen);
+    }
+    let mut relay_ips: Vec<IpAddr> = args.relay_ip.clone();
+    if relay_ips.is_empty() {
+        relay_ips = listen.iter().map(SocketAddr::ip).filter(|ip| !ip.is_unspecified()).collect();
+    }
+    opts.relay_ipv4 = relay_ips.iter().copied().find(IpAddr::is_ipv4);
+    opts.relay_ipv6 = relay_ips.iter().copied().find(IpAddr::is_ipv6);
+    if opts.relay_ipv4.is_none() && opts.relay_ipv6.is_none() {
+        return Err("--relay-ip is required when listening on a wildcard address".into());
+    }
+    if args.min_port > args.max_port {
+        return Err("--min-port must not be above --max-port".into());
+    }
+    opts.relay_ports = args.min_port..=args.max_port;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        opts.tls_config = Some(load_tls_config(cert, key).map_err(|e| e.to_string())?);
+        opts.tls = if args.tls_listen.is_empty() {
+            listen.iter().map(|a| SocketAddr::new(a.ip(), 5349)).collect()
+        } else {
+            args.tls_listen.clone()
+        };
+    }
+    opts.alternate = args.alt_address;
+    let turn = &mut opts.turn;
+    turn.realm.clone_from(&args.realm);
+    for u in &args.users {
+        let (name, password) = u.split_once(':').ok_or_else(|| format!("--user {u}: expected NAME:PASSWORD"))?;
+        turn.users.insert(name.to_owned(), password.to_owned());
+    }
+    turn.rest_secret.clone_from(&args.rest_secret);
+    if turn.users.is_empty() && turn.rest_secret.is_none() {
+        eprintln!("floe serve: no --user or --rest-secret: TURN allocations will be refused (STUN Binding still works)");
+    }
+    turn.peer_policy.allow_loopback = args.allow_loopback_peers;
+    turn.peer_policy.allow.clone_from(&args.allow_peer);
+    turn.peer_policy.deny.clone_from(&args.deny_peer);
+    turn.max_allocations = args.max_allocations;
+    turn.max_allocations_per_user = args.user_quota;
+    Ok(opts)
+}
+
+/// The counters as one JSON object.
+pub fn stats_json(s: &ServerStats) -> serde_json::Value {
+    serde_json::json!({
+        "stats": {
+            "allocations": s.allocations,
+            "allocations_created": s.allocations_created,
+            "permissions": s.permissions,
+            "channels": s.channels,
+            "bindings": s.bindings,
+            "packets_to_peers": s.packets_to_peers,
+            "bytes_to_peers": s.bytes_to_peers,
+            "packets_to_clients": s.packets_to_clients,
+            "bytes_to_clients": s.bytes_to_clients,
+            "auth_failures": s.auth_failures,
+            "challenges": s.challenges,
+            "rate_limited": s.rate_limited,
+            "peers_refused": s.peers_refused,
+            "dropped": s.dropped,
+        }
+    })
+}
+
+/// Runs `floe serve`; returns the exit status.
+pub fn run(args: &ServeArgs) -> u8 {
+    let opts = match options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("floe serve: {e}");
+            return 2;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("floe serve: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let handle = match spawn(opts).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("floe serve: cannot listen: {e}");
+                return 1;
+            }
+        };
+        let line = serde_json::json!({
+            "listening": { "udp": handle.udp_addrs(), "tcp": handle.tcp_addrs(), "tls": handle.tls_addrs() }
+        });
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        eprintln!("floe serve: listening (udp {:?}, tcp {:?}, tls {:?}); Ctrl-C to stop", handle.udp_addrs(), handle.tcp_addrs(), handle.tls_addrs());
+        wait_for_stop(&handle).await;
+        println!("{}", stats_json(&handle.stats()));
+        handle.shutdown().await;
+        eprintln!("floe serve: stopped");
+        0
+    })
+}
+
+#[cfg(unix)]
+async fn wait_for_stop(handle: &floe_server::ServerHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut usr1)) = (signal(SignalKind::terminate()), signal(SignalKind::user_defined1())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = usr1.recv() => {
+                println!("{}", stats_json(&handle.stats()));
+                let _ = std::io::stdout().flush();
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop(_: &floe_server::ServerHandle) {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,312 @@
+//! Malformed input: each rule the parser enforces, through the binary, asserting the exit
+//! status and the reason reported.
+
+mod common;
+
+use common::*;
+use floe_stun::{AttrType, IntegrityKey, MessageBuilder, MessageType, TransactionId};
+
+const TID: TransactionId = TransactionId([3; 12]);
+
+/// A Binding request with raw attributes (type, value).
+fn with_attrs(attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096];
+    let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TID).unwrap();
+    for (t, v) in attrs {
+        b.add_raw(AttrType(*t), v).unwrap();
+    }
+    b.finish().to_vec()
+}
+
+/// Decodes `bytes` and expects exit status 1 with `reason` as the first error.
+fn rejects(bytes: &[u8], extra: &[&str], reason: &str) -> String {
+    let (status, out, err) = decode_hex(&to_hex(bytes), extra);
+    assert_eq!(status, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!("  error: {reason}")),
+        "want first error {reason:?}, got\n{out}"
+    );
+    out
+}
+
+#[test]
+fn truncated_header() {
+    rejects(
+        &[0, 1, 0, 0, 0x21, 0x12],
+        &[],
+        "truncated: need 20 bytes, have 6",
+    );
+}
+
+#[test]
+fn length_field_longer_and_shorter_than_the_datagram() {
+    let m = with_attrs(&[(0x8022, b"abcd")]);
+    rejects(
+        &m[..24],
+        &[],
+        "message length field says 8 bytes after the header, 4 present",
+    );
+    let mut long = m.clone();
+    long.extend_from_slice(&[0; 4]);
+    rejects(
+        &long,
+        &[],
+        "message length field says 8 bytes after the header, 12 present",
+    );
+}
+
+#[test]
+fn length_not_a_multiple_of_four() {
+    let mut m = with_attrs(&[(0x8022, b"abcd")]);
+    m[3] = 7;
+    rejects(&m, &[], "message length 7 is not a multiple of 4");
+}
+
+#[test]
+fn attribute_length_runs_past_the_end_and_missing_padding() {
+    let mut m = with_attrs(&[(0x8022, b"abcd")]);
+    m[23] = 5; // 5 bytes need 3 of padding: 8 in all, only 4 present
+    let out = rejects(
+        &m,
+        &[],
+        "attribute 0x8022 (SOFTWARE) at offset 20: length 5 runs past the end of the message",
+    );
+    assert!(out.contains("verdict: malformed"));
+}
+
+#[test]
+fn bad_attribute_lengths_name_the_attribute_and_its_offset() {
+    let m = with_attrs(&[(0x0020, b"")]);
+    rejects(
+        &m,
+        &[],
+        "attribute 0x0020 (XOR-MAPPED-ADDRESS) at offset 20: length 0, XOR-MAPPED-ADDRESS needs 8 or 20",
+    );
+    let m = with_attrs(&[(0x0024, &[1, 2, 3])]);
+    rejects(
+        &m,
+        &[],
+        "attribute 0x0024 (PRIORITY) at offset 20: length 3, PRIORITY needs 4",
+    );
+    let m = with_attrs(&[(0x0008, &[0; 16])]);
+    rejects(
+        &m,
+        &[],
+        "attribute 0x0008 (MESSAGE-INTEGRITY) at offset 20: length 16, MESSAGE-INTEGRITY needs 20",
+    );
+}
+
+#[test]
+fn the_first_of_several_broken_attributes_is_the_error() {
+    let m = with_attrs(&[(0x8022, b"ok"), (0x0024, &[1]), (0x0020, b"")]);
+    let out = rejects(
+        &m,
+        &[],
+        "attribute 0x0024 (PRIORITY) at offset 28: length 1, PRIORITY needs 4",
+    );
+    assert!(out.contains("  also: attribute 0x0020 (XOR-MAPPED-ADDRESS) at offset 36"));
+}
+
+#[test]
+fn bad_address_families() {
+    let m = with_attrs(&[(0x0020, &[0, 3, 0, 1, 1, 2, 3, 4])]);
+    rejects(
+        &m,
+        &[],
+        "attribute 0x0020 (XOR-MAPPED-ADDRESS) at offset 20: unknown address family 0x03",
+    );
+    // IPv4 with an IPv6 length.
+    let mut v = vec![0, 1, 0, 1];
+    v.extend_from_slice(&[0; 16]);
+    let m = with_attrs(&[(0x0001, &v)]);
+    rejects(
+        &m,
+        &[],
+        "attribute 0x0001 (MAPPED-ADDRESS) at offset 20: length 20, MAPPED-ADDRESS needs 8 for IPv4",
+    );
+    let m = with_attrs(&[(0x0017, &[7, 0, 0, 0])]);
+    rejects(
+        &m,
+        &[],
+        "attribute 0x0017 (REQUESTED-ADDRESS-FAMILY) at offset 20: unknown address family 0x07",
+    );
+}
+
+#[test]
+fn oversized_and_non_utf8_text_attributes() {
+    let long = vec![b'a'; 514];
+    rejects(
+        &with_attrs(&[(0x0006, &long)]),
+        &[],
+        "attribute 0x0006 (USERNAME) at offset 20: length 514, USERNAME needs at most 513",
+    );
+    let long = vec![b'r'; 764];
+    rejects(
+        &with_attrs(&[(0x0014, &long)]),
+        &[],
+        "attribute 0x0014 (REALM) at offset 20: length 764, REALM needs at most 763",
+    );
+    rejects(
+        &with_attrs(&[(0x8022, &[0xff, 0xfe])]),
+        &[],
+        "attribute 0x8022 (SOFTWARE) at offset 20: value is not UTF-8",
+    );
+}
+
+#[test]
+fn error_code_out_of_range() {
+    // Class 7 is outside 3..=6 (RFC 8489 §14.8).
+    let out = rejects(
+        &with_attrs(&[(0x0009, &[0, 0, 7, 0, b'x'])]),
+        &[],
+        "attribute 0x0009 (ERROR-CODE) at offset 20: invalid value",
+    );
+    assert!(out.contains("verdict: malformed"));
+}
+
+#[test]
+fn attribute_after_fingerprint() {
+    rejects(
+        &with_attrs(&[(0x8028, &[0; 4]), (0x8022, b"late")]),
+        &[],
+        "attribute 0x8022 (SOFTWARE) at offset 28 follows FINGERPRINT, which must be last",
+    );
+}
+
+#[test]
+fn attributes_after_message_integrity_are_ignored_and_reported() {
+    let key = IntegrityKey::short_term("pw").unwrap();
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TID).unwrap();
+    b.add_raw(AttrType(0x8022), b"ok").unwrap();
+    b.add_message_integrity(&key).unwrap();
+    let mut m = b.finish().to_vec();
+    // Append SOFTWARE after MESSAGE-INTEGRITY by hand (the builder refuses to).
+    m.extend_from_slice(&[0x80, 0x22, 0, 4, b'l', b'a', b't', b'e']);
+    let len = (m.len() - 20) as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    let out = rejects(
+        &m,
+        &["--password", "pw"],
+        "attribute 0x8022 (SOFTWARE) at offset 52 follows MESSAGE-INTEGRITY and is ignored (RFC 8489 §14.5)",
+    );
+    assert!(out.contains("[ignored: after MESSAGE-INTEGRITY]"), "{out}");
+    // MESSAGE-INTEGRITY itself still verifies: it covers what came before it.
+    assert!(out.contains("MESSAGE-INTEGRITY ok"), "{out}");
+    // MESSAGE-INTEGRITY after MESSAGE-INTEGRITY-SHA256 is ignored too (RFC 8489 §14.6).
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TID).unwrap();
+    b.add_message_integrity_sha256(&key).unwrap();
+    let mut m = b.finish().to_vec();
+    m.extend_from_slice(&[0, 8, 0, 20]);
+    m.extend_from_slice(&[0; 20]);
+    let len = (m.len() - 20) as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    rejects(
+        &m,
+        &[],
+        "attribute 0x0008 (MESSAGE-INTEGRITY) at offset 56 follows MESSAGE-INTEGRITY and is ignored",
+    );
+}
+
+#[test]
+fn duplicate_attributes_are_reported() {
+    rejects(
+        &with_attrs(&[(0x0024, &[0, 0, 0, 1]), (0x0024, &[0, 0, 0, 2])]),
+        &[],
+        "attribute 0x0024 (PRIORITY) at offset 28 is a duplicate",
+    );
+    // XOR-PEER-ADDRESS may repeat (CreatePermission, RFC 8656 §9.1).
+    let peer = [0, 1, 0x21, 0x13, 0x21, 0x12, 0xa4, 0x43];
+    let (status, out, _) = decode_hex(
+        &to_hex(&with_attrs(&[(0x0012, &peer), (0x0012, &peer)])),
+        &[],
+    );
+    assert_eq!(status, 0, "{out}");
+}
+
+#[test]
+fn unknown_comprehension_required_attributes_are_reported_and_optional_ones_are_not() {
+    rejects(
+        &with_attrs(&[(0x7777, b"??")]),
+        &[],
+        "attribute 0x7777 at offset 20 is comprehension-required (below 0x8000) and unknown",
+    );
+    let (status, out, _) = decode_hex(&to_hex(&with_attrs(&[(0xc0de, b"ok")])), &[]);
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.contains("@20   unknown (0xc0de), 2 bytes: 0x6f6b"),
+        "{out}"
+    );
+}
+
+#[test]
+fn classic_stun_and_bad_top_bits() {
+    let mut m = with_attrs(&[]);
+    m[4..8].copy_from_slice(&[1, 2, 3, 4]);
+    rejects(
+        &m,
+        &[],
+        "magic cookie 0x01020304 is not 0x2112a442: a classic RFC 3489 message, not supported",
+    );
+}
+
+#[test]
+fn fingerprint_mismatch_is_its_own_check() {
+    let mut buf = [0u8; 128];
+    let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TID).unwrap();
+    b.add_raw(AttrType(0x8022), b"abcd").unwrap();
+    b.add_fingerprint().unwrap();
+    let mut m = b.finish().to_vec();
+    m[24] ^= 0x20;
+    let out = rejects(&m, &[], "FINGERPRINT does not match (expected");
+    assert!(out.contains("FINGERPRINT FAILED"), "{out}");
+}
+
+#[test]
+fn requests_without_integrity_fail_when_credentials_are_given() {
+    let m = with_attrs(&[(0x8022, b"abcd")]);
+    let (status, out, _) = decode_hex(&to_hex(&m), &["--password", "pw"]);
+    assert_eq!(status, 1);
+    assert!(out.contains(
+        "error: credentials were given but this request has no MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256"
+    ));
+    // Without credentials the same message is fine.
+    assert_eq!(decode_hex(&to_hex(&m), &[]).0, 0);
+}
+
+#[test]
+fn channel_data_rules() {
+    rejects(
+        &[0x40, 0x01, 0x00, 0x08, 1, 2],
+        &[],
+        "ChannelData: truncated: need 12 bytes, have 6",
+    );
+    rejects(
+        &[0x40, 0x01, 0x00, 0x01, 9, 0, 0, 0, 0],
+        &[],
+        "ChannelData: ChannelData of length 1 is followed by 4 bytes; at most 3 bytes of padding are allowed",
+    );
+    let (status, out, _) = decode_hex("4fff 0003 616263 00", &[]);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("channel 0x4fff, length 3, padding 1"), "{out}");
+}
+
+#[test]
+fn other_protocols_are_named_by_their_rfc_7983_range() {
+    for (first, range) in [
+        ("16", "DTLS (first byte 20-63)"),
+        ("80", "RTP/RTCP (first byte 128-191)"),
+        ("11", "ZRTP (first byte 16-19)"),
+        ("c0", "QUIC (first byte 80-127 or 192-255)"),
+        ("05", "unassigned (first byte 4-15, or empty)"),
+    ] {
+        let (status, out, _) = decode_hex(&format!("{first}fefd0000"), &[]);
+        assert_eq!(status, 1, "{out}");
+        assert!(
+            out.contains(&format!("is in the RFC 7983 range {range}")),
+            "{out}"
+        );
+        assert!(out.contains("verdict: not STUN/TURN"), "{out}");
+    }
+}
