@@ -394,7 +394,12 @@ fn pooled(pooling: floe_netsim::AddressPooling) -> (Vec<std::net::IpAddr>, Vec<s
         }
     }
     sim.run_for(Duration::from_secs(1));
-    let seen = |host| reflexive(&sim, host).iter().map(|a| a.ip()).collect();
+    let seen = |host| {
+        reflexive(&sim, host)
+            .iter()
+            .map(std::net::SocketAddr::ip)
+            .collect()
+    };
     (seen(hosts[0]), seen(hosts[1]))
 }
 
