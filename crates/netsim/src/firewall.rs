@@ -4,7 +4,13 @@
 //! TLS to port 443 or 3478 is the only way out. A [`Firewall`] on a router models them. Rules
 //! are stateless and apply per protocol: outbound packets are checked by destination port,
 //! inbound packets by source port (so replies from an allowed service get back in).
+//!
+//! A firewall can also be stateful, like an IPv6 home router (RFC 6092): traffic it routes
+//! without translating is let in only as a reply, with the same choice of
+//! [`FilteringBehavior`] as a NAT's (RFC 4787 §5) and connection tracking that times out
+//! like a NAT mapping.
 
+use crate::nat::FilteringBehavior;
 use crate::packet::Protocol;
 
 /// What a firewall lets through for one protocol.
@@ -38,6 +44,10 @@ pub struct Firewall {
     pub udp: PortPolicy,
     /// Policy for TCP streams, by remote port.
     pub tcp: PortPolicy,
+    /// Stateful filtering of the traffic the router forwards without translation: inbound
+    /// packets pass only if the internal endpoint has sent to the remote first. `None`
+    /// (the default) is stateless.
+    pub stateful: Option<FilteringBehavior>,
 }
 
 impl Firewall {
@@ -46,28 +56,44 @@ impl Firewall {
         Self::default()
     }
 
+    /// A firewall with these per-protocol policies, stateless.
+    pub fn new(udp: PortPolicy, tcp: PortPolicy) -> Self {
+        Self {
+            udp,
+            tcp,
+            stateful: None,
+        }
+    }
+
+    /// Lets everything out and only replies in (RFC 6092 "simple security" for IPv6 CPE),
+    /// with the given filtering behaviour.
+    pub fn stateful(filtering: FilteringBehavior) -> Self {
+        Self {
+            stateful: Some(filtering),
+            ..Self::default()
+        }
+    }
+
+    /// Makes these rules stateful as [`Firewall::stateful`] does.
+    #[must_use]
+    pub fn with_stateful(mut self, filtering: FilteringBehavior) -> Self {
+        self.stateful = Some(filtering);
+        self
+    }
+
     /// Drops all UDP; TCP passes.
     pub fn block_udp() -> Self {
-        Self {
-            udp: PortPolicy::DenyAll,
-            tcp: PortPolicy::AllowAll,
-        }
+        Self::new(PortPolicy::DenyAll, PortPolicy::AllowAll)
     }
 
     /// Drops UDP except to and from the given remote ports; TCP passes.
     pub fn allow_udp_ports(ports: &[u16]) -> Self {
-        Self {
-            udp: PortPolicy::AllowOnly(ports.to_vec()),
-            tcp: PortPolicy::AllowAll,
-        }
+        Self::new(PortPolicy::AllowOnly(ports.to_vec()), PortPolicy::AllowAll)
     }
 
     /// Drops all UDP and all TCP except to and from the given remote ports (e.g. 443).
     pub fn only_tcp_ports(ports: &[u16]) -> Self {
-        Self {
-            udp: PortPolicy::DenyAll,
-            tcp: PortPolicy::AllowOnly(ports.to_vec()),
-        }
+        Self::new(PortPolicy::DenyAll, PortPolicy::AllowOnly(ports.to_vec()))
     }
 
     /// Whether a packet of `protocol` to or from `remote_port` may pass.

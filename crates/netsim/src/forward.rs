@@ -184,6 +184,17 @@ impl Simulator {
                 }
             }
         }
+        if let (Verdict::Forwarded, Some(conntrack)) = (verdict, router.conntrack.as_mut()) {
+            // A stateful firewall remembers the flow so that replies get back in; its
+            // "mapping" is the identity.
+            let identity = [src.ip()];
+            if let Err(reason) =
+                conntrack.outbound(now, packet.protocol, src, dst, &identity, &mut self.rng)
+            {
+                self.drop_packet(hop, &packet, reason);
+                return;
+            }
+        }
         router.stats.outbound += 1;
         let parent = router.parent;
         let len = packet.wire_len();
@@ -230,6 +241,13 @@ impl Simulator {
             // Addressed to the router itself, which runs no services.
             self.drop_packet(hop, &packet, DropReason::NoRoute);
             return;
+        }
+        if let (Verdict::Forwarded, Some(conntrack)) = (verdict, router.conntrack.as_mut()) {
+            if conntrack.inbound(now, packet.protocol, src, dst).is_err() {
+                router.stats.dropped_firewall += 1;
+                self.drop_packet(hop, &packet, DropReason::Firewall);
+                return;
+            }
         }
         router.stats.inbound += 1;
         let inner = router.inner;

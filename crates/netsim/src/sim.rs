@@ -267,6 +267,7 @@ impl Simulator {
             external: config.external,
             link: Link::symmetric(config.link),
             nat: config.nat.map(Nat::new),
+            conntrack: crate::topology::conntrack_for(&config.firewall),
             firewall: config.firewall,
             stats: RouterStats::default(),
         });
@@ -486,7 +487,9 @@ impl Simulator {
 
     /// Replaces a router's firewall rules.
     pub fn set_firewall(&mut self, router: RouterId, firewall: Firewall) {
-        self.routers[router.0 as usize].firewall = firewall;
+        let router = &mut self.routers[router.0 as usize];
+        router.conntrack = crate::topology::conntrack_for(&firewall);
+        router.firewall = firewall;
     }
 
     // ---- nodes ----------------------------------------------------------------------------

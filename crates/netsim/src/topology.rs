@@ -173,7 +173,19 @@ pub(crate) struct Router {
     pub(crate) link: Link,
     pub(crate) nat: Option<Nat>,
     pub(crate) firewall: Firewall,
+    /// Connection tracking for a stateful firewall: a NAT whose mappings do not translate.
+    pub(crate) conntrack: Option<Nat>,
     pub(crate) stats: RouterStats,
+}
+
+/// The connection-tracking state a stateful firewall needs.
+pub(crate) fn conntrack_for(firewall: &Firewall) -> Option<Nat> {
+    firewall.stateful.map(|filtering| {
+        Nat::new(NatConfig::new(
+            crate::nat::MappingBehavior::EndpointIndependent,
+            filtering,
+        ))
+    })
 }
 
 impl Router {

@@ -333,3 +333,42 @@ fn a_linux_conntrack_mapping_lives_120s_once_replies_have_been_seen() {
     // 5 keepalives, each 60 s after the last: every one needed a new mapping.
     assert_eq!(sim.nat_stats(nat).mappings_created, 1 + 5);
 }
+
+#[test]
+fn a_stateful_ipv6_firewall_admits_only_replies() {
+    use floe_netsim::FilteringBehavior;
+    let mut sim = Simulator::new(SEED);
+    let internet = sim.internet();
+    let outside = sim.add_host(internet, ip("2001:db8:ffff::1"), Peer::new());
+    // A home router: IPv4 NAT, IPv6 routed through an RFC 6092 stateful firewall.
+    let config = RouterConfig::nat(ip("203.0.113.1"), NatConfig::port_restricted_cone())
+        .with_firewall(Firewall::stateful(
+            FilteringBehavior::AddressAndPortDependent,
+        ));
+    let (router, lan) = sim.add_router(internet, config);
+    let inside = sim.add_host(lan, ip("2001:db8:1::2"), Peer::new());
+    let (inside_addr, outside_addr) = (sa("[2001:db8:1::2]:5000"), sa("[2001:db8:ffff::1]:7000"));
+
+    // Unsolicited: dropped.
+    sim.node_mut::<Peer>(outside)
+        .send(outside_addr, inside_addr, &b"knock"[..]);
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.node::<Peer>(inside).received.is_empty());
+    assert_eq!(sim.router_stats(router).dropped_firewall, 1);
+
+    // After the inside host sends, the reply gets in, untranslated.
+    sim.node_mut::<Peer>(inside)
+        .send(inside_addr, outside_addr, &b"hello"[..]);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node::<Peer>(outside).remotes(), [inside_addr]);
+    sim.node_mut::<Peer>(outside)
+        .send(outside_addr, inside_addr, &b"reply"[..]);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node::<Peer>(inside).remotes(), [outside_addr]);
+    // Another port of the same remote is still filtered.
+    sim.node_mut::<Peer>(outside)
+        .send(sa("[2001:db8:ffff::1]:7001"), inside_addr, &b"other"[..]);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node::<Peer>(inside).received.len(), 1);
+    assert_eq!(sim.router_stats(router).dropped_firewall, 2);
+}
