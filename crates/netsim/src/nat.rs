@@ -43,6 +43,7 @@
 //! assert_eq!(sim.nat_stats(nat).mappings_created, 2);
 //! ```
 
+use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -589,7 +590,14 @@ impl Nat {
         let established = self.config.lifetime_of(protocol, true);
         let filtering = self.config.filtering;
         let inbound_refresh = self.config.inbound_refresh;
-        let Some(mapping) = self.live(now, protocol, dst) else {
+        let Some(mapping) = live(
+            &mut self.by_external,
+            &mut self.by_key,
+            &mut self.stats,
+            now,
+            protocol,
+            dst,
+        ) else {
             if let Some(internal) = self.config.one_to_one {
                 self.stats.translated_inbound += 1;
                 return Ok(SocketAddr::new(internal, dst.port()));
@@ -612,12 +620,10 @@ impl Nat {
                 }
             }
         }
-        if let Some(mapping) = self.by_external.get_mut(&(protocol, dst)) {
-            mapping.bidirectional = true;
-            if inbound_refresh {
-                // RFC 4787 REQ-6a: inbound refresh, when configured.
-                mapping.expires = now + established;
-            }
+        mapping.bidirectional = true;
+        if inbound_refresh {
+            // RFC 4787 REQ-6a: inbound refresh, when configured.
+            mapping.expires = now + established;
         }
         self.stats.translated_inbound += 1;
         Ok(internal)
@@ -630,26 +636,14 @@ impl Nat {
         protocol: Protocol,
         external: SocketAddr,
     ) -> Option<&mut Mapping> {
-        let key = (protocol, external);
-        let expired = match self.by_external.get(&key) {
-            None => return None,
-            Some(m) => m.expires <= now,
-        };
-        if expired {
-            if let Some(m) = self.by_external.remove(&key) {
-                let map_key = MapKey {
-                    protocol,
-                    internal: m.internal,
-                    destination: m.destination,
-                };
-                if self.by_key.get(&map_key) == Some(&external) {
-                    self.by_key.remove(&map_key);
-                }
-                self.stats.mappings_expired += 1;
-            }
-            return None;
-        }
-        self.by_external.get_mut(&key)
+        live(
+            &mut self.by_external,
+            &mut self.by_key,
+            &mut self.stats,
+            now,
+            protocol,
+            external,
+        )
     }
 
     fn is_free(&mut self, now: Duration, protocol: Protocol, ip: IpAddr, port: u16) -> bool {
@@ -694,6 +688,35 @@ impl Nat {
             }
         }
         None
+    }
+}
+
+/// The live mapping with this external address in `by_external`, removing it (and its
+/// `by_key` entry) if it has expired. One hash lookup in the common case.
+fn live<'a>(
+    by_external: &'a mut FxHashMap<(Protocol, SocketAddr), Mapping>,
+    by_key: &mut FxHashMap<MapKey, SocketAddr>,
+    stats: &mut NatStats,
+    now: Duration,
+    protocol: Protocol,
+    external: SocketAddr,
+) -> Option<&'a mut Mapping> {
+    match by_external.entry((protocol, external)) {
+        Entry::Vacant(_) => None,
+        Entry::Occupied(entry) if entry.get().expires > now => Some(entry.into_mut()),
+        Entry::Occupied(entry) => {
+            let m = entry.remove();
+            let map_key = MapKey {
+                protocol,
+                internal: m.internal,
+                destination: m.destination,
+            };
+            if by_key.get(&map_key) == Some(&external) {
+                by_key.remove(&map_key);
+            }
+            stats.mappings_expired += 1;
+            None
+        }
     }
 }
 
