@@ -6,8 +6,13 @@
 //!
 //! - [`decode`]: `floe decode`, the STUN/TURN/ChannelData inspector (hex, raw bytes,
 //!   pcap and pcapng).
+//! - [`serve`]: `floe serve`, the STUN/TURN server.
+//! - [`relay`]: `floe relay`, a TURN allocation held from the command line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod decode;
+pub mod relay;
+pub mod serve;
+pub mod turn_io;

@@ -19,6 +19,10 @@ struct Cli {
 enum Command {
     /// Decode STUN, TURN and ChannelData messages from hex, raw bytes or a capture.
     Decode(floe_cli::decode::DecodeArgs),
+    /// Run a STUN/TURN server until interrupted.
+    Serve(floe_cli::serve::ServeArgs),
+    /// Allocate a relayed address on a TURN server and hold it.
+    Relay(floe_cli::relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             )
         }
+        Command::Serve(args) => floe_cli::serve::run(&args),
+        Command::Relay(args) => floe_cli::relay::run(&args),
     };
     ExitCode::from(status)
 }

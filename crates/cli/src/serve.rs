@@ -73,7 +73,11 @@ pub struct ServeArgs {
 
 /// Builds the server options, or explains what is wrong.
 pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
-    let listen = if args.listen.is_empty() { vec!["0.0.0.0:3478".parse().map_err(|_| "bad default")?] } else { args.listen.clone() };
+    let listen = if args.listen.is_empty() {
+        vec!["0.0.0.0:3478".parse().map_err(|_| "bad default")?]
+    } else {
+        args.listen.clone()
+    };
     let mut opts = ServerOptions::new(listen[0]);
     opts.udp.clone_from(&listen);
     if args.tcp {
@@ -81,7 +85,11 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     }
     let mut relay_ips: Vec<IpAddr> = args.relay_ip.clone();
     if relay_ips.is_empty() {
-        relay_ips = listen.iter().map(SocketAddr::ip).filter(|ip| !ip.is_unspecified()).collect();
+        relay_ips = listen
+            .iter()
+            .map(SocketAddr::ip)
+            .filter(|ip| !ip.is_unspecified())
+            .collect();
     }
     opts.relay_ipv4 = relay_ips.iter().copied().find(IpAddr::is_ipv4);
     opts.relay_ipv6 = relay_ips.iter().copied().find(IpAddr::is_ipv6);
@@ -95,7 +103,10 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         opts.tls_config = Some(load_tls_config(cert, key).map_err(|e| e.to_string())?);
         opts.tls = if args.tls_listen.is_empty() {
-            listen.iter().map(|a| SocketAddr::new(a.ip(), 5349)).collect()
+            listen
+                .iter()
+                .map(|a| SocketAddr::new(a.ip(), 5349))
+                .collect()
         } else {
             args.tls_listen.clone()
         };
@@ -104,7 +115,9 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     let turn = &mut opts.turn;
     turn.realm.clone_from(&args.realm);
     for u in &args.users {
-        let (name, password) = u.split_once(':').ok_or_else(|| format!("--user {u}: expected NAME:PASSWORD"))?;
+        let (name, password) = u
+            .split_once(':')
+            .ok_or_else(|| format!("--user {u}: expected NAME:PASSWORD"))?;
         turn.users.insert(name.to_owned(), password.to_owned());
     }
     turn.rest_secret.clone_from(&args.rest_secret);
@@ -150,7 +163,10 @@ pub fn run(args: &ServeArgs) -> u8 {
             return 2;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("floe serve: {e}");
@@ -182,7 +198,10 @@ pub fn run(args: &ServeArgs) -> u8 {
 #[cfg(unix)]
 async fn wait_for_stop(handle: &floe_server::ServerHandle) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut usr1)) = (signal(SignalKind::terminate()), signal(SignalKind::user_defined1())) else {
+    let (Ok(mut term), Ok(mut usr1)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::user_defined1()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };

@@ -35,8 +35,10 @@ pub fn stream_frame_len(buf: &[u8]) -> Result<Option<(FrameKind, usize)>, Error>
             }
             peek_header(buf).map(|(_, len)| Some((FrameKind::Stun, len)))
         }
-        // RFC 8656 §12: channel numbers 0x4000-0x4FFF.
-        0x40..=0x4F => {
+        // RFC 8656 §12: channel numbers 0x4000-0x4FFF; RFC 5766 allowed up to 0x7FFF and
+        // its clients still use them, so frames are cut for the whole range and the
+        // channel number is judged by the TURN layer.
+        0x40..=0x7F => {
             let Some(head) = buf.get(..4) else {
                 return Ok(None);
             };
@@ -185,6 +187,12 @@ mod tests {
         let mut d = StreamDecoder::new(Framing::StunTurn);
         d.extend(&[0x80, 1, 2, 3]).unwrap();
         assert_eq!(d.next_frame(), Err(Error::NotStun { first_byte: 0x80 }));
+        let mut d = StreamDecoder::new(Framing::StunTurn);
+        d.extend(&[0x7F, 0xFF, 0, 1, 1, 0, 0, 0]).unwrap();
+        assert_eq!(
+            d.next_frame().unwrap().map(|(k, f)| (k, f.len())),
+            Some((FrameKind::ChannelData, 8))
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ use crate::Error;
 pub const MIN_CHANNEL: u16 = 0x4000;
 /// Highest valid channel number (RFC 8656 §12).
 pub const MAX_CHANNEL: u16 = 0x4FFF;
+/// Highest channel number RFC 5766 allowed (RFC 8656 §12 reserves 0x5000 and up).
+pub const MAX_CHANNEL_RFC5766: u16 = 0x7FFF;
 /// Size of the ChannelData header.
 pub const HEADER_LEN: usize = 4;
 
@@ -36,12 +38,18 @@ impl<'a> ChannelData<'a> {
     /// from a stream). Up to 3 bytes of padding after the data are accepted, as RFC 8656
     /// §12.5 allows padding over UDP too.
     pub fn parse(buf: &'a [u8]) -> Result<ChannelData<'a>, Error> {
+        ChannelData::parse_in_range(buf, MAX_CHANNEL)
+    }
+
+    /// Like [`ChannelData::parse`], accepting channel numbers up to `max_channel`
+    /// (for example [`MAX_CHANNEL_RFC5766`] for RFC 5766 peers).
+    pub fn parse_in_range(buf: &'a [u8], max_channel: u16) -> Result<ChannelData<'a>, Error> {
         let head = buf.get(..HEADER_LEN).ok_or(Error::Truncated {
             needed: HEADER_LEN,
             have: buf.len(),
         })?;
         let channel = u16::from_be_bytes([head[0], head[1]]);
-        if !(MIN_CHANNEL..=MAX_CHANNEL).contains(&channel) {
+        if !(MIN_CHANNEL..=max_channel).contains(&channel) {
             return Err(Error::BadChannelNumber { channel });
         }
         let length = usize::from(u16::from_be_bytes([head[2], head[3]]));
@@ -66,9 +74,11 @@ impl<'a> ChannelData<'a> {
     }
 
     /// Writes a ChannelData message into `out` and returns its length; with `pad` (stream
-    /// transports, §12.5) the length is rounded up to a multiple of 4 with zeros.
+    /// transports, §12.5) the length is rounded up to a multiple of 4 with zeros. Channel
+    /// numbers up to 0x7FFF are written, so a server can answer RFC 5766 clients on the
+    /// channels they bound.
     pub fn encode(channel: u16, data: &[u8], out: &mut [u8], pad: bool) -> Result<usize, Error> {
-        if !(MIN_CHANNEL..=MAX_CHANNEL).contains(&channel) {
+        if !(MIN_CHANNEL..=MAX_CHANNEL_RFC5766).contains(&channel) {
             return Err(Error::BadChannelNumber { channel });
         }
         let length = u16::try_from(data.len()).map_err(|_| Error::TooLong)?;
@@ -114,6 +124,20 @@ mod tests {
             Err(Error::BadChannelNumber { channel: 0x3FFF })
         );
         assert!(ChannelData::encode(0x3FFF, b"", &mut [0; 8], false).is_err());
+        assert!(ChannelData::encode(0x8000, b"", &mut [0; 8], false).is_err());
+    }
+
+    #[test]
+    fn rfc_5766_channel_numbers_parse_only_when_asked() {
+        let buf = [0x7F, 0xFF, 0, 1, 9];
+        assert!(ChannelData::parse(&buf).is_err());
+        assert_eq!(
+            ChannelData::parse_in_range(&buf, MAX_CHANNEL_RFC5766)
+                .unwrap()
+                .channel,
+            0x7FFF
+        );
+        assert!(ChannelData::parse_in_range(&[0x80, 0, 0, 0], MAX_CHANNEL_RFC5766).is_err());
     }
 
     #[test]

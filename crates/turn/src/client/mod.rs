@@ -213,6 +213,11 @@ impl Client {
         &self.relayed
     }
 
+    /// The realm the server named in its challenge.
+    pub fn realm(&self) -> Option<&str> {
+        self.realm.as_deref()
+    }
+
     /// The server-reflexive address the server reported.
     pub fn mapped(&self) -> Option<SocketAddr> {
         self.mapped

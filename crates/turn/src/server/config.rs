@@ -48,6 +48,11 @@ pub struct ServerConfig {
     pub rfc5780: Option<(SocketAddr, SocketAddr)>,
     /// Bound on tracked per-source state (401 rate limiting) and reservations.
     pub max_tracked_sources: usize,
+    /// Accept channel numbers 0x5000-0x7FFF, which RFC 5766 allowed and RFC 8656 §12
+    /// reserves (default `true`): RFC 5766 clients such as coturn's `turnutils_uclient`
+    /// still pick them, and refusing them breaks those clients for no safety gain on a
+    /// TURN server's own port. Set `false` for strict RFC 8656 (400 for such numbers).
+    pub rfc5766_channels: bool,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +76,7 @@ impl Default for ServerConfig {
             peer_policy: PeerPolicy::default(),
             rfc5780: None,
             max_tracked_sources: 16_384,
+            rfc5766_channels: true,
         }
     }
 }

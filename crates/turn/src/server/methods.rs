@@ -28,6 +28,16 @@ fn family_of(addr: &SocketAddr) -> AddressFamily {
 }
 
 impl<R: RelayAllocator> Server<R> {
+    /// The highest channel number accepted: 0x4FFF (RFC 8656 §12), or 0x7FFF with
+    /// [`ServerConfig::rfc5766_channels`](super::ServerConfig::rfc5766_channels).
+    pub(super) fn max_channel_number(&self) -> u16 {
+        if self.config.rfc5766_channels {
+            crate::MAX_CHANNEL_RFC5766
+        } else {
+            crate::MAX_CHANNEL
+        }
+    }
+
     /// The lifetime to grant (RFC 8656 §7.2, §8.2): the default unless the client asks
     /// for more, capped at the maximum.
     fn granted_lifetime(&self, msg: &Message<'_>) -> Duration {
@@ -356,7 +366,7 @@ impl<R: RelayAllocator> Server<R> {
         else {
             return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
         };
-        if !number.is_valid() {
+        if !(crate::MIN_CHANNEL..=self.max_channel_number()).contains(&number.0) {
             return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
         }
         if let Err(code) = self.check_peer(ft, &peer.0) {
@@ -418,7 +428,7 @@ impl<R: RelayAllocator> Server<R> {
 
     /// ChannelData from a client (§12.6).
     pub(super) fn client_channel_data(&mut self, now: Instant, ft: &FiveTuple, bytes: &[u8]) {
-        let Ok(cd) = ChannelData::parse(bytes) else {
+        let Ok(cd) = ChannelData::parse_in_range(bytes, self.max_channel_number()) else {
             self.stats.dropped += 1;
             return;
         };

@@ -256,8 +256,11 @@ impl<R: RelayAllocator> Server<R> {
         if self.next_sweep.is_none() {
             self.schedule_sweep(now);
         }
+        let legacy_channel =
+            self.config.rfc5766_channels && matches!(bytes.first(), Some(0x50..=0x7F));
         match classify(bytes) {
             PacketKind::ChannelData => self.client_channel_data(now, &ft, bytes),
+            PacketKind::Quic if legacy_channel => self.client_channel_data(now, &ft, bytes),
             PacketKind::Stun => match Message::parse(bytes) {
                 Ok(msg) => self.client_stun(now, &ft, &msg),
                 Err(_) => self.stats.dropped += 1,
