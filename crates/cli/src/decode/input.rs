@@ -11,7 +11,7 @@ use std::io::{self, Read};
 pub const MAX_MESSAGE_LEN: usize = floe_stun::MAX_MESSAGE_LEN;
 
 /// Bytes looked at to tell hex text from raw bytes and capture files.
-const SNIFF_LEN: usize = 512;
+pub const SNIFF_LEN: usize = 512;
 
 /// What went wrong in hex text.
 #[derive(Debug, Clone, PartialEq, Eq)]
