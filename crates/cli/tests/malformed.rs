@@ -309,4 +309,12 @@ fn other_protocols_are_named_by_their_rfc_7983_range() {
         );
         assert!(out.contains("verdict: not STUN/TURN"), "{out}");
     }
+
+    // An RFC 5766 channel number above 0x4fff is named as such.
+    let (status, out, _) = decode_hex("5001 0002 6869", &[]);
+    assert_eq!(status, 1);
+    assert!(
+        out.contains("it would be ChannelData on channel 0x5001 under RFC 5766"),
+        "{out}"
+    );
 }

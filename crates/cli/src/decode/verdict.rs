@@ -317,11 +317,20 @@ pub fn analyze(bytes: &[u8], credentials: Option<&Credentials>) -> Report {
                 || "empty message".to_owned(),
                 |b| format!("first byte {b:#04x}"),
             );
+            // RFC 5766 allowed channels up to 0x7FFF; RFC 8656 §12 reserves 0x5000 and up,
+            // and RFC 7983 gives their first bytes to QUIC. Say so when it fits.
+            let rfc5766 = match ChannelData::parse_in_range(bytes, floe_turn::MAX_CHANNEL_RFC5766) {
+                Ok(cd) => format!(
+                    " (it would be ChannelData on channel {:#06x} under RFC 5766, whose range 0x5000-0x7fff RFC 8656 §12 reserves)",
+                    cd.channel
+                ),
+                Err(_) => String::new(),
+            };
             report.problem(
                 "demux",
                 None,
                 format!(
-                    "not STUN/TURN: {first} is in the RFC 7983 range {}",
+                    "not STUN/TURN: {first} is in the RFC 7983 range {}{rfc5766}",
                     report.demux
                 ),
             );
