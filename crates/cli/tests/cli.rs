@@ -213,3 +213,36 @@ fn help_lists_decode() {
     assert_eq!(status, 0);
     assert!(out.contains("--long-term <USER:REALM:PASSWORD>"));
 }
+
+#[test]
+fn long_term_sha256_keys_follow_password_algorithm() {
+    use floe_stun::attributes::{PasswordAlgorithm, Realm, Username};
+    use floe_stun::credentials::Algorithm;
+    use floe_stun::{IntegrityKey, MessageBuilder, MessageType, TransactionId};
+    let key = IntegrityKey::long_term("alice", "example.org", "pw", Algorithm::Sha256).unwrap();
+    let mut buf = [0u8; 256];
+    let typ = MessageType::new(floe_stun::Method::ALLOCATE, floe_stun::Class::Request);
+    let mut b = MessageBuilder::new(&mut buf, typ, TransactionId([5; 12])).unwrap();
+    b.add(&Username("alice")).unwrap();
+    b.add(&Realm("example.org")).unwrap();
+    b.add(&PasswordAlgorithm::SHA256).unwrap();
+    b.add_message_integrity_sha256(&key).unwrap();
+    let hex = to_hex(b.finish());
+    let (status, out, _) = decode_hex(&hex, &["--long-term", "alice:example.org:pw"]);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("STUN Allocate request"), "{out}");
+    assert!(
+        out.contains("PASSWORD-ALGORITHM (0x001d), 4 bytes: SHA-256"),
+        "{out}"
+    );
+    assert!(
+        out.contains("MESSAGE-INTEGRITY-SHA256 ok (long-term credentials)"),
+        "{out}"
+    );
+    let (status, out, _) = decode_hex(&hex, &["--long-term", "alice:example.org:nope"]);
+    assert_eq!(status, 1);
+    assert!(
+        out.contains("error: MESSAGE-INTEGRITY-SHA256 does not match"),
+        "{out}"
+    );
+}

@@ -168,6 +168,10 @@ impl Output<'_> {
             let block = render_text::message(self.messages, framing, report);
             self.text(&block);
         }
+        // Each message shows as soon as it is decoded (`tail -f log | floe decode`).
+        if !self.closed && self.out.flush().is_err() {
+            self.closed = true;
+        }
     }
 
     fn packet_header(&mut self, p: &PacketInfo) {

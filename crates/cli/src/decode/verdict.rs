@@ -608,3 +608,45 @@ pub fn hex_short(bytes: &[u8]) -> String {
         format!("{}... ({} bytes)", hex(&bytes[..32]), bytes.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_term_credentials_split_at_the_last_two_colons() {
+        let Some(Credentials::LongTerm {
+            username,
+            realm,
+            password,
+        }) = Credentials::parse_long_term("1700000000:alice:example.org:s3cret")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(
+            (username.as_str(), realm.as_str(), password.as_str()),
+            ("1700000000:alice", "example.org", "s3cret")
+        );
+        assert!(Credentials::parse_long_term("user:pw").is_none());
+    }
+
+    #[test]
+    fn an_empty_message_is_not_stun_turn() {
+        let r = analyze(&[], None);
+        assert_eq!(r.verdict, Verdict::NotStunTurn);
+        assert_eq!(r.problems[0].check, "demux");
+    }
+
+    #[test]
+    fn a_header_alone_is_a_well_formed_message() {
+        let mut m = vec![0, 1, 0, 0];
+        m.extend_from_slice(&floe_stun::MAGIC_COOKIE.to_be_bytes());
+        m.extend_from_slice(&[1; 12]);
+        let r = analyze(&m, None);
+        assert_eq!(r.verdict, Verdict::Ok, "{r:?}");
+        let stun = r.stun.unwrap();
+        assert_eq!(stun.method, "Binding");
+        assert_eq!(stun.transaction_id, "010101010101010101010101");
+        assert!(stun.attributes.is_empty());
+    }
+}
