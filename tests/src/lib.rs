@@ -1,1 +1,4 @@
-//! Shared helpers for floe integration tests.
+//! Shared helpers for floe's cross-crate integration tests (`tests/tests/`).
+#![warn(missing_docs)]
+
+pub mod turn_driver;

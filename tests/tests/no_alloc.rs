@@ -48,7 +48,12 @@ fn allocations_in(f: impl FnOnce()) -> usize {
 fn parse_decode_and_verify_of_an_ice_check_allocate_nothing() {
     let key = IntegrityKey::short_term("asd88jdf0s9dfjs0d9f8jq").unwrap();
     let mut buf = [0u8; 256];
-    let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId([1; 12])).unwrap();
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([1; 12]),
+    )
+    .unwrap();
     b.add(&Username("rR7x2mQ9:Lp4vK8sZ")).unwrap();
     b.add(&Priority(1_853_824_767)).unwrap();
     b.add(&IceControlling(7)).unwrap();
@@ -79,8 +84,14 @@ fn encoding_into_a_caller_buffer_allocates_nothing() {
     let key = IntegrityKey::short_term("asd88jdf0s9dfjs0d9f8jq").unwrap();
     let mut buf = [0u8; 256];
     let n = allocations_in(|| {
-        let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, TransactionId([2; 12])).unwrap();
-        b.add(&XorMappedAddress(([203, 0, 113, 7], 49152).into())).unwrap();
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::BINDING_SUCCESS,
+            TransactionId([2; 12]),
+        )
+        .unwrap();
+        b.add(&XorMappedAddress(([203, 0, 113, 7], 49152).into()))
+            .unwrap();
         b.add_message_integrity(&key).unwrap();
         b.add_fingerprint().unwrap();
     });

@@ -111,13 +111,24 @@ async fn relay(args: &RelayArgs) -> u8 {
     let mut buf = vec![0u8; 65_536];
     let mut echoes = Vec::new();
     loop {
-        while let Some(t) = client.poll_transmit() {
-            if let Err(e) = io.send(&t.data).await {
-                eprintln!("floe relay: send failed: {e}");
-                return 1;
+        // Events can queue requests (permissions, channels), so drain transmits until
+        // neither has anything left: over TCP nothing else would wake the loop to send
+        // them (no retransmission timer on reliable transports).
+        loop {
+            let mut sent = false;
+            while let Some(t) = client.poll_transmit() {
+                sent = true;
+                if let Err(e) = io.send(&t.data).await {
+                    eprintln!("floe relay: send failed: {e}");
+                    return 1;
+                }
             }
-        }
-        while let Some(ev) = client.poll_event() {
+            let Some(ev) = client.poll_event() else {
+                if sent {
+                    continue;
+                }
+                break;
+            };
             match ev {
                 Event::Allocated {
                     relayed,

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use md5::{Digest, Md5};
-use unicode_normalization::UnicodeNormalization;
 use sha2::Sha256;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::Error;
 

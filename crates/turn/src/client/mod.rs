@@ -299,6 +299,19 @@ impl Client {
         Ok(number)
     }
 
+    /// Refreshes the allocation now (§8.1) instead of waiting for the timer; the result
+    /// is [`Event::Refreshed`] or [`Event::AllocationLost`].
+    pub fn refresh(&mut self, now: Instant) {
+        let refreshing = self
+            .pending
+            .values()
+            .any(|p| matches!(p.request, Request::Refresh { .. }));
+        if self.state == ClientState::Allocated && !refreshing {
+            let lifetime = self.config.lifetime.as_secs() as u32;
+            self.send_request(now, Request::Refresh { lifetime }, 0);
+        }
+    }
+
     /// Deletes the allocation (Refresh with LIFETIME 0, §8.1).
     pub fn deallocate(&mut self, now: Instant) {
         match self.state {
