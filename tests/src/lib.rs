@@ -2,3 +2,4 @@
 #![warn(missing_docs)]
 
 pub mod turn_driver;
+pub mod turn_nodes;
