@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Most allocations per user.
     #[arg(long, default_value_t = 100)]
     pub user_quota: usize,
+    /// 401 challenges per source IP per second; beyond it unauthenticated requests are
+    /// dropped (so the server is a poor reflector). Benchmarks from one IP raise it.
+    #[arg(long, default_value_t = 20)]
+    pub max_unauthenticated_per_second: u32,
 }
 
 /// Builds the server options, or explains what is wrong.
@@ -129,6 +133,7 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     turn.peer_policy.deny.clone_from(&args.deny_peer);
     turn.max_allocations = args.max_allocations;
     turn.max_allocations_per_user = args.user_quota;
+    turn.max_unauthenticated_per_second = args.max_unauthenticated_per_second;
     Ok(opts)
 }
 

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# TURN server benchmark: `floe serve` vs coturn, measured the same way in the same run.
+#
+# Builds `floe` and `turn_load` (benches/src/bin/turn_load.rs) in release, starts both
+# servers on free loopback ports, and runs the same loads against each, alternating which
+# goes first, REPS times:
+#   - relayed packets/s: CLIENTS allocations, one channel each to a local UDP peer,
+#     100 B and 1200 B payloads, client -> peer ("up"), plus 100 B peer -> client ("down"),
+#     as fast as a window of WINDOW packets per allocation allows (loss is counted);
+#   - allocations/s: ALLOC_WORKERS workers looping Allocate (401 + authenticated) and
+#     Refresh(LIFETIME 0).
+# Prints every run as JSON, then a table of medians. Both servers are stopped on exit.
+#
+# Usage: benches/turn_vs_coturn.sh            (env: REPS=3 SECS=3 CLIENTS=4 WINDOW=64
+#                                              ALLOC_WORKERS=4 PIN=0 OUT=/tmp/...jsonl)
+# PIN=1 runs the servers on CPU 0 and the load generator on CPU 1 (taskset).
+set -euo pipefail
+
+REPS=${REPS:-3}
+SECS=${SECS:-3}
+CLIENTS=${CLIENTS:-4}
+WINDOW=${WINDOW:-64}
+ALLOC_WORKERS=${ALLOC_WORKERS:-4}
+PIN=${PIN:-0}
+OUT=${OUT:-$(mktemp /tmp/turn_vs_coturn.XXXXXX.jsonl)}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+command -v turnserver >/dev/null || { echo "coturn (turnserver) is not installed" >&2; exit 1; }
+
+(cd "$root" && cargo build --release -q -p floe-cli -p floe-benches --bin floe --bin turn_load)
+floe_bin=$target/release/floe
+load_bin=$target/release/turn_load
+
+server_cpu=()
+load_cpu=()
+if [ "$PIN" = 1 ]; then
+    server_cpu=(taskset -c 0)
+    load_cpu=(taskset -c 1)
+fi
+
+work=$(mktemp -d /tmp/turn_vs_coturn.XXXXXX)
+floe_pid=""
+coturn_pid=""
+cleanup() {
+    for pid in $floe_pid $coturn_pid; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in $floe_pid $coturn_pid; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+free_udp_port() {
+    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# floe: port 0, address from its JSON line. Limits raised so that one source IP can run
+# thousands of 401 rounds per second (coturn has no such limit by default).
+"${server_cpu[@]}" "$floe_bin" serve --listen 127.0.0.1:0 --user alice:wonderland \
+    --allow-loopback-peers --min-port 31000 --max-port 33999 \
+    --max-unauthenticated-per-second 1000000 --user-quota 100000 --max-allocations 100000 \
+    >"$work/floe.out" 2>"$work/floe.err" &
+floe_pid=$!
+for _ in $(seq 50); do
+    [ -s "$work/floe.out" ] && break
+    sleep 0.1
+done
+floe_addr=$(head -1 "$work/floe.out" | jq -r '.listening.udp[0]')
+
+coturn_port=$(free_udp_port)
+"${server_cpu[@]}" turnserver -n --no-cli --listening-ip 127.0.0.1 --listening-port "$coturn_port" \
+    --relay-ip 127.0.0.1 --min-port 34000 --max-port 36999 -a -u alice:wonderland -r floe \
+    --allow-loopback-peers --no-dtls --no-tls --no-tcp --no-stdout-log \
+    --log-file "$work/coturn.log" >/dev/null 2>&1 &
+coturn_pid=$!
+coturn_addr=127.0.0.1:$coturn_port
+for _ in $(seq 50); do
+    ss -Huln "sport = :$coturn_port" | grep -q . && break
+    sleep 0.1
+done
+sleep 0.5
+
+echo "floe serve at $floe_addr (pid $floe_pid), coturn $(turnserver --version 2>/dev/null | head -1) at $coturn_addr (pid $coturn_pid)" >&2
+echo "results: $OUT" >&2
+: >"$OUT"
+
+run() { # name addr args...
+    local name=$1 addr=$2
+    shift 2
+    "${load_cpu[@]}" "$load_bin" --server "$addr" --label "$name" "$@" | tee -a "$OUT"
+}
+
+scenarios=(
+    "packets --clients $CLIENTS --window $WINDOW --size 100 --secs $SECS"
+    "packets --clients $CLIENTS --window $WINDOW --size 1200 --secs $SECS"
+    "packets --clients $CLIENTS --window $WINDOW --size 100 --secs $SECS --direction down"
+    "allocs --concurrency $ALLOC_WORKERS --secs $SECS"
+)
+for rep in $(seq "$REPS"); do
+    if [ $((rep % 2)) = 1 ]; then order=(floe coturn); else order=(coturn floe); fi
+    for sc in "${scenarios[@]}"; do
+        for name in "${order[@]}"; do
+            if [ "$name" = floe ]; then addr=$floe_addr; else addr=$coturn_addr; fi
+            # shellcheck disable=SC2086
+            run "$name" "$addr" $sc
+        done
+    done
+done
+
+python3 - "$OUT" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def key(r):
+    if r["mode"] == "packets":
+        return f'packets {r["direction"]} {r["size"]} B'
+    return f'allocs x{r["concurrency"]}'
+keys = list(dict.fromkeys(key(r) for r in rows))
+def med(k, name, field):
+    v = [r[field] for r in rows if key(r) == k and r["label"] == name]
+    return statistics.median(v) if v else float("nan")
+print()
+print("| load | floe serve | coturn | floe / coturn | floe loss | coturn loss |")
+print("|---|---|---|---|---|---|")
+for k in keys:
+    field = "pps" if k.startswith("packets") else "per_sec"
+    unit = "packets/s" if field == "pps" else "allocs/s"
+    f, c = med(k, "floe", field), med(k, "coturn", field)
+    if field == "pps":
+        lf, lc = f'{med(k, "floe", "loss_pct"):.2f} %', f'{med(k, "coturn", "loss_pct"):.2f} %'
+    else:
+        lf = lc = ""
+    print(f"| {k} | {f:,.0f} {unit} | {c:,.0f} {unit} | {f / c:.2f} | {lf} | {lc} |")
+n = len({(r["label"]) for r in rows})
+print(f"\nmedian of {len(rows) // max(len(keys) * n, 1)} runs each")
+EOF
