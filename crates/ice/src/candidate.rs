@@ -180,7 +180,7 @@ pub fn priority(kind: CandidateKind, local_preference: u16, component: u16) -> u
 /// IPv6 before all IPv4. Higher is better; the result is at most 65535.
 pub fn local_preference(ip: IpAddr, interface_rank: usize) -> u16 {
     // 2 slots per interface: IPv6 gets the higher one.
-    let family = if ip.is_ipv6() { 1 } else { 0 };
+    let family = usize::from(ip.is_ipv6());
     let rank = interface_rank.min(30_000);
     (65_535 - 2 * rank - (1 - family)) as u16
 }
