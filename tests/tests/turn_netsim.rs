@@ -67,7 +67,7 @@ fn client_behind_a_symmetric_nat_relays_to_public_and_natted_peers() {
     // Public peer: permission, then both directions.
     let pp = addr("192.0.2.7:7000");
     sim.with_node(client, |n: &mut TurnClientNode, now| {
-        n.client.create_permission(now, pp.ip()).unwrap()
+        n.client.create_permission(now, pp.ip()).unwrap();
     });
     assert!(sim.run_until_condition(Duration::from_secs(5), |s| s
         .node::<TurnClientNode>(client)

@@ -1,0 +1,1176 @@
+//! The ICE agent (RFC 8445), sans-IO.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_stun::attributes::{
+    ErrorCode, IceControlled, IceControlling, Priority, UseCandidate, Username, XorMappedAddress,
+};
+use floe_stun::demux::{classify, PacketKind};
+use floe_stun::transaction::{ClientTransaction, Reliability, TransactionConfig, TransactionState};
+use floe_stun::{Class, IntegrityKey, Message, MessageBuilder, MessageType, Method, TransactionId};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::candidate::{self, Candidate, CandidateKind};
+use crate::checklist::{pair_priority, Pair, PairState, PairStats};
+use crate::config::{AgentConfig, Nomination, Role};
+use crate::event::{ConnectionState, Event, GatheringState, SelectedPair};
+
+/// A datagram to send: from `source` (a local socket the runtime owns) to `destination`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The local socket address to send from.
+    pub source: SocketAddr,
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// ICE credentials (RFC 8445 §5.3; RFC 8839 §5.4: ufrag ≥ 4 and pwd ≥ 22 characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// ice-ufrag.
+    pub ufrag: String,
+    /// ice-pwd.
+    pub pwd: String,
+}
+
+impl Credentials {
+    /// Random credentials: 8-character ufrag, 24-character pwd from the ice-char set.
+    pub fn random<R: Rng>(rng: &mut R) -> Credentials {
+        const ICE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut pick = |n: usize| {
+            (0..n)
+                .map(|_| char::from(ICE[rng.gen_range(0..ICE.len())]))
+                .collect::<String>()
+        };
+        Credentials {
+            ufrag: pick(8),
+            pwd: pick(24),
+        }
+    }
+}
+
+/// Why data could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No pair is selected yet.
+    #[error("not connected")]
+    NotConnected,
+    /// Consent expired (RFC 7675): sending is not allowed.
+    #[error("consent to send expired")]
+    ConsentExpired,
+}
+
+#[derive(Debug, Clone)]
+struct Local {
+    candidate: Candidate,
+    base: SocketAddr,
+}
+
+#[derive(Debug)]
+enum Purpose {
+    Check(usize),
+    Gather {
+        base: SocketAddr,
+        server: SocketAddr,
+    },
+    Consent(usize),
+}
+
+#[derive(Debug)]
+struct Outstanding {
+    purpose: Purpose,
+    transaction: ClientTransaction,
+    source: SocketAddr,
+    destination: SocketAddr,
+}
+
+/// The agent.
+#[derive(Debug)]
+pub struct Agent {
+    config: AgentConfig,
+    rng: ChaCha8Rng,
+    role: Role,
+    tie_breaker: u64,
+    local_credentials: Credentials,
+    local_key: IntegrityKey,
+    remote_credentials: Option<Credentials>,
+    remote_key: Option<IntegrityKey>,
+    locals: Vec<Local>,
+    remotes: Vec<Candidate>,
+    remote_end_of_candidates: bool,
+    pairs: Vec<Pair>,
+    triggered: VecDeque<usize>,
+    transactions: HashMap<TransactionId, Outstanding>,
+    next_check: Option<Instant>,
+    started: Option<Instant>,
+    first_direct_success: Option<Instant>,
+    selected: Option<usize>,
+    nominated: Option<usize>,
+    /// The pair whose next check carries USE-CANDIDATE.
+    nominating: Option<usize>,
+    /// When the controlling agent should look at nominating again (end of the settle
+    /// window, or of the relay wait).
+    nomination_at: Option<Instant>,
+    connection_state: ConnectionState,
+    gathering_state: GatheringState,
+    pending_gathers: usize,
+    prflx_window: (Instant, u32),
+    consent_at: Option<Instant>,
+    last_consent: Option<Instant>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Agent {
+    /// An agent in `role` with random credentials and tie-breaker from `seed`.
+    pub fn new(config: AgentConfig, role: Role, now: Instant, seed: u64) -> Agent {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let local_credentials = Credentials::random(&mut rng);
+        let local_key = IntegrityKey::from_key_bytes(local_credentials.pwd.as_bytes());
+        Agent {
+            config,
+            tie_breaker: rng.gen(),
+            rng,
+            role,
+            local_credentials,
+            local_key,
+            remote_credentials: None,
+            remote_key: None,
+            locals: Vec::new(),
+            remotes: Vec::new(),
+            remote_end_of_candidates: false,
+            pairs: Vec::new(),
+            triggered: VecDeque::new(),
+            transactions: HashMap::new(),
+            next_check: None,
+            started: None,
+            first_direct_success: None,
+            selected: None,
+            nominated: None,
+            nominating: None,
+            nomination_at: None,
+            connection_state: ConnectionState::New,
+            gathering_state: GatheringState::New,
+            pending_gathers: 0,
+            prflx_window: (now, 0),
+            consent_at: None,
+            last_consent: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// This agent's credentials, to signal to the peer.
+    pub fn local_credentials(&self) -> &Credentials {
+        &self.local_credentials
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The connection state.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.connection_state
+    }
+
+    /// The gathering state.
+    pub fn gathering_state(&self) -> GatheringState {
+        self.gathering_state
+    }
+
+    /// Local candidates gathered so far.
+    pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.locals.iter().map(|l| &l.candidate)
+    }
+
+    /// The selected pair, if any.
+    pub fn selected_pair(&self) -> Option<SelectedPair> {
+        self.selected.map(|i| self.describe(i))
+    }
+
+    /// Stats of every pair: (local base, remote, state, stats).
+    pub fn pair_stats(
+        &self,
+    ) -> impl Iterator<Item = (SocketAddr, SocketAddr, PairState, PairStats)> + '_ {
+        self.pairs
+            .iter()
+            .map(|p| (p.base, p.remote_addr, p.state, p.stats))
+    }
+
+    /// Sets the peer's credentials (from its offer or answer).
+    pub fn set_remote_credentials(&mut self, credentials: Credentials) {
+        self.remote_key = Some(IntegrityKey::from_key_bytes(credentials.pwd.as_bytes()));
+        self.remote_credentials = Some(credentials);
+    }
+
+    /// Registers a local UDP socket address (a host candidate). With STUN servers
+    /// configured, a Binding request goes to each server of the same family to learn the
+    /// server-reflexive address (RFC 8445 §5.1.1.2). `rank` orders interfaces for RFC 8421
+    /// local preferences (0 = most preferred).
+    pub fn add_host(&mut self, now: Instant, addr: SocketAddr, rank: usize) {
+        if self
+            .locals
+            .iter()
+            .any(|l| l.base == addr && l.candidate.kind == CandidateKind::Host)
+        {
+            return;
+        }
+        let c = Candidate::new(
+            CandidateKind::Host,
+            addr,
+            addr,
+            None,
+            candidate::local_preference(addr.ip(), rank),
+        );
+        self.push_local(c.clone(), addr);
+        for server in self.config.stun_servers.clone() {
+            if server.is_ipv4() == addr.is_ipv4() {
+                self.gather_from(now, addr, server);
+            }
+        }
+        if self.pending_gathers == 0 {
+            self.set_gathering(GatheringState::Complete);
+        }
+        let local = self.locals.len() - 1;
+        for remote in 0..self.remotes.len() {
+            self.add_pair(local, remote);
+        }
+    }
+
+    fn push_local(&mut self, candidate: Candidate, base: SocketAddr) {
+        self.events
+            .push_back(Event::LocalCandidate(candidate.clone()));
+        self.locals.push(Local { candidate, base });
+    }
+
+    fn gather_from(&mut self, now: Instant, base: SocketAddr, server: SocketAddr) {
+        let tid = TransactionId(self.rng.gen());
+        let mut buf = [0u8; 64];
+        let Ok(bytes) =
+            MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, tid).and_then(|mut b| {
+                b.add_fingerprint()?;
+                Ok(b.finish().to_vec())
+            })
+        else {
+            return;
+        };
+        if let Ok(t) =
+            ClientTransaction::new(bytes, Reliability::Unreliable, TransactionConfig::default())
+        {
+            self.transactions.insert(
+                tid,
+                Outstanding {
+                    purpose: Purpose::Gather { base, server },
+                    transaction: t,
+                    source: base,
+                    destination: server,
+                },
+            );
+            self.pending_gathers += 1;
+            self.set_gathering(GatheringState::Gathering);
+            self.flush_transactions(now);
+        }
+    }
+
+    fn set_gathering(&mut self, state: GatheringState) {
+        if self.gathering_state != state {
+            self.gathering_state = state;
+            self.events.push_back(Event::GatheringState(state));
+        }
+    }
+
+    /// Adds a remote candidate (from signalling; trickled ones too, RFC 8838). Unusable
+    /// candidates (TCP, unresolved mDNS names, other components) are ignored; returns
+    /// whether it was used.
+    pub fn add_remote_candidate(&mut self, candidate: Candidate) -> bool {
+        let Some(addr) = candidate.addr() else {
+            return false;
+        };
+        if candidate.transport != candidate::TransportProtocol::Udp || candidate.component != 1 {
+            return false;
+        }
+        if let Some(i) = self.remotes.iter().position(|r| r.addr() == Some(addr)) {
+            // A candidate we learned as peer-reflexive: the signalled one replaces it.
+            if self.remotes[i].kind == CandidateKind::PeerReflexive {
+                self.remotes[i] = candidate;
+            }
+            return true;
+        }
+        if self.remotes.len() >= self.config.max_remote_candidates {
+            return false;
+        }
+        self.remotes.push(candidate);
+        let remote = self.remotes.len() - 1;
+        for local in 0..self.locals.len() {
+            self.add_pair(local, remote);
+        }
+        true
+    }
+
+    /// The peer signalled end-of-candidates (RFC 8838 §4.4).
+    pub fn end_of_remote_candidates(&mut self) {
+        self.remote_end_of_candidates = true;
+    }
+
+    /// Forms the pair (local host/relayed candidate, remote) if it makes sense (RFC 8445
+    /// §6.1.2.2: same family; server-reflexive locals are represented by their base).
+    fn add_pair(&mut self, local: usize, remote: usize) -> Option<usize> {
+        let l = &self.locals[local];
+        if l.candidate.kind == CandidateKind::ServerReflexive
+            || l.candidate.kind == CandidateKind::PeerReflexive
+        {
+            return None;
+        }
+        let r = &self.remotes[remote];
+        let remote_addr = r.addr()?;
+        if l.base.is_ipv4() != remote_addr.is_ipv4() {
+            return None;
+        }
+        if let Some(i) = self
+            .pairs
+            .iter()
+            .position(|p| p.base == l.base && p.remote_addr == remote_addr)
+        {
+            return Some(i);
+        }
+        if self.pairs.len() >= self.config.max_pairs {
+            // RFC 8445 §6.1.2.5: keep the highest-priority pairs; a new one that ranks
+            // below all of them is dropped.
+            return None;
+        }
+        let (g, d) = match self.role {
+            Role::Controlling => (l.candidate.priority, r.priority),
+            Role::Controlled => (r.priority, l.candidate.priority),
+        };
+        let foundation = (l.candidate.foundation.clone(), r.foundation.clone());
+        // The first pair of a foundation starts Waiting, the rest Frozen (§6.1.2.6).
+        let state = if self.pairs.iter().any(|p| p.foundation == foundation) {
+            PairState::Frozen
+        } else {
+            PairState::Waiting
+        };
+        self.pairs.push(Pair {
+            local,
+            remote,
+            base: l.base,
+            remote_addr,
+            local_kind: l.candidate.kind,
+            remote_kind: r.kind,
+            foundation,
+            priority: pair_priority(g, d),
+            state,
+            check: None,
+            nominated: false,
+            nominate_on_success: false,
+            received_request: false,
+            last_response: None,
+            stats: PairStats::default(),
+        });
+        Some(self.pairs.len() - 1)
+    }
+
+    fn recompute_priorities(&mut self) {
+        for p in &mut self.pairs {
+            let (l, r) = (
+                self.locals[p.local].candidate.priority,
+                self.remotes[p.remote].priority,
+            );
+            p.priority = match self.role {
+                Role::Controlling => pair_priority(l, r),
+                Role::Controlled => pair_priority(r, l),
+            };
+        }
+    }
+
+    /// One datagram arrived on local socket `local` from `remote`. Application data is
+    /// returned (borrowed from `bytes`); STUN is consumed.
+    pub fn handle_receive<'a>(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &'a [u8],
+    ) -> Option<&'a [u8]> {
+        if classify(bytes) == PacketKind::Stun {
+            if let Ok(msg) = Message::parse(bytes) {
+                match msg.class() {
+                    Class::Request if msg.method() == Method::BINDING => {
+                        self.handle_request(now, local, remote, &msg);
+                    }
+                    Class::Success | Class::Error => self.handle_response(now, local, remote, &msg),
+                    // Binding indications are keepalives (RFC 8445 §11).
+                    _ => {}
+                }
+                return None;
+            }
+        }
+        // Application data: only from pairs that have proven themselves.
+        let pair = self.pairs.iter_mut().find(|p| {
+            p.base == local && p.remote_addr == remote && p.state == PairState::Succeeded
+        })?;
+        pair.stats.bytes_received += bytes.len() as u64;
+        Some(bytes)
+    }
+
+    /// Sends application data on the selected pair.
+    pub fn send(&mut self, data: &[u8]) -> Result<Transmit, SendError> {
+        if self.connection_state == ConnectionState::Failed && self.selected.is_some() {
+            return Err(SendError::ConsentExpired);
+        }
+        let i = self.selected.ok_or(SendError::NotConnected)?;
+        let p = &mut self.pairs[i];
+        p.stats.bytes_sent += data.len() as u64;
+        Ok(Transmit {
+            source: p.base,
+            destination: p.remote_addr,
+            data: data.to_vec(),
+        })
+    }
+
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+    ) {
+        // RFC 8445 §7.3: USERNAME is "local-ufrag:remote-ufrag", integrity with our pwd.
+        let Ok(Some(username)) = msg.get::<Username>() else {
+            return;
+        };
+        let ours = username.0.split(':').next() == Some(self.local_credentials.ufrag.as_str());
+        if !ours || msg.verify(&self.local_key).is_err() {
+            return;
+        }
+        let (controlling, controlled) = (
+            msg.get::<IceControlling>().ok().flatten(),
+            msg.get::<IceControlled>().ok().flatten(),
+        );
+        // Role conflict (§7.3.1.1).
+        match (self.role, controlling, controlled) {
+            (Role::Controlling, Some(theirs), _) => {
+                if self.tie_breaker >= theirs.0 {
+                    self.respond(local, remote, msg, Some(ErrorCode::ROLE_CONFLICT));
+                    return;
+                }
+                self.switch_role(Role::Controlled);
+            }
+            (Role::Controlled, _, Some(theirs)) => {
+                if self.tie_breaker >= theirs.0 {
+                    self.switch_role(Role::Controlling);
+                } else {
+                    self.respond(local, remote, msg, Some(ErrorCode::ROLE_CONFLICT));
+                    return;
+                }
+            }
+            _ => {}
+        }
+        self.respond(local, remote, msg, None);
+        let Some(local_index) = self
+            .locals
+            .iter()
+            .position(|l| l.base == local && l.candidate.kind == CandidateKind::Host)
+        else {
+            return;
+        };
+        // A source we do not know is a peer-reflexive remote candidate (§7.3.1.3).
+        let remote_index = match self.remotes.iter().position(|r| r.addr() == Some(remote)) {
+            Some(i) => i,
+            None => {
+                if !self.may_learn_prflx(now)
+                    || self.remotes.len() >= self.config.max_remote_candidates
+                {
+                    return;
+                }
+                let priority = msg.get::<Priority>().ok().flatten().map_or(0, |p| p.0);
+                let mut c = Candidate::new(CandidateKind::PeerReflexive, remote, remote, None, 0);
+                c.priority = priority;
+                c.related = None;
+                c.foundation = format!("prflx{}", self.remotes.len());
+                self.remotes.push(c);
+                self.remotes.len() - 1
+            }
+        };
+        let Some(pair) = self.add_pair(local_index, remote_index) else {
+            return;
+        };
+        let use_candidate = msg.has(floe_stun::AttrType::USE_CANDIDATE);
+        let p = &mut self.pairs[pair];
+        p.received_request = true;
+        p.stats.requests_received += 1;
+        p.stats.responses_sent += 1;
+        if use_candidate && self.role == Role::Controlled {
+            if p.state == PairState::Succeeded {
+                p.nominated = true;
+                self.nominate_controlled(now, pair);
+            } else {
+                p.nominate_on_success = true;
+            }
+        }
+        // Triggered check (§7.3.1.4) unless one is in flight or the pair already works.
+        let p = &mut self.pairs[pair];
+        match p.state {
+            PairState::Frozen | PairState::Waiting | PairState::Failed => {
+                p.state = PairState::Waiting;
+                if !self.triggered.contains(&pair) {
+                    self.triggered.push_back(pair);
+                }
+                self.schedule_check(now);
+            }
+            PairState::InProgress | PairState::Succeeded => {}
+        }
+        self.update_selection(now);
+    }
+
+    fn may_learn_prflx(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.prflx_window.0) >= Duration::from_secs(1) {
+            self.prflx_window = (now, 0);
+        }
+        self.prflx_window.1 += 1;
+        self.prflx_window.1 <= self.config.max_prflx_per_second
+    }
+
+    fn switch_role(&mut self, role: Role) {
+        tracing::info!(?role, "ICE role switched to resolve a conflict");
+        self.role = role;
+        self.recompute_priorities();
+    }
+
+    fn respond(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+        error: Option<ErrorCode<'_>>,
+    ) {
+        let mut buf = [0u8; 256];
+        let class = if error.is_some() {
+            Class::Error
+        } else {
+            Class::Success
+        };
+        let built = (|| {
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                msg.message_type().with_class(class),
+                msg.transaction_id(),
+            )?;
+            match error {
+                Some(e) => b.add(&e)?,
+                None => b.add(&XorMappedAddress(remote))?,
+            };
+            b.add_message_integrity(&self.local_key)?
+                .add_fingerprint()?;
+            Ok::<_, floe_stun::Error>(b.len())
+        })();
+        if let Ok(n) = built {
+            self.transmits.push_back(Transmit {
+                source: local,
+                destination: remote,
+                data: buf[..n].to_vec(),
+            });
+        }
+    }
+
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+    ) {
+        let Some(out) = self.transactions.get(&msg.transaction_id()) else {
+            return;
+        };
+        // RFC 8445 §7.2.5.2.1: non-symmetric addresses fail the check.
+        if out.source != local || out.destination != remote {
+            if let Purpose::Check(p) = out.purpose {
+                let tid = msg.transaction_id();
+                self.transactions.remove(&tid);
+                self.pairs[p].check = None;
+                self.pairs[p].state = PairState::Failed;
+            }
+            return;
+        }
+        match out.purpose {
+            Purpose::Gather { .. } => {}
+            Purpose::Check(_) | Purpose::Consent(_) => {
+                // Responses to checks are signed with the peer's pwd.
+                let Some(key) = &self.remote_key else { return };
+                if msg.verify(key).is_err() {
+                    return;
+                }
+            }
+        }
+        let Some(mut out) = self.transactions.remove(&msg.transaction_id()) else {
+            return;
+        };
+        out.transaction.handle_response(now, msg);
+        let rtt = out.transaction.rtt();
+        let code = msg.get::<ErrorCode>().ok().flatten().map(|c| c.code);
+        match out.purpose {
+            Purpose::Gather { base, server } => {
+                self.pending_gathers = self.pending_gathers.saturating_sub(1);
+                match msg.get::<XorMappedAddress>() {
+                    Ok(Some(mapped)) if msg.class() == Class::Success => {
+                        let known = self
+                            .locals
+                            .iter()
+                            .any(|l| l.candidate.addr() == Some(mapped.0));
+                        if !known {
+                            let rank = self
+                                .locals
+                                .iter()
+                                .filter(|l| l.candidate.kind == CandidateKind::Host)
+                                .position(|l| l.base == base)
+                                .unwrap_or(0);
+                            let c = Candidate::new(
+                                CandidateKind::ServerReflexive,
+                                mapped.0,
+                                base,
+                                Some(server),
+                                candidate::local_preference(base.ip(), rank),
+                            );
+                            self.push_local(c, base);
+                        }
+                    }
+                    _ => self.events.push_back(Event::ServerFailed {
+                        server,
+                        reason: format!("error response {code:?}"),
+                    }),
+                }
+                if self.pending_gathers == 0 {
+                    self.set_gathering(GatheringState::Complete);
+                }
+            }
+            Purpose::Check(p) => self.check_answered(now, p, msg, rtt, code),
+            Purpose::Consent(p) => {
+                if msg.class() == Class::Success {
+                    self.last_consent = Some(now);
+                    self.pairs[p].last_response = Some(now);
+                    if let Some(rtt) = rtt {
+                        self.pairs[p].sample_rtt(rtt);
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_answered(
+        &mut self,
+        now: Instant,
+        p: usize,
+        msg: &Message<'_>,
+        rtt: Option<Duration>,
+        code: Option<u16>,
+    ) {
+        let use_candidate = self.pairs[p].check.take().is_some_and(|(_, _, u)| u);
+        if code == Some(487) {
+            // §7.2.5.1: switch role and check again.
+            let other = if self.role == Role::Controlling {
+                Role::Controlled
+            } else {
+                Role::Controlling
+            };
+            self.switch_role(other);
+            self.pairs[p].state = PairState::Waiting;
+            self.triggered.push_back(p);
+            self.schedule_check(now);
+            return;
+        }
+        if msg.class() != Class::Success {
+            self.pairs[p].state = PairState::Failed;
+            self.check_failure(now);
+            return;
+        }
+        let pair = &mut self.pairs[p];
+        pair.state = PairState::Succeeded;
+        pair.stats.responses_received += 1;
+        pair.last_response = Some(now);
+        if let Some(rtt) = rtt {
+            pair.sample_rtt(rtt);
+        }
+        // A mapped address we do not know is a peer-reflexive local candidate
+        // (§7.2.5.3.1); data keeps going from the base, so it is only reported.
+        if let Ok(Some(mapped)) = msg.get::<XorMappedAddress>() {
+            if !self
+                .locals
+                .iter()
+                .any(|l| l.candidate.addr() == Some(mapped.0))
+                && self.locals.len() < 64
+            {
+                let base = self.pairs[p].base;
+                let c = Candidate::new(CandidateKind::PeerReflexive, mapped.0, base, None, 0);
+                self.locals.push(Local { candidate: c, base });
+            }
+        }
+        // Unfreeze pairs of the same foundation (§7.2.5.3.3).
+        let foundation = self.pairs[p].foundation.clone();
+        for q in &mut self.pairs {
+            if q.state == PairState::Frozen && q.foundation == foundation {
+                q.state = PairState::Waiting;
+            }
+        }
+        if self.pairs[p].is_direct() && self.first_direct_success.is_none() {
+            self.first_direct_success = Some(now);
+            let rtt = self.pairs[p].stats.smoothed_rtt.unwrap_or(Duration::ZERO);
+            self.nomination_at = Some(now + (rtt + self.config.ta).min(self.config.max_settle));
+        }
+        if self.role == Role::Controlling && use_candidate {
+            self.pairs[p].nominated = true;
+            self.finish_nomination(now, p);
+        }
+        if self.role == Role::Controlled && self.pairs[p].nominate_on_success {
+            self.pairs[p].nominated = true;
+            self.nominate_controlled(now, p);
+        }
+        self.update_selection(now);
+    }
+
+    fn check_failure(&mut self, now: Instant) {
+        let all_failed =
+            !self.pairs.is_empty() && self.pairs.iter().all(|p| p.state == PairState::Failed);
+        if all_failed && self.remote_end_of_candidates && self.selected.is_none() {
+            self.set_state(ConnectionState::Failed);
+        }
+        self.update_selection(now);
+    }
+
+    fn nominate_controlled(&mut self, now: Instant, p: usize) {
+        self.nominated = Some(p);
+        self.select(now, p);
+        self.set_state(ConnectionState::Completed);
+    }
+
+    fn finish_nomination(&mut self, now: Instant, p: usize) {
+        self.nominated = Some(p);
+        self.select(now, p);
+        self.set_state(ConnectionState::Completed);
+        if self.consent_at.is_none() {
+            let d = self.consent_delay();
+            self.consent_at = Some(now + d);
+        }
+    }
+
+    fn consent_delay(&mut self) -> Duration {
+        // RFC 7675 §5.1: randomized between 0.8 and 1.2 times the interval.
+        self.config
+            .consent_interval
+            .mul_f64(self.rng.gen_range(0.8..1.2))
+    }
+
+    fn select(&mut self, now: Instant, p: usize) {
+        if self.selected == Some(p) {
+            return;
+        }
+        self.selected = Some(p);
+        self.last_consent
+            .get_or_insert(self.pairs[p].last_response.unwrap_or(now));
+        let described = self.describe(p);
+        tracing::info!(local = %described.local, remote = %described.remote, rtt_ms = ?described.rtt.map(|r| r.as_millis()), "selected pair");
+        self.events.push_back(Event::SelectedPair(described));
+    }
+
+    fn describe(&self, p: usize) -> SelectedPair {
+        let pair = &self.pairs[p];
+        SelectedPair {
+            local: pair.base,
+            remote: pair.remote_addr,
+            local_kind: pair.local_kind,
+            remote_kind: pair.remote_kind,
+            rtt: pair.stats.smoothed_rtt,
+            nominated: self.nominated == Some(p),
+        }
+    }
+
+    fn set_state(&mut self, state: ConnectionState) {
+        if self.connection_state != state {
+            self.connection_state = state;
+            self.events.push_back(Event::ConnectionState(state));
+        }
+    }
+
+    /// A pair that works both ways: succeeded, and (for the controlled side) the peer's
+    /// checks reach us on it.
+    fn usable(&self, p: &Pair) -> bool {
+        p.state == PairState::Succeeded && (self.role == Role::Controlling || p.received_request)
+    }
+
+    /// Before nomination, data goes on the best usable pair (lowest RTT among direct pairs,
+    /// else relayed); the controlling side nominates once the choice is settled.
+    fn update_selection(&mut self, now: Instant) {
+        if self.nominated.is_none() {
+            let best = self.best_pair(true).or_else(|| self.best_pair(false));
+            if let Some(b) = best {
+                if self.selected != Some(b) {
+                    self.select(now, b);
+                }
+                self.set_state(ConnectionState::Connected);
+                self.consent_at
+                    .get_or_insert(now + self.config.consent_interval);
+            }
+        }
+        if self.role == Role::Controlling
+            && self.nominated.is_none()
+            && !self
+                .pairs
+                .iter()
+                .any(|p| p.check.as_ref().is_some_and(|c| c.2))
+        {
+            if let Some(p) = self
+                .nomination_choice(now)
+                .filter(|_| self.nominating.is_none())
+            {
+                self.triggered.retain(|q| *q != p);
+                self.triggered.push_front(p);
+                self.nominating = Some(p);
+                self.schedule_check(now);
+            }
+        }
+    }
+
+    fn best_pair(&self, direct: bool) -> Option<usize> {
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| self.usable(p) && p.is_direct() == direct)
+            .min_by_key(|(_, p)| {
+                (
+                    p.stats.smoothed_rtt.unwrap_or(Duration::MAX),
+                    std::cmp::Reverse(p.priority),
+                )
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// Which pair the controlling agent nominates now, if it is time.
+    fn nomination_choice(&self, now: Instant) -> Option<usize> {
+        let start = self.started?;
+        match self.config.nomination {
+            Nomination::Regular => self
+                .pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.state == PairState::Succeeded)
+                .max_by_key(|(_, p)| p.priority)
+                .map(|(i, _)| i),
+            Nomination::LowestLatency => {
+                if let Some(best) = self.best_pair(true) {
+                    let first = self.first_direct_success?;
+                    let rtt = self.pairs[best]
+                        .stats
+                        .smoothed_rtt
+                        .unwrap_or(Duration::ZERO);
+                    // Settle: one more best RTT plus a Ta, so checks already in flight on
+                    // faster paths can still answer; capped.
+                    let settle = (rtt + self.config.ta).min(self.config.max_settle);
+                    let direct_pending = self.pairs.iter().any(|p| {
+                        p.is_direct()
+                            && matches!(p.state, PairState::InProgress | PairState::Waiting)
+                    });
+                    return (now >= first + settle || !direct_pending).then_some(best);
+                }
+                let relay = self.best_pair(false)?;
+                let direct_alive = self
+                    .pairs
+                    .iter()
+                    .any(|p| p.is_direct() && p.state != PairState::Failed);
+                (!direct_alive || now >= start + self.config.relay_wait).then_some(relay)
+            }
+        }
+    }
+
+    /// Makes sure the check timer runs (checks stay paced by Ta).
+    fn schedule_check(&mut self, now: Instant) {
+        if self.started.is_some() && self.next_check.is_none() {
+            self.next_check = Some(now);
+        }
+    }
+
+    /// Sends the next check if Ta has passed (RFC 8445 §6.1.4.2): triggered first, then
+    /// the highest-priority Waiting pair, then unfreeze the best Frozen one.
+    fn run_checks(&mut self, now: Instant) {
+        if self.remote_credentials.is_none() || self.pairs.is_empty() {
+            return;
+        }
+        if self.started.is_none() {
+            self.started = Some(now);
+            self.nomination_at = Some(now + self.config.relay_wait);
+            self.set_state(ConnectionState::Checking);
+        }
+        if self.next_check.is_some_and(|t| t > now) {
+            return;
+        }
+        let next = loop {
+            match self.triggered.pop_front() {
+                Some(p)
+                    if self.pairs[p].check.is_none()
+                        && self.pairs[p].state != PairState::Succeeded
+                        || self.nominating == Some(p) =>
+                {
+                    break Some(p)
+                }
+                Some(_) => {}
+                None => break None,
+            }
+        };
+        let next = next
+            .or_else(|| self.best_in(PairState::Waiting))
+            .or_else(|| self.best_in(PairState::Frozen));
+        let Some(p) = next else {
+            self.next_check = None;
+            return;
+        };
+        if self.pairs[p].check.is_some() {
+            self.next_check = Some(now + self.config.ta);
+            return;
+        }
+        let nominate = self.nominating == Some(p);
+        if nominate {
+            self.nominating = None;
+        }
+        self.send_check(now, p, nominate);
+        self.next_check = Some(now + self.config.ta);
+    }
+
+    fn best_in(&self, state: PairState) -> Option<usize> {
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.state == state)
+            .max_by_key(|(_, p)| p.priority)
+            .map(|(i, _)| i)
+    }
+
+    fn send_check(&mut self, now: Instant, p: usize, use_candidate: bool) {
+        let (Some(remote), Some(key)) = (&self.remote_credentials, &self.remote_key) else {
+            return;
+        };
+        let tid = TransactionId(self.rng.gen());
+        let pair = &self.pairs[p];
+        let local_pref = candidate::local_preference(pair.base.ip(), 0);
+        let prflx_priority = candidate::priority(CandidateKind::PeerReflexive, local_pref, 1);
+        let username = format!("{}:{}", remote.ufrag, self.local_credentials.ufrag);
+        let mut buf = [0u8; 256];
+        let built = (|| {
+            let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, tid)?;
+            b.add(&Username(&username))?
+                .add(&Priority(prflx_priority))?;
+            match self.role {
+                Role::Controlling => b.add(&IceControlling(self.tie_breaker))?,
+                Role::Controlled => b.add(&IceControlled(self.tie_breaker))?,
+            };
+            if use_candidate {
+                b.add(&UseCandidate)?;
+            }
+            b.add_message_integrity(key)?.add_fingerprint()?;
+            Ok::<_, floe_stun::Error>(b.finish().to_vec())
+        })();
+        let Ok(bytes) = built else { return };
+        // RFC 8445 §14.3: RTO = MAX(500 ms, Ta * (Waiting + In-Progress pairs)).
+        let active = self
+            .pairs
+            .iter()
+            .filter(|q| matches!(q.state, PairState::Waiting | PairState::InProgress))
+            .count() as u32;
+        let mut tc = TransactionConfig::default();
+        tc.rto = self.config.min_rto.max(self.config.ta * active);
+        tc.rc = self.config.max_check_transmissions;
+        tc.rm = 1;
+        let Ok(t) = ClientTransaction::new(bytes, Reliability::Unreliable, tc) else {
+            return;
+        };
+        let pair = &mut self.pairs[p];
+        if pair.state != PairState::Succeeded {
+            pair.state = PairState::InProgress;
+        }
+        pair.check = Some((tid, t.clone(), use_candidate));
+        let (source, destination) = (pair.base, pair.remote_addr);
+        self.transactions.insert(
+            tid,
+            Outstanding {
+                purpose: Purpose::Check(p),
+                transaction: t,
+                source,
+                destination,
+            },
+        );
+        self.flush_transactions(now);
+    }
+
+    fn send_consent(&mut self, now: Instant, p: usize) {
+        let (Some(remote), Some(key)) = (&self.remote_credentials, &self.remote_key) else {
+            return;
+        };
+        let tid = TransactionId(self.rng.gen());
+        let username = format!("{}:{}", remote.ufrag, self.local_credentials.ufrag);
+        let mut buf = [0u8; 256];
+        let built = (|| {
+            let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, tid)?;
+            b.add(&Username(&username))?
+                .add(&Priority(candidate::priority(
+                    CandidateKind::PeerReflexive,
+                    65_535,
+                    1,
+                )))?;
+            match self.role {
+                Role::Controlling => b.add(&IceControlling(self.tie_breaker))?,
+                Role::Controlled => b.add(&IceControlled(self.tie_breaker))?,
+            };
+            b.add_message_integrity(key)?.add_fingerprint()?;
+            Ok::<_, floe_stun::Error>(b.finish().to_vec())
+        })();
+        let Ok(bytes) = built else { return };
+        let mut tc = TransactionConfig::default();
+        tc.rc = 3;
+        tc.rm = 2;
+        let Ok(t) = ClientTransaction::new(bytes, Reliability::Unreliable, tc) else {
+            return;
+        };
+        let (source, destination) = (self.pairs[p].base, self.pairs[p].remote_addr);
+        self.transactions.insert(
+            tid,
+            Outstanding {
+                purpose: Purpose::Consent(p),
+                transaction: t,
+                source,
+                destination,
+            },
+        );
+        self.flush_transactions(now);
+    }
+
+    fn flush_transactions(&mut self, now: Instant) {
+        for out in self.transactions.values_mut() {
+            if let Some(bytes) = out.transaction.poll_transmit(now) {
+                if let Purpose::Check(p) = out.purpose {
+                    self.pairs[p].stats.requests_sent += 1;
+                }
+                self.transmits.push_back(Transmit {
+                    source: out.source,
+                    destination: out.destination,
+                    data: bytes.to_vec(),
+                });
+            }
+        }
+    }
+
+    /// Advances timers: checks (Ta pacing), retransmissions, nomination, consent.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut done = Vec::new();
+        for (tid, out) in &mut self.transactions {
+            out.transaction.handle_timeout(now);
+            if out.transaction.state() == TransactionState::TimedOut {
+                done.push(*tid);
+            }
+        }
+        for tid in done {
+            let Some(out) = self.transactions.remove(&tid) else {
+                continue;
+            };
+            match out.purpose {
+                Purpose::Check(p) => {
+                    self.pairs[p].check = None;
+                    self.pairs[p].state = PairState::Failed;
+                    self.check_failure(now);
+                }
+                Purpose::Gather { server, .. } => {
+                    self.pending_gathers = self.pending_gathers.saturating_sub(1);
+                    self.events.push_back(Event::ServerFailed {
+                        server,
+                        reason: "no response (timeout)".into(),
+                    });
+                    if self.pending_gathers == 0 {
+                        self.set_gathering(GatheringState::Complete);
+                    }
+                }
+                Purpose::Consent(_) => {}
+            }
+        }
+        self.flush_transactions(now);
+        self.run_checks(now);
+        if self.nomination_at.is_some_and(|t| t <= now) {
+            self.nomination_at = None;
+        }
+        self.update_selection(now);
+        // Consent freshness (RFC 7675).
+        if let (Some(p), Some(at)) = (self.selected, self.consent_at) {
+            if now >= at {
+                self.send_consent(now, p);
+                let d = self.consent_delay();
+                self.consent_at = Some(now + d);
+            }
+            if self
+                .last_consent
+                .is_some_and(|t| now.saturating_duration_since(t) >= self.config.consent_timeout)
+            {
+                self.set_state(ConnectionState::Failed);
+                self.consent_at = None;
+            }
+        }
+        if self.selected.is_none()
+            && self
+                .started
+                .is_some_and(|s| now.saturating_duration_since(s) >= self.config.failed_timeout)
+        {
+            self.set_state(ConnectionState::Failed);
+        }
+    }
+
+    /// When [`Agent::handle_timeout`] should run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if matches!(self.connection_state, ConnectionState::Closed) {
+            return None;
+        }
+        let checks = if self.remote_credentials.is_some() && !self.pairs.is_empty() {
+            match (self.started, self.next_check) {
+                (None, _) => Some(self.prflx_window.0),
+                (Some(_), next) => next,
+            }
+        } else {
+            None
+        };
+        let nomination = self
+            .nomination_at
+            .filter(|_| self.role == Role::Controlling && self.nominated.is_none());
+        let failed = (self.selected.is_none() && self.connection_state != ConnectionState::Failed)
+            .then(|| self.started.map(|s| s + self.config.failed_timeout))
+            .flatten();
+        let consent_deadline = self
+            .last_consent
+            .filter(|_| self.connection_state != ConnectionState::Failed)
+            .map(|t| t + self.config.consent_timeout);
+        self.transactions
+            .values()
+            .filter_map(|o| o.transaction.poll_timeout())
+            .chain(checks)
+            .chain(nomination)
+            .chain(failed)
+            .chain(self.consent_at)
+            .chain(consent_deadline)
+            .min()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Stops everything.
+    pub fn close(&mut self) {
+        self.transactions.clear();
+        self.set_state(ConnectionState::Closed);
+    }
+}

@@ -1,0 +1,78 @@
+//! Agent configuration, with the RFC defaults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Which side nominates (RFC 8445 §6.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Nominates pairs (the offerer, usually).
+    Controlling,
+    /// Follows the controlling agent's nominations.
+    Controlled,
+}
+
+/// How the controlling agent nominates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nomination {
+    /// Measure every succeeded pair's RTT, nominate the lowest-RTT direct pair after a
+    /// settle window scaled to the measured RTTs, a relayed pair only when no direct one
+    /// works (the default).
+    LowestLatency,
+    /// RFC 8445 regular nomination of the first valid pair by priority, nothing more
+    /// (for strict peers).
+    Regular,
+}
+
+/// Agent configuration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// Pacing between checks, Ta (RFC 8445 §14.2: 50 ms by default).
+    pub ta: Duration,
+    /// Smallest retransmission timeout for checks (RFC 8445 §14.3: SHOULD be ≥ 500 ms;
+    /// default 500 ms).
+    pub min_rto: Duration,
+    /// Transmissions per check before the pair fails (RFC 8489 Rc; default 7).
+    pub max_check_transmissions: u32,
+    /// Most candidate pairs (RFC 8445 §6.1.2.5: default 100).
+    pub max_pairs: usize,
+    /// Most remote candidates kept.
+    pub max_remote_candidates: usize,
+    /// Most peer-reflexive remote candidates learned per second.
+    pub max_prflx_per_second: u32,
+    /// STUN servers for server-reflexive candidates.
+    pub stun_servers: Vec<SocketAddr>,
+    /// How the controlling side nominates.
+    pub nomination: Nomination,
+    /// Longest wait for a direct pair before a relayed pair is nominated.
+    pub relay_wait: Duration,
+    /// Longest settle window after the first direct success before nominating.
+    pub max_settle: Duration,
+    /// Consent freshness (RFC 7675): checks every ~5 s (randomized 0.8-1.2×).
+    pub consent_interval: Duration,
+    /// Consent is lost after this long without a response (RFC 7675 §5.1: 30 s).
+    pub consent_timeout: Duration,
+    /// Give up checking after this long without any valid pair (RFC 8863 §5: 39.5 s).
+    pub failed_timeout: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            ta: Duration::from_millis(50),
+            min_rto: Duration::from_millis(500),
+            max_check_transmissions: 7,
+            max_pairs: 100,
+            max_remote_candidates: 100,
+            max_prflx_per_second: 20,
+            stun_servers: Vec::new(),
+            nomination: Nomination::LowestLatency,
+            relay_wait: Duration::from_secs(1),
+            max_settle: Duration::from_millis(250),
+            consent_interval: Duration::from_secs(5),
+            consent_timeout: Duration::from_secs(30),
+            failed_timeout: Duration::from_millis(39_500),
+        }
+    }
+}

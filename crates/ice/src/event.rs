@@ -1,0 +1,73 @@
+//! What the agent reports: states shaped like the W3C RTCIceConnectionState and
+//! RTCIceGatheringState, local candidates, the selected pair.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::candidate::{Candidate, CandidateKind};
+
+/// RTCIceConnectionState.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Nothing yet.
+    New,
+    /// Checks in flight, no usable pair.
+    Checking,
+    /// A pair works and is selected.
+    Connected,
+    /// Nominated and checks done.
+    Completed,
+    /// No pair works, or consent was lost (RFC 7675).
+    Failed,
+    /// Closed by the application.
+    Closed,
+}
+
+/// RTCIceGatheringState.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatheringState {
+    /// Not started.
+    New,
+    /// Waiting for STUN/TURN servers.
+    Gathering,
+    /// Every server answered or timed out.
+    Complete,
+}
+
+/// The pair data goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedPair {
+    /// The local socket (base) data is sent from.
+    pub local: SocketAddr,
+    /// The remote address data is sent to.
+    pub remote: SocketAddr,
+    /// Local candidate type.
+    pub local_kind: CandidateKind,
+    /// Remote candidate type.
+    pub remote_kind: CandidateKind,
+    /// Smoothed round-trip time of the pair's checks.
+    pub rtt: Option<Duration>,
+    /// Whether the pair is nominated (final) rather than only the best valid pair so far.
+    pub nominated: bool,
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A new local candidate to signal to the peer (trickle, RFC 8838).
+    LocalCandidate(Candidate),
+    /// Gathering state changed.
+    GatheringState(GatheringState),
+    /// Connection state changed.
+    ConnectionState(ConnectionState),
+    /// The selected pair changed.
+    SelectedPair(SelectedPair),
+    /// A STUN server did not answer (gathering goes on without it).
+    ServerFailed {
+        /// The server.
+        server: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+}

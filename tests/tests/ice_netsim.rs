@@ -1,0 +1,317 @@
+//! The ICE agent across simulated networks: same LAN, NATs with a STUN server, a
+//! symmetric NAT, two paths of different latency, role conflicts, consent loss.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use floe_ice::{Agent, AgentConfig, CandidateKind, ConnectionState, Event, Role};
+use floe_netsim::{LinkConfig, NatConfig, NetId, NodeId, Simulator};
+use floe_tests::ice_nodes::{exchange_candidates, run_until_connected, AgentNode};
+use floe_tests::turn_nodes::TurnServerNode;
+use floe_turn::server::ServerConfig;
+
+const STUN: &str = "198.51.100.1:3478";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn config() -> AgentConfig {
+    let mut c = AgentConfig::default();
+    c.stun_servers = vec![addr(STUN)];
+    c
+}
+
+fn stun_server(sim: &mut Simulator) {
+    let internet = sim.internet();
+    let now = sim.now();
+    sim.add_host(
+        internet,
+        addr(STUN).ip(),
+        TurnServerNode::new(addr(STUN), ServerConfig::default(), now, 9),
+    );
+}
+
+/// Adds an agent on `net` at `ip:5000`, registers its host socket and lets it gather.
+fn agent(sim: &mut Simulator, net: NetId, ip_addr: &str, role: Role, seed: u64) -> NodeId {
+    let now = sim.now();
+    let id = sim.add_host(
+        net,
+        ip(ip_addr),
+        AgentNode::new(Agent::new(config(), role, now, seed)),
+    );
+    let local = SocketAddr::new(ip(ip_addr), 5000);
+    sim.with_node(id, |n: &mut AgentNode, now| n.agent.add_host(now, local, 0));
+    id
+}
+
+fn gather(sim: &mut Simulator, ids: &[NodeId]) {
+    let done = sim.run_until_condition(Duration::from_secs(5), |s| {
+        ids.iter().all(|id| {
+            s.node::<AgentNode>(*id).agent.gathering_state() == floe_ice::GatheringState::Complete
+        })
+    });
+    assert!(done, "gathering did not complete");
+}
+
+fn selected(sim: &Simulator, id: NodeId) -> floe_ice::SelectedPair {
+    sim.node::<AgentNode>(id)
+        .agent
+        .selected_pair()
+        .expect("a selected pair")
+}
+
+fn exchange_data(sim: &mut Simulator, a: NodeId, b: NodeId) {
+    sim.node_mut::<AgentNode>(a).send(b"ping");
+    sim.node_mut::<AgentNode>(b).send(b"pong");
+    sim.run_for(Duration::from_millis(500));
+    assert!(sim
+        .node::<AgentNode>(b)
+        .received
+        .iter()
+        .any(|r| r.2 == b"ping"));
+    assert!(sim
+        .node::<AgentNode>(a)
+        .received
+        .iter()
+        .any(|r| r.2 == b"pong"));
+}
+
+#[test]
+fn two_agents_on_one_lan_connect_over_host_candidates() {
+    let mut sim = Simulator::new(1);
+    stun_server(&mut sim);
+    let (_, lan) = sim.add_nat(
+        sim.internet(),
+        ip("203.0.113.1"),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = agent(&mut sim, lan, "192.168.1.2", Role::Controlling, 1);
+    let b = agent(&mut sim, lan, "192.168.1.3", Role::Controlled, 2);
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(1));
+    let s = selected(&sim, a);
+    assert_eq!(
+        (s.local_kind, s.remote_kind),
+        (CandidateKind::Host, CandidateKind::Host)
+    );
+    assert!(s.nominated);
+    assert_eq!(
+        sim.node::<AgentNode>(b).agent.connection_state(),
+        ConnectionState::Completed
+    );
+    exchange_data(&mut sim, a, b);
+}
+
+#[test]
+fn port_restricted_nats_connect_directly_through_server_reflexive_candidates() {
+    let mut sim = Simulator::new(2);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan_a) = sim.add_nat(
+        internet,
+        ip("203.0.113.1"),
+        NatConfig::port_restricted_cone(),
+    );
+    let (_, lan_b) = sim.add_nat(
+        internet,
+        ip("203.0.113.2"),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = agent(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 3);
+    let b = agent(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 4);
+    gather(&mut sim, &[a, b]);
+    let srflx = sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .filter(|c| c.kind == CandidateKind::ServerReflexive)
+        .count();
+    assert_eq!(
+        srflx, 1,
+        "a server-reflexive candidate from the STUN server"
+    );
+    let start = exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    let connected = sim
+        .node::<AgentNode>(a)
+        .reached(ConnectionState::Connected)
+        .unwrap();
+    // Host-to-host RTT here is 8 ms (4 links of 1 ms each way).
+    assert!(
+        connected - start <= Duration::from_millis(2 * 8 + 50 + 50),
+        "connected after {:?}",
+        connected - start
+    );
+    sim.run_for(Duration::from_secs(1));
+    let s = selected(&sim, a);
+    assert_eq!(s.remote_kind, CandidateKind::ServerReflexive);
+    assert!(s.nominated);
+    exchange_data(&mut sim, a, b);
+}
+
+#[test]
+fn symmetric_nat_against_full_cone_connects_through_a_peer_reflexive_candidate() {
+    let mut sim = Simulator::new(3);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::symmetric());
+    let (_, lan_b) = sim.add_nat(internet, ip("203.0.113.2"), NatConfig::full_cone());
+    let a = agent(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 5);
+    let b = agent(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 6);
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(1));
+    // B sees A's checks from a mapping A's STUN server never saw: peer-reflexive.
+    assert_eq!(selected(&sim, b).remote_kind, CandidateKind::PeerReflexive);
+    exchange_data(&mut sim, a, b);
+}
+
+#[test]
+fn symmetric_against_port_restricted_fails_without_a_relay() {
+    let mut sim = Simulator::new(4);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::symmetric());
+    let (_, lan_b) = sim.add_nat(
+        internet,
+        ip("203.0.113.2"),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = agent(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 7);
+    let b = agent(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 8);
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(!run_until_connected(
+        &mut sim,
+        a,
+        b,
+        Duration::from_secs(60)
+    ));
+    assert_eq!(
+        sim.node::<AgentNode>(a).agent.connection_state(),
+        ConnectionState::Failed
+    );
+}
+
+#[test]
+fn of_two_direct_paths_the_lower_latency_one_is_chosen() {
+    // A has two interfaces on two LANs reaching B: 40 ms and 5 ms one way. The 40 ms one
+    // ranks first by RFC 8421 local preference; latency must win anyway.
+    let mut sim = Simulator::new(5);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let now = sim.now();
+    let mut slow = LinkConfig::default();
+    slow.delay = Duration::from_millis(40);
+    let mut fast = LinkConfig::default();
+    fast.delay = Duration::from_millis(5);
+    let a = sim.add_host_with_link(
+        internet,
+        ip("192.0.2.10"),
+        slow,
+        AgentNode::new(Agent::new(config(), Role::Controlling, now, 9)),
+    );
+    sim.add_interface_with_link(a, internet, ip("192.0.2.11"), fast);
+    let b = sim.add_host(
+        internet,
+        ip("192.0.2.20"),
+        AgentNode::new(Agent::new(config(), Role::Controlled, now, 10)),
+    );
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        n.agent.add_host(now, addr("192.0.2.10:5000"), 0);
+        n.agent.add_host(now, addr("192.0.2.11:5000"), 1);
+    });
+    sim.with_node(b, |n: &mut AgentNode, now| {
+        n.agent.add_host(now, addr("192.0.2.20:5000"), 0);
+    });
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(2));
+    let s = selected(&sim, a);
+    assert!(s.nominated);
+    assert_eq!(s.local, addr("192.0.2.11:5000"), "the 5 ms interface");
+    assert_eq!(selected(&sim, b).remote, addr("192.0.2.11:5000"));
+}
+
+#[test]
+fn two_controlling_agents_repair_the_role_conflict() {
+    let mut sim = Simulator::new(6);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::full_cone());
+    let a = agent(&mut sim, lan, "192.168.1.2", Role::Controlling, 11);
+    let b = agent(&mut sim, lan, "192.168.1.3", Role::Controlling, 12);
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    let roles = (
+        sim.node::<AgentNode>(a).agent.role(),
+        sim.node::<AgentNode>(b).agent.role(),
+    );
+    assert!(
+        roles == (Role::Controlling, Role::Controlled)
+            || roles == (Role::Controlled, Role::Controlling),
+        "{roles:?}"
+    );
+    sim.run_for(Duration::from_secs(1));
+    exchange_data(&mut sim, a, b);
+}
+
+#[test]
+fn consent_loss_fails_the_connection_within_30_seconds() {
+    let mut sim = Simulator::new(7);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (nat, lan_a) = sim.add_nat(
+        internet,
+        ip("203.0.113.1"),
+        NatConfig::port_restricted_cone(),
+    );
+    let (_, lan_b) = sim.add_nat(
+        internet,
+        ip("203.0.113.2"),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = agent(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 13);
+    let b = agent(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 14);
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    // Consent checks keep the NAT mappings alive for minutes of silence.
+    sim.run_for(Duration::from_secs(600));
+    assert_eq!(
+        sim.node::<AgentNode>(a).agent.connection_state(),
+        ConnectionState::Completed
+    );
+    exchange_data(&mut sim, a, b);
+    // The path breaks (A's NAT reboots and loses every mapping, with a new address).
+    let cut = sim.now();
+    sim.reboot_nat(nat, Some(ip("203.0.113.9")));
+    sim.run_for(Duration::from_secs(40));
+    let failed = sim
+        .node::<AgentNode>(a)
+        .reached(ConnectionState::Failed)
+        .expect("consent lost");
+    assert!(
+        failed - cut <= Duration::from_secs(31),
+        "failed after {:?}",
+        failed - cut
+    );
+    assert!(
+        sim.node_mut::<AgentNode>(a).agent.send(b"x").is_err(),
+        "no sending without consent"
+    );
+    let events = &sim.node::<AgentNode>(a).events;
+    assert!(events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::SelectedPair(_))));
+}
