@@ -117,17 +117,17 @@ pub fn exchange_candidates(sim: &mut Simulator, a: NodeId, b: NodeId) -> Instant
             n.agent.local_credentials().clone(),
         )
     };
-    sim.with_node(a, |n: &mut AgentNode, _| {
+    sim.with_node(a, |n: &mut AgentNode, now| {
         n.agent.set_remote_credentials(creds_b);
         for c in cb {
-            n.agent.add_remote_candidate(c);
+            n.agent.add_remote_candidate(now, c);
         }
         n.agent.end_of_remote_candidates();
     });
-    sim.with_node(b, |n: &mut AgentNode, _| {
+    sim.with_node(b, |n: &mut AgentNode, now| {
         n.agent.set_remote_credentials(creds_a);
         for c in ca {
-            n.agent.add_remote_candidate(c);
+            n.agent.add_remote_candidate(now, c);
         }
         n.agent.end_of_remote_candidates();
     });

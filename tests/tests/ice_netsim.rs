@@ -29,11 +29,30 @@ fn config() -> AgentConfig {
 fn stun_server(sim: &mut Simulator) {
     let internet = sim.internet();
     let now = sim.now();
+    let mut config = ServerConfig::default();
+    config.users.insert("ice".into(), "relay-password".into());
     sim.add_host(
         internet,
         addr(STUN).ip(),
-        TurnServerNode::new(addr(STUN), ServerConfig::default(), now, 9),
+        TurnServerNode::new(addr(STUN), config, now, 9),
     );
+}
+
+/// Like [`agent`], with a relayed candidate from the STUN/TURN server too.
+fn agent_with_relay(
+    sim: &mut Simulator,
+    net: NetId,
+    ip_addr: &str,
+    role: Role,
+    seed: u64,
+) -> NodeId {
+    let id = agent(sim, net, ip_addr, role, seed);
+    let local = SocketAddr::new(ip(ip_addr), 5000);
+    sim.with_node(id, |n: &mut AgentNode, now| {
+        n.agent
+            .add_turn_server(now, local, addr(STUN), "ice", "relay-password");
+    });
+    id
 }
 
 /// Adds an agent on `net` at `ip:5000`, registers its host socket and lets it gather.
@@ -314,4 +333,76 @@ fn consent_loss_fails_the_connection_within_30_seconds() {
     assert!(events
         .iter()
         .any(|(_, e)| matches!(e, Event::SelectedPair(_))));
+}
+
+#[test]
+fn symmetric_against_port_restricted_connects_through_the_relay() {
+    let mut sim = Simulator::new(8);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::symmetric());
+    let (_, lan_b) = sim.add_nat(
+        internet,
+        ip("203.0.113.2"),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = agent_with_relay(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 15);
+    let b = agent_with_relay(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 16);
+    gather(&mut sim, &[a, b]);
+    let relayed = sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .filter(|c| c.kind == CandidateKind::Relayed)
+        .count();
+    assert_eq!(relayed, 1);
+    let start = exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(3));
+    let s = selected(&sim, a);
+    assert!(s.nominated, "{s:?}");
+    assert!(
+        s.local_kind == CandidateKind::Relayed || s.remote_kind == CandidateKind::Relayed,
+        "{s:?}"
+    );
+    let done = sim
+        .node::<AgentNode>(a)
+        .reached(ConnectionState::Completed)
+        .unwrap();
+    assert!(
+        done - start <= Duration::from_millis(1600),
+        "relay nominated after {:?}",
+        done - start
+    );
+    exchange_data(&mut sim, a, b);
+}
+
+#[test]
+fn relay_candidates_do_not_win_where_a_direct_path_works() {
+    let mut sim = Simulator::new(9);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan_a) = sim.add_nat(
+        internet,
+        ip("203.0.113.1"),
+        NatConfig::port_restricted_cone(),
+    );
+    let (_, lan_b) = sim.add_nat(
+        internet,
+        ip("203.0.113.2"),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = agent_with_relay(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 17);
+    let b = agent_with_relay(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 18);
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(3));
+    let s = selected(&sim, a);
+    assert!(s.nominated);
+    assert_eq!(
+        (s.local_kind, s.remote_kind),
+        (CandidateKind::Host, CandidateKind::ServerReflexive)
+    );
+    exchange_data(&mut sim, a, b);
 }

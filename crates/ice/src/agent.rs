@@ -13,6 +13,8 @@ use floe_stun::{Class, IntegrityKey, Message, MessageBuilder, MessageType, Metho
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use floe_turn::client::{Client as TurnClient, ClientConfig as TurnConfig, Event as TurnEvent};
+
 use crate::candidate::{self, Candidate, CandidateKind};
 use crate::checklist::{pair_priority, Pair, PairState, PairStats};
 use crate::config::{AgentConfig, Nomination, Role};
@@ -124,6 +126,17 @@ pub struct Agent {
     last_consent: Option<Instant>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    relays: Vec<Relay>,
+}
+
+/// A TURN allocation that provides a relayed candidate (RFC 8445 §5.1.1.2).
+#[derive(Debug)]
+struct Relay {
+    client: TurnClient,
+    base: SocketAddr,
+    server: SocketAddr,
+    relayed: Option<SocketAddr>,
+    pending: bool,
 }
 
 impl Agent {
@@ -162,6 +175,130 @@ impl Agent {
             last_consent: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            relays: Vec::new(),
+        }
+    }
+
+    /// Allocates a relayed candidate on a TURN server (UDP), sent from the local socket
+    /// `base` (one of the hosts added with [`Agent::add_host`]).
+    pub fn add_turn_server(
+        &mut self,
+        now: Instant,
+        base: SocketAddr,
+        server: SocketAddr,
+        username: &str,
+        password: &str,
+    ) {
+        if self.relays.len() >= 8 || base.is_ipv4() != server.is_ipv4() {
+            return;
+        }
+        let config = TurnConfig::new(base, server, floe_turn::Transport::Udp, username, password);
+        let mut client = TurnClient::new(config, self.rng.gen());
+        client.allocate(now);
+        self.relays.push(Relay {
+            client,
+            base,
+            server,
+            relayed: None,
+            pending: true,
+        });
+        self.pending_gathers += 1;
+        self.set_gathering(GatheringState::Gathering);
+        self.drain_relays(now);
+    }
+
+    /// Moves TURN clients' transmits out and turns their events into candidates.
+    fn drain_relays(&mut self, now: Instant) {
+        for i in 0..self.relays.len() {
+            while let Some(t) = self.relays[i].client.poll_transmit() {
+                self.transmits.push_back(Transmit {
+                    source: t.source,
+                    destination: t.destination,
+                    data: t.data,
+                });
+            }
+            while let Some(e) = self.relays[i].client.poll_event() {
+                self.relay_event(now, i, e);
+            }
+        }
+    }
+
+    fn relay_event(&mut self, now: Instant, i: usize, event: TurnEvent) {
+        match event {
+            TurnEvent::Allocated {
+                relayed, mapped, ..
+            } => {
+                let Some(&addr) = relayed.first() else { return };
+                let r = &mut self.relays[i];
+                r.relayed = Some(addr);
+                let server = r.server;
+                if std::mem::take(&mut r.pending) {
+                    self.finish_gather();
+                }
+                let mut c = Candidate::new(
+                    CandidateKind::Relayed,
+                    addr,
+                    addr,
+                    Some(server),
+                    candidate::local_preference(addr.ip(), 0),
+                );
+                c.related = mapped;
+                self.push_local(c, addr);
+                // Permissions for every remote candidate right away (INTEROP: the first
+                // check between two relays is otherwise often lost).
+                let ips: Vec<_> = self
+                    .remotes
+                    .iter()
+                    .filter_map(Candidate::addr)
+                    .map(|a| a.ip())
+                    .collect();
+                for ip in ips {
+                    let _ = self.relays[i].client.create_permission(now, ip);
+                }
+                let local = self.locals.len() - 1;
+                for remote in 0..self.remotes.len() {
+                    self.add_pair(local, remote);
+                }
+            }
+            TurnEvent::AllocationFailed(e) | TurnEvent::AllocationLost(e) => {
+                let r = &mut self.relays[i];
+                let server = r.server;
+                if std::mem::take(&mut r.pending) {
+                    self.finish_gather();
+                }
+                self.events.push_back(Event::ServerFailed {
+                    server,
+                    reason: e.to_string(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn finish_gather(&mut self) {
+        self.pending_gathers = self.pending_gathers.saturating_sub(1);
+        if self.pending_gathers == 0 {
+            self.set_gathering(GatheringState::Complete);
+        }
+    }
+
+    /// Queues a datagram from a local candidate's base; from a relayed candidate it is
+    /// wrapped for the TURN server (Send indication, or ChannelData once bound).
+    fn emit(&mut self, source: SocketAddr, destination: SocketAddr, data: Vec<u8>) {
+        if let Some(r) = self.relays.iter_mut().find(|r| r.relayed == Some(source)) {
+            if let Ok(t) = r.client.send_to(destination, &data) {
+                self.transmits.push_back(Transmit {
+                    source: t.source,
+                    destination: t.destination,
+                    data: t.data,
+                });
+            }
+        } else {
+            self.transmits.push_back(Transmit {
+                source,
+                destination,
+                data,
+            });
         }
     }
 
@@ -289,7 +426,7 @@ impl Agent {
     /// Adds a remote candidate (from signalling; trickled ones too, RFC 8838). Unusable
     /// candidates (TCP, unresolved mDNS names, other components) are ignored; returns
     /// whether it was used.
-    pub fn add_remote_candidate(&mut self, candidate: Candidate) -> bool {
+    pub fn add_remote_candidate(&mut self, now: Instant, candidate: Candidate) -> bool {
         let Some(addr) = candidate.addr() else {
             return false;
         };
@@ -306,11 +443,18 @@ impl Agent {
         if self.remotes.len() >= self.config.max_remote_candidates {
             return false;
         }
+        // Relayed candidates need a permission for the new peer (RFC 8656 §9).
+        for r in &mut self.relays {
+            if r.relayed.is_some() {
+                let _ = r.client.create_permission(now, addr.ip());
+            }
+        }
         self.remotes.push(candidate);
         let remote = self.remotes.len() - 1;
         for local in 0..self.locals.len() {
             self.add_pair(local, remote);
         }
+        self.drain_relays(now);
         true
     }
 
@@ -398,6 +542,38 @@ impl Agent {
         remote: SocketAddr,
         bytes: &'a [u8],
     ) -> Option<&'a [u8]> {
+        // From a TURN server we use: TURN traffic, unless it answers one of our own
+        // transactions (a STUN Binding for a server-reflexive candidate to the same server).
+        let ours = bytes.len() >= 20 && bytes[0] < 4 && {
+            let mut tid = [0u8; 12];
+            tid.copy_from_slice(&bytes[8..20]);
+            self.transactions.contains_key(&TransactionId(tid))
+        };
+        if let Some(i) = self
+            .relays
+            .iter()
+            .position(|r| r.base == local && r.server == remote)
+            .filter(|_| !ours)
+        {
+            let relayed = self.relays[i].relayed;
+            let got = self.relays[i].client.handle_datagram(now, bytes);
+            self.drain_relays(now);
+            let (Some((peer, data)), Some(relayed)) = (got, relayed) else {
+                return None;
+            };
+            // What a peer sent to our relayed address, as if it arrived there.
+            return self.receive_on(now, relayed, peer, data);
+        }
+        self.receive_on(now, local, remote, bytes)
+    }
+
+    fn receive_on<'a>(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &'a [u8],
+    ) -> Option<&'a [u8]> {
         if classify(bytes) == PacketKind::Stun {
             if let Ok(msg) = Message::parse(bytes) {
                 match msg.class() {
@@ -427,9 +603,21 @@ impl Agent {
         let i = self.selected.ok_or(SendError::NotConnected)?;
         let p = &mut self.pairs[i];
         p.stats.bytes_sent += data.len() as u64;
+        let (source, destination) = (p.base, p.remote_addr);
+        if let Some(r) = self.relays.iter_mut().find(|r| r.relayed == Some(source)) {
+            let t = r
+                .client
+                .send_to(destination, data)
+                .map_err(|_| SendError::NotConnected)?;
+            return Ok(Transmit {
+                source: t.source,
+                destination: t.destination,
+                data: t.data,
+            });
+        }
         Ok(Transmit {
-            source: p.base,
-            destination: p.remote_addr,
+            source,
+            destination,
             data: data.to_vec(),
         })
     }
@@ -473,11 +661,13 @@ impl Agent {
             _ => {}
         }
         self.respond(local, remote, msg, None);
-        let Some(local_index) = self
-            .locals
-            .iter()
-            .position(|l| l.base == local && l.candidate.kind == CandidateKind::Host)
-        else {
+        let Some(local_index) = self.locals.iter().position(|l| {
+            l.base == local
+                && matches!(
+                    l.candidate.kind,
+                    CandidateKind::Host | CandidateKind::Relayed
+                )
+        }) else {
             return;
         };
         // A source we do not know is a peer-reflexive remote candidate (§7.3.1.3).
@@ -571,11 +761,7 @@ impl Agent {
             Ok::<_, floe_stun::Error>(b.len())
         })();
         if let Ok(n) = built {
-            self.transmits.push_back(Transmit {
-                source: local,
-                destination: remote,
-                data: buf[..n].to_vec(),
-            });
+            self.emit(local, remote, buf[..n].to_vec());
         }
     }
 
@@ -1048,22 +1234,26 @@ impl Agent {
     }
 
     fn flush_transactions(&mut self, now: Instant) {
+        let mut due = Vec::new();
         for out in self.transactions.values_mut() {
             if let Some(bytes) = out.transaction.poll_transmit(now) {
                 if let Purpose::Check(p) = out.purpose {
                     self.pairs[p].stats.requests_sent += 1;
                 }
-                self.transmits.push_back(Transmit {
-                    source: out.source,
-                    destination: out.destination,
-                    data: bytes.to_vec(),
-                });
+                due.push((out.source, out.destination, bytes.to_vec()));
             }
+        }
+        for (source, destination, data) in due {
+            self.emit(source, destination, data);
         }
     }
 
     /// Advances timers: checks (Ta pacing), retransmissions, nomination, consent.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for r in &mut self.relays {
+            r.client.handle_timeout(now);
+        }
+        self.drain_relays(now);
         let mut done = Vec::new();
         for (tid, out) in &mut self.transactions {
             out.transaction.handle_timeout(now);
@@ -1155,6 +1345,7 @@ impl Agent {
             .chain(failed)
             .chain(self.consent_at)
             .chain(consent_deadline)
+            .chain(self.relays.iter().filter_map(|r| r.client.poll_timeout()))
             .min()
     }
 
