@@ -61,7 +61,7 @@ fn agent(sim: &mut Simulator, net: NetId, ip_addr: &str, role: Role, seed: u64) 
     let id = sim.add_host(
         net,
         ip(ip_addr),
-        AgentNode::new(Agent::new(config(), role, now, seed)),
+        AgentNode::new(Agent::new(config(), role, now, seed), now),
     );
     let local = SocketAddr::new(ip(ip_addr), 5000);
     sim.with_node(id, |n: &mut AgentNode, now| n.agent.add_host(now, local, 0));
@@ -236,13 +236,13 @@ fn of_two_direct_paths_the_lower_latency_one_is_chosen() {
         internet,
         ip("192.0.2.10"),
         slow,
-        AgentNode::new(Agent::new(config(), Role::Controlling, now, 9)),
+        AgentNode::new(Agent::new(config(), Role::Controlling, now, 9), now),
     );
     sim.add_interface_with_link(a, internet, ip("192.0.2.11"), fast);
     let b = sim.add_host(
         internet,
         ip("192.0.2.20"),
-        AgentNode::new(Agent::new(config(), Role::Controlled, now, 10)),
+        AgentNode::new(Agent::new(config(), Role::Controlled, now, 10), now),
     );
     sim.with_node(a, |n: &mut AgentNode, now| {
         n.agent.add_host(now, addr("192.0.2.10:5000"), 0);

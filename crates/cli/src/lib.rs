@@ -6,6 +6,7 @@
 //!
 //! - [`decode`]: `floe decode`, the STUN/TURN/ChannelData inspector (hex, raw bytes,
 //!   pcap and pcapng).
+//! - [`demo`]: `floe demo`, two peers connecting through simulated NATs.
 //! - [`serve`]: `floe serve`, the STUN/TURN server.
 //! - [`relay`]: `floe relay`, a TURN allocation held from the command line.
 #![forbid(unsafe_code)]
@@ -13,6 +14,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod decode;
+pub mod demo;
 pub mod relay;
 pub mod serve;
+pub mod sim;
 pub mod turn_io;

@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Decode STUN, TURN and ChannelData messages from hex, raw bytes or a capture.
     Decode(floe_cli::decode::DecodeArgs),
+    /// Watch two peers connect through simulated NATs (no network needed).
+    Demo(floe_cli::demo::DemoArgs),
     /// Run a STUN/TURN server until interrupted.
     Serve(floe_cli::serve::ServeArgs),
     /// Allocate a relayed address on a TURN server and hold it.
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             )
         }
+        Command::Demo(args) => floe_cli::demo::run(&args),
         Command::Serve(args) => floe_cli::serve::run(&args),
         Command::Relay(args) => floe_cli::relay::run(&args),
     };
