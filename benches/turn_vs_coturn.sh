@@ -9,11 +9,17 @@
 #     as fast as a window of WINDOW packets per allocation allows (loss is counted);
 #   - allocations/s: ALLOC_WORKERS workers looping Allocate (401 + authenticated) and
 #     Refresh(LIFETIME 0).
-# Prints every run as JSON, then a table of medians. Both servers are stopped on exit.
+# Prints every run as JSON (plus the server's CPU seconds during it, from /proc), then a
+# table of medians, with server CPU time per relayed packet / per allocation: on a small
+# shared machine the load generator and the server compete for the same cores, so CPU
+# per packet is the steadier measure of the server's cost. Both servers are stopped on
+# exit.
 #
-# Usage: benches/turn_vs_coturn.sh            (env: REPS=3 SECS=3 CLIENTS=4 WINDOW=64
-#                                              ALLOC_WORKERS=4 PIN=0 OUT=/tmp/...jsonl)
+# Usage: benches/turn_vs_coturn.sh   (env: REPS=3 SECS=3 CLIENTS=4 WINDOW=64
+#                                     ALLOC_WORKERS=4 ALLOC_SECS=1 PIN=0 OUT=/tmp/..jsonl)
 # PIN=1 runs the servers on CPU 0 and the load generator on CPU 1 (taskset).
+# FLOE_BIN=path measures another floe binary (e.g. an older build); FLOE_ARGS adds
+# `floe serve` flags (e.g. "--threads 2").
 set -euo pipefail
 
 REPS=${REPS:-3}
@@ -21,6 +27,10 @@ SECS=${SECS:-3}
 CLIENTS=${CLIENTS:-4}
 WINDOW=${WINDOW:-64}
 ALLOC_WORKERS=${ALLOC_WORKERS:-4}
+# coturn keeps a deleted allocation's relay port for about a second, so a long
+# allocation run measures its port range, not its speed: both servers get 10 000 ports
+# and the allocation runs are short.
+ALLOC_SECS=${ALLOC_SECS:-1}
 PIN=${PIN:-0}
 OUT=${OUT:-$(mktemp /tmp/turn_vs_coturn.XXXXXX.jsonl)}
 
@@ -29,7 +39,7 @@ target=${CARGO_TARGET_DIR:-$root/target}
 command -v turnserver >/dev/null || { echo "coturn (turnserver) is not installed" >&2; exit 1; }
 
 (cd "$root" && cargo build --release -q -p floe-cli -p floe-benches --bin floe --bin turn_load)
-floe_bin=$target/release/floe
+floe_bin=${FLOE_BIN:-$target/release/floe}
 load_bin=$target/release/turn_load
 
 server_cpu=()
@@ -47,6 +57,11 @@ cleanup() {
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in $floe_pid $coturn_pid; do
+        for _ in $(seq 30); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$work"
@@ -60,8 +75,9 @@ free_udp_port() {
 # floe: port 0, address from its JSON line. Limits raised so that one source IP can run
 # thousands of 401 rounds per second (coturn has no such limit by default).
 "${server_cpu[@]}" "$floe_bin" serve --listen 127.0.0.1:0 --user alice:wonderland \
-    --allow-loopback-peers --min-port 31000 --max-port 33999 \
+    --allow-loopback-peers --min-port 10000 --max-port 19999 \
     --max-unauthenticated-per-second 1000000 --user-quota 100000 --max-allocations 100000 \
+    ${FLOE_ARGS:-} \
     >"$work/floe.out" 2>"$work/floe.err" &
 floe_pid=$!
 for _ in $(seq 50); do
@@ -72,7 +88,7 @@ floe_addr=$(head -1 "$work/floe.out" | jq -r '.listening.udp[0]')
 
 coturn_port=$(free_udp_port)
 "${server_cpu[@]}" turnserver -n --no-cli --listening-ip 127.0.0.1 --listening-port "$coturn_port" \
-    --relay-ip 127.0.0.1 --min-port 34000 --max-port 36999 -a -u alice:wonderland -r floe \
+    --relay-ip 127.0.0.1 --min-port 20000 --max-port 29999 -a -u alice:wonderland -r floe \
     --allow-loopback-peers --no-dtls --no-tls --no-tcp --no-stdout-log \
     --log-file "$work/coturn.log" >/dev/null 2>&1 &
 coturn_pid=$!
@@ -87,25 +103,39 @@ echo "floe serve at $floe_addr (pid $floe_pid), coturn $(turnserver --version 2>
 echo "results: $OUT" >&2
 : >"$OUT"
 
-run() { # name addr args...
-    local name=$1 addr=$2
-    shift 2
-    "${load_cpu[@]}" "$load_bin" --server "$addr" --label "$name" "$@" | tee -a "$OUT"
+# CPU seconds (user + system, all threads) a process has used so far.
+cpu_secs() {
+    awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+run() { # name addr pid args...
+    local name=$1 addr=$2 pid=$3 before line
+    shift 3
+    before=$(cpu_secs "$pid")
+    line=$("${load_cpu[@]}" "$load_bin" --server "$addr" --label "$name" "$@")
+    echo "$line" | jq -c --argjson cpu "$(awk -v a="$before" -v b="$(cpu_secs "$pid")" 'BEGIN { print b - a }')" \
+        '. + {server_cpu_s: $cpu}' | tee -a "$OUT"
 }
 
 scenarios=(
     "packets --clients $CLIENTS --window $WINDOW --size 100 --secs $SECS"
     "packets --clients $CLIENTS --window $WINDOW --size 1200 --secs $SECS"
     "packets --clients $CLIENTS --window $WINDOW --size 100 --secs $SECS --direction down"
-    "allocs --concurrency $ALLOC_WORKERS --secs $SECS"
+    "allocs --concurrency $ALLOC_WORKERS --secs $ALLOC_SECS --warmup 0.2"
 )
 for rep in $(seq "$REPS"); do
     if [ $((rep % 2)) = 1 ]; then order=(floe coturn); else order=(coturn floe); fi
     for sc in "${scenarios[@]}"; do
         for name in "${order[@]}"; do
-            if [ "$name" = floe ]; then addr=$floe_addr; else addr=$coturn_addr; fi
+            if [ "$name" = floe ]; then
+                addr=$floe_addr pid=$floe_pid
+            else
+                addr=$coturn_addr pid=$coturn_pid
+            fi
+            # Let coturn return the previous run's relay ports.
+            case $sc in allocs*) sleep 2 ;; esac
             # shellcheck disable=SC2086
-            run "$name" "$addr" $sc
+            run "$name" "$addr" "$pid" $sc
         done
     done
 done
@@ -121,18 +151,22 @@ keys = list(dict.fromkeys(key(r) for r in rows))
 def med(k, name, field):
     v = [r[field] for r in rows if key(r) == k and r["label"] == name]
     return statistics.median(v) if v else float("nan")
+def cpu_us(k, name):
+    # Server CPU time per relayed packet or per allocation cycle, over the whole run.
+    v = [r["server_cpu_s"] * 1e6 / (r["received"] if r["mode"] == "packets" else r["cycles"])
+         for r in rows if key(r) == k and r["label"] == name and r.get("received", r.get("cycles"))]
+    return statistics.median(v) if v else float("nan")
 print()
-print("| load | floe serve | coturn | floe / coturn | floe loss | coturn loss |")
+print("| load | floe serve | coturn | floe / coturn | loss floe / coturn | server CPU µs per packet or allocation, floe / coturn |")
 print("|---|---|---|---|---|---|")
 for k in keys:
     field = "pps" if k.startswith("packets") else "per_sec"
     unit = "packets/s" if field == "pps" else "allocs/s"
     f, c = med(k, "floe", field), med(k, "coturn", field)
+    loss = ""
     if field == "pps":
-        lf, lc = f'{med(k, "floe", "loss_pct"):.2f} %', f'{med(k, "coturn", "loss_pct"):.2f} %'
-    else:
-        lf = lc = ""
-    print(f"| {k} | {f:,.0f} {unit} | {c:,.0f} {unit} | {f / c:.2f} | {lf} | {lc} |")
+        loss = f'{med(k, "floe", "loss_pct"):.2f} % / {med(k, "coturn", "loss_pct"):.2f} %'
+    print(f"| {k} | {f:,.0f} {unit} | {c:,.0f} {unit} | {f / c:.2f} | {loss} | {cpu_us(k, 'floe'):.2f} / {cpu_us(k, 'coturn'):.2f} |")
 n = len({(r["label"]) for r in rows})
 print(f"\nmedian of {len(rows) // max(len(keys) * n, 1)} runs each")
 EOF

@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// dropped (so the server is a poor reflector). Benchmarks from one IP raise it.
     #[arg(long, default_value_t = 20)]
     pub max_unauthenticated_per_second: u32,
+    /// Runtime threads (0 = one per CPU). The TURN core is a single task, so more
+    /// threads only hand datagrams between threads on the way to it (see the TURN
+    /// section of docs/benchmarks.md); they help when many TLS handshakes arrive at once.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// Builds the server options, or explains what is wrong.
@@ -168,10 +173,19 @@ pub fn run(args: &ServeArgs) -> u8 {
             return 2;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("floe serve: {e}");

@@ -157,6 +157,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     let mut udp_addrs = Vec::new();
     for addr in &opts.udp {
         let s = Arc::new(UdpSocket::bind(addr).await?);
+        set_buffers(&s, LISTENER_BUFFER);
         let local = s.local_addr()?;
         udp_addrs.push(local);
         udp_sockets.insert(local, s);
@@ -232,6 +233,25 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         stop: Some(stop_tx),
         core,
     })
+}
+
+/// Socket buffer size asked for on UDP listeners (the kernel caps it at
+/// `net.core.rmem_max` / `wmem_max`). All clients share a listener, so a burst from many
+/// of them must fit while the core is busy; the 208 KiB Linux default holds fewer than
+/// a hundred 1200-byte datagrams. coturn asks for the same (Linux doubles it).
+pub(crate) const LISTENER_BUFFER: usize = 2 << 20;
+/// Socket buffer size asked for on relay sockets (one peer flow or a few each).
+pub(crate) const RELAY_BUFFER: usize = 1 << 20;
+
+/// Best effort: a smaller buffer only means more loss under bursts.
+pub(crate) fn set_buffers(socket: &UdpSocket, bytes: usize) {
+    let s = socket2::SockRef::from(socket);
+    if let Err(e) = s
+        .set_recv_buffer_size(bytes)
+        .and_then(|()| s.set_send_buffer_size(bytes))
+    {
+        tracing::debug!(error = %e, "cannot set socket buffer sizes");
+    }
 }
 
 async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<Inbound>) {
@@ -369,30 +389,66 @@ async fn run_core(
             () = sleep_until(deadline) => server.handle_timeout(Instant::now()),
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                let now = Instant::now();
-                match ev {
-                    Inbound::Client { transport, local, remote, data } => server.handle_client(now, transport, local, remote, &data),
-                    Inbound::Peer { relayed, peer, data } => server.handle_peer(now, relayed, peer, &data),
-                    Inbound::Opened { local, remote, writer } => {
-                        conns.insert((local, remote), writer);
-                    }
-                    Inbound::Closed { local, remote } => {
-                        conns.remove(&(local, remote));
-                        server.handle_connection_closed(local, remote);
-                    }
+                handle(&mut server, &mut conns, ev);
+                // Under load, take what is already queued without going back to the
+                // scheduler: one wakeup, one flush and one counter update per batch
+                // instead of per datagram.
+                for _ in 1..BATCH {
+                    let Ok(ev) = rx.try_recv() else { break };
+                    handle(&mut server, &mut conns, ev);
                 }
             }
         }
         while let Some(t) = server.poll_transmit() {
             send(&server, &udp, &conns, t).await;
         }
-        stats.send_replace(server.stats());
+        let now = server.stats();
+        stats.send_if_modified(|s| {
+            let changed = *s != now;
+            *s = now;
+            changed
+        });
     }
     for t in tasks {
         t.abort();
     }
     server.relays_mut().close_all();
     tracing::info!("floe server stopped");
+}
+
+/// Most queued events the core handles before sending what they produced.
+const BATCH: usize = 256;
+
+fn handle(
+    server: &mut Server<SocketRelays>,
+    conns: &mut HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    ev: Inbound,
+) {
+    let now = Instant::now();
+    match ev {
+        Inbound::Client {
+            transport,
+            local,
+            remote,
+            data,
+        } => server.handle_client(now, transport, local, remote, &data),
+        Inbound::Peer {
+            relayed,
+            peer,
+            data,
+        } => server.handle_peer(now, relayed, peer, &data),
+        Inbound::Opened {
+            local,
+            remote,
+            writer,
+        } => {
+            conns.insert((local, remote), writer);
+        }
+        Inbound::Closed { local, remote } => {
+            conns.remove(&(local, remote));
+            server.handle_connection_closed(local, remote);
+        }
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -414,7 +470,14 @@ async fn send(
                 .get(&t.source)
                 .or_else(|| server.relays().socket(&t.source));
             if let Some(s) = socket {
-                if let Err(e) = s.send_to(&t.data, t.destination).await {
+                // Most sends fit the socket buffer at once; only a full one costs an await.
+                let sent = match s.try_send_to(&t.data, t.destination) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        s.send_to(&t.data, t.destination).await
+                    }
+                    r => r,
+                };
+                if let Err(e) = sent {
                     tracing::debug!(to = %t.destination, error = %e, "send failed");
                 }
             }

@@ -56,6 +56,7 @@ impl SocketRelays {
         let std = std::net::UdpSocket::bind(addr).ok()?;
         std.set_nonblocking(true).ok()?;
         let socket = Arc::new(UdpSocket::from_std(std).ok()?);
+        crate::set_buffers(&socket, crate::RELAY_BUFFER);
         let local = socket.local_addr().ok()?;
         let reader = tokio::spawn(read_relay(socket.clone(), local, self.inbound.clone()));
         self.sockets.insert(local, Relay { socket, reader });
