@@ -90,7 +90,10 @@ impl Pair {
 /// RFC 8445 §6.1.2.3: `2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0)`, G the controlling
 /// agent's candidate priority.
 pub(crate) fn pair_priority(controlling: u32, controlled: u32) -> u64 {
-    let (g, d) = (u64::from(controlling), u64::from(controlled));
+    // Candidate priorities are at most 2^31 - 1 (RFC 8445 §5.1.2.1); a hostile PRIORITY
+    // attribute above that is clamped so the formula cannot overflow.
+    const MAX: u32 = (1 << 31) - 1;
+    let (g, d) = (u64::from(controlling.min(MAX)), u64::from(controlled.min(MAX)));
     (g.min(d) << 32) + 2 * g.max(d) + u64::from(g > d)
 }
 
@@ -102,6 +105,9 @@ mod tests {
     fn pair_priority_matches_rfc_8445_formula() {
         assert_eq!(pair_priority(10, 20), (10 << 32) + 40);
         assert_eq!(pair_priority(20, 10), (10 << 32) + 40 + 1);
-        assert!(pair_priority(u32::MAX, u32::MAX) > pair_priority(u32::MAX, u32::MAX - 1));
+        let max = (1u32 << 31) - 1;
+        assert!(pair_priority(max, max) > pair_priority(max, max - 1));
+        // Hostile priorities above 2^31 - 1 are clamped instead of overflowing.
+        assert_eq!(pair_priority(u32::MAX, u32::MAX), pair_priority(max, max));
     }
 }
