@@ -1,0 +1,94 @@
+//! The ICE agent under arbitrary datagrams, with and without valid credentials.
+//!
+//! Operations: 0 = a raw datagram from a remote candidate (or a new address); 1 = a
+//! Binding request correctly signed with the agent's own password (as a real peer's check
+//! would be), whose attributes come from the input; 2 = a response to the agent's latest
+//! check, signed with the peer's password, attributes from the input; 3 = time passes.
+#![no_main]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_ice::{Agent, AgentConfig, Candidate, CandidateKind, Credentials, Role};
+use floe_stun::attributes::Username;
+use floe_stun::{AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, TransactionId};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let start = Instant::now();
+    let mut now = start;
+    let role = if data.first().is_some_and(|b| b & 1 == 1) { Role::Controlling } else { Role::Controlled };
+    let mut config = AgentConfig::default();
+    config.max_pairs = 16;
+    config.max_remote_candidates = 16;
+    let mut agent = Agent::new(config, role, now, 1);
+    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    agent.add_host(now, local, 0);
+    let peer = Credentials { ufrag: "peer".into(), pwd: "peer-password-0123456789".into() };
+    agent.set_remote_credentials(peer.clone());
+    let remote: SocketAddr = "198.51.100.7:6000".parse().unwrap();
+    agent.add_remote_candidate(now, Candidate::new(CandidateKind::Host, remote, remote, None, 65_535));
+    let own_key = IntegrityKey::short_term(&agent.local_credentials().pwd).unwrap();
+    let peer_key = IntegrityKey::short_term(&peer.pwd).unwrap();
+    let username = format!("{}:peer", agent.local_credentials().ufrag);
+    let mut last_check: Option<Vec<u8>> = None;
+    let mut tid = 0u8;
+    let mut rest = data.get(1..).unwrap_or(&[]);
+    while let Some((&op, tail)) = rest.split_first() {
+        let len = usize::from(*tail.first().unwrap_or(&0));
+        let chunk = tail.get(1..1 + len).unwrap_or(tail.get(1..).unwrap_or(&[]));
+        rest = tail.get(1 + chunk.len()..).unwrap_or(&[]);
+        let from = if op & 0x80 != 0 { SocketAddr::from(([203, 0, 113, op & 0x7F], 7000)) } else { remote };
+        match op & 3 {
+            0 => {
+                let _ = agent.handle_receive(now, local, from, chunk);
+            }
+            1 | 2 => {
+                let signed_response = op & 3 == 2;
+                let (typ, id) = match (&last_check, signed_response) {
+                    (Some(c), true) => match Message::parse(c) {
+                        Ok(m) => (m.message_type().with_class(if chunk.first().is_some_and(|b| b & 1 == 1) { Class::Error } else { Class::Success }), m.transaction_id()),
+                        Err(_) => continue,
+                    },
+                    (None, true) => continue,
+                    _ => {
+                        tid = tid.wrapping_add(1);
+                        (MessageType::BINDING_REQUEST, TransactionId([tid; 12]))
+                    }
+                };
+                let mut buf = vec![0u8; 2048];
+                let Ok(mut b) = MessageBuilder::new(&mut buf, typ, id) else { continue };
+                if !signed_response {
+                    let _ = b.add(&Username(&username));
+                }
+                let mut attrs = chunk.get(1..).unwrap_or(&[]);
+                while attrs.len() >= 3 {
+                    let t = u16::from_be_bytes([attrs[0], attrs[1]]);
+                    let l = usize::from(attrs[2]).min(attrs.len() - 3);
+                    let _ = b.add_raw(AttrType(t), &attrs[3..3 + l]);
+                    attrs = &attrs[3 + l..];
+                }
+                let key = if signed_response { &peer_key } else { &own_key };
+                if b.add_message_integrity(key).and_then(|b| b.add_fingerprint()).is_err() {
+                    continue;
+                }
+                let n = b.len();
+                let _ = agent.handle_receive(now, local, from, &buf[..n]);
+            }
+            _ => {
+                now += Duration::from_millis(u64::from(chunk.first().copied().unwrap_or(50)) * 20);
+                agent.handle_timeout(now);
+            }
+        }
+        while let Some(t) = agent.poll_transmit() {
+            if Message::parse(&t.data).is_ok_and(|m| m.class() == Class::Request) {
+                last_check = Some(t.data);
+            }
+        }
+        while agent.poll_event().is_some() {}
+        if let Some(t) = agent.poll_timeout() {
+            assert!(t >= start, "timeouts never go backwards past the start");
+        }
+        let _ = agent.send(b"data");
+    }
+});
