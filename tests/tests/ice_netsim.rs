@@ -406,3 +406,105 @@ fn relay_candidates_do_not_win_where_a_direct_path_works() {
     );
     exchange_data(&mut sim, a, b);
 }
+
+/// Builds a two-NAT cell whose access links lose `loss` of packets, gathers, exchanges
+/// candidates and reports the selected pair kind once nominated.
+fn lossy_cell(
+    seed: u64,
+    a_nat: NatConfig,
+    b_nat: NatConfig,
+    loss: f64,
+) -> Option<(CandidateKind, CandidateKind)> {
+    let mut sim = Simulator::new(seed);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), a_nat);
+    let (_, lan_b) = sim.add_nat(internet, ip("203.0.113.2"), b_nat);
+    let mut link = LinkConfig::default();
+    link.delay = Duration::from_millis(10);
+    link.loss = Some(floe_netsim::LossModel::Random(loss));
+    let now = sim.now();
+    let mut ids = Vec::new();
+    for (net, role, s) in [(lan_a, Role::Controlling, 1), (lan_b, Role::Controlled, 2)] {
+        let host = ip("192.168.1.2");
+        let id = sim.add_host_with_link(
+            net,
+            host,
+            link.clone(),
+            AgentNode::new(Agent::new(config(), role, now, seed * 10 + s), now),
+        );
+        let local = SocketAddr::new(host, 5000);
+        sim.with_node(id, |n: &mut AgentNode, now| {
+            n.agent.add_host(now, local, 0);
+            n.agent
+                .add_turn_server(now, local, addr(STUN), "ice", "relay-password");
+        });
+        ids.push(id);
+    }
+    let (a, b) = (ids[0], ids[1]);
+    sim.run_until_condition(Duration::from_secs(60), |s| {
+        [a, b].iter().all(|id| {
+            s.node::<AgentNode>(*id).agent.gathering_state() == floe_ice::GatheringState::Complete
+        })
+    });
+    exchange_candidates(&mut sim, a, b);
+    if !run_until_connected(&mut sim, a, b, Duration::from_secs(30)) {
+        return None;
+    }
+    sim.run_until_condition(Duration::from_secs(10), |s| {
+        s.node::<AgentNode>(a)
+            .agent
+            .selected_pair()
+            .is_some_and(|p| p.nominated)
+    });
+    sim.node::<AgentNode>(a)
+        .agent
+        .selected_pair()
+        .map(|p| (p.local_kind, p.remote_kind))
+}
+
+#[test]
+fn with_five_percent_loss_every_cell_connects_over_twenty_seeds() {
+    let cells = [
+        (
+            "port-restricted/port-restricted",
+            NatConfig::port_restricted_cone(),
+            NatConfig::port_restricted_cone(),
+        ),
+        (
+            "symmetric/full-cone",
+            NatConfig::symmetric(),
+            NatConfig::full_cone(),
+        ),
+        (
+            "symmetric/port-restricted",
+            NatConfig::symmetric(),
+            NatConfig::port_restricted_cone(),
+        ),
+    ];
+    for (name, a, b) in cells {
+        for seed in 1..=20 {
+            let got = lossy_cell(seed, a.clone(), b.clone(), 0.05);
+            assert!(got.is_some(), "{name}: seed {seed} did not connect");
+        }
+    }
+}
+
+#[test]
+fn with_thirty_percent_loss_a_direct_cell_still_connects() {
+    let connected = (1..=10)
+        .filter(|seed| {
+            lossy_cell(
+                *seed,
+                NatConfig::port_restricted_cone(),
+                NatConfig::port_restricted_cone(),
+                0.30,
+            )
+            .is_some()
+        })
+        .count();
+    assert!(
+        connected >= 9,
+        "{connected}/10 seeds connected at 30 % loss"
+    );
+}
