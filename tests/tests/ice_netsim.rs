@@ -508,3 +508,48 @@ fn with_thirty_percent_loss_a_direct_cell_still_connects() {
         "{connected}/10 seeds connected at 30 % loss"
     );
 }
+
+#[test]
+fn relay_only_agents_connect_through_the_relay() {
+    let mut sim = Simulator::new(10);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::full_cone());
+    let (_, lan_b) = sim.add_nat(internet, ip("203.0.113.2"), NatConfig::full_cone());
+    let now = sim.now();
+    let mut ids = Vec::new();
+    for (net, role, seed) in [
+        (lan_a, Role::Controlling, 19),
+        (lan_b, Role::Controlled, 20),
+    ] {
+        let mut c = config();
+        c.relay_only = true;
+        let id = sim.add_host(
+            net,
+            ip("192.168.1.2"),
+            AgentNode::new(Agent::new(c, role, now, seed), now),
+        );
+        let local = addr("192.168.1.2:5000");
+        sim.with_node(id, |n: &mut AgentNode, now| {
+            n.agent.add_host(now, local, 0);
+            n.agent
+                .add_turn_server(now, local, addr(STUN), "ice", "relay-password");
+        });
+        ids.push(id);
+    }
+    let (a, b) = (ids[0], ids[1]);
+    gather(&mut sim, &[a, b]);
+    let kinds: Vec<CandidateKind> = sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .map(|c| c.kind)
+        .collect();
+    assert_eq!(kinds, [CandidateKind::Relayed]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(2));
+    let s = selected(&sim, a);
+    assert_eq!(s.local_kind, CandidateKind::Relayed);
+    exchange_data(&mut sim, a, b);
+}

@@ -232,9 +232,7 @@ impl Agent {
                 let r = &mut self.relays[i];
                 r.relayed = Some(addr);
                 let server = r.server;
-                if std::mem::take(&mut r.pending) {
-                    self.finish_gather();
-                }
+                let pending = std::mem::take(&mut r.pending);
                 let mut c = Candidate::new(
                     CandidateKind::Relayed,
                     addr,
@@ -258,6 +256,11 @@ impl Agent {
                 let local = self.locals.len() - 1;
                 for remote in 0..self.remotes.len() {
                     self.add_pair(local, remote);
+                }
+                // The candidate goes out before "gathering complete" (RFC 8838:
+                // end-of-candidates follows the last candidate).
+                if pending {
+                    self.finish_gather();
                 }
             }
             TurnEvent::AllocationFailed(e) | TurnEvent::AllocationLost(e) => {
@@ -352,6 +355,13 @@ impl Agent {
     /// server-reflexive address (RFC 8445 §5.1.1.2). `rank` orders interfaces for RFC 8421
     /// local preferences (0 = most preferred).
     pub fn add_host(&mut self, now: Instant, addr: SocketAddr, rank: usize) {
+        if self.config.relay_only {
+            // Only a base for TURN (see `AgentConfig::relay_only`).
+            if self.pending_gathers == 0 && self.relays.is_empty() {
+                self.set_gathering(GatheringState::Complete);
+            }
+            return;
+        }
         if self
             .locals
             .iter()

@@ -93,7 +93,10 @@ pub(crate) fn pair_priority(controlling: u32, controlled: u32) -> u64 {
     // Candidate priorities are at most 2^31 - 1 (RFC 8445 §5.1.2.1); a hostile PRIORITY
     // attribute above that is clamped so the formula cannot overflow.
     const MAX: u32 = (1 << 31) - 1;
-    let (g, d) = (u64::from(controlling.min(MAX)), u64::from(controlled.min(MAX)));
+    let (g, d) = (
+        u64::from(controlling.min(MAX)),
+        u64::from(controlled.min(MAX)),
+    );
     (g.min(d) << 32) + 2 * g.max(d) + u64::from(g > d)
 }
 

@@ -55,6 +55,10 @@ pub struct AgentConfig {
     pub consent_timeout: Duration,
     /// Give up checking after this long without any valid pair (RFC 8863 §5: 39.5 s).
     pub failed_timeout: Duration,
+    /// Use only relayed candidates (W3C `iceTransportPolicy: "relay"`): host sockets are
+    /// registered as bases for TURN but not offered or paired, and no server-reflexive
+    /// candidates are gathered.
+    pub relay_only: bool,
 }
 
 impl Default for AgentConfig {
@@ -73,6 +77,7 @@ impl Default for AgentConfig {
             consent_interval: Duration::from_secs(5),
             consent_timeout: Duration::from_secs(30),
             failed_timeout: Duration::from_millis(39_500),
+            relay_only: false,
         }
     }
 }

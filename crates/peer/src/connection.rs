@@ -1,0 +1,557 @@
+//! `PeerConnection`: one ICE agent driven by one tokio task over real UDP sockets.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floe_ice::{
+    Agent, AgentConfig, Candidate, ConnectionState, Credentials, Event, Role, SelectedPair,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::interfaces::{local_addresses, InterfacePolicy};
+use crate::signal::{Description, SignalMessage, SignalReceiver, SignalSender};
+use crate::uri::{IceServerUri, Scheme, UriTransport};
+
+/// A TURN server with credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// `turn:`/`turns:` URI.
+    pub uri: IceServerUri,
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// How to connect.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PeerConfig {
+    /// STUN servers (`stun:` URIs).
+    pub stun: Vec<IceServerUri>,
+    /// TURN servers.
+    pub turn: Vec<TurnServer>,
+    /// Use only relayed candidates.
+    pub relay_only: bool,
+    /// Which interfaces to open sockets on.
+    pub interfaces: InterfacePolicy,
+    /// Bind exactly these local addresses instead of enumerating interfaces (port 0 picks
+    /// a free port).
+    pub bind: Vec<SocketAddr>,
+    /// How long `connect` waits for a selected pair (default 30 s).
+    pub connect_timeout: Option<Duration>,
+    /// Agent settings (Ta, timers, limits).
+    pub agent: AgentConfig,
+}
+
+/// Which side of the offer/answer exchange this is; the offerer controls (RFC 8445 §6.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Sends the offer; controlling.
+    Offer,
+    /// Waits for the offer and answers; controlled.
+    Answer,
+}
+
+/// Why a connection failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// Sockets could not be opened.
+    #[error("cannot open sockets: {0}")]
+    Io(#[from] io::Error),
+    /// A server could not be resolved.
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    /// Signalling closed or broke.
+    #[error("signalling: {0}")]
+    Signalling(String),
+    /// No path worked.
+    #[error("ICE failed: no candidate pair works")]
+    Failed,
+    /// Nothing connected in time.
+    #[error("timed out after {0:?} without a working path")]
+    Timeout(Duration),
+    /// The connection is closed.
+    #[error("connection closed")]
+    Closed,
+}
+
+/// What the application sees change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerEvent {
+    /// Connection state changed.
+    State(ConnectionState),
+    /// The selected pair changed.
+    Selected(SelectedPair),
+    /// A server failed during gathering.
+    ServerFailed {
+        /// The server.
+        server: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+enum Command {
+    Send(Vec<u8>),
+    Close,
+}
+
+/// Sends datagrams on a [`PeerConnection`] from any task.
+#[derive(Debug, Clone)]
+pub struct DataSender(mpsc::Sender<Command>);
+
+impl DataSender {
+    /// Sends one datagram to the peer on the selected path.
+    pub async fn send(&self, data: &[u8]) -> Result<(), PeerError> {
+        self.0
+            .send(Command::Send(data.to_vec()))
+            .await
+            .map_err(|_| PeerError::Closed)
+    }
+}
+
+/// A connection to one peer.
+#[derive(Debug)]
+pub struct PeerConnection {
+    commands: mpsc::Sender<Command>,
+    data: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::UnboundedReceiver<PeerEvent>,
+    selected: watch::Receiver<Option<SelectedPair>>,
+    state: watch::Receiver<ConnectionState>,
+    local_addrs: Vec<SocketAddr>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Send(d) => write!(f, "Send({} bytes)", d.len()),
+            Command::Close => f.write_str("Close"),
+        }
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, PeerError> {
+    tokio::net::lookup_host((host, port))
+        .await
+        .map(Iterator::collect)
+        .map_err(|e| PeerError::Resolve(format!("{host}:{port}: {e}")))
+}
+
+impl PeerConnection {
+    /// Opens sockets, gathers, signals, and resolves once a pair is selected.
+    pub async fn connect<S: SignalSender, R: SignalReceiver>(
+        config: PeerConfig,
+        side: Side,
+        mut tx: S,
+        mut rx: R,
+    ) -> Result<PeerConnection, PeerError> {
+        // Sockets.
+        let mut sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+        let binds: Vec<(SocketAddr, usize)> = if config.bind.is_empty() {
+            local_addresses(&config.interfaces)
+                .into_iter()
+                .map(|(ip, rank)| (SocketAddr::new(ip, 0), rank))
+                .collect()
+        } else {
+            config
+                .bind
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (*a, i))
+                .collect()
+        };
+        let mut ranked = Vec::new();
+        for (addr, rank) in binds {
+            match UdpSocket::bind(addr).await {
+                Ok(s) => {
+                    let local = s.local_addr()?;
+                    ranked.push((local, rank));
+                    sockets.insert(local, Arc::new(s));
+                }
+                Err(e) => tracing::debug!(%addr, error = %e, "cannot bind"),
+            }
+        }
+        if sockets.is_empty() {
+            return Err(PeerError::Io(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "no usable local address",
+            )));
+        }
+        // Servers.
+        let mut agent_config = config.agent.clone();
+        agent_config.relay_only = config.relay_only;
+        for uri in &config.stun {
+            if uri.scheme == Scheme::Stun {
+                agent_config
+                    .stun_servers
+                    .extend(resolve(&uri.host, uri.port).await?);
+            }
+        }
+        let mut turn = Vec::new();
+        for t in &config.turn {
+            if t.uri.scheme == Scheme::Turns || t.uri.transport == Some(UriTransport::Tcp) {
+                tracing::warn!(uri = %t.uri, "TURN over TCP/TLS is not supported by the agent yet; trying UDP");
+            }
+            for server in resolve(&t.uri.host, t.uri.port).await? {
+                turn.push((server, t.username.clone(), t.password.clone()));
+            }
+        }
+        let role = if side == Side::Offer {
+            Role::Controlling
+        } else {
+            Role::Controlled
+        };
+        let now = Instant::now();
+        let mut agent = Agent::new(agent_config, role, now, rand::random());
+        for (local, rank) in &ranked {
+            agent.add_host(now, *local, *rank);
+        }
+        for (server, user, pass) in &turn {
+            if let Some((base, _)) = ranked.iter().find(|(l, _)| l.is_ipv4() == server.is_ipv4()) {
+                agent.add_turn_server(now, *base, *server, user, pass);
+            }
+        }
+        // The description with what is known now; the rest trickles.
+        let description = |agent: &Agent| {
+            let Credentials { ufrag, pwd } = agent.local_credentials().clone();
+            Description {
+                ufrag,
+                pwd,
+                lite: false,
+                candidates: agent.local_candidates().map(ToString::to_string).collect(),
+            }
+        };
+        let mut announced: usize = agent.local_candidates().count();
+        // Drop the events for candidates already in the description.
+        let mut early_events = Vec::new();
+        while let Some(e) = agent.poll_event() {
+            if !matches!(e, Event::LocalCandidate(_)) {
+                early_events.push(e);
+            }
+        }
+        let sig = |e: io::Error| PeerError::Signalling(e.to_string());
+        match side {
+            Side::Offer => tx
+                .send(SignalMessage::Offer(description(&agent)))
+                .await
+                .map_err(sig)?,
+            Side::Answer => loop {
+                match rx.recv().await.map_err(sig)? {
+                    Some(SignalMessage::Offer(d)) => {
+                        apply_description(&mut agent, now, &d);
+                        tx.send(SignalMessage::Answer(description(&agent)))
+                            .await
+                            .map_err(sig)?;
+                        break;
+                    }
+                    Some(SignalMessage::Candidate { candidate }) => {
+                        add_line(&mut agent, now, &candidate);
+                    }
+                    Some(SignalMessage::EndOfCandidates) => agent.end_of_remote_candidates(),
+                    Some(SignalMessage::Answer(_)) => {
+                        return Err(PeerError::Signalling(
+                            "got an answer, expected an offer".into(),
+                        ))
+                    }
+                    None => return Err(PeerError::Signalling("closed before the offer".into())),
+                }
+            },
+        }
+        if agent.gathering_state() == floe_ice::GatheringState::Complete {
+            tx.send(SignalMessage::EndOfCandidates).await.map_err(sig)?;
+            announced = usize::MAX;
+        }
+
+        // Plumbing: reader tasks per socket, signalling reader and writer tasks.
+        let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>)>(4096);
+        let mut readers = Vec::new();
+        for (local, s) in &sockets {
+            readers.push(tokio::spawn(read_socket(s.clone(), *local, in_tx.clone())));
+        }
+        let (sig_in_tx, sig_in_rx) = mpsc::unbounded_channel();
+        readers.push(tokio::spawn(async move {
+            loop {
+                let msg = rx.recv().await;
+                let stop = !matches!(msg, Ok(Some(_)));
+                if sig_in_tx.send(msg).is_err() || stop {
+                    return;
+                }
+            }
+        }));
+        let (sig_out_tx, mut sig_out_rx) = mpsc::unbounded_channel::<SignalMessage>();
+        readers.push(tokio::spawn(async move {
+            while let Some(m) = sig_out_rx.recv().await {
+                if tx.send(m).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let (data_tx, data_rx) = mpsc::channel(4096);
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (sel_tx, sel_rx) = watch::channel(None);
+        let (state_tx, mut state_rx) = watch::channel(ConnectionState::New);
+        for e in early_events {
+            let _ = forward_event(&e, &ev_tx, &sel_tx, &state_tx);
+        }
+        let local_addrs: Vec<SocketAddr> = sockets.keys().copied().collect();
+        let driver = Driver {
+            agent,
+            sockets,
+            in_rx,
+            sig_in_rx,
+            sig_out_tx,
+            cmd_rx,
+            data_tx,
+            ev_tx,
+            sel_tx,
+            state_tx,
+            readers,
+            announced,
+        };
+        let task = tokio::spawn(driver.run());
+
+        let limit = config.connect_timeout.unwrap_or(Duration::from_secs(30));
+        let waited = tokio::time::timeout(limit, async {
+            loop {
+                match *state_rx.borrow_and_update() {
+                    ConnectionState::Connected | ConnectionState::Completed => return Ok(()),
+                    ConnectionState::Failed => return Err(PeerError::Failed),
+                    ConnectionState::Closed => return Err(PeerError::Closed),
+                    _ => {}
+                }
+                if state_rx.changed().await.is_err() {
+                    return Err(PeerError::Closed);
+                }
+            }
+        })
+        .await;
+        let pc = PeerConnection {
+            commands: cmd_tx,
+            data: data_rx,
+            events: ev_rx,
+            selected: sel_rx,
+            state: state_rx,
+            local_addrs,
+            task,
+        };
+        match waited {
+            Ok(Ok(())) => Ok(pc),
+            Ok(Err(e)) => {
+                pc.close().await;
+                Err(e)
+            }
+            Err(_) => {
+                pc.close().await;
+                Err(PeerError::Timeout(limit))
+            }
+        }
+    }
+
+    /// Sends one datagram to the peer on the selected path.
+    pub async fn send(&self, data: &[u8]) -> Result<(), PeerError> {
+        self.commands
+            .send(Command::Send(data.to_vec()))
+            .await
+            .map_err(|_| PeerError::Closed)
+    }
+
+    /// A handle that sends from another task while this one receives.
+    pub fn sender(&self) -> DataSender {
+        DataSender(self.commands.clone())
+    }
+
+    /// The next datagram from the peer; `None` once closed.
+    pub async fn recv(&mut self) -> Option<Vec<u8>> {
+        self.data.recv().await
+    }
+
+    /// The next state or path change.
+    pub async fn next_event(&mut self) -> Option<PeerEvent> {
+        self.events.recv().await
+    }
+
+    /// The selected path.
+    pub fn selected(&self) -> Option<SelectedPair> {
+        self.selected.borrow().clone()
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> ConnectionState {
+        *self.state.borrow()
+    }
+
+    /// The local sockets.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Closes the connection and its sockets.
+    pub async fn close(self) {
+        let _ = self.commands.send(Command::Close).await;
+        let _ = self.task.await;
+    }
+}
+
+fn apply_description(agent: &mut Agent, now: Instant, d: &Description) {
+    agent.set_remote_credentials(Credentials {
+        ufrag: d.ufrag.clone(),
+        pwd: d.pwd.clone(),
+    });
+    for c in &d.candidates {
+        add_line(agent, now, c);
+    }
+}
+
+fn add_line(agent: &mut Agent, now: Instant, line: &str) {
+    match line.parse::<Candidate>() {
+        Ok(c) => {
+            agent.add_remote_candidate(now, c);
+        }
+        Err(e) => tracing::debug!(line, error = %e, "ignoring remote candidate"),
+    }
+}
+
+fn forward_event(
+    e: &Event,
+    ev: &mpsc::UnboundedSender<PeerEvent>,
+    sel: &watch::Sender<Option<SelectedPair>>,
+    state: &watch::Sender<ConnectionState>,
+) -> Option<()> {
+    match e {
+        Event::ConnectionState(s) => {
+            state.send_replace(*s);
+            ev.send(PeerEvent::State(*s)).ok()
+        }
+        Event::SelectedPair(p) => {
+            sel.send_replace(Some(p.clone()));
+            ev.send(PeerEvent::Selected(p.clone())).ok()
+        }
+        Event::ServerFailed { server, reason } => ev
+            .send(PeerEvent::ServerFailed {
+                server: *server,
+                reason: reason.clone(),
+            })
+            .ok(),
+        _ => Some(()),
+    }
+}
+
+async fn read_socket(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    tx: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let Ok((n, remote)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        if tx.send((local, remote, buf[..n].to_vec())).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Driver {
+    agent: Agent,
+    sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
+    in_rx: mpsc::Receiver<(SocketAddr, SocketAddr, Vec<u8>)>,
+    sig_in_rx: mpsc::UnboundedReceiver<io::Result<Option<SignalMessage>>>,
+    sig_out_tx: mpsc::UnboundedSender<SignalMessage>,
+    cmd_rx: mpsc::Receiver<Command>,
+    data_tx: mpsc::Sender<Vec<u8>>,
+    ev_tx: mpsc::UnboundedSender<PeerEvent>,
+    sel_tx: watch::Sender<Option<SelectedPair>>,
+    state_tx: watch::Sender<ConnectionState>,
+    readers: Vec<JoinHandle<()>>,
+    /// Local candidates already signalled (`usize::MAX` after end-of-candidates).
+    announced: usize,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            self.flush().await;
+            let deadline = self.agent.poll_timeout().map_or_else(
+                || tokio::time::Instant::now() + Duration::from_secs(3600),
+                tokio::time::Instant::from_std,
+            );
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => self.agent.handle_timeout(Instant::now()),
+                Some((local, remote, bytes)) = self.in_rx.recv() => {
+                    if let Some(data) = self.agent.handle_receive(Instant::now(), local, remote, &bytes) {
+                        // A full receive queue drops the datagram, as a socket would.
+                        let _ = self.data_tx.try_send(data.to_vec());
+                    }
+                }
+                Some(msg) = self.sig_in_rx.recv() => match msg {
+                    Ok(Some(SignalMessage::Candidate { candidate })) => add_line(&mut self.agent, Instant::now(), &candidate),
+                    Ok(Some(SignalMessage::EndOfCandidates)) => self.agent.end_of_remote_candidates(),
+                    Ok(Some(SignalMessage::Offer(d) | SignalMessage::Answer(d))) => apply_description(&mut self.agent, Instant::now(), &d),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "signalling error"),
+                },
+                cmd = self.cmd_rx.recv() => match cmd {
+                    Some(Command::Send(data)) => {
+                        if let Ok(t) = self.agent.send(&data) {
+                            self.transmit(t).await;
+                        }
+                    }
+                    Some(Command::Close) | None => break,
+                },
+            }
+        }
+        self.agent.close();
+        while let Some(e) = self.agent.poll_event() {
+            let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
+        }
+        for r in self.readers {
+            r.abort();
+        }
+    }
+
+    async fn transmit(&self, t: floe_ice::Transmit) {
+        if let Some(s) = self.sockets.get(&t.source) {
+            if let Err(e) = s.send_to(&t.data, t.destination).await {
+                tracing::debug!(to = %t.destination, error = %e, "send failed");
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.agent.poll_transmit() {
+            self.transmit(t).await;
+        }
+        while let Some(e) = self.agent.poll_event() {
+            if std::env::var_os("FLOE_DEBUG").is_some() {
+                eprintln!("DEBUG event {e:?}");
+            }
+            match &e {
+                Event::LocalCandidate(c) if self.announced != usize::MAX => {
+                    let _ = self.sig_out_tx.send(SignalMessage::Candidate {
+                        candidate: c.to_string(),
+                    });
+                    self.announced += 1;
+                }
+                Event::GatheringState(floe_ice::GatheringState::Complete)
+                    if self.announced != usize::MAX =>
+                {
+                    let _ = self.sig_out_tx.send(SignalMessage::EndOfCandidates);
+                    self.announced = usize::MAX;
+                }
+                _ => {}
+            }
+            let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
+        }
+    }
+}
