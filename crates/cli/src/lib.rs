@@ -9,13 +9,17 @@
 //! - [`demo`]: `floe demo`, two peers connecting through simulated NATs.
 //! - [`serve`]: `floe serve`, the STUN/TURN server.
 //! - [`relay`]: `floe relay`, a TURN allocation held from the command line.
+//! - [`stun`]: `floe stun`, one STUN Binding exchange (mapped address, RTT).
+//! - [`nat`]: `floe nat`, RFC 5780 NAT behaviour discovery.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod decode;
 pub mod demo;
+pub mod nat;
 pub mod relay;
 pub mod serve;
 pub mod sim;
+pub mod stun;
 pub mod turn_io;

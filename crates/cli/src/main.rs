@@ -25,6 +25,10 @@ enum Command {
     Serve(floe_cli::serve::ServeArgs),
     /// Allocate a relayed address on a TURN server and hold it.
     Relay(floe_cli::relay::RelayArgs),
+    /// Ask a STUN server for this host's mapped address (one Binding exchange).
+    Stun(floe_cli::stun::StunArgs),
+    /// Discover the NAT's mapping, filtering and hairpinning behaviour (RFC 5780).
+    Nat(floe_cli::nat::NatArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => floe_cli::demo::run(&args),
         Command::Serve(args) => floe_cli::serve::run(&args),
         Command::Relay(args) => floe_cli::relay::run(&args),
+        Command::Stun(args) => floe_cli::stun::run(&args),
+        Command::Nat(args) => floe_cli::nat::run(&args),
     };
     ExitCode::from(status)
 }
