@@ -6,6 +6,7 @@
 //!
 //! - [`decode`]: `floe decode`, the STUN/TURN/ChannelData inspector (hex, raw bytes,
 //!   pcap and pcapng).
+//! - [`connect`]: `floe connect`, netcat over ICE.
 //! - [`demo`]: `floe demo`, two peers connecting through simulated NATs.
 //! - [`serve`]: `floe serve`, the STUN/TURN server.
 //! - [`relay`]: `floe relay`, a TURN allocation held from the command line.
@@ -15,6 +16,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod connect;
 pub mod decode;
 pub mod demo;
 pub mod nat;

@@ -17,6 +17,8 @@ struct Cli {
 /// and a module in the library.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Netcat over ICE: connect to a peer on the fastest path, lines in, datagrams out.
+    Connect(floe_cli::connect::ConnectArgs),
     /// Decode STUN, TURN and ChannelData messages from hex, raw bytes or a capture.
     Decode(floe_cli::decode::DecodeArgs),
     /// Watch two peers connect through simulated NATs (no network needed).
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             )
         }
+        Command::Connect(args) => floe_cli::connect::run(&args),
         Command::Demo(args) => floe_cli::demo::run(&args),
         Command::Serve(args) => floe_cli::serve::run(&args),
         Command::Relay(args) => floe_cli::relay::run(&args),

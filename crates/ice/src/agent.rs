@@ -941,13 +941,25 @@ impl Agent {
 
     fn nominate_controlled(&mut self, now: Instant, p: usize) {
         self.nominated = Some(p);
+        let already = self.selected == Some(p);
         self.select(now, p);
+        if already {
+            // Same pair, now final: say so.
+            let described = self.describe(p);
+            self.events.push_back(Event::SelectedPair(described));
+        }
         self.set_state(ConnectionState::Completed);
     }
 
     fn finish_nomination(&mut self, now: Instant, p: usize) {
         self.nominated = Some(p);
+        let already = self.selected == Some(p);
         self.select(now, p);
+        if already {
+            // Same pair, now final: say so.
+            let described = self.describe(p);
+            self.events.push_back(Event::SelectedPair(described));
+        }
         self.set_state(ConnectionState::Completed);
         if self.consent_at.is_none() {
             let d = self.consent_delay();

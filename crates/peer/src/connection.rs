@@ -104,6 +104,18 @@ enum Command {
     Close,
 }
 
+/// A [`PeerConnection`]'s state and path changes, taken with
+/// [`PeerConnection::take_events`].
+#[derive(Debug)]
+pub struct PeerEvents(mpsc::UnboundedReceiver<PeerEvent>);
+
+impl PeerEvents {
+    /// The next event; `None` once the connection is gone.
+    pub async fn next(&mut self) -> Option<PeerEvent> {
+        self.0.recv().await
+    }
+}
+
 /// Sends datagrams on a [`PeerConnection`] from any task.
 #[derive(Debug, Clone)]
 pub struct DataSender(mpsc::Sender<Command>);
@@ -378,6 +390,13 @@ impl PeerConnection {
     /// The next state or path change.
     pub async fn next_event(&mut self) -> Option<PeerEvent> {
         self.events.recv().await
+    }
+
+    /// Moves the event stream out, to read it while another task receives data (after
+    /// this, [`PeerConnection::next_event`] returns `None`).
+    pub fn take_events(&mut self) -> PeerEvents {
+        let (_, closed) = mpsc::unbounded_channel();
+        PeerEvents(std::mem::replace(&mut self.events, closed))
     }
 
     /// The selected path.

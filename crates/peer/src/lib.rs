@@ -29,7 +29,7 @@ pub mod signal;
 pub mod uri;
 
 pub use connection::{
-    DataSender, PeerConfig, PeerConnection, PeerError, PeerEvent, Side, TurnServer,
+    DataSender, PeerConfig, PeerConnection, PeerError, PeerEvent, PeerEvents, Side, TurnServer,
 };
 pub use interfaces::InterfacePolicy;
 pub use signal::{

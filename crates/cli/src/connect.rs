@@ -1,0 +1,308 @@
+//! `floe connect`: netcat over ICE. Two hosts connect on the fastest path (signalling as
+//! JSON lines over TCP or a pair of files/named pipes); then each stdin line is sent as one
+//! datagram and each datagram received is written to stdout as a line. State and path
+//! changes go to stderr (JSON lines with `--json`). The signalling format is in
+//! docs/connect.md.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use clap::Args;
+use floe_ice::{CandidateKind, ConnectionState, SelectedPair};
+use floe_peer::{
+    IceServerUri, JsonLinesReceiver, JsonLinesSender, PeerConfig, PeerConnection, PeerError,
+    PeerEvent, Side, TurnServer,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Arguments of `floe connect`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("side").required(true).args(["offer", "answer"]))]
+#[allow(clippy::struct_excessive_bools)] // independent command-line flags
+pub struct ConnectArgs {
+    /// Send the offer (this side controls nomination).
+    #[arg(long)]
+    pub offer: bool,
+    /// Wait for an offer and answer it.
+    #[arg(long)]
+    pub answer: bool,
+    /// Signalling: `tcp-listen:ADDR`, `tcp:ADDR` or `files:IN,OUT`.
+    #[arg(long, value_name = "SIGNAL")]
+    pub signal: String,
+    /// STUN server URI (repeatable), e.g. `stun:stun.example.org`.
+    #[arg(long = "stun", value_name = "URI")]
+    pub stun: Vec<IceServerUri>,
+    /// TURN server URI (repeatable), e.g. `turn:turn.example.org?transport=udp`.
+    #[arg(long = "turn", value_name = "URI")]
+    pub turn: Vec<IceServerUri>,
+    /// TURN username (for every --turn).
+    #[arg(long)]
+    pub turn_user: Option<String>,
+    /// TURN password.
+    #[arg(long)]
+    pub turn_password: Option<String>,
+    /// Use only relayed candidates.
+    #[arg(long)]
+    pub relay_only: bool,
+    /// Bind these local addresses instead of every interface (repeatable; port 0 = any).
+    #[arg(long = "bind", value_name = "ADDR")]
+    pub bind: Vec<std::net::SocketAddr>,
+    /// Machine-readable state and path events on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up connecting after this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout: f64,
+    /// After stdin ends, keep printing what arrives for this many seconds, then exit.
+    #[arg(long, default_value_t = 2.0)]
+    pub linger: f64,
+}
+
+fn kind(p: &SelectedPair) -> &'static str {
+    if p.local_kind == CandidateKind::Relayed || p.remote_kind == CandidateKind::Relayed {
+        "relay"
+    } else {
+        match p.remote_kind {
+            CandidateKind::Host => "host",
+            CandidateKind::ServerReflexive => "srflx",
+            CandidateKind::PeerReflexive => "prflx",
+            CandidateKind::Relayed => "relay",
+        }
+    }
+}
+
+fn report(json: bool, event: &PeerEvent) {
+    match event {
+        PeerEvent::Selected(p) => {
+            let rtt = p.rtt.map(|r| (r.as_secs_f64() * 1e6).round() / 1000.0);
+            if json {
+                let v = serde_json::json!({"event": "selected", "local": p.local, "remote": p.remote, "type": kind(p), "rtt_ms": rtt, "nominated": p.nominated});
+                eprintln!("{v}");
+            } else {
+                eprintln!(
+                    "floe connect: path {} -> {} ({}, rtt {})",
+                    p.local,
+                    p.remote,
+                    kind(p),
+                    rtt.map_or_else(|| "?".into(), |r| format!("{r:.1} ms"))
+                );
+            }
+        }
+        PeerEvent::State(s) => {
+            let name = format!("{s:?}").to_lowercase();
+            if json {
+                eprintln!("{}", serde_json::json!({"event": "state", "state": name}));
+            } else {
+                eprintln!("floe connect: {name}");
+            }
+        }
+        PeerEvent::ServerFailed { server, reason } => {
+            if json {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"event": "server-failed", "server": server, "reason": reason})
+                );
+            } else {
+                eprintln!("floe connect: server {server} failed: {reason}");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Runs `floe connect`; returns the exit status.
+pub fn run(args: &ConnectArgs) -> u8 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("floe connect: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(connect(args))
+}
+
+async fn connect(args: &ConnectArgs) -> u8 {
+    let mut config = PeerConfig::default();
+    config.stun.clone_from(&args.stun);
+    for uri in &args.turn {
+        let (Some(username), Some(password)) = (&args.turn_user, &args.turn_password) else {
+            eprintln!("floe connect: --turn needs --turn-user and --turn-password");
+            return 2;
+        };
+        config.turn.push(TurnServer {
+            uri: uri.clone(),
+            username: username.clone(),
+            password: password.clone(),
+        });
+    }
+    config.relay_only = args.relay_only;
+    if args.relay_only && config.turn.is_empty() {
+        eprintln!("floe connect: --relay-only needs a --turn server");
+        return 2;
+    }
+    config.bind.clone_from(&args.bind);
+    config.connect_timeout = Some(Duration::from_secs_f64(args.timeout.max(0.1)));
+    let side = if args.offer {
+        Side::Offer
+    } else {
+        Side::Answer
+    };
+    let result = match args.signal.split_once(':') {
+        Some(("tcp-listen", addr)) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                if !args.json {
+                    eprintln!(
+                        "floe connect: waiting for the signalling peer on tcp {}",
+                        l.local_addr()
+                            .map_or_else(|_| addr.to_owned(), |a| a.to_string())
+                    );
+                }
+                match tokio::time::timeout(
+                    Duration::from_secs_f64(args.timeout.max(0.1)),
+                    l.accept(),
+                )
+                .await
+                {
+                    Ok(Ok((stream, _))) => {
+                        let (r, w) = stream.into_split();
+                        PeerConnection::connect(
+                            config,
+                            side,
+                            JsonLinesSender(w),
+                            JsonLinesReceiver::new(r),
+                        )
+                        .await
+                    }
+                    Ok(Err(e)) => Err(PeerError::Signalling(e.to_string())),
+                    Err(_) => Err(PeerError::Signalling(format!(
+                        "nobody connected to {addr} in time"
+                    ))),
+                }
+            }
+            Err(e) => Err(PeerError::Signalling(format!(
+                "cannot listen on {addr}: {e}"
+            ))),
+        },
+        Some(("tcp", addr)) => {
+            let deadline =
+                tokio::time::Instant::now() + Duration::from_secs_f64(args.timeout.max(0.1));
+            let stream = loop {
+                match tokio::net::TcpStream::connect(addr).await {
+                    Ok(s) => break Ok(s),
+                    Err(e) if tokio::time::Instant::now() >= deadline => break Err(e),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            };
+            match stream {
+                Ok(s) => {
+                    let (r, w) = s.into_split();
+                    PeerConnection::connect(
+                        config,
+                        side,
+                        JsonLinesSender(w),
+                        JsonLinesReceiver::new(r),
+                    )
+                    .await
+                }
+                Err(e) => Err(PeerError::Signalling(format!("cannot reach {addr}: {e}"))),
+            }
+        }
+        Some(("files", paths)) => {
+            let Some((input, output)) = paths.split_once(',') else {
+                eprintln!("floe connect: files: needs IN,OUT");
+                return 2;
+            };
+            // Named pipes: open both concurrently, as each open blocks until the other end
+            // opens its side.
+            let mut write = tokio::fs::OpenOptions::new();
+            write.write(true);
+            let (r, w) = tokio::join!(tokio::fs::File::open(input), write.open(output));
+            match (r, w) {
+                (Ok(r), Ok(w)) => {
+                    PeerConnection::connect(
+                        config,
+                        side,
+                        JsonLinesSender(w),
+                        JsonLinesReceiver::new(r),
+                    )
+                    .await
+                }
+                (Err(e), _) => Err(PeerError::Signalling(format!("{input}: {e}"))),
+                (_, Err(e)) => Err(PeerError::Signalling(format!("{output}: {e}"))),
+            }
+        }
+        _ => {
+            eprintln!("floe connect: --signal must be tcp-listen:ADDR, tcp:ADDR or files:IN,OUT");
+            return 2;
+        }
+    };
+    let mut pc = match result {
+        Ok(pc) => pc,
+        Err(e) => {
+            if args.json {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"event": "error", "error": e.to_string()})
+                );
+            }
+            eprintln!("floe connect: {e}");
+            return 1;
+        }
+    };
+    let mut events = pc.take_events();
+    let sender = pc.sender();
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let mut linger_until: Option<tokio::time::Instant> = None;
+    let mut out = std::io::stdout();
+    loop {
+        let linger = async {
+            match linger_until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            line = stdin.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => {
+                    // One datagram per line, at most 1200 bytes (a safe UDP payload).
+                    for chunk in line.as_bytes().chunks(1200) {
+                        if sender.send(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    stdin_open = false;
+                    linger_until = Some(tokio::time::Instant::now() + Duration::from_secs_f64(args.linger.max(0.0)));
+                }
+            },
+            data = pc.recv() => match data {
+                Some(d) => {
+                    let _ = out.write_all(&d);
+                    let _ = out.write_all(b"\n");
+                    let _ = out.flush();
+                }
+                None => break,
+            },
+            ev = events.next() => match ev {
+                Some(e) => {
+                    report(args.json, &e);
+                    if matches!(e, PeerEvent::State(ConnectionState::Failed)) {
+                        eprintln!("floe connect: connection lost");
+                        pc.close().await;
+                        return 1;
+                    }
+                }
+                None => break,
+            },
+            () = linger => break,
+        }
+    }
+    pc.close().await;
+    0
+}

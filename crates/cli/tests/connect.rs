@@ -1,0 +1,131 @@
+//! `floe connect` end to end: two processes, JSON-lines signalling over TCP or named
+//! pipes, lines in and out.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+const FLOE: &str = env!("CARGO_BIN_EXE_floe");
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(args: &[&str], input: &str) -> std::process::Child {
+    let mut child = Command::new(FLOE)
+        .arg("connect")
+        .args(args)
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--json",
+            "--timeout",
+            "15",
+            "--linger",
+            "2",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child
+}
+
+fn check(out: &std::process::Output, expect: &str) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    for line in expect.lines() {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in {stdout:?}; stderr: {stderr}"
+        );
+    }
+    let selected = stderr
+        .lines()
+        .find(|l| l.contains(r#""event":"selected""#))
+        .expect("a selected event");
+    let v: serde_json::Value = serde_json::from_str(selected).unwrap();
+    assert_eq!(v["type"], "host");
+    assert!(v["rtt_ms"].is_number());
+    assert!(v["local"].as_str().unwrap().starts_with("127.0.0.1:"));
+}
+
+#[test]
+fn two_processes_exchange_lines_over_tcp_signalling() {
+    let port = free_tcp_port().to_string();
+    let a = spawn(
+        &[
+            "--offer",
+            "--signal",
+            &format!("tcp-listen:127.0.0.1:{port}"),
+        ],
+        "from the offerer\nsecond line\n",
+    );
+    let b = spawn(
+        &["--answer", "--signal", &format!("tcp:127.0.0.1:{port}")],
+        "from the answerer\n",
+    );
+    check(&a.wait_with_output().unwrap(), "from the answerer");
+    check(
+        &b.wait_with_output().unwrap(),
+        "from the offerer\nsecond line",
+    );
+}
+
+#[test]
+fn two_processes_exchange_lines_over_named_pipes() {
+    let dir = std::env::temp_dir().join(format!("floe-connect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ab, ba) = (dir.join("a-to-b"), dir.join("b-to-a"));
+    for p in [&ab, &ba] {
+        assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+    }
+    let files = |input: &std::path::Path, output: &std::path::Path| {
+        format!("files:{},{}", input.display(), output.display())
+    };
+    let a = spawn(&["--offer", "--signal", &files(&ba, &ab)], "ping\n");
+    let b = spawn(&["--answer", "--signal", &files(&ab, &ba)], "pong\n");
+    check(&a.wait_with_output().unwrap(), "pong");
+    check(&b.wait_with_output().unwrap(), "ping");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn usage_and_signalling_errors_are_one_clear_line() {
+    let out = Command::new(FLOE)
+        .args(["connect", "--offer", "--signal", "carrier-pigeon:x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--signal must be"));
+    let port = free_tcp_port().to_string();
+    let out = Command::new(FLOE)
+        .args([
+            "connect",
+            "--answer",
+            "--signal",
+            &format!("tcp:127.0.0.1:{port}"),
+            "--timeout",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
