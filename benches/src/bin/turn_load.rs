@@ -19,11 +19,11 @@
 // Counts become f64 only for the printed rates.
 #![allow(clippy::cast_precision_loss)]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use floe_turn::client::{Client, ClientConfig, Event};
@@ -457,6 +457,29 @@ async fn receive_flow(socket: Arc<UdpSocket>, seq_at: usize, flow: Arc<Flow>) {
     }
 }
 
+/// A socket for one allocation cycle: each cycle is a new client with its own 5-tuple,
+/// as in an allocation storm. On IPv4 loopback the source IP cycles through 4096
+/// addresses in 127.64.0.0/20 (starting at a random one), because a server may keep a
+/// deleted allocation's 5-tuple for a while (coturn answers 437 Allocation Mismatch to
+/// a new Allocate on it for about a second) and the kernel reuses ephemeral ports
+/// quickly; 4096 sources also stay under per-source 401 limits (floe: 20/s each).
+async fn cycle_socket(server: SocketAddr, next_ip: &AtomicU32) -> Result<UdpSocket, String> {
+    let ip = match server.ip() {
+        IpAddr::V4(v4) if v4.is_loopback() => {
+            let n = next_ip.fetch_add(1, Ordering::Relaxed) & 0xfff;
+            IpAddr::V4(Ipv4Addr::from(0x7f40_0000 | n))
+        }
+        ip => ip,
+    };
+    let s = UdpSocket::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| format!("bind {ip}: {e}"))?;
+    s.connect(server)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    Ok(s)
+}
+
 async fn allocs(
     creds: &Creds,
     concurrency: usize,
@@ -466,16 +489,20 @@ async fn allocs(
     let stop = Arc::new(AtomicBool::new(false));
     let cycles = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
+    let start = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let next_ip = Arc::new(AtomicU32::new(start));
     let mut workers = Vec::new();
     for w in 0..concurrency {
         let (stop, cycles, failures) = (stop.clone(), cycles.clone(), failures.clone());
-        let creds = creds.clone();
+        let (creds, next_ip) = (creds.clone(), next_ip.clone());
         workers.push(tokio::spawn(async move {
             let mut seed = (w as u64) << 32;
-            let mut socket = connected(creds.server).await?;
             let mut last_error = None;
             while !stop.load(Ordering::Relaxed) {
                 seed += 1;
+                let socket = cycle_socket(creds.server, &next_ip).await?;
                 let mut client = new_client(&creds, &socket, seed)?;
                 let cycle = async {
                     allocate(&mut client, &socket).await?;
@@ -488,8 +515,6 @@ async fn allocs(
                     Err(e) => {
                         failures.fetch_add(1, Ordering::Relaxed);
                         last_error = Some(e);
-                        // A fresh 5-tuple, in case the server still holds the old one.
-                        socket = connected(creds.server).await?;
                     }
                 }
             }

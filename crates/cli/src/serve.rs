@@ -75,7 +75,7 @@ pub struct ServeArgs {
     pub max_unauthenticated_per_second: u32,
     /// Runtime threads (0 = one per CPU). The TURN core is a single task, so more
     /// threads only hand datagrams between threads on the way to it (see the TURN
-    /// section of docs/benchmarks.md); they help when many TLS handshakes arrive at once.
+    /// section of docs/benchmarks.md); they may help when many TLS handshakes arrive at once.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }
