@@ -553,3 +553,61 @@ fn relay_only_agents_connect_through_the_relay() {
     assert_eq!(s.local_kind, CandidateKind::Relayed);
     exchange_data(&mut sim, a, b);
 }
+
+#[test]
+fn a_check_that_arrives_before_its_candidate_is_peer_reflexive_until_the_candidate_is_signalled() {
+    // RFC 8838 §11: B's checks reach A before B's candidates do.
+    let mut sim = Simulator::new(11);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::full_cone());
+    let a = agent(&mut sim, lan, "192.168.1.2", Role::Controlling, 21);
+    let b = agent(&mut sim, lan, "192.168.1.3", Role::Controlled, 22);
+    gather(&mut sim, &[a, b]);
+    let creds_a = sim.node::<AgentNode>(a).agent.local_credentials().clone();
+    let creds_b = sim.node::<AgentNode>(b).agent.local_credentials().clone();
+    let cands_a: Vec<_> = sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .cloned()
+        .collect();
+    let cands_b: Vec<_> = sim
+        .node::<AgentNode>(b)
+        .agent
+        .local_candidates()
+        .cloned()
+        .collect();
+    // B learns everything; A only B's credentials.
+    sim.with_node(b, |n: &mut AgentNode, now| {
+        n.agent.set_remote_credentials(creds_a);
+        for c in cands_a {
+            n.agent.add_remote_candidate(now, c);
+        }
+    });
+    sim.with_node(a, |n: &mut AgentNode, _| {
+        n.agent.set_remote_credentials(creds_b)
+    });
+    sim.run_for(Duration::from_millis(300));
+    // A answered B's check and learned B as peer-reflexive.
+    let kinds: Vec<_> = sim
+        .node::<AgentNode>(a)
+        .agent
+        .pair_stats()
+        .map(|p| p.1)
+        .collect();
+    assert!(
+        !kinds.is_empty(),
+        "A paired with B's peer-reflexive address"
+    );
+    // The candidates arrive late; the pair becomes a host pair.
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        for c in cands_b {
+            n.agent.add_remote_candidate(now, c);
+        }
+    });
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(1));
+    let s = selected(&sim, a);
+    assert_eq!(s.remote_kind, CandidateKind::Host, "{s:?}");
+}

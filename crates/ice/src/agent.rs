@@ -444,9 +444,17 @@ impl Agent {
             return false;
         }
         if let Some(i) = self.remotes.iter().position(|r| r.addr() == Some(addr)) {
-            // A candidate we learned as peer-reflexive: the signalled one replaces it.
-            if self.remotes[i].kind == CandidateKind::PeerReflexive {
+            // A candidate we learned as peer-reflexive: the signalled one replaces it, and
+            // its pairs take its type and foundation (RFC 8838 §11).
+            if self.remotes[i].kind == CandidateKind::PeerReflexive
+                && candidate.kind != CandidateKind::PeerReflexive
+            {
+                for p in self.pairs.iter_mut().filter(|p| p.remote == i) {
+                    p.remote_kind = candidate.kind;
+                    p.foundation.1.clone_from(&candidate.foundation);
+                }
                 self.remotes[i] = candidate;
+                self.recompute_priorities();
             }
             return true;
         }
