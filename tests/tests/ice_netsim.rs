@@ -586,7 +586,7 @@ fn a_check_that_arrives_before_its_candidate_is_peer_reflexive_until_the_candida
         }
     });
     sim.with_node(a, |n: &mut AgentNode, _| {
-        n.agent.set_remote_credentials(creds_b)
+        n.agent.set_remote_credentials(creds_b);
     });
     sim.run_for(Duration::from_millis(300));
     // A answered B's check and learned B as peer-reflexive.
