@@ -157,16 +157,7 @@ fn place(
 }
 
 fn world(seed: u64, alice_nat: Nat, bob_nat: Nat, delay: Duration) -> World {
-    let mut sim = Simulator::new(seed);
-    let internet = sim.internet();
-    let now = sim.now();
-    let mut config = ServerConfig::default();
-    config.users.insert(TURN_USER.into(), TURN_PASSWORD.into());
-    sim.add_host(
-        internet,
-        addr(SERVER).ip(),
-        TurnServerNode::new(addr(SERVER), config, now, seed),
-    );
+    let mut sim = simulator_with_server(seed);
     let (alice, _) = place(
         &mut sim,
         alice_nat,
@@ -439,7 +430,8 @@ pub fn render(args: &DemoArgs) -> Result<String, String> {
     Ok(out)
 }
 
-fn lan_world(seed: u64) -> World {
+/// A simulated internet with the demo's STUN/TURN server on it.
+fn simulator_with_server(seed: u64) -> Simulator {
     let mut sim = Simulator::new(seed);
     let internet = sim.internet();
     let now = sim.now();
@@ -450,6 +442,13 @@ fn lan_world(seed: u64) -> World {
         addr(SERVER).ip(),
         TurnServerNode::new(addr(SERVER), config, now, seed),
     );
+    sim
+}
+
+fn lan_world(seed: u64) -> World {
+    let mut sim = simulator_with_server(seed);
+    let internet = sim.internet();
+    let now = sim.now();
     let (_, lan) = sim.add_nat(
         internet,
         "203.0.113.10".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
@@ -482,16 +481,9 @@ fn lan_world(seed: u64) -> World {
 }
 
 fn multipath_world(seed: u64) -> World {
-    let mut sim = Simulator::new(seed);
+    let mut sim = simulator_with_server(seed);
     let internet = sim.internet();
     let now = sim.now();
-    let mut config = ServerConfig::default();
-    config.users.insert(TURN_USER.into(), TURN_PASSWORD.into());
-    sim.add_host(
-        internet,
-        addr(SERVER).ip(),
-        TurnServerNode::new(addr(SERVER), config, now, seed),
-    );
     let mut slow = LinkConfig::default();
     slow.delay = Duration::from_millis(40);
     let mut fast = LinkConfig::default();
