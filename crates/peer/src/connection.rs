@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_ice::{
-    Agent, AgentConfig, Candidate, ConnectionState, Credentials, Event, Role, SelectedPair,
+    Agent, AgentConfig, Candidate, CandidateKind, ConnectionState, Credentials, Event, Role,
+    SelectedPair,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -116,14 +117,37 @@ impl PeerEvents {
     }
 }
 
+/// The selected pair when data can skip the driver task: a direct (not relayed) local
+/// candidate, consent valid. Senders write straight to its socket from the caller's
+/// slice, and socket readers hand its datagrams straight to the application.
+#[derive(Debug, Clone)]
+struct FastPath {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
 /// Sends datagrams on a [`PeerConnection`] from any task.
 #[derive(Debug, Clone)]
-pub struct DataSender(mpsc::Sender<Command>);
+pub struct DataSender {
+    commands: mpsc::Sender<Command>,
+    fast: watch::Receiver<Option<FastPath>>,
+}
 
 impl DataSender {
-    /// Sends one datagram to the peer on the selected path.
+    /// Sends one datagram to the peer on the selected path: straight from `data` to the
+    /// socket on a direct path (no copy), through the agent when relayed.
     pub async fn send(&self, data: &[u8]) -> Result<(), PeerError> {
-        self.0
+        let fast = self.fast.borrow().clone();
+        if let Some(path) = fast {
+            return path
+                .socket
+                .send_to(data, path.remote)
+                .await
+                .map(|_| ())
+                .map_err(PeerError::Io);
+        }
+        self.commands
             .send(Command::Send(data.to_vec()))
             .await
             .map_err(|_| PeerError::Closed)
@@ -134,6 +158,7 @@ impl DataSender {
 #[derive(Debug)]
 pub struct PeerConnection {
     commands: mpsc::Sender<Command>,
+    fast: watch::Receiver<Option<FastPath>>,
     data: mpsc::Receiver<Vec<u8>>,
     events: mpsc::UnboundedReceiver<PeerEvent>,
     selected: watch::Receiver<Option<SelectedPair>>,
@@ -285,9 +310,18 @@ impl PeerConnection {
 
         // Plumbing: reader tasks per socket, signalling reader and writer tasks.
         let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>)>(4096);
+        let (data_tx, data_rx) = mpsc::channel(4096);
+        let (fast_tx, fast_rx) = watch::channel(None);
         let mut readers = Vec::new();
         for (local, s) in &sockets {
-            readers.push(tokio::spawn(read_socket(s.clone(), *local, in_tx.clone())));
+            let reader = read_socket(
+                s.clone(),
+                *local,
+                in_tx.clone(),
+                fast_rx.clone(),
+                data_tx.clone(),
+            );
+            readers.push(tokio::spawn(reader));
         }
         let (sig_in_tx, sig_in_rx) = mpsc::unbounded_channel();
         readers.push(tokio::spawn(async move {
@@ -308,7 +342,6 @@ impl PeerConnection {
             }
         }));
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
-        let (data_tx, data_rx) = mpsc::channel(4096);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (sel_tx, sel_rx) = watch::channel(None);
         let (state_tx, mut state_rx) = watch::channel(ConnectionState::New);
@@ -329,6 +362,7 @@ impl PeerConnection {
             state_tx,
             readers,
             announced,
+            fast_tx,
         };
         let task = tokio::spawn(driver.run());
 
@@ -349,6 +383,7 @@ impl PeerConnection {
         .await;
         let pc = PeerConnection {
             commands: cmd_tx,
+            fast: fast_rx,
             data: data_rx,
             events: ev_rx,
             selected: sel_rx,
@@ -371,15 +406,15 @@ impl PeerConnection {
 
     /// Sends one datagram to the peer on the selected path.
     pub async fn send(&self, data: &[u8]) -> Result<(), PeerError> {
-        self.commands
-            .send(Command::Send(data.to_vec()))
-            .await
-            .map_err(|_| PeerError::Closed)
+        self.sender().send(data).await
     }
 
     /// A handle that sends from another task while this one receives.
     pub fn sender(&self) -> DataSender {
-        DataSender(self.commands.clone())
+        DataSender {
+            commands: self.commands.clone(),
+            fast: self.fast.clone(),
+        }
     }
 
     /// The next datagram from the peer; `None` once closed.
@@ -469,12 +504,26 @@ async fn read_socket(
     socket: Arc<UdpSocket>,
     local: SocketAddr,
     tx: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
+    fast: watch::Receiver<Option<FastPath>>,
+    data_tx: mpsc::Sender<Vec<u8>>,
 ) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let Ok((n, remote)) = socket.recv_from(&mut buf).await else {
             continue;
         };
+        // Application data on the selected direct pair goes straight to the application;
+        // STUN (first byte 0-3, RFC 7983) and everything else goes to the agent.
+        let on_fast_path = buf[0] > 3
+            && fast
+                .borrow()
+                .as_ref()
+                .is_some_and(|p| p.local == local && p.remote == remote);
+        if on_fast_path {
+            // A full receive queue drops the datagram, as a socket would.
+            let _ = data_tx.try_send(buf[..n].to_vec());
+            continue;
+        }
         if tx.send((local, remote, buf[..n].to_vec())).await.is_err() {
             return;
         }
@@ -495,6 +544,7 @@ struct Driver {
     readers: Vec<JoinHandle<()>>,
     /// Local candidates already signalled (`usize::MAX` after end-of-candidates).
     announced: usize,
+    fast_tx: watch::Sender<Option<FastPath>>,
 }
 
 impl Driver {
@@ -571,6 +621,35 @@ impl Driver {
                 _ => {}
             }
             let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
+        }
+        self.update_fast_path();
+    }
+
+    /// Publishes the selected pair as the fast path while it is direct and consent holds
+    /// (RFC 7675: no sending without consent, so a lost consent withdraws it at once).
+    fn update_fast_path(&self) {
+        let usable = matches!(
+            self.agent.connection_state(),
+            ConnectionState::Connected | ConnectionState::Completed
+        );
+        let fast = self
+            .agent
+            .selected_pair()
+            .filter(|p| usable && p.local_kind != CandidateKind::Relayed)
+            .and_then(|p| {
+                self.sockets.get(&p.local).map(|socket| FastPath {
+                    socket: socket.clone(),
+                    local: p.local,
+                    remote: p.remote,
+                })
+            });
+        let changed = match (&*self.fast_tx.borrow(), &fast) {
+            (Some(a), Some(b)) => a.local != b.local || a.remote != b.remote,
+            (None, None) => false,
+            _ => true,
+        };
+        if changed {
+            self.fast_tx.send_replace(fast);
         }
     }
 }
