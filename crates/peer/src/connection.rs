@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use floe_ice::{
     Agent, AgentConfig, Candidate, CandidateKind, ConnectionState, Credentials, Event, Role,
     SelectedPair,
@@ -159,7 +160,7 @@ impl DataSender {
 pub struct PeerConnection {
     commands: mpsc::Sender<Command>,
     fast: watch::Receiver<Option<FastPath>>,
-    data: mpsc::Receiver<Vec<u8>>,
+    data: mpsc::Receiver<Bytes>,
     events: mpsc::UnboundedReceiver<PeerEvent>,
     selected: watch::Receiver<Option<SelectedPair>>,
     state: watch::Receiver<ConnectionState>,
@@ -309,7 +310,7 @@ impl PeerConnection {
         }
 
         // Plumbing: reader tasks per socket, signalling reader and writer tasks.
-        let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>)>(4096);
+        let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Bytes)>(4096);
         let (data_tx, data_rx) = mpsc::channel(4096);
         let (fast_tx, fast_rx) = watch::channel(None);
         let mut readers = Vec::new();
@@ -417,8 +418,9 @@ impl PeerConnection {
         }
     }
 
-    /// The next datagram from the peer; `None` once closed.
-    pub async fn recv(&mut self) -> Option<Vec<u8>> {
+    /// The next datagram from the peer; `None` once closed. On a direct path the bytes are
+    /// the ones the socket wrote (no copy).
+    pub async fn recv(&mut self) -> Option<Bytes> {
         self.data.recv().await
     }
 
@@ -503,28 +505,37 @@ fn forward_event(
 async fn read_socket(
     socket: Arc<UdpSocket>,
     local: SocketAddr,
-    tx: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
+    tx: mpsc::Sender<(SocketAddr, SocketAddr, Bytes)>,
     fast: watch::Receiver<Option<FastPath>>,
-    data_tx: mpsc::Sender<Vec<u8>>,
+    data_tx: mpsc::Sender<Bytes>,
 ) {
-    let mut buf = vec![0u8; 65_536];
+    // Datagrams are received straight into a shared arena and handed out as `Bytes` that
+    // point into it: no copy, and one allocation per arena rather than per datagram.
+    const ARENA: usize = 512 * 1024;
+    const MAX_DATAGRAM: usize = 65_536;
+    let mut arena = BytesMut::with_capacity(ARENA);
     loop {
-        let Ok((n, remote)) = socket.recv_from(&mut buf).await else {
+        if arena.capacity() < MAX_DATAGRAM {
+            arena = BytesMut::with_capacity(ARENA);
+        }
+        let Ok((n, remote)) = socket.recv_buf_from(&mut arena).await else {
+            arena.clear();
             continue;
         };
+        let datagram = arena.split_to(n).freeze();
         // Application data on the selected direct pair goes straight to the application;
         // STUN (first byte 0-3, RFC 7983) and everything else goes to the agent.
-        let on_fast_path = buf[0] > 3
+        let on_fast_path = datagram.first().is_some_and(|b| *b > 3)
             && fast
                 .borrow()
                 .as_ref()
                 .is_some_and(|p| p.local == local && p.remote == remote);
         if on_fast_path {
             // A full receive queue drops the datagram, as a socket would.
-            let _ = data_tx.try_send(buf[..n].to_vec());
+            let _ = data_tx.try_send(datagram);
             continue;
         }
-        if tx.send((local, remote, buf[..n].to_vec())).await.is_err() {
+        if tx.send((local, remote, datagram)).await.is_err() {
             return;
         }
     }
@@ -533,11 +544,11 @@ async fn read_socket(
 struct Driver {
     agent: Agent,
     sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
-    in_rx: mpsc::Receiver<(SocketAddr, SocketAddr, Vec<u8>)>,
+    in_rx: mpsc::Receiver<(SocketAddr, SocketAddr, Bytes)>,
     sig_in_rx: mpsc::UnboundedReceiver<io::Result<Option<SignalMessage>>>,
     sig_out_tx: mpsc::UnboundedSender<SignalMessage>,
     cmd_rx: mpsc::Receiver<Command>,
-    data_tx: mpsc::Sender<Vec<u8>>,
+    data_tx: mpsc::Sender<Bytes>,
     ev_tx: mpsc::UnboundedSender<PeerEvent>,
     sel_tx: watch::Sender<Option<SelectedPair>>,
     state_tx: watch::Sender<ConnectionState>,
@@ -560,7 +571,7 @@ impl Driver {
                 Some((local, remote, bytes)) = self.in_rx.recv() => {
                     if let Some(data) = self.agent.handle_receive(Instant::now(), local, remote, &bytes) {
                         // A full receive queue drops the datagram, as a socket would.
-                        let _ = self.data_tx.try_send(data.to_vec());
+                        let _ = self.data_tx.try_send(Bytes::copy_from_slice(data));
                     }
                 }
                 Some(msg) = self.sig_in_rx.recv() => match msg {
