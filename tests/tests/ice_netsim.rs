@@ -611,3 +611,71 @@ fn a_check_that_arrives_before_its_candidate_is_peer_reflexive_until_the_candida
     let s = selected(&sim, a);
     assert_eq!(s.remote_kind, CandidateKind::Host, "{s:?}");
 }
+
+#[test]
+fn after_a_nat_reboot_with_a_new_address_an_ice_restart_recovers() {
+    let mut sim = Simulator::new(12);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (nat, lan_a) = sim.add_nat(
+        internet,
+        ip("203.0.113.1"),
+        NatConfig::port_restricted_cone(),
+    );
+    let (_, lan_b) = sim.add_nat(
+        internet,
+        ip("203.0.113.2"),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = agent_with_relay(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 23);
+    let b = agent_with_relay(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 24);
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(2));
+    exchange_data(&mut sim, a, b);
+
+    // A's NAT reboots onto a new public address: the path dies, consent fails.
+    sim.reboot_nat(nat, Some(ip("203.0.113.9")));
+    sim.run_for(Duration::from_secs(35));
+    assert_eq!(
+        sim.node::<AgentNode>(a).agent.connection_state(),
+        ConnectionState::Failed
+    );
+
+    // Both restart (new credentials, candidates gathered again) and signal anew.
+    for id in [a, b] {
+        sim.with_node(id, |n: &mut AgentNode, now| {
+            n.set_now(now);
+            n.agent.restart(now);
+        });
+    }
+    gather(&mut sim, &[a, b]);
+    let srflx: Vec<_> = sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .filter(|c| c.kind == CandidateKind::ServerReflexive)
+        .filter_map(|c| c.addr())
+        .collect();
+    assert_eq!(srflx.len(), 1);
+    assert_eq!(
+        srflx[0].ip(),
+        ip("203.0.113.9"),
+        "the new public address was gathered"
+    );
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(2));
+    let s = selected(&sim, a);
+    assert!(s.nominated);
+    assert_eq!(
+        s.remote_kind,
+        CandidateKind::ServerReflexive,
+        "direct again, not the relay: {s:?}"
+    );
+    for id in [a, b] {
+        sim.node_mut::<AgentNode>(id).received.clear();
+    }
+    exchange_data(&mut sim, a, b);
+}

@@ -1389,6 +1389,74 @@ impl Agent {
         self.events.pop_front()
     }
 
+    /// ICE restart (RFC 8445 §9): new local credentials, the remote side forgotten, and
+    /// candidates gathered again (server-reflexive addresses and TURN allocations may have
+    /// changed, for example after a NAT reboot). Host candidates are kept and announced
+    /// again as [`Event::LocalCandidate`]; signal the new credentials and candidates to the
+    /// peer, which restarts too. Data cannot be sent until a new pair is selected.
+    pub fn restart(&mut self, now: Instant) {
+        self.local_credentials = Credentials::random(&mut self.rng);
+        self.local_key = IntegrityKey::from_key_bytes(self.local_credentials.pwd.as_bytes());
+        self.remote_credentials = None;
+        self.remote_key = None;
+        self.remotes.clear();
+        self.remote_end_of_candidates = false;
+        self.pairs.clear();
+        self.triggered.clear();
+        self.transactions.clear();
+        self.pending_gathers = 0;
+        self.next_check = None;
+        self.started = None;
+        self.first_direct_success = None;
+        self.selected = None;
+        self.nominated = None;
+        self.nominating = None;
+        self.nomination_at = None;
+        self.consent_at = None;
+        self.last_consent = None;
+        let hosts: Vec<(SocketAddr, u16)> = self
+            .locals
+            .iter()
+            .filter(|l| l.candidate.kind == CandidateKind::Host)
+            .map(|l| (l.base, (l.candidate.priority >> 8) as u16))
+            .collect();
+        let relays: Vec<(SocketAddr, SocketAddr, String, String)> = self
+            .relays
+            .drain(..)
+            .map(|mut r| {
+                // Best effort: free the old allocation; the server expires it otherwise.
+                r.client.deallocate(now);
+                while let Some(t) = r.client.poll_transmit() {
+                    self.transmits.push_back(Transmit {
+                        source: t.source,
+                        destination: t.destination,
+                        data: t.data,
+                    });
+                }
+                let c = r.client.config();
+                (r.base, r.server, c.username.clone(), c.password.clone())
+            })
+            .collect();
+        self.locals.clear();
+        self.set_state(ConnectionState::New);
+        self.set_gathering(GatheringState::New);
+        for (base, local_preference) in hosts {
+            let c = Candidate::new(CandidateKind::Host, base, base, None, local_preference);
+            self.push_local(c, base);
+            for server in self.config.stun_servers.clone() {
+                if server.is_ipv4() == base.is_ipv4() {
+                    self.gather_from(now, base, server);
+                }
+            }
+        }
+        for (base, server, user, pass) in relays {
+            self.add_turn_server(now, base, server, &user, &pass);
+        }
+        if self.pending_gathers == 0 {
+            self.set_gathering(GatheringState::Complete);
+        }
+    }
+
     /// Stops everything.
     pub fn close(&mut self) {
         self.transactions.clear();
