@@ -656,7 +656,7 @@ fn after_a_nat_reboot_with_a_new_address_an_ice_restart_recovers() {
         .agent
         .local_candidates()
         .filter(|c| c.kind == CandidateKind::ServerReflexive)
-        .filter_map(|c| c.addr())
+        .filter_map(floe_ice::Candidate::addr)
         .collect();
     assert_eq!(srflx.len(), 1);
     assert_eq!(
