@@ -103,6 +103,7 @@ pub enum PeerEvent {
 
 enum Command {
     Send(Vec<u8>),
+    Restart,
     Close,
 }
 
@@ -172,6 +173,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Send(d) => write!(f, "Send({} bytes)", d.len()),
+            Command::Restart => f.write_str("Restart"),
             Command::Close => f.write_str("Close"),
         }
     }
@@ -269,6 +271,7 @@ impl PeerConnection {
             }
         };
         let mut announced: usize = agent.local_candidates().count();
+        let mut remote_ufrag: Option<String> = None;
         // Drop the events for candidates already in the description.
         let mut early_events = Vec::new();
         while let Some(e) = agent.poll_event() {
@@ -286,6 +289,7 @@ impl PeerConnection {
                 match rx.recv().await.map_err(sig)? {
                     Some(SignalMessage::Offer(d)) => {
                         apply_description(&mut agent, now, &d);
+                        remote_ufrag = Some(d.ufrag.clone());
                         tx.send(SignalMessage::Answer(description(&agent)))
                             .await
                             .map_err(sig)?;
@@ -364,6 +368,7 @@ impl PeerConnection {
             readers,
             announced,
             fast_tx,
+            remote_ufrag,
         };
         let task = tokio::spawn(driver.run());
 
@@ -449,6 +454,16 @@ impl PeerConnection {
     /// The local sockets.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// Restarts ICE (RFC 8445 §9): new credentials and candidates are signalled in a new
+    /// offer; the peer restarts and answers. Data stops until the new path is selected
+    /// (watch [`PeerConnection::next_event`] or [`PeerConnection::state`]).
+    pub async fn restart(&self) -> Result<(), PeerError> {
+        self.commands
+            .send(Command::Restart)
+            .await
+            .map_err(|_| PeerError::Closed)
     }
 
     /// Closes the connection and its sockets.
@@ -556,6 +571,8 @@ struct Driver {
     /// Local candidates already signalled (`usize::MAX` after end-of-candidates).
     announced: usize,
     fast_tx: watch::Sender<Option<FastPath>>,
+    /// The peer's current ufrag: an offer with another one is an ICE restart.
+    remote_ufrag: Option<String>,
 }
 
 impl Driver {
@@ -577,7 +594,26 @@ impl Driver {
                 Some(msg) = self.sig_in_rx.recv() => match msg {
                     Ok(Some(SignalMessage::Candidate { candidate })) => add_line(&mut self.agent, Instant::now(), &candidate),
                     Ok(Some(SignalMessage::EndOfCandidates)) => self.agent.end_of_remote_candidates(),
-                    Ok(Some(SignalMessage::Offer(d) | SignalMessage::Answer(d))) => apply_description(&mut self.agent, Instant::now(), &d),
+                    Ok(Some(SignalMessage::Offer(d))) => {
+                        // An offer with new credentials mid-session: the peer restarted ICE
+                        // (RFC 8445 §9); restart too and answer with ours.
+                        let now = Instant::now();
+                        let restarted = self.remote_ufrag.as_deref().is_some_and(|u| u != d.ufrag);
+                        if restarted {
+                            self.agent.restart(now);
+                            self.announced = 0;
+                        }
+                        self.remote_ufrag = Some(d.ufrag.clone());
+                        apply_description(&mut self.agent, now, &d);
+                        if restarted {
+                            let answer = self.description();
+                            let _ = self.sig_out_tx.send(SignalMessage::Answer(answer));
+                        }
+                    }
+                    Ok(Some(SignalMessage::Answer(d))) => {
+                        self.remote_ufrag = Some(d.ufrag.clone());
+                        apply_description(&mut self.agent, Instant::now(), &d);
+                    }
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "signalling error"),
                 },
@@ -586,6 +622,12 @@ impl Driver {
                         if let Ok(t) = self.agent.send(&data) {
                             self.transmit(t).await;
                         }
+                    }
+                    Some(Command::Restart) => {
+                        self.agent.restart(Instant::now());
+                        self.announced = 0;
+                        let offer = self.description();
+                        let _ = self.sig_out_tx.send(SignalMessage::Offer(offer));
                     }
                     Some(Command::Close) | None => break,
                 },
@@ -638,6 +680,21 @@ impl Driver {
 
     /// Publishes the selected pair as the fast path while it is direct and consent holds
     /// (RFC 7675: no sending without consent, so a lost consent withdraws it at once).
+    /// This side's credentials and current candidates.
+    fn description(&self) -> Description {
+        let Credentials { ufrag, pwd } = self.agent.local_credentials().clone();
+        Description {
+            ufrag,
+            pwd,
+            lite: false,
+            candidates: self
+                .agent
+                .local_candidates()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+
     fn update_fast_path(&self) {
         let usable = matches!(
             self.agent.connection_state(),

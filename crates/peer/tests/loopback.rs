@@ -107,3 +107,46 @@ async fn relay_only_goes_through_an_in_process_floe_server() {
     b.close().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ice_restart_mid_stream_reconnects_and_data_flows_again() {
+    let (mut a, mut b) = pair(loopback_config(), loopback_config()).await;
+    exchange(&mut a, &mut b, 500, 100, 32).await;
+    let before = a.selected().unwrap();
+    a.restart().await.unwrap();
+    // Wait for the new pair: the state goes back through checking to connected.
+    let mut events = a.take_events();
+    let reconnected = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut restarted = false;
+        while let Some(e) = events.next().await {
+            match e {
+                floe_peer::PeerEvent::State(floe_ice::ConnectionState::New) => restarted = true,
+                floe_peer::PeerEvent::State(floe_ice::ConnectionState::Completed) if restarted => {
+                    return true
+                }
+                _ => {}
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(reconnected, "no reconnection after the restart");
+    // The answerer restarted when the new offer arrived; wait for its side too.
+    for _ in 0..200 {
+        if matches!(
+            b.state(),
+            floe_ice::ConnectionState::Connected | floe_ice::ConnectionState::Completed
+        ) && b.selected().is_some_and(|p| p.nominated)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = a.selected().unwrap();
+    assert!(after.nominated);
+    assert_eq!(after.local, before.local, "same sockets, new session");
+    exchange(&mut a, &mut b, 500, 100, 32).await;
+    a.close().await;
+    b.close().await;
+}
