@@ -154,12 +154,17 @@ async fn connect(args: &ConnectArgs) -> u8 {
     let result = match args.signal.split_once(':') {
         Some(("tcp-listen", addr)) => match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => {
-                if !args.json {
+                // The bound address (port 0 picks one), so scripts can hand it to the peer.
+                let bound = l
+                    .local_addr()
+                    .map_or_else(|_| addr.to_owned(), |a| a.to_string());
+                if args.json {
                     eprintln!(
-                        "floe connect: waiting for the signalling peer on tcp {}",
-                        l.local_addr()
-                            .map_or_else(|_| addr.to_owned(), |a| a.to_string())
+                        "{}",
+                        serde_json::json!({"event": "listening", "address": bound})
                     );
+                } else {
+                    eprintln!("floe connect: waiting for the signalling peer on tcp {bound}");
                 }
                 match tokio::time::timeout(
                     Duration::from_secs_f64(args.timeout.max(0.1)),

@@ -64,20 +64,31 @@ fn check(out: &std::process::Output, expect: &str) {
 
 #[test]
 fn two_processes_exchange_lines_over_tcp_signalling() {
-    let port = free_tcp_port().to_string();
-    let a = spawn(
-        &[
-            "--offer",
-            "--signal",
-            &format!("tcp-listen:127.0.0.1:{port}"),
-        ],
+    // Port 0: the offerer reports the address it listens on (first stderr line).
+    let mut a = spawn(
+        &["--offer", "--signal", "tcp-listen:127.0.0.1:0"],
         "from the offerer\nsecond line\n",
     );
+    let mut stderr = std::io::BufReader::new(a.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first:?}"));
+    assert_eq!(v["event"], "listening");
+    let address = v["address"].as_str().unwrap().to_owned();
     let b = spawn(
-        &["--answer", "--signal", &format!("tcp:127.0.0.1:{port}")],
+        &["--answer", "--signal", &format!("tcp:{address}")],
         "from the answerer\n",
     );
-    check(&a.wait_with_output().unwrap(), "from the answerer");
+    // Give the rest of A's stderr back to the output check.
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    let mut out = a.wait_with_output().unwrap();
+    out.stderr = rest.join().unwrap().into_bytes();
+    check(&out, "from the answerer");
     check(
         &b.wait_with_output().unwrap(),
         "from the offerer\nsecond line",
