@@ -679,3 +679,153 @@ fn after_a_nat_reboot_with_a_new_address_an_ice_restart_recovers() {
     }
     exchange_data(&mut sim, a, b);
 }
+
+/// One cell of the wider matrix: how each side is attached, and what must be selected.
+struct Cell {
+    name: &'static str,
+    build: fn(&mut Simulator) -> (NetId, &'static str, NetId, &'static str),
+    relay_expected: bool,
+}
+
+fn behind(sim: &mut Simulator, parent: NetId, external: &str, nat: NatConfig) -> NetId {
+    sim.add_nat(parent, ip(external), nat).1
+}
+
+fn wider_cells() -> Vec<Cell> {
+    vec![
+        Cell {
+            name: "same home NAT, hairpinning off (Linux MASQUERADE): host candidates",
+            build: |sim| {
+                let lan = behind(
+                    sim,
+                    sim.internet(),
+                    "203.0.113.1",
+                    NatConfig::linux_masquerade(),
+                );
+                (lan, "192.168.1.2", lan, "192.168.1.3")
+            },
+            relay_expected: false,
+        },
+        Cell {
+            name: "same home NAT, hairpinning on: still host candidates",
+            build: |sim| {
+                let lan = behind(
+                    sim,
+                    sim.internet(),
+                    "203.0.113.1",
+                    NatConfig::port_restricted_cone(),
+                );
+                (lan, "192.168.1.2", lan, "192.168.1.3")
+            },
+            relay_expected: false,
+        },
+        Cell {
+            name: "home NAT behind an endpoint-independent carrier-grade NAT vs port-restricted",
+            build: |sim| {
+                let cgn = behind(
+                    sim,
+                    sim.internet(),
+                    "203.0.113.100",
+                    NatConfig::port_restricted_cone(),
+                );
+                let home = behind(sim, cgn, "100.64.0.10", NatConfig::port_restricted_cone());
+                let b = behind(
+                    sim,
+                    sim.internet(),
+                    "203.0.113.2",
+                    NatConfig::port_restricted_cone(),
+                );
+                (home, "192.168.1.2", b, "192.168.1.2")
+            },
+            relay_expected: false,
+        },
+        Cell {
+            name: "home NAT behind a symmetric carrier-grade NAT vs port-restricted: relay",
+            build: |sim| {
+                let cgn = behind(sim, sim.internet(), "203.0.113.100", NatConfig::symmetric());
+                let home = behind(sim, cgn, "100.64.0.10", NatConfig::port_restricted_cone());
+                let b = behind(
+                    sim,
+                    sim.internet(),
+                    "203.0.113.2",
+                    NatConfig::port_restricted_cone(),
+                );
+                (home, "192.168.1.2", b, "192.168.1.2")
+            },
+            relay_expected: true,
+        },
+        Cell {
+            name: "two homes behind the same endpoint-independent carrier-grade NAT",
+            build: |sim| {
+                let cgn = behind(sim, sim.internet(), "203.0.113.100", NatConfig::full_cone());
+                let a = behind(sim, cgn, "100.64.0.10", NatConfig::port_restricted_cone());
+                let b = behind(sim, cgn, "100.64.0.20", NatConfig::port_restricted_cone());
+                (a, "192.168.1.2", b, "192.168.1.2")
+            },
+            relay_expected: false,
+        },
+        Cell {
+            name: "Linux MASQUERADE --random-fully vs Linux MASQUERADE: relay",
+            build: |sim| {
+                let a = behind(
+                    sim,
+                    sim.internet(),
+                    "203.0.113.1",
+                    NatConfig::linux_masquerade_random(),
+                );
+                let b = behind(
+                    sim,
+                    sim.internet(),
+                    "203.0.113.2",
+                    NatConfig::linux_masquerade(),
+                );
+                (a, "192.168.1.2", b, "192.168.1.2")
+            },
+            relay_expected: true,
+        },
+    ]
+}
+
+#[test]
+fn wider_matrix_cells_pick_direct_paths_where_rfc_4787_allows_in_both_roles() {
+    for cell in wider_cells() {
+        for controlling_first in [true, false] {
+            let seed = 40 + u64::from(controlling_first);
+            let mut sim = Simulator::new(seed);
+            stun_server(&mut sim);
+            let (net_a, ip_a, net_b, ip_b) = (cell.build)(&mut sim);
+            let (role_a, role_b) = if controlling_first {
+                (Role::Controlling, Role::Controlled)
+            } else {
+                (Role::Controlled, Role::Controlling)
+            };
+            let a = agent_with_relay(&mut sim, net_a, ip_a, role_a, seed * 2);
+            let b = agent_with_relay(&mut sim, net_b, ip_b, role_b, seed * 2 + 1);
+            gather(&mut sim, &[a, b]);
+            exchange_candidates(&mut sim, a, b);
+            assert!(
+                run_until_connected(&mut sim, a, b, Duration::from_secs(5)),
+                "{}: not connected (seed {seed})",
+                cell.name
+            );
+            let controlling = if controlling_first { a } else { b };
+            sim.run_until_condition(Duration::from_secs(5), |s| {
+                s.node::<AgentNode>(controlling)
+                    .agent
+                    .selected_pair()
+                    .is_some_and(|p| p.nominated)
+            });
+            let s = selected(&sim, controlling);
+            let relayed =
+                s.local_kind == CandidateKind::Relayed || s.remote_kind == CandidateKind::Relayed;
+            assert_eq!(
+                relayed,
+                cell.relay_expected,
+                "{} (controlling {}): {s:?}, seed {seed}",
+                cell.name,
+                if controlling_first { "A" } else { "B" }
+            );
+            exchange_data(&mut sim, a, b);
+        }
+    }
+}
