@@ -829,3 +829,162 @@ fn wider_matrix_cells_pick_direct_paths_where_rfc_4787_allows_in_both_roles() {
         }
     }
 }
+
+fn renominating_config() -> AgentConfig {
+    let mut c = config();
+    c.renomination = true;
+    c
+}
+
+#[test]
+fn when_the_chosen_path_slows_down_the_agent_renominates_the_faster_one() {
+    // A has two interfaces to a public B: 5 ms and 20 ms one way. The 5 ms path is
+    // chosen; then its delay rises to 80 ms and the agent moves to the 20 ms path.
+    let mut sim = Simulator::new(13);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let now = sim.now();
+    let mut fast = LinkConfig::default();
+    fast.delay = Duration::from_millis(5);
+    let mut steady = LinkConfig::default();
+    steady.delay = Duration::from_millis(20);
+    let a = sim.add_host_with_link(
+        internet,
+        ip("192.0.2.10"),
+        fast,
+        AgentNode::new(
+            Agent::new(renominating_config(), Role::Controlling, now, 25),
+            now,
+        ),
+    );
+    sim.add_interface_with_link(a, internet, ip("192.0.2.11"), steady);
+    let b = sim.add_host(
+        internet,
+        ip("192.0.2.20"),
+        AgentNode::new(
+            Agent::new(renominating_config(), Role::Controlled, now, 26),
+            now,
+        ),
+    );
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        n.agent.add_host(now, addr("192.0.2.10:5000"), 0);
+        n.agent.add_host(now, addr("192.0.2.11:5000"), 1);
+    });
+    sim.with_node(b, |n: &mut AgentNode, now| {
+        n.agent.add_host(now, addr("192.0.2.20:5000"), 0);
+    });
+    gather(&mut sim, &[a, b]);
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(selected(&sim, a).local, addr("192.0.2.10:5000"));
+    // The fast path degrades to 80 ms each way.
+    let link = sim.link_mut(floe_netsim::LinkId::Interface(a, 0));
+    link.up.config.delay = Duration::from_millis(80);
+    link.down.config.delay = Duration::from_millis(80);
+    sim.run_for(Duration::from_secs(90));
+    let s = selected(&sim, a);
+    assert_eq!(
+        s.local,
+        addr("192.0.2.11:5000"),
+        "moved to the 20 ms path: {s:?}"
+    );
+    assert!(s.nominated);
+    assert_eq!(
+        selected(&sim, b).remote,
+        addr("192.0.2.11:5000"),
+        "the controlled side followed"
+    );
+    for id in [a, b] {
+        sim.node_mut::<AgentNode>(id).received.clear();
+    }
+    exchange_data(&mut sim, a, b);
+}
+
+#[test]
+fn a_relayed_start_moves_to_a_direct_path_that_appears_later() {
+    let mut sim = Simulator::new(14);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::full_cone());
+    let (_, lan_b) = sim.add_nat(internet, ip("203.0.113.2"), NatConfig::full_cone());
+    let now = sim.now();
+    let mut ids = Vec::new();
+    for (net, role, seed) in [
+        (lan_a, Role::Controlling, 27),
+        (lan_b, Role::Controlled, 28),
+    ] {
+        let id = sim.add_host(
+            net,
+            ip("192.168.1.2"),
+            AgentNode::new(Agent::new(renominating_config(), role, now, seed), now),
+        );
+        let local = addr("192.168.1.2:5000");
+        sim.with_node(id, |n: &mut AgentNode, now| {
+            n.agent.add_host(now, local, 0);
+            n.agent
+                .add_turn_server(now, local, addr(STUN), "ice", "relay-password");
+        });
+        ids.push(id);
+    }
+    let (a, b) = (ids[0], ids[1]);
+    gather(&mut sim, &[a, b]);
+    // First only the relayed candidates are signalled (the others trickle late).
+    let cands = |sim: &Simulator, id, relayed: bool| -> Vec<floe_ice::Candidate> {
+        sim.node::<AgentNode>(id)
+            .agent
+            .local_candidates()
+            .filter(|c| (c.kind == CandidateKind::Relayed) == relayed)
+            .cloned()
+            .collect()
+    };
+    let (ca, cb) = (cands(&sim, a, true), cands(&sim, b, true));
+    let (creds_a, creds_b) = (
+        sim.node::<AgentNode>(a).agent.local_credentials().clone(),
+        sim.node::<AgentNode>(b).agent.local_credentials().clone(),
+    );
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        n.agent.set_remote_credentials(creds_b);
+        for c in cb {
+            n.agent.add_remote_candidate(now, c);
+        }
+    });
+    sim.with_node(b, |n: &mut AgentNode, now| {
+        n.agent.set_remote_credentials(creds_a);
+        for c in ca {
+            n.agent.add_remote_candidate(now, c);
+        }
+    });
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(3));
+    let s = selected(&sim, a);
+    assert!(
+        s.local_kind == CandidateKind::Relayed || s.remote_kind == CandidateKind::Relayed,
+        "{s:?}"
+    );
+    // The direct candidates arrive.
+    let (da, db) = (cands(&sim, a, false), cands(&sim, b, false));
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        for c in db {
+            n.agent.add_remote_candidate(now, c);
+        }
+    });
+    sim.with_node(b, |n: &mut AgentNode, now| {
+        for c in da {
+            n.agent.add_remote_candidate(now, c);
+        }
+    });
+    sim.run_for(Duration::from_secs(3));
+    let s = selected(&sim, a);
+    assert!(s.nominated);
+    assert!(
+        s.local_kind != CandidateKind::Relayed && s.remote_kind != CandidateKind::Relayed,
+        "moved to direct: {s:?}"
+    );
+    let sb = selected(&sim, b);
+    assert!(
+        sb.local_kind != CandidateKind::Relayed && sb.remote_kind != CandidateKind::Relayed,
+        "the controlled side followed: {sb:?}"
+    );
+    exchange_data(&mut sim, a, b);
+}

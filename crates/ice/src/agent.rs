@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
-    ErrorCode, IceControlled, IceControlling, Priority, UseCandidate, Username, XorMappedAddress,
+    ErrorCode, IceControlled, IceControlling, Nomination as NominationAttr, Priority, UseCandidate,
+    Username, XorMappedAddress,
 };
 use floe_stun::demux::{classify, PacketKind};
 use floe_stun::transaction::{ClientTransaction, Reliability, TransactionConfig, TransactionState};
@@ -115,6 +116,9 @@ pub struct Agent {
     nominated: Option<usize>,
     /// The pair whose next check carries USE-CANDIDATE.
     nominating: Option<usize>,
+    /// Renomination: the next NOMINATION value we send, and the highest we received.
+    nomination_counter: u32,
+    remote_nomination: u32,
     /// When the controlling agent should look at nominating again (end of the settle
     /// window, or of the relay wait).
     nomination_at: Option<Instant>,
@@ -166,6 +170,8 @@ impl Agent {
             selected: None,
             nominated: None,
             nominating: None,
+            nomination_counter: 1,
+            remote_nomination: 0,
             nomination_at: None,
             connection_state: ConnectionState::New,
             gathering_state: GatheringState::New,
@@ -709,7 +715,15 @@ impl Agent {
         let Some(pair) = self.add_pair(local_index, remote_index) else {
             return;
         };
-        let use_candidate = msg.has(floe_stun::AttrType::USE_CANDIDATE);
+        // RFC 8445 §8.1.1: the first nomination stands; a later one counts only with a
+        // higher NOMINATION value (renomination).
+        let nomination = msg.get::<NominationAttr>().ok().flatten().map(|n| n.0);
+        let renominated = nomination.is_some_and(|n| n > self.remote_nomination);
+        if let Some(n) = nomination.filter(|_| renominated) {
+            self.remote_nomination = n;
+        }
+        let use_candidate = msg.has(floe_stun::AttrType::USE_CANDIDATE)
+            && (self.nominated.is_none() || renominated);
         let p = &mut self.pairs[pair];
         p.received_request = true;
         p.stats.requests_received += 1;
@@ -1050,6 +1064,39 @@ impl Agent {
                 self.schedule_check(now);
             }
         }
+        if self.role == Role::Controlling && self.config.renomination && self.nominating.is_none() {
+            if let Some(p) = self.better_than_nominated() {
+                self.nomination_counter += 1;
+                tracing::info!(pair = p, "renominating a better pair");
+                self.triggered.retain(|q| *q != p);
+                self.triggered.push_front(p);
+                self.nominating = Some(p);
+                self.schedule_check(now);
+            }
+        }
+    }
+
+    /// A usable pair clearly better than the nominated one: direct where the nominated one
+    /// is relayed, or an RTT lower by the hysteresis margin.
+    fn better_than_nominated(&self) -> Option<usize> {
+        let current = self.nominated?;
+        let cur = &self.pairs[current];
+        let best = self.best_pair(true)?;
+        if best == current {
+            return None;
+        }
+        if !cur.is_direct() {
+            return Some(best);
+        }
+        let (Some(cur_rtt), Some(best_rtt)) =
+            (cur.stats.smoothed_rtt, self.pairs[best].stats.smoothed_rtt)
+        else {
+            return None;
+        };
+        let threshold = cur_rtt
+            .mul_f64(1.0 - self.config.renomination_hysteresis)
+            .saturating_sub(self.config.renomination_min_gain);
+        (best_rtt < threshold).then_some(best)
     }
 
     fn best_pair(&self, direct: bool) -> Option<usize> {
@@ -1185,6 +1232,9 @@ impl Agent {
             };
             if use_candidate {
                 b.add(&UseCandidate)?;
+                if self.config.renomination {
+                    b.add(&NominationAttr(self.nomination_counter))?;
+                }
             }
             b.add_message_integrity(key)?.add_fingerprint()?;
             Ok::<_, floe_stun::Error>(b.finish().to_vec())
@@ -1324,6 +1374,20 @@ impl Agent {
         if let (Some(p), Some(at)) = (self.selected, self.consent_at) {
             if now >= at {
                 self.send_consent(now, p);
+                // With renomination, keep measuring the best other direct pairs too.
+                if self.config.renomination && self.role == Role::Controlling {
+                    let mut others: Vec<usize> = (0..self.pairs.len())
+                        .filter(|&q| {
+                            q != p
+                                && self.pairs[q].state == PairState::Succeeded
+                                && self.pairs[q].is_direct()
+                        })
+                        .collect();
+                    others.sort_by_key(|&q| self.pairs[q].stats.smoothed_rtt);
+                    for q in others.into_iter().take(3) {
+                        self.send_consent(now, q);
+                    }
+                }
                 let d = self.consent_delay();
                 self.consent_at = Some(now + d);
             }

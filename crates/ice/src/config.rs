@@ -59,6 +59,16 @@ pub struct AgentConfig {
     /// registered as bases for TURN but not offered or paired, and no server-reflexive
     /// candidates are gathered.
     pub relay_only: bool,
+    /// Renomination (draft-thatcher-ice-renomination, the NOMINATION attribute 0xC001 as
+    /// libwebrtc and pion use it): after nominating, the controlling agent keeps measuring
+    /// and moves to a better pair by nominating again. Only when the peer said it supports
+    /// it (`ice-options:renomination`); off by default, as RFC 8445 §8.1.1 forbids a second
+    /// nomination otherwise.
+    pub renomination: bool,
+    /// A pair must beat the selected pair's smoothed RTT by this fraction ...
+    pub renomination_hysteresis: f64,
+    /// ... and by at least this much before the agent moves to it.
+    pub renomination_min_gain: Duration,
 }
 
 impl Default for AgentConfig {
@@ -78,6 +88,9 @@ impl Default for AgentConfig {
             consent_timeout: Duration::from_secs(30),
             failed_timeout: Duration::from_millis(39_500),
             relay_only: false,
+            renomination: false,
+            renomination_hysteresis: 0.25,
+            renomination_min_gain: Duration::from_millis(5),
         }
     }
 }
