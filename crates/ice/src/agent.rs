@@ -14,7 +14,9 @@ use floe_stun::{Class, IntegrityKey, Message, MessageBuilder, MessageType, Metho
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use floe_turn::client::{Client as TurnClient, ClientConfig as TurnConfig, Event as TurnEvent};
+mod relay;
+
+pub use relay::{Transport, TurnServer};
 
 use crate::candidate::{self, Candidate, CandidateKind};
 use crate::checklist::{pair_priority, Pair, PairState, PairStats};
@@ -22,8 +24,13 @@ use crate::config::{AgentConfig, Nomination, Role};
 use crate::event::{ConnectionState, Event, GatheringState, SelectedPair};
 
 /// A datagram to send: from `source` (a local socket the runtime owns) to `destination`.
+///
+/// With [`Transport::Tcp`] or [`Transport::Tls`] the bytes go on the runtime's connection to
+/// the TURN server `destination` instead (see [`Agent::handle_stream_receive`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
+    /// UDP, or the stream to a TURN server.
+    pub transport: Transport,
     /// The local socket address to send from.
     pub source: SocketAddr,
     /// Where to.
@@ -80,6 +87,8 @@ enum Purpose {
     Gather {
         base: SocketAddr,
         server: SocketAddr,
+        /// `AgentConfig::gather_timeout` after the request.
+        deadline: Instant,
     },
     Consent(usize),
 }
@@ -130,17 +139,10 @@ pub struct Agent {
     last_consent: Option<Instant>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
-    relays: Vec<Relay>,
-}
-
-/// A TURN allocation that provides a relayed candidate (RFC 8445 §5.1.1.2).
-#[derive(Debug)]
-struct Relay {
-    client: TurnClient,
-    base: SocketAddr,
-    server: SocketAddr,
-    relayed: Option<SocketAddr>,
-    pending: bool,
+    relays: Vec<relay::Relay>,
+    turn_servers: Vec<TurnServer>,
+    /// The latest time the agent was given (for `close`, which takes none).
+    clock: Instant,
 }
 
 impl Agent {
@@ -182,105 +184,8 @@ impl Agent {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             relays: Vec::new(),
-        }
-    }
-
-    /// Allocates a relayed candidate on a TURN server (UDP), sent from the local socket
-    /// `base` (one of the hosts added with [`Agent::add_host`]).
-    pub fn add_turn_server(
-        &mut self,
-        now: Instant,
-        base: SocketAddr,
-        server: SocketAddr,
-        username: &str,
-        password: &str,
-    ) {
-        if self.relays.len() >= 8 || base.is_ipv4() != server.is_ipv4() {
-            return;
-        }
-        let config = TurnConfig::new(base, server, floe_turn::Transport::Udp, username, password);
-        let mut client = TurnClient::new(config, self.rng.gen());
-        client.allocate(now);
-        self.relays.push(Relay {
-            client,
-            base,
-            server,
-            relayed: None,
-            pending: true,
-        });
-        self.pending_gathers += 1;
-        self.set_gathering(GatheringState::Gathering);
-        self.drain_relays(now);
-    }
-
-    /// Moves TURN clients' transmits out and turns their events into candidates.
-    fn drain_relays(&mut self, now: Instant) {
-        for i in 0..self.relays.len() {
-            while let Some(t) = self.relays[i].client.poll_transmit() {
-                self.transmits.push_back(Transmit {
-                    source: t.source,
-                    destination: t.destination,
-                    data: t.data,
-                });
-            }
-            while let Some(e) = self.relays[i].client.poll_event() {
-                self.relay_event(now, i, e);
-            }
-        }
-    }
-
-    fn relay_event(&mut self, now: Instant, i: usize, event: TurnEvent) {
-        match event {
-            TurnEvent::Allocated {
-                relayed, mapped, ..
-            } => {
-                let Some(&addr) = relayed.first() else { return };
-                let r = &mut self.relays[i];
-                r.relayed = Some(addr);
-                let server = r.server;
-                let pending = std::mem::take(&mut r.pending);
-                let mut c = Candidate::new(
-                    CandidateKind::Relayed,
-                    addr,
-                    addr,
-                    Some(server),
-                    candidate::local_preference(addr.ip(), 0),
-                );
-                c.related = mapped;
-                self.push_local(c, addr);
-                // Permissions for every remote candidate right away (INTEROP: the first
-                // check between two relays is otherwise often lost).
-                let ips: Vec<_> = self
-                    .remotes
-                    .iter()
-                    .filter_map(Candidate::addr)
-                    .map(|a| a.ip())
-                    .collect();
-                for ip in ips {
-                    let _ = self.relays[i].client.create_permission(now, ip);
-                }
-                let local = self.locals.len() - 1;
-                for remote in 0..self.remotes.len() {
-                    self.add_pair(local, remote);
-                }
-                // The candidate goes out before "gathering complete" (RFC 8838:
-                // end-of-candidates follows the last candidate).
-                if pending {
-                    self.finish_gather();
-                }
-            }
-            TurnEvent::AllocationFailed(e) | TurnEvent::AllocationLost(e) => {
-                let r = &mut self.relays[i];
-                let server = r.server;
-                if std::mem::take(&mut r.pending) {
-                    self.finish_gather();
-                }
-                self.events.push_back(Event::ServerFailed {
-                    server,
-                    reason: e.to_string(),
-                });
-            }
-            _ => {}
+            turn_servers: Vec::new(),
+            clock: now,
         }
     }
 
@@ -294,16 +199,19 @@ impl Agent {
     /// Queues a datagram from a local candidate's base; from a relayed candidate it is
     /// wrapped for the TURN server (Send indication, or ChannelData once bound).
     fn emit(&mut self, source: SocketAddr, destination: SocketAddr, data: Vec<u8>) {
-        if let Some(r) = self.relays.iter_mut().find(|r| r.relayed == Some(source)) {
+        if let Some(r) = self.relay_for(source) {
+            let transport = r.transport;
             if let Ok(t) = r.client.send_to(destination, &data) {
                 self.transmits.push_back(Transmit {
+                    transport,
                     source: t.source,
                     destination: t.destination,
                     data: t.data,
                 });
             }
-        } else {
+        } else if !self.is_relayed_address(source) {
             self.transmits.push_back(Transmit {
+                transport: Transport::Udp,
                 source,
                 destination,
                 data,
@@ -420,7 +328,11 @@ impl Agent {
             self.transactions.insert(
                 tid,
                 Outstanding {
-                    purpose: Purpose::Gather { base, server },
+                    purpose: Purpose::Gather {
+                        base,
+                        server,
+                        deadline: now + self.config.gather_timeout,
+                    },
                     transaction: t,
                     source: base,
                     destination: server,
@@ -539,6 +451,7 @@ impl Agent {
             nominate_on_success: false,
             received_request: false,
             last_response: None,
+            first_check: None,
             stats: PairStats::default(),
         });
         Some(self.pairs.len() - 1)
@@ -566,6 +479,7 @@ impl Agent {
         remote: SocketAddr,
         bytes: &'a [u8],
     ) -> Option<&'a [u8]> {
+        self.clock = now;
         // From a TURN server we use: TURN traffic, unless it answers one of our own
         // transactions (a STUN Binding for a server-reflexive candidate to the same server).
         let ours = bytes.len() >= 20 && bytes[0] < 4 && {
@@ -576,7 +490,9 @@ impl Agent {
         if let Some(i) = self
             .relays
             .iter()
-            .position(|r| r.base == local && r.server == remote)
+            .position(|r| {
+                r.transport == Transport::Udp && r.base == local && r.server == remote && r.active()
+            })
             .filter(|_| !ours)
         {
             let relayed = self.relays[i].relayed;
@@ -628,18 +544,24 @@ impl Agent {
         let p = &mut self.pairs[i];
         p.stats.bytes_sent += data.len() as u64;
         let (source, destination) = (p.base, p.remote_addr);
-        if let Some(r) = self.relays.iter_mut().find(|r| r.relayed == Some(source)) {
+        if let Some(r) = self.relay_for(source) {
+            let transport = r.transport;
             let t = r
                 .client
                 .send_to(destination, data)
                 .map_err(|_| SendError::NotConnected)?;
             return Ok(Transmit {
+                transport,
                 source: t.source,
                 destination: t.destination,
                 data: t.data,
             });
         }
+        if self.is_relayed_address(source) {
+            return Err(SendError::NotConnected);
+        }
         Ok(Transmit {
+            transport: Transport::Udp,
             source,
             destination,
             data: data.to_vec(),
@@ -834,7 +756,7 @@ impl Agent {
         let rtt = out.transaction.rtt();
         let code = msg.get::<ErrorCode>().ok().flatten().map(|c| c.code);
         match out.purpose {
-            Purpose::Gather { base, server } => {
+            Purpose::Gather { base, server, .. } => {
                 self.pending_gathers = self.pending_gathers.saturating_sub(1);
                 match msg.get::<XorMappedAddress>() {
                     Ok(Some(mapped)) if msg.class() == Class::Success => {
@@ -1017,6 +939,7 @@ impl Agent {
             remote_kind: pair.remote_kind,
             rtt: pair.stats.smoothed_rtt,
             nominated: self.nominated == Some(p),
+            turn_transport: self.relay_transport(pair.base),
         }
     }
 
@@ -1141,13 +1064,36 @@ impl Agent {
                     return (now >= first + settle || !direct_pending).then_some(best);
                 }
                 let relay = self.best_pair(false)?;
-                let direct_alive = self
-                    .pairs
-                    .iter()
-                    .any(|p| p.is_direct() && p.state != PairState::Failed);
-                (!direct_alive || now >= start + self.config.relay_wait).then_some(relay)
+                let deadline = self.relay_deadline(start)?;
+                (now >= deadline).then_some(relay)
             }
         }
+    }
+
+    /// When the controlling agent may nominate a working relayed pair: once no direct pair
+    /// can still succeed, or once every direct pair still alive has had time to answer its
+    /// first check and one retransmission (min RTO plus twice the relayed pair's RTT: a
+    /// direct path is rarely slower than the relay), and at the latest `relay_wait` after
+    /// checks started. No fixed per-type wait (the issue with pion's 2 s).
+    fn relay_deadline(&self, start: Instant) -> Option<Instant> {
+        let relay = self.best_pair(false)?;
+        let relay_rtt = self.pairs[relay]
+            .stats
+            .smoothed_rtt
+            .unwrap_or(self.config.min_rto);
+        let cap = start + self.config.relay_wait;
+        let mut deadline = None::<Instant>;
+        for p in self.pairs.iter().filter(|p| p.is_direct()) {
+            match (p.state, p.first_check) {
+                (PairState::Failed | PairState::Succeeded, _) => {}
+                (_, None) => return Some(cap),
+                (_, Some(sent)) => {
+                    let t = sent + self.config.min_rto + relay_rtt * 2;
+                    deadline = Some(deadline.map_or(t, |d| d.max(t)));
+                }
+            }
+        }
+        Some(deadline.map_or(start, |d| d.min(cap)))
     }
 
     /// Makes sure the check timer runs (checks stay paced by Ta).
@@ -1257,6 +1203,7 @@ impl Agent {
         if pair.state != PairState::Succeeded {
             pair.state = PairState::InProgress;
         }
+        pair.first_check.get_or_insert(now);
         pair.check = Some((tid, t.clone(), use_candidate));
         let (source, destination) = (pair.base, pair.remote_addr);
         self.transactions.insert(
@@ -1330,14 +1277,19 @@ impl Agent {
 
     /// Advances timers: checks (Ta pacing), retransmissions, nomination, consent.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = now;
         for r in &mut self.relays {
-            r.client.handle_timeout(now);
+            if r.active() {
+                r.client.handle_timeout(now);
+            }
         }
         self.drain_relays(now);
+        self.start_due_relays(now);
         let mut done = Vec::new();
         for (tid, out) in &mut self.transactions {
             out.transaction.handle_timeout(now);
-            if out.transaction.state() == TransactionState::TimedOut {
+            let late = matches!(out.purpose, Purpose::Gather { deadline, .. } if deadline <= now);
+            if late || out.transaction.state() == TransactionState::TimedOut {
                 done.push(*tid);
             }
         }
@@ -1423,6 +1375,13 @@ impl Agent {
         };
         let nomination = self
             .nomination_at
+            .into_iter()
+            .chain(
+                self.started
+                    .and_then(|s| self.relay_deadline(s))
+                    .filter(|t| *t > self.clock),
+            )
+            .min()
             .filter(|_| self.role == Role::Controlling && self.nominated.is_none());
         let failed = (self.selected.is_none() && self.connection_state != ConnectionState::Failed)
             .then(|| self.started.map(|s| s + self.config.failed_timeout))
@@ -1433,13 +1392,18 @@ impl Agent {
             .map(|t| t + self.config.consent_timeout);
         self.transactions
             .values()
-            .filter_map(|o| o.transaction.poll_timeout())
+            .filter_map(|o| match o.purpose {
+                Purpose::Gather { deadline, .. } => {
+                    o.transaction.poll_timeout().map(|t| t.min(deadline))
+                }
+                _ => o.transaction.poll_timeout(),
+            })
             .chain(checks)
             .chain(nomination)
             .chain(failed)
             .chain(self.consent_at)
             .chain(consent_deadline)
-            .chain(self.relays.iter().filter_map(|r| r.client.poll_timeout()))
+            .chain(self.relay_timeout())
             .min()
     }
 
@@ -1484,23 +1448,8 @@ impl Agent {
             .filter(|l| l.candidate.kind == CandidateKind::Host)
             .map(|l| (l.base, (l.candidate.priority >> 8) as u16))
             .collect();
-        let relays: Vec<(SocketAddr, SocketAddr, String, String)> = self
-            .relays
-            .drain(..)
-            .map(|mut r| {
-                // Best effort: free the old allocation; the server expires it otherwise.
-                r.client.deallocate(now);
-                while let Some(t) = r.client.poll_transmit() {
-                    self.transmits.push_back(Transmit {
-                        source: t.source,
-                        destination: t.destination,
-                        data: t.data,
-                    });
-                }
-                let c = r.client.config();
-                (r.base, r.server, c.username.clone(), c.password.clone())
-            })
-            .collect();
+        self.release_relays(now);
+        let servers = std::mem::take(&mut self.turn_servers);
         self.locals.clear();
         self.set_state(ConnectionState::New);
         self.set_gathering(GatheringState::New);
@@ -1513,17 +1462,19 @@ impl Agent {
                 }
             }
         }
-        for (base, server, user, pass) in relays {
-            self.add_turn_server(now, base, server, &user, &pass);
+        for server in servers {
+            self.add_turn_server_with(now, server);
         }
         if self.pending_gathers == 0 {
             self.set_gathering(GatheringState::Complete);
         }
     }
 
-    /// Stops everything.
+    /// Stops everything. TURN allocations are freed: a Refresh with lifetime 0 goes out
+    /// for UDP ones (poll the transmits once more), [`Event::CloseStream`] for the others.
     pub fn close(&mut self) {
         self.transactions.clear();
+        self.release_relays(self.clock);
         self.set_state(ConnectionState::Closed);
     }
 }

@@ -69,6 +69,12 @@ pub struct AgentConfig {
     pub renomination_hysteresis: f64,
     /// ... and by at least this much before the agent moves to it.
     pub renomination_min_gain: Duration,
+    /// Stagger between the transports of one TURN server (UDP, then TCP...), in the spirit
+    /// of Happy Eyeballs (RFC 8305 §5: 100-250 ms); default 150 ms.
+    pub turn_stagger: Duration,
+    /// Longest wait for a STUN server's Binding response or a TURN allocation before the
+    /// server is reported failed and gathering goes on without it (default 5 s).
+    pub gather_timeout: Duration,
 }
 
 impl Default for AgentConfig {
@@ -91,6 +97,8 @@ impl Default for AgentConfig {
             renomination: false,
             renomination_hysteresis: 0.25,
             renomination_min_gain: Duration::from_millis(5),
+            turn_stagger: Duration::from_millis(150),
+            gather_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::agent::Transport;
 use crate::candidate::{Candidate, CandidateKind};
 
 /// RTCIceConnectionState.
@@ -49,6 +50,8 @@ pub struct SelectedPair {
     pub rtt: Option<Duration>,
     /// Whether the pair is nominated (final) rather than only the best valid pair so far.
     pub nominated: bool,
+    /// For a relayed local candidate, how the TURN server is reached.
+    pub turn_transport: Option<Transport>,
 }
 
 /// Something the application should know.
@@ -63,7 +66,25 @@ pub enum Event {
     ConnectionState(ConnectionState),
     /// The selected pair changed.
     SelectedPair(SelectedPair),
-    /// A STUN server did not answer (gathering goes on without it).
+    /// A TURN allocation won its race: the relayed candidate uses `transport`.
+    RelayAllocated {
+        /// The TURN server.
+        server: SocketAddr,
+        /// How it is reached.
+        transport: Transport,
+        /// The relayed address.
+        relayed: SocketAddr,
+    },
+    /// The agent no longer needs the runtime's `transport` connection to `server`: close
+    /// it (a lost race, a failed or released allocation).
+    CloseStream {
+        /// TCP or TLS.
+        transport: Transport,
+        /// The TURN server.
+        server: SocketAddr,
+    },
+    /// A STUN or TURN server failed (no answer in time, an error response, every transport
+    /// refused); gathering goes on without it.
     ServerFailed {
         /// The server.
         server: SocketAddr,

@@ -1,9 +1,9 @@
 //! # floe-ice
 //!
-//! A sans-IO ICE agent (RFC 8445). Work in progress: host and server-reflexive
-//! candidates, checklists with Ta pacing and triggered checks, peer-reflexive candidates,
-//! role-conflict repair, lowest-latency nomination, consent freshness. Relayed candidates,
-//! renomination, ICE restart and ICE-lite are not done yet.
+//! A sans-IO ICE agent (RFC 8445): host, server-reflexive, peer-reflexive and relayed
+//! candidates (TURN over UDP, TCP or TLS, raced), checklists with Ta pacing and triggered
+//! checks, role-conflict repair, lowest-latency nomination with relay fallback,
+//! renomination, consent freshness (RFC 7675), trickle (RFC 8838), ICE restart.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -15,7 +15,7 @@ pub mod config;
 pub mod event;
 pub mod sdp;
 
-pub use agent::{Agent, Credentials, SendError, Transmit};
+pub use agent::{Agent, Credentials, SendError, Transmit, Transport, TurnServer};
 pub use candidate::{Candidate, CandidateAddress, CandidateKind, TcpType, TransportProtocol};
 pub use checklist::{PairState, PairStats};
 pub use config::{AgentConfig, Nomination, Role};
