@@ -91,6 +91,9 @@ enum Purpose {
         deadline: Instant,
     },
     Consent(usize),
+    /// A check cancelled by a triggered check on its pair (RFC 8445 §7.3.1.4): not
+    /// retransmitted, its timeout fails nothing, a late success still counts.
+    CancelledCheck(usize),
 }
 
 #[derive(Debug)]
@@ -658,8 +661,18 @@ impl Agent {
                 p.nominate_on_success = true;
             }
         }
-        // Triggered check (§7.3.1.4) unless one is in flight or the pair already works.
+        // Triggered check (§7.3.1.4) unless the pair already works. A check in flight is
+        // cancelled (no more retransmissions; a late answer still counts) so that the new
+        // one goes out in the next Ta slot instead of waiting for a retransmission.
         let p = &mut self.pairs[pair];
+        if p.state == PairState::InProgress && p.check.as_ref().is_some_and(|c| !c.2) {
+            if let Some((tid, _, _)) = p.check.take() {
+                if let Some(o) = self.transactions.get_mut(&tid) {
+                    o.purpose = Purpose::CancelledCheck(pair);
+                }
+            }
+            p.state = PairState::Waiting;
+        }
         match p.state {
             PairState::Frozen | PairState::Waiting | PairState::Failed => {
                 p.state = PairState::Waiting;
@@ -731,17 +744,19 @@ impl Agent {
         };
         // RFC 8445 §7.2.5.2.1: non-symmetric addresses fail the check.
         if out.source != local || out.destination != remote {
+            let tid = msg.transaction_id();
             if let Purpose::Check(p) = out.purpose {
-                let tid = msg.transaction_id();
                 self.transactions.remove(&tid);
                 self.pairs[p].check = None;
                 self.pairs[p].state = PairState::Failed;
+            } else if let Purpose::CancelledCheck(_) = out.purpose {
+                self.transactions.remove(&tid);
             }
             return;
         }
         match out.purpose {
             Purpose::Gather { .. } => {}
-            Purpose::Check(_) | Purpose::Consent(_) => {
+            Purpose::Check(_) | Purpose::Consent(_) | Purpose::CancelledCheck(_) => {
                 // Responses to checks are signed with the peer's pwd.
                 let Some(key) = &self.remote_key else { return };
                 if msg.verify(key).is_err() {
@@ -791,6 +806,11 @@ impl Agent {
                 }
             }
             Purpose::Check(p) => self.check_answered(now, p, msg, rtt, code),
+            Purpose::CancelledCheck(p) => {
+                if msg.class() == Class::Success && self.pairs[p].state != PairState::Succeeded {
+                    self.check_answered(now, p, msg, rtt, code);
+                }
+            }
             Purpose::Consent(p) => {
                 if msg.class() == Class::Success {
                     self.last_consent = Some(now);
@@ -811,7 +831,15 @@ impl Agent {
         rtt: Option<Duration>,
         code: Option<u16>,
     ) {
-        let use_candidate = self.pairs[p].check.take().is_some_and(|(_, _, u)| u);
+        let tid = msg.transaction_id();
+        let use_candidate = match self.pairs[p].check.take() {
+            Some((t, _, u)) if t == tid => u,
+            other => {
+                // The answer to a cancelled check: the new one stays in flight.
+                self.pairs[p].check = other;
+                false
+            }
+        };
         if code == Some(487) {
             // §7.2.5.1: switch role and check again.
             let other = if self.role == Role::Controlling {
@@ -1137,11 +1165,20 @@ impl Agent {
             self.next_check = None;
             return;
         };
-        if self.pairs[p].check.is_some() {
-            self.next_check = Some(now + self.config.ta);
-            return;
-        }
         let nominate = self.nominating == Some(p);
+        if self.pairs[p].check.is_some() {
+            if !nominate {
+                self.next_check = Some(now + self.config.ta);
+                return;
+            }
+            // The nomination must not wait for (or be lost behind) a plain check in
+            // flight on the same pair: cancel that one.
+            if let Some((tid, _, _)) = self.pairs[p].check.take() {
+                if let Some(o) = self.transactions.get_mut(&tid) {
+                    o.purpose = Purpose::CancelledCheck(p);
+                }
+            }
+        }
         if nominate {
             self.nominating = None;
         }
@@ -1264,6 +1301,9 @@ impl Agent {
         let mut due = Vec::new();
         for out in self.transactions.values_mut() {
             if let Some(bytes) = out.transaction.poll_transmit(now) {
+                if let Purpose::CancelledCheck(_) = out.purpose {
+                    continue;
+                }
                 if let Purpose::Check(p) = out.purpose {
                     self.pairs[p].stats.requests_sent += 1;
                 }
@@ -1313,7 +1353,7 @@ impl Agent {
                         self.set_gathering(GatheringState::Complete);
                     }
                 }
-                Purpose::Consent(_) => {}
+                Purpose::Consent(_) | Purpose::CancelledCheck(_) => {}
             }
         }
         self.flush_transactions(now);

@@ -1,11 +1,11 @@
 //! floe-ice agents as floe-netsim nodes, and a two-agent scenario helper.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use floe_ice::{Agent, ConnectionState, Event};
-use floe_netsim::{NodeId, Simulator, Transmit};
+use floe_ice::{Agent, ConnectionState, Event, Transport};
+use floe_netsim::{NodeId, Simulator, StreamCommand, StreamEvent, StreamId, Transmit};
 
 /// An agent on a simulated host, keeping its events and received data.
 #[derive(Debug)]
@@ -17,6 +17,10 @@ pub struct AgentNode {
     /// Application data received: (when, from, bytes).
     pub received: Vec<(Instant, SocketAddr, Vec<u8>)>,
     outbox: VecDeque<Transmit>,
+    /// Streams to TURN servers (TCP; TLS is modelled as TCP), by (transport, server).
+    streams: HashMap<(Transport, SocketAddr), StreamId>,
+    commands: VecDeque<StreamCommand>,
+    next_port: u16,
     now: Instant,
 }
 
@@ -28,6 +32,9 @@ impl AgentNode {
             events: Vec::new(),
             received: Vec::new(),
             outbox: VecDeque::new(),
+            streams: HashMap::new(),
+            commands: VecDeque::new(),
+            next_port: 40_000,
             now,
         }
     }
@@ -35,11 +42,43 @@ impl AgentNode {
     /// Sends application data on the selected pair (nothing if not connected).
     pub fn send(&mut self, data: &[u8]) {
         let Ok(t) = self.agent.send(data) else { return };
-        self.outbox.push_back(Transmit {
-            source: t.source,
-            destination: t.destination,
-            bytes: t.data,
-        });
+        self.route(t);
+    }
+
+    /// Puts an agent transmit on UDP, or on the stream to its TURN server (opened on
+    /// first use, as a runtime does).
+    fn route(&mut self, t: floe_ice::Transmit) {
+        if !t.transport.is_stream() {
+            self.outbox.push_back(Transmit {
+                source: t.source,
+                destination: t.destination,
+                bytes: t.data,
+            });
+            return;
+        }
+        let key = (t.transport, t.destination);
+        let id = if let Some(id) = self.streams.get(&key) {
+            *id
+        } else {
+            self.next_port = self.next_port.wrapping_add(1).max(40_000);
+            let id = StreamId::new(
+                SocketAddr::new(t.source.ip(), self.next_port),
+                t.destination,
+            );
+            self.streams.insert(key, id);
+            self.commands.push_back(StreamCommand::Connect(id));
+            id
+        };
+        self.commands.push_back(StreamCommand::Send(id, t.data));
+    }
+
+    /// Moves everything the agent wants to send into the outboxes.
+    fn pump(&mut self) {
+        self.collect();
+        while let Some(t) = self.agent.poll_transmit() {
+            self.route(t);
+        }
+        self.collect();
     }
 
     /// When the agent first reached `state`.
@@ -58,6 +97,11 @@ impl AgentNode {
 
     fn collect(&mut self) {
         while let Some(e) = self.agent.poll_event() {
+            if let Event::CloseStream { transport, server } = e {
+                if let Some(id) = self.streams.remove(&(transport, server)) {
+                    self.commands.push_back(StreamCommand::Close(id));
+                }
+            }
             self.events.push((self.now, e));
         }
     }
@@ -79,15 +123,40 @@ impl floe_netsim::Node for AgentNode {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.collect();
-        if let Some(t) = self.outbox.pop_front() {
-            return Some(t);
+        self.pump();
+        self.outbox.pop_front()
+    }
+
+    fn poll_stream_command(&mut self) -> Option<StreamCommand> {
+        self.pump();
+        self.commands.pop_front()
+    }
+
+    fn handle_stream_event(&mut self, now: Instant, event: StreamEvent) {
+        self.now = now;
+        let key_of = |streams: &HashMap<(Transport, SocketAddr), StreamId>, id: StreamId| {
+            streams.iter().find(|(_, v)| **v == id).map(|(k, _)| *k)
+        };
+        match event {
+            StreamEvent::Data(id, bytes) => {
+                let Some((transport, server)) = key_of(&self.streams, id) else {
+                    return;
+                };
+                let received = &mut self.received;
+                self.agent
+                    .handle_stream_receive(now, transport, server, &bytes, |from, data| {
+                        received.push((now, from, data.to_vec()));
+                    });
+            }
+            StreamEvent::Closed(id) | StreamEvent::Reset(id) => {
+                if let Some((transport, server)) = key_of(&self.streams, id) {
+                    self.streams.remove(&(transport, server));
+                    self.agent.stream_closed(now, transport, server);
+                }
+            }
+            _ => {}
         }
-        self.agent.poll_transmit().map(|t| Transmit {
-            source: t.source,
-            destination: t.destination,
-            bytes: t.data,
-        })
+        self.collect();
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {

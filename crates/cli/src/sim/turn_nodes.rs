@@ -1,23 +1,27 @@
 //! floe-turn's client and server as floe-netsim nodes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use floe_netsim::{Node, Transmit};
+use floe_netsim::{Node, StreamCommand, StreamEvent, StreamId, Transmit};
+use floe_stun::framing::{Framing, StreamDecoder};
 use floe_turn::client::{Client, Event};
 use floe_turn::server::{PortPool, Server, ServerConfig};
 use floe_turn::Transport;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// A TURN server on a simulated host: datagrams to `listen` are client traffic, anything
-/// else arriving at the host is for a relayed address.
+/// A TURN server on a simulated host: datagrams to `listen` and TCP streams to the same
+/// address and port are client traffic (TLS is modelled as TCP); anything else arriving at
+/// the host is for a relayed address.
 #[derive(Debug)]
 pub struct TurnServerNode {
     /// The server core.
     pub server: Server<PortPool<ChaCha8Rng>>,
     listen: SocketAddr,
+    streams: HashMap<StreamId, StreamDecoder>,
+    commands: VecDeque<StreamCommand>,
 }
 
 impl TurnServerNode {
@@ -37,6 +41,34 @@ impl TurnServerNode {
         TurnServerNode {
             server: Server::new(config, pool, now, seed),
             listen,
+            streams: HashMap::new(),
+            commands: VecDeque::from([StreamCommand::Listen(listen)]),
+        }
+    }
+
+    /// Frames from one client stream, fed to the server; a corrupt stream is reset.
+    fn stream_data(&mut self, now: Instant, id: StreamId, bytes: &[u8]) {
+        let Some(decoder) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let mut frames = Vec::new();
+        let ok = decoder.extend(bytes).is_ok() && {
+            loop {
+                match decoder.next_frame() {
+                    Ok(Some((_, frame))) => frames.push(frame.to_vec()),
+                    Ok(None) => break true,
+                    Err(_) => break false,
+                }
+            }
+        };
+        for frame in frames {
+            self.server
+                .handle_client(now, Transport::Tcp, id.local, id.remote, &frame);
+        }
+        if !ok {
+            self.streams.remove(&id);
+            self.server.handle_connection_closed(id.local, id.remote);
+            self.commands.push_back(StreamCommand::Reset(id));
         }
     }
 }
@@ -58,11 +90,40 @@ impl Node for TurnServerNode {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.server.poll_transmit().map(|t| Transmit {
-            source: t.source,
-            destination: t.destination,
-            bytes: t.data,
-        })
+        while let Some(t) = self.server.poll_transmit() {
+            if t.transport == Transport::Udp {
+                return Some(Transmit {
+                    source: t.source,
+                    destination: t.destination,
+                    bytes: t.data,
+                });
+            }
+            let id = StreamId::new(t.source, t.destination);
+            if self.streams.contains_key(&id) {
+                self.commands.push_back(StreamCommand::Send(id, t.data));
+            }
+        }
+        None
+    }
+
+    fn poll_stream_command(&mut self) -> Option<StreamCommand> {
+        self.commands.pop_front()
+    }
+
+    fn handle_stream_event(&mut self, now: Instant, event: StreamEvent) {
+        match event {
+            StreamEvent::Accepted(id) => {
+                self.streams
+                    .insert(id, StreamDecoder::new(Framing::StunTurn));
+            }
+            StreamEvent::Data(id, bytes) => self.stream_data(now, id, &bytes),
+            StreamEvent::Closed(id) | StreamEvent::Reset(id)
+                if self.streams.remove(&id).is_some() =>
+            {
+                self.server.handle_connection_closed(id.local, id.remote);
+            }
+            _ => {}
+        }
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
