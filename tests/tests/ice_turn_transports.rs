@@ -1,0 +1,303 @@
+//! TURN transports in the ICE agent, in floe-netsim: UDP and TCP raced (Happy Eyeballs
+//! style), losers cleaned up, unresponsive servers bounded, and re-allocation after the
+//! TURN server restarts.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use floe_ice::{
+    Agent, AgentConfig, CandidateKind, Event, GatheringState, Role, Transport, TurnServer,
+};
+use floe_netsim::{Firewall, NatConfig, NetId, NodeId, RouterConfig, RouterId, Simulator};
+use floe_tests::ice_nodes::{exchange_candidates, run_until_connected, AgentNode};
+use floe_tests::turn_nodes::TurnServerNode;
+use floe_turn::server::ServerConfig;
+
+const SERVER: &str = "198.51.100.1:3478";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn server_config() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.users.insert("ice".into(), "relay-password".into());
+    config
+}
+
+fn turn_server(sim: &mut Simulator) -> NodeId {
+    let internet = sim.internet();
+    let now = sim.now();
+    sim.add_host(
+        internet,
+        addr(SERVER).ip(),
+        TurnServerNode::new(addr(SERVER), server_config(), now, 7),
+    )
+}
+
+/// An agent behind its own NAT (with `firewall`), gathering from
+/// `server` with UDP and TCP raced.
+fn agent_behind(
+    sim: &mut Simulator,
+    (external, nat): (&str, NatConfig),
+    firewall: Firewall,
+    role: Role,
+    seed: u64,
+    server: SocketAddr,
+) -> (NodeId, RouterId, NetId) {
+    let config = RouterConfig::nat(ip(external), nat).with_firewall(firewall);
+    let (router, lan) = sim.add_router(sim.internet(), config);
+    let now = sim.now();
+    let mut c = AgentConfig::default();
+    c.stun_servers = vec![server];
+    let id = sim.add_host(
+        lan,
+        ip("192.168.1.2"),
+        AgentNode::new(Agent::new(c, role, now, seed), now),
+    );
+    let local = addr("192.168.1.2:5000");
+    sim.with_node(id, |n: &mut AgentNode, now| {
+        n.set_now(now);
+        n.agent.add_host(now, local, 0);
+        n.agent
+            .add_turn_server_with(now, TurnServer::new(local, server, "ice", "relay-password"));
+    });
+    (id, router, lan)
+}
+
+fn events(sim: &Simulator, id: NodeId) -> Vec<(Instant, Event)> {
+    sim.node::<AgentNode>(id).events.clone()
+}
+
+fn relay_allocated(sim: &Simulator, id: NodeId) -> Vec<(Instant, Transport)> {
+    events(sim, id)
+        .into_iter()
+        .filter_map(|(t, e)| match e {
+            Event::RelayAllocated { transport, .. } => Some((t, transport)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn gathered(sim: &mut Simulator, ids: &[NodeId], limit: Duration) -> bool {
+    sim.run_until_condition(limit, |s| {
+        ids.iter()
+            .all(|id| s.node::<AgentNode>(*id).agent.gathering_state() == GatheringState::Complete)
+    })
+}
+
+#[test]
+fn where_udp_works_the_udp_allocation_wins_and_tcp_is_never_opened() {
+    let mut sim = Simulator::new(1);
+    let server = turn_server(&mut sim);
+    let start = sim.now();
+    let (a, _, _) = agent_behind(
+        &mut sim,
+        ("203.0.113.1", NatConfig::port_restricted_cone()),
+        Firewall::open(),
+        Role::Controlling,
+        1,
+        addr(SERVER),
+    );
+    assert!(gathered(&mut sim, &[a], Duration::from_secs(2)));
+    let won = relay_allocated(&sim, a);
+    assert_eq!(won.len(), 1);
+    assert_eq!(won[0].1, Transport::Udp);
+    // Allocated before the 150 ms stagger ran out: TCP never started.
+    assert!(won[0].0 - start < Duration::from_millis(150), "{won:?}");
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node_stats(a).segments_sent, 0, "no TCP segment sent");
+    assert_eq!(
+        sim.node::<TurnServerNode>(server)
+            .server
+            .stats()
+            .allocations,
+        1
+    );
+}
+
+#[test]
+fn where_udp_is_blocked_tcp_wins_after_the_stagger() {
+    let mut sim = Simulator::new(2);
+    let server = turn_server(&mut sim);
+    let start = sim.now();
+    let (a, _, _) = agent_behind(
+        &mut sim,
+        ("203.0.113.1", NatConfig::port_restricted_cone()),
+        Firewall::block_udp(),
+        Role::Controlling,
+        2,
+        addr(SERVER),
+    );
+    assert!(gathered(&mut sim, &[a], Duration::from_secs(6)));
+    let won = relay_allocated(&sim, a);
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(won[0].1, Transport::Tcp);
+    // 150 ms stagger, a TCP handshake and two Allocate round trips (401, then success)
+    // at 4 ms RTT.
+    let took = won[0].0 - start;
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_millis(200),
+        "{took:?}"
+    );
+    // The STUN server (same address) is unreachable over UDP: reported, not a hang.
+    let failed: Vec<String> = events(&sim, a)
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            Event::ServerFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, ["no response (timeout)"]);
+    let complete = events(&sim, a)
+        .into_iter()
+        .find(|(_, e)| *e == Event::GatheringState(GatheringState::Complete))
+        .unwrap()
+        .0;
+    assert!(complete - start <= Duration::from_secs(5) + Duration::from_millis(1));
+    assert_eq!(
+        sim.node::<TurnServerNode>(server)
+            .server
+            .stats()
+            .allocations,
+        1
+    );
+}
+
+#[test]
+fn a_udp_allocation_that_lands_after_tcp_won_is_deallocated() {
+    let mut sim = Simulator::new(3);
+    let server = turn_server(&mut sim);
+    let (a, router, _) = agent_behind(
+        &mut sim,
+        ("203.0.113.1", NatConfig::port_restricted_cone()),
+        Firewall::block_udp(),
+        Role::Controlling,
+        3,
+        addr(SERVER),
+    );
+    // UDP comes back after TCP won but before the UDP Allocate's first retransmission
+    // (500 ms): that late allocation must not leak.
+    sim.run_for(Duration::from_millis(300));
+    assert_eq!(relay_allocated(&sim, a)[0].1, Transport::Tcp);
+    sim.set_firewall(router, Firewall::open());
+    sim.run_for(Duration::from_secs(10));
+    let stats = sim.node::<TurnServerNode>(server).server.stats();
+    assert_eq!(
+        stats.allocations_created, 2,
+        "the late UDP allocation happened"
+    );
+    assert_eq!(stats.allocations, 1, "and was freed at once");
+    assert_eq!(relay_allocated(&sim, a).len(), 1);
+}
+
+#[test]
+fn an_unresponsive_turn_server_delays_nothing_and_fails_within_the_gather_timeout() {
+    let mut sim = Simulator::new(4);
+    turn_server(&mut sim);
+    // Nothing listens at this address: UDP goes unanswered, TCP SYNs too.
+    let dead = addr("198.51.100.99:3478");
+    let start = sim.now();
+    let (a, _, _) = agent_behind(
+        &mut sim,
+        ("203.0.113.1", NatConfig::port_restricted_cone()),
+        Firewall::open(),
+        Role::Controlling,
+        4,
+        dead,
+    );
+    let (b, _, _) = agent_behind(
+        &mut sim,
+        // Full cone: A, which has only its host candidate, can reach B's srflx.
+        ("203.0.113.2", NatConfig::full_cone()),
+        Firewall::open(),
+        Role::Controlled,
+        5,
+        addr(SERVER),
+    );
+    // A's STUN server is the dead one too: only its host candidate, at once.
+    sim.run_for(Duration::from_millis(100));
+    exchange_candidates(&mut sim, a, b);
+    // Checks go on while A's gathering waits: B is reachable through its srflx.
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(2)));
+    assert!(sim.now() - start < Duration::from_secs(1));
+    assert_eq!(
+        sim.node::<AgentNode>(a).agent.gathering_state(),
+        GatheringState::Gathering
+    );
+    assert!(gathered(&mut sim, &[a], Duration::from_secs(10)));
+    let failed: Vec<String> = events(&sim, a)
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            Event::ServerFailed { server, reason } if server == dead => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed
+        .iter()
+        .any(|r| r.contains("udp: ") && r.contains("tcp: ")));
+    let complete = events(&sim, a)
+        .into_iter()
+        .find(|(_, e)| *e == Event::GatheringState(GatheringState::Complete))
+        .unwrap()
+        .0;
+    assert!(
+        complete - start <= Duration::from_secs(5) + Duration::from_millis(200),
+        "{:?}",
+        complete - start
+    );
+}
+
+#[test]
+fn after_the_turn_server_restarts_the_agent_allocates_again() {
+    let mut sim = Simulator::new(5);
+    let server = turn_server(&mut sim);
+    let (a, _, _) = agent_behind(
+        &mut sim,
+        ("203.0.113.1", NatConfig::port_restricted_cone()),
+        Firewall::open(),
+        Role::Controlling,
+        6,
+        addr(SERVER),
+    );
+    assert!(gathered(&mut sim, &[a], Duration::from_secs(2)));
+    let first = sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .find(|c| c.kind == CandidateKind::Relayed)
+        .unwrap()
+        .addr()
+        .unwrap();
+    // The server restarts: every allocation is gone.
+    let now = sim.now();
+    sim.node_mut::<TurnServerNode>(server).server =
+        TurnServerNode::new(addr(SERVER), server_config(), now, 99).server;
+    // The next refresh (a minute before the 10-minute lifetime ends) gets 437.
+    sim.run_for(Duration::from_secs(600));
+    let relays: Vec<_> = sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .filter(|c| c.kind == CandidateKind::Relayed)
+        .filter_map(floe_ice::Candidate::addr)
+        .collect();
+    assert_eq!(relays.len(), 2, "a new relayed candidate: {relays:?}");
+    assert_ne!(relays[1], first);
+    assert!(events(&sim, a).iter().any(|(_, e)| matches!(
+        e,
+        Event::ServerFailed { reason, .. } if reason.contains("allocation lost")
+    )));
+    assert_eq!(
+        sim.node::<TurnServerNode>(server)
+            .server
+            .stats()
+            .allocations,
+        1
+    );
+}
