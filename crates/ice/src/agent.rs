@@ -14,6 +14,7 @@ use floe_stun::{Class, IntegrityKey, Message, MessageBuilder, MessageType, Metho
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod prune;
 mod relay;
 
 pub use relay::{Transport, TurnServer};
@@ -146,6 +147,10 @@ pub struct Agent {
     turn_servers: Vec<TurnServer>,
     /// The latest time the agent was given (for `close`, which takes none).
     clock: Instant,
+    /// A pair was nominated: prune the others at the next timer.
+    prune_pending: bool,
+    /// Pairs were pruned: only nominations create new pairs.
+    pruned: bool,
 }
 
 impl Agent {
@@ -189,6 +194,8 @@ impl Agent {
             relays: Vec::new(),
             turn_servers: Vec::new(),
             clock: now,
+            prune_pending: false,
+            pruned: false,
         }
     }
 
@@ -252,7 +259,9 @@ impl Agent {
         self.selected.map(|i| self.describe(i))
     }
 
-    /// Stats of every pair: (local base, remote, state, stats).
+    /// Stats of every pair: (local base, remote, state, stats). Once a pair is nominated
+    /// the others are forgotten (RFC 8445 §8.1.2; see `prune_after_nomination`), so only
+    /// the selected pair (and, when renominating, the pairs still measured) remain.
     pub fn pair_stats(
         &self,
     ) -> impl Iterator<Item = (SocketAddr, SocketAddr, PairState, PairStats)> + '_ {
@@ -610,6 +619,17 @@ impl Agent {
             _ => {}
         }
         self.respond(local, remote, msg, None);
+        // After pruning, a check on a forgotten pair is answered (the peer's consent works
+        // on any pair) but only a nomination brings the pair back.
+        if self.pruned
+            && !msg.has(floe_stun::AttrType::USE_CANDIDATE)
+            && !self
+                .pairs
+                .iter()
+                .any(|p| p.base == local && p.remote_addr == remote)
+        {
+            return;
+        }
         let Some(local_index) = self.locals.iter().position(|l| {
             l.base == local
                 && matches!(
@@ -665,8 +685,8 @@ impl Agent {
         // cancelled (no more retransmissions; a late answer still counts) so that the new
         // one goes out in the next Ta slot instead of waiting for a retransmission.
         let p = &mut self.pairs[pair];
-        if p.state == PairState::InProgress && p.check.as_ref().is_some_and(|c| !c.2) {
-            if let Some((tid, _, _)) = p.check.take() {
+        if p.state == PairState::InProgress && p.check.is_some_and(|c| !c.1) {
+            if let Some((tid, _)) = p.check.take() {
                 if let Some(o) = self.transactions.get_mut(&tid) {
                     o.purpose = Purpose::CancelledCheck(pair);
                 }
@@ -833,7 +853,7 @@ impl Agent {
     ) {
         let tid = msg.transaction_id();
         let use_candidate = match self.pairs[p].check.take() {
-            Some((t, _, u)) if t == tid => u,
+            Some((t, u)) if t == tid => u,
             other => {
                 // The answer to a cancelled check: the new one stays in flight.
                 self.pairs[p].check = other;
@@ -913,6 +933,7 @@ impl Agent {
 
     fn nominate_controlled(&mut self, now: Instant, p: usize) {
         self.nominated = Some(p);
+        self.prune_pending = true;
         let already = self.selected == Some(p);
         self.select(now, p);
         if already {
@@ -925,6 +946,7 @@ impl Agent {
 
     fn finish_nomination(&mut self, now: Instant, p: usize) {
         self.nominated = Some(p);
+        self.prune_pending = true;
         let already = self.selected == Some(p);
         self.select(now, p);
         if already {
@@ -1000,10 +1022,7 @@ impl Agent {
         }
         if self.role == Role::Controlling
             && self.nominated.is_none()
-            && !self
-                .pairs
-                .iter()
-                .any(|p| p.check.as_ref().is_some_and(|c| c.2))
+            && !self.pairs.iter().any(|p| p.check.is_some_and(|c| c.1))
         {
             if let Some(p) = self
                 .nomination_choice(now)
@@ -1173,7 +1192,7 @@ impl Agent {
             }
             // The nomination must not wait for (or be lost behind) a plain check in
             // flight on the same pair: cancel that one.
-            if let Some((tid, _, _)) = self.pairs[p].check.take() {
+            if let Some((tid, _)) = self.pairs[p].check.take() {
                 if let Some(o) = self.transactions.get_mut(&tid) {
                     o.purpose = Purpose::CancelledCheck(p);
                 }
@@ -1241,7 +1260,7 @@ impl Agent {
             pair.state = PairState::InProgress;
         }
         pair.first_check.get_or_insert(now);
-        pair.check = Some((tid, t.clone(), use_candidate));
+        pair.check = Some((tid, use_candidate));
         let (source, destination) = (pair.base, pair.remote_addr);
         self.transactions.insert(
             tid,
@@ -1318,6 +1337,10 @@ impl Agent {
     /// Advances timers: checks (Ta pacing), retransmissions, nomination, consent.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.clock = now;
+        if self.prune_pending {
+            self.prune_after_nomination();
+        }
+        self.shrink_idle_queues();
         for r in &mut self.relays {
             if r.active() {
                 r.client.handle_timeout(now);
@@ -1482,6 +1505,8 @@ impl Agent {
         self.nomination_at = None;
         self.consent_at = None;
         self.last_consent = None;
+        self.prune_pending = false;
+        self.pruned = false;
         let hosts: Vec<(SocketAddr, u16)> = self
             .locals
             .iter()

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use floe_stun::transaction::ClientTransaction;
 use floe_stun::TransactionId;
 
 use crate::candidate::CandidateKind;
@@ -60,7 +59,7 @@ pub(crate) struct Pair {
     pub(crate) priority: u64,
     pub(crate) state: PairState,
     /// The check in flight and whether it carries USE-CANDIDATE.
-    pub(crate) check: Option<(TransactionId, ClientTransaction, bool)>,
+    pub(crate) check: Option<(TransactionId, bool)>,
     /// The controlled side got USE-CANDIDATE for it (RFC 8445 §7.3.1.5).
     pub(crate) nominated: bool,
     /// USE-CANDIDATE arrived before the pair succeeded: nominate once it does.

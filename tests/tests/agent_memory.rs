@@ -1,0 +1,150 @@
+//! Memory per ICE agent: with 10 local and 10 remote candidates (100 pairs), an agent that
+//! has connected and gone idle holds at most 8 KiB of heap (floe-ice issue goal), measured
+//! with a counting global allocator. After nomination the agent prunes the pairs it no
+//! longer needs (RFC 8445 §8.1.2) and gives back buffer capacity.
+#![allow(unsafe_code)] // the GlobalAlloc below; it only counts and forwards to System.
+#![allow(clippy::cast_possible_wrap)] // allocation sizes are far below isize::MAX
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_ice::{Agent, AgentConfig, ConnectionState, Role};
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+struct Counting;
+
+fn add(n: isize) {
+    // `try_with`: the thread-local may already be gone during thread teardown.
+    let _ = LIVE.try_with(|c| c.set(c.get() + n));
+}
+
+// SAFETY: forwards every call unchanged to `System`; the counter is a thread-local Cell
+// with a const initializer, which itself never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        add(layout.size() as isize);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        add(-(layout.size() as isize));
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        add(new_size as isize - layout.size() as isize);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
+
+fn hosts(prefix: &str) -> Vec<SocketAddr> {
+    (1..=10)
+        .map(|i| format!("{prefix}.{i}:5000").parse().unwrap())
+        .collect()
+}
+
+/// Delivers every pending transmit of `from` to `to` when it is addressed to one of
+/// `to_hosts` (a flat network where everything reaches everything).
+fn deliver(now: Instant, from: &mut Agent, to: &mut Agent, to_hosts: &[SocketAddr]) -> bool {
+    let mut any = false;
+    while let Some(t) = from.poll_transmit() {
+        any = true;
+        if to_hosts.contains(&t.destination) {
+            let _ = to.handle_receive(now, t.destination, t.source, &t.data);
+        }
+    }
+    any
+}
+
+/// Builds two agents with 10 host candidates each, connects them in virtual time and lets
+/// them idle for `idle`; returns them.
+fn connected_pair(idle: Duration) -> (Agent, Agent) {
+    let mut now = Instant::now();
+    let (ha, hb) = (hosts("10.0.0"), hosts("10.1.0"));
+    let mut a = Agent::new(AgentConfig::default(), Role::Controlling, now, 1);
+    let mut b = Agent::new(AgentConfig::default(), Role::Controlled, now, 2);
+    for (i, h) in ha.iter().enumerate() {
+        a.add_host(now, *h, i);
+    }
+    for (i, h) in hb.iter().enumerate() {
+        b.add_host(now, *h, i);
+    }
+    a.set_remote_credentials(b.local_credentials().clone());
+    b.set_remote_credentials(a.local_credentials().clone());
+    let (ca, cb): (Vec<_>, Vec<_>) = (
+        a.local_candidates().cloned().collect(),
+        b.local_candidates().cloned().collect(),
+    );
+    for c in cb {
+        a.add_remote_candidate(now, c);
+    }
+    for c in ca {
+        b.add_remote_candidate(now, c);
+    }
+    a.end_of_remote_candidates();
+    b.end_of_remote_candidates();
+    while a.poll_event().is_some() {}
+    while b.poll_event().is_some() {}
+    let end_of_setup = now + Duration::from_secs(10);
+    let mut completed_at = None;
+    loop {
+        while deliver(now, &mut a, &mut b, &hb) || deliver(now, &mut b, &mut a, &ha) {}
+        while a.poll_event().is_some() {}
+        while b.poll_event().is_some() {}
+        let done = a.connection_state() == ConnectionState::Completed
+            && b.connection_state() == ConnectionState::Completed;
+        if done && completed_at.is_none() {
+            completed_at = Some(now);
+        }
+        if completed_at.is_some_and(|t| now >= t + idle) {
+            break;
+        }
+        assert!(now < end_of_setup + idle, "agents did not complete");
+        let next = [a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap();
+        now = next.max(now);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    (a, b)
+}
+
+#[test]
+fn an_idle_connected_agent_with_ten_by_ten_candidates_holds_at_most_8_kib() {
+    let before = live();
+    let (a, b) = connected_pair(Duration::from_secs(12));
+    drop(b);
+    let with_a = live();
+    drop(a);
+    let after = live();
+    let per_agent = with_a - after;
+    println!("heap held by one idle connected agent (10x10 candidates): {per_agent} bytes");
+    println!(
+        "and the inline size of Agent: {} bytes",
+        std::mem::size_of::<Agent>()
+    );
+    assert!(after - before <= 64, "leak: {} bytes", after - before);
+    assert!(
+        per_agent + std::mem::size_of::<Agent>() as isize <= 8 * 1024,
+        "{per_agent} bytes of heap + {} inline",
+        std::mem::size_of::<Agent>()
+    );
+}
