@@ -9,17 +9,24 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use floe_ice::{
     Agent, AgentConfig, Candidate, CandidateKind, ConnectionState, Credentials, Event, Role,
-    SelectedPair,
+    SelectedPair, Transport,
 };
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::interfaces::{local_addresses, InterfacePolicy};
 use crate::signal::{Description, SignalMessage, SignalReceiver, SignalSender};
+use crate::stream::{StreamConfig, StreamInput, Streams};
 use crate::uri::{IceServerUri, Scheme, UriTransport};
 
 /// A TURN server with credentials.
+///
+/// The URI says how it is reached (RFC 7065): `turn:host:port` races UDP and, 150 ms
+/// later ([`AgentConfig::turn_stagger`]), TCP, keeping the first allocation that succeeds;
+/// `?transport=udp` or `?transport=tcp` pins one; `turns:` is TLS over TCP (default port
+/// 5349), verified against [`PeerConfig::tls_roots`] or [`PeerConfig::tls`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnServer {
     /// `turn:`/`turns:` URI.
@@ -49,6 +56,17 @@ pub struct PeerConfig {
     pub connect_timeout: Option<Duration>,
     /// Agent settings (Ta, timers, limits).
     pub agent: AgentConfig,
+    /// DSCP code point (0-63, RFC 2474) for every packet: set as the IPv4 TOS / IPv6
+    /// traffic class on the UDP sockets and the TCP/TLS connections to TURN servers.
+    /// `None` (default) leaves the system's (0, best effort). E.g. 46 (EF) for voice.
+    pub dscp: Option<u8>,
+    /// Trust anchors (DER certificates of CAs, or of the servers themselves) for `turns:`
+    /// servers. There is no built-in root store: pass the CAs you trust (e.g. the system
+    /// bundle) or a whole [`PeerConfig::tls`].
+    pub tls_roots: Vec<CertificateDer<'static>>,
+    /// The rustls client configuration for `turns:` servers; overrides
+    /// [`PeerConfig::tls_roots`].
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Which side of the offer/answer exchange this is; the offerer controls (RFC 8445 §6.1.1).
@@ -73,6 +91,9 @@ pub enum PeerError {
     /// Signalling closed or broke.
     #[error("signalling: {0}")]
     Signalling(String),
+    /// The configuration cannot work (e.g. `turns:` without trust anchors).
+    #[error("configuration: {0}")]
+    Config(String),
     /// No path worked.
     #[error("ICE failed: no candidate pair works")]
     Failed,
@@ -90,8 +111,18 @@ pub enum PeerError {
 pub enum PeerEvent {
     /// Connection state changed.
     State(ConnectionState),
-    /// The selected pair changed.
+    /// The selected pair changed ([`SelectedPair::turn_transport`] says how a relayed
+    /// pair reaches its TURN server).
     Selected(SelectedPair),
+    /// A TURN server's allocation succeeded; `transport` won the race (UDP, TCP or TLS).
+    TurnTransport {
+        /// The TURN server.
+        server: SocketAddr,
+        /// How it is reached.
+        transport: Transport,
+        /// The relayed address.
+        relayed: SocketAddr,
+    },
     /// A server failed during gathering.
     ServerFailed {
         /// The server.
@@ -194,38 +225,7 @@ impl PeerConnection {
         mut tx: S,
         mut rx: R,
     ) -> Result<PeerConnection, PeerError> {
-        // Sockets.
-        let mut sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
-        let binds: Vec<(SocketAddr, usize)> = if config.bind.is_empty() {
-            local_addresses(&config.interfaces)
-                .into_iter()
-                .map(|(ip, rank)| (SocketAddr::new(ip, 0), rank))
-                .collect()
-        } else {
-            config
-                .bind
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (*a, i))
-                .collect()
-        };
-        let mut ranked = Vec::new();
-        for (addr, rank) in binds {
-            match UdpSocket::bind(addr).await {
-                Ok(s) => {
-                    let local = s.local_addr()?;
-                    ranked.push((local, rank));
-                    sockets.insert(local, Arc::new(s));
-                }
-                Err(e) => tracing::debug!(%addr, error = %e, "cannot bind"),
-            }
-        }
-        if sockets.is_empty() {
-            return Err(PeerError::Io(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                "no usable local address",
-            )));
-        }
+        let (sockets, ranked) = bind_sockets(&config).await?;
         // Servers.
         let mut agent_config = config.agent.clone();
         agent_config.relay_only = config.relay_only;
@@ -237,12 +237,31 @@ impl PeerConnection {
             }
         }
         let mut turn = Vec::new();
+        let mut streams = StreamConfig {
+            dscp: config.dscp,
+            ..StreamConfig::default()
+        };
         for t in &config.turn {
-            if t.uri.scheme == Scheme::Turns || t.uri.transport == Some(UriTransport::Tcp) {
-                tracing::warn!(uri = %t.uri, "TURN over TCP/TLS is not supported by the agent yet; trying UDP");
-            }
+            let Some(transports) = turn_transports(&t.uri) else {
+                tracing::warn!(uri = %t.uri, "not a turn: or turns: URI; ignored");
+                continue;
+            };
+            let tls_name = if transports == [Transport::Tls] {
+                let name = ServerName::try_from(t.uri.host.clone()).map_err(|e| {
+                    PeerError::Config(format!("{}: bad TLS server name: {e}", t.uri))
+                })?;
+                if streams.tls.is_none() {
+                    streams.tls = Some(tls_client_config(&config)?);
+                }
+                Some(name)
+            } else {
+                None
+            };
             for server in resolve(&t.uri.host, t.uri.port).await? {
-                turn.push((server, t.username.clone(), t.password.clone()));
+                if let Some(name) = &tls_name {
+                    streams.tls_names.insert(server, name.clone());
+                }
+                turn.push((server, transports, t.username.clone(), t.password.clone()));
             }
         }
         let role = if side == Side::Offer {
@@ -255,9 +274,11 @@ impl PeerConnection {
         for (local, rank) in &ranked {
             agent.add_host(now, *local, *rank);
         }
-        for (server, user, pass) in &turn {
+        for (server, transports, user, pass) in &turn {
             if let Some((base, _)) = ranked.iter().find(|(l, _)| l.is_ipv4() == server.is_ipv4()) {
-                agent.add_turn_server(now, *base, *server, user, pass);
+                let ts = floe_ice::TurnServer::new(*base, *server, user, pass)
+                    .with_transports(transports);
+                agent.add_turn_server_with(now, ts);
             }
         }
         // The description with what is known now; the rest trickles.
@@ -346,6 +367,7 @@ impl PeerConnection {
                 }
             }
         }));
+        let (stream_tx, stream_rx) = mpsc::channel(1024);
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (sel_tx, sel_rx) = watch::channel(None);
@@ -369,6 +391,8 @@ impl PeerConnection {
             announced,
             fast_tx,
             remote_ufrag,
+            streams: Streams::new(streams, stream_tx),
+            stream_rx,
         };
         let task = tokio::spawn(driver.run());
 
@@ -473,6 +497,93 @@ impl PeerConnection {
     }
 }
 
+/// Opens the UDP sockets: the addresses asked for, or one per usable interface address.
+/// Returns them with `(address, interface rank)` in preference order.
+async fn bind_sockets(
+    config: &PeerConfig,
+) -> Result<
+    (
+        HashMap<SocketAddr, Arc<UdpSocket>>,
+        Vec<(SocketAddr, usize)>,
+    ),
+    PeerError,
+> {
+    if config.dscp.is_some_and(|d| d > 63) {
+        return Err(PeerError::Config(format!(
+            "DSCP {} is not a 6-bit value (0-63)",
+            config.dscp.unwrap_or_default()
+        )));
+    }
+    let mut sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let binds: Vec<(SocketAddr, usize)> = if config.bind.is_empty() {
+        local_addresses(&config.interfaces)
+            .into_iter()
+            .map(|(ip, rank)| (SocketAddr::new(ip, 0), rank))
+            .collect()
+    } else {
+        config
+            .bind
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (*a, i))
+            .collect()
+    };
+    let mut ranked = Vec::new();
+    for (addr, rank) in binds {
+        match UdpSocket::bind(addr).await {
+            Ok(s) => {
+                let local = s.local_addr()?;
+                if let Some(dscp) = config.dscp {
+                    crate::sockopt::set_dscp(&socket2::SockRef::from(&s), local, dscp)?;
+                }
+                ranked.push((local, rank));
+                sockets.insert(local, Arc::new(s));
+            }
+            Err(e) => tracing::debug!(%addr, error = %e, "cannot bind"),
+        }
+    }
+    if sockets.is_empty() {
+        return Err(PeerError::Io(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no usable local address",
+        )));
+    }
+    Ok((sockets, ranked))
+}
+
+/// The transports a TURN URI allows, in racing order (RFC 7065 §3: `turn:` without
+/// `?transport=` may use UDP and TCP; `turns:` is TLS over TCP). `None` for STUN URIs.
+fn turn_transports(uri: &IceServerUri) -> Option<&'static [Transport]> {
+    match (uri.scheme, uri.transport) {
+        (Scheme::Turns, _) => Some(&[Transport::Tls]),
+        (Scheme::Turn, Some(UriTransport::Udp)) => Some(&[Transport::Udp]),
+        (Scheme::Turn, Some(UriTransport::Tcp)) => Some(&[Transport::Tcp]),
+        (Scheme::Turn, None) => Some(&[Transport::Udp, Transport::Tcp]),
+        (Scheme::Stun | Scheme::Stuns, _) => None,
+    }
+}
+
+/// The TLS client configuration for `turns:` servers.
+fn tls_client_config(config: &PeerConfig) -> Result<Arc<rustls::ClientConfig>, PeerError> {
+    if let Some(tls) = &config.tls {
+        return Ok(tls.clone());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(config.tls_roots.iter().cloned());
+    if added == 0 {
+        return Err(PeerError::Config(
+            "turns: needs trust anchors (PeerConfig::tls_roots or PeerConfig::tls)".into(),
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PeerError::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(tls))
+}
+
 fn apply_description(agent: &mut Agent, now: Instant, d: &Description) {
     agent.set_remote_credentials(Credentials {
         ufrag: d.ufrag.clone(),
@@ -507,6 +618,17 @@ fn forward_event(
             sel.send_replace(Some(p.clone()));
             ev.send(PeerEvent::Selected(p.clone())).ok()
         }
+        Event::RelayAllocated {
+            server,
+            transport,
+            relayed,
+        } => ev
+            .send(PeerEvent::TurnTransport {
+                server: *server,
+                transport: *transport,
+                relayed: *relayed,
+            })
+            .ok(),
         Event::ServerFailed { server, reason } => ev
             .send(PeerEvent::ServerFailed {
                 server: *server,
@@ -573,6 +695,9 @@ struct Driver {
     fast_tx: watch::Sender<Option<FastPath>>,
     /// The peer's current ufrag: an offer with another one is an ICE restart.
     remote_ufrag: Option<String>,
+    /// TCP/TLS connections to TURN servers.
+    streams: Streams,
+    stream_rx: mpsc::Receiver<StreamInput>,
 }
 
 impl Driver {
@@ -591,6 +716,7 @@ impl Driver {
                         let _ = self.data_tx.try_send(Bytes::copy_from_slice(data));
                     }
                 }
+                Some(input) = self.stream_rx.recv() => self.stream_input(input),
                 Some(msg) = self.sig_in_rx.recv() => match msg {
                     Ok(Some(SignalMessage::Candidate { candidate })) => add_line(&mut self.agent, Instant::now(), &candidate),
                     Ok(Some(SignalMessage::EndOfCandidates)) => self.agent.end_of_remote_candidates(),
@@ -633,32 +759,70 @@ impl Driver {
                 },
             }
         }
+        // Releases the allocations: UDP ones are deallocated (the transmits go out in this
+        // flush), stream ones closed.
         self.agent.close();
-        while let Some(e) = self.agent.poll_event() {
-            let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
-        }
+        self.flush().await;
+        self.streams.shutdown().await;
         for r in self.readers {
             r.abort();
         }
     }
 
-    async fn transmit(&self, t: floe_ice::Transmit) {
-        if let Some(s) = self.sockets.get(&t.source) {
+    async fn transmit(&mut self, t: floe_ice::Transmit) {
+        if t.transport.is_stream() {
+            self.streams
+                .send(t.transport, t.source, t.destination, t.data);
+        } else if let Some(s) = self.sockets.get(&t.source) {
             if let Err(e) = s.send_to(&t.data, t.destination).await {
                 tracing::debug!(to = %t.destination, error = %e, "send failed");
             }
         }
     }
 
-    async fn flush(&mut self) {
-        while let Some(t) = self.agent.poll_transmit() {
-            self.transmit(t).await;
+    /// Bytes from, or the end of, a connection to a TURN server.
+    fn stream_input(&mut self, input: StreamInput) {
+        let now = Instant::now();
+        match input {
+            StreamInput::Data {
+                transport,
+                server,
+                id,
+                bytes,
+            } if self.streams.is_current(transport, server, id) => {
+                let data_tx = &self.data_tx;
+                self.agent
+                    .handle_stream_receive(now, transport, server, &bytes, |_, data| {
+                        // A full receive queue drops the datagram, as a socket would.
+                        let _ = data_tx.try_send(Bytes::copy_from_slice(data));
+                    });
+            }
+            StreamInput::Closed {
+                transport,
+                server,
+                id,
+                reason,
+            } if self.streams.is_current(transport, server, id) => {
+                tracing::debug!(%server, %transport, %reason, "TURN connection lost");
+                self.streams.remove(transport, server);
+                self.agent.stream_closed(now, transport, server);
+            }
+            // From a connection already closed or replaced.
+            StreamInput::Data { .. } | StreamInput::Closed { .. } => {}
         }
+    }
+
+    async fn flush(&mut self) {
+        // Events first: a CloseStream must close the old connection before a transmit of a
+        // new allocation on the same server opens the next one.
         while let Some(e) = self.agent.poll_event() {
             if std::env::var_os("FLOE_DEBUG").is_some() {
                 eprintln!("DEBUG event {e:?}");
             }
             match &e {
+                Event::CloseStream { transport, server } => {
+                    self.streams.close(*transport, *server);
+                }
                 Event::LocalCandidate(c) if self.announced != usize::MAX => {
                     let _ = self.sig_out_tx.send(SignalMessage::Candidate {
                         candidate: c.to_string(),
@@ -674,6 +838,9 @@ impl Driver {
                 _ => {}
             }
             let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
+        }
+        while let Some(t) = self.agent.poll_transmit() {
+            self.transmit(t).await;
         }
         self.update_fast_path();
     }
@@ -719,5 +886,73 @@ impl Driver {
         if changed {
             self.fast_tx.send_replace(fast);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dscp_from_the_config_is_set_on_every_udp_socket() {
+        let mut config = PeerConfig {
+            bind: vec![
+                "127.0.0.1:0".parse().unwrap(),
+                "127.0.0.1:0".parse().unwrap(),
+            ],
+            dscp: Some(46),
+            ..PeerConfig::default()
+        };
+        let (sockets, ranked) = bind_sockets(&config).await.unwrap();
+        assert_eq!((sockets.len(), ranked.len()), (2, 2));
+        for (local, socket) in &sockets {
+            assert_eq!(
+                crate::sockopt::dscp(&socket2::SockRef::from(socket.as_ref()), *local).unwrap(),
+                46
+            );
+        }
+        config.dscp = None;
+        for (local, socket) in &bind_sockets(&config).await.unwrap().0 {
+            assert_eq!(
+                crate::sockopt::dscp(&socket2::SockRef::from(socket.as_ref()), *local).unwrap(),
+                0
+            );
+        }
+        config.dscp = Some(64);
+        assert!(matches!(
+            bind_sockets(&config).await,
+            Err(PeerError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn turn_uris_map_to_the_transports_rfc_7065_allows() {
+        let t = |s: &str| turn_transports(&s.parse().unwrap());
+        assert_eq!(
+            t("turn:192.0.2.1"),
+            Some(&[Transport::Udp, Transport::Tcp][..])
+        );
+        assert_eq!(
+            t("turn:192.0.2.1?transport=udp"),
+            Some(&[Transport::Udp][..])
+        );
+        assert_eq!(
+            t("turn:192.0.2.1?transport=tcp"),
+            Some(&[Transport::Tcp][..])
+        );
+        assert_eq!(t("turns:192.0.2.1"), Some(&[Transport::Tls][..]));
+        assert_eq!(
+            t("turns:192.0.2.1?transport=tcp"),
+            Some(&[Transport::Tls][..])
+        );
+        assert_eq!(t("stun:192.0.2.1"), None);
+    }
+
+    #[test]
+    fn turns_without_trust_anchors_is_a_configuration_error() {
+        assert!(matches!(
+            tls_client_config(&PeerConfig::default()),
+            Err(PeerError::Config(_))
+        ));
     }
 }

@@ -1,9 +1,10 @@
 //! # floe-peer
 //!
 //! The thin tokio runtime around floe-ice: UDP sockets on every usable interface (or the
-//! addresses you name), STUN and TURN servers from RFC 7064/7065 URIs, signalling through
-//! a small trait pair, and [`PeerConnection`]: `connect().await` resolves once a path is
-//! selected; then `send`/`recv` datagrams, watch the selected path and its RTT.
+//! addresses you name), STUN and TURN servers from RFC 7064/7065 URIs (TURN over UDP, TCP
+//! and TLS; a plain `turn:` URI races UDP and TCP), signalling through a small trait pair,
+//! and [`PeerConnection`]: `connect().await` resolves once a path is selected; then
+//! `send`/`recv` datagrams, watch the selected path and its RTT.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), floe_peer::PeerError> {
@@ -26,6 +27,8 @@
 mod connection;
 pub mod interfaces;
 pub mod signal;
+mod sockopt;
+mod stream;
 pub mod uri;
 
 pub use connection::{

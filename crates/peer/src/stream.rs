@@ -1,0 +1,322 @@
+//! TCP and TLS connections to TURN servers (RFC 8656 §3.1, RFC 7065 `turns:`).
+//!
+//! The agent only sees bytes: a [`Transmit`](floe_ice::Transmit) on a stream transport
+//! goes to [`Streams::send`], which opens the connection on first use (from the base's IP,
+//! with the connection's DSCP) and queues the bytes for a writer, so the agent's task never
+//! waits on a slow connection. What the connection reads comes back as
+//! [`StreamInput::Data`]; a failed connect, EOF or error as [`StreamInput::Closed`]. When
+//! the agent raises `CloseStream`, [`Streams::close`] shuts the connection down (TLS
+//! close_notify, then FIN); [`Streams::shutdown`] does so for all of them when the
+//! connection closes.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_ice::Transport;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Frames queued per connection before new ones are dropped. A frame is a whole STUN
+/// message or ChannelData, so dropping one keeps the stream's framing intact (the agent
+/// treats it as a lost datagram).
+const QUEUE: usize = 1024;
+/// How long a TCP connect and TLS handshake may take before the connection counts as
+/// failed (the agent's own allocation timeout usually fires first).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a graceful shutdown (close_notify, FIN) may take.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What a connection reports to the driver.
+#[derive(Debug)]
+pub(crate) enum StreamInput {
+    /// Bytes read.
+    Data {
+        transport: Transport,
+        server: SocketAddr,
+        id: u64,
+        bytes: Vec<u8>,
+    },
+    /// The connection failed to open, or closed, or broke.
+    Closed {
+        transport: Transport,
+        server: SocketAddr,
+        id: u64,
+        reason: String,
+    },
+}
+
+/// How to open connections.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamConfig {
+    /// For `turns:` servers.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// The name each TLS server's certificate must carry (from its URI).
+    pub(crate) tls_names: HashMap<SocketAddr, ServerName<'static>>,
+    pub(crate) dscp: Option<u8>,
+}
+
+#[derive(Debug)]
+struct Stream {
+    id: u64,
+    frames: mpsc::Sender<Vec<u8>>,
+    /// Dropping it tells the task to shut down.
+    _cancel: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// The open connections of one peer connection, keyed by transport and TURN server.
+#[derive(Debug)]
+pub(crate) struct Streams {
+    config: StreamConfig,
+    open: HashMap<(Transport, SocketAddr), Stream>,
+    /// Connections told to close whose tasks may still be finishing their shutdown.
+    closing: Vec<JoinHandle<()>>,
+    input: mpsc::Sender<StreamInput>,
+    next_id: u64,
+}
+
+impl Streams {
+    pub(crate) fn new(config: StreamConfig, input: mpsc::Sender<StreamInput>) -> Streams {
+        Streams {
+            config,
+            open: HashMap::new(),
+            closing: Vec::new(),
+            input,
+            next_id: 0,
+        }
+    }
+
+    /// Queues `frame` on the connection to `server`, opening it first if needed.
+    pub(crate) fn send(
+        &mut self,
+        transport: Transport,
+        source: SocketAddr,
+        server: SocketAddr,
+        frame: Vec<u8>,
+    ) {
+        let key = (transport, server);
+        if !self.open.contains_key(&key) {
+            let stream = self.open_stream(transport, source, server);
+            self.open.insert(key, stream);
+        }
+        if let Some(s) = self.open.get(&key) {
+            if s.frames.try_send(frame).is_err() {
+                tracing::debug!(%server, %transport, "stream queue full; frame dropped");
+            }
+        }
+    }
+
+    /// Whether `id` is the current connection to `server` (reports from a connection
+    /// already replaced or closed are stale).
+    pub(crate) fn is_current(&self, transport: Transport, server: SocketAddr, id: u64) -> bool {
+        self.open
+            .get(&(transport, server))
+            .is_some_and(|s| s.id == id)
+    }
+
+    /// Forgets a connection that reported itself closed.
+    pub(crate) fn remove(&mut self, transport: Transport, server: SocketAddr) {
+        if let Some(s) = self.open.remove(&(transport, server)) {
+            self.closing.push(s.task);
+        }
+    }
+
+    /// Shuts the connection to `server` down (the agent no longer needs it).
+    pub(crate) fn close(&mut self, transport: Transport, server: SocketAddr) {
+        // Dropping the queue and the cancel sender ends the task after a graceful shutdown.
+        self.remove(transport, server);
+        self.closing.retain(|t| !t.is_finished());
+    }
+
+    /// Closes every connection and waits (briefly) for their shutdowns.
+    pub(crate) async fn shutdown(mut self) {
+        let mut tasks = std::mem::take(&mut self.closing);
+        tasks.extend(self.open.drain().map(|(_, s)| s.task));
+        for mut task in tasks {
+            if tokio::time::timeout(SHUTDOWN_TIMEOUT * 2, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+
+    fn open_stream(
+        &mut self,
+        transport: Transport,
+        source: SocketAddr,
+        server: SocketAddr,
+    ) -> Stream {
+        self.next_id += 1;
+        let id = self.next_id;
+        let (frames, rx) = mpsc::channel(QUEUE);
+        let (cancel, cancelled) = oneshot::channel();
+        let tls = (transport == Transport::Tls).then(|| {
+            (
+                self.config.tls.clone(),
+                self.config.tls_names.get(&server).cloned(),
+            )
+        });
+        let conn = Connection {
+            transport,
+            server,
+            id,
+            input: self.input.clone(),
+        };
+        let task = tokio::spawn(conn.run(source, tls, self.config.dscp, rx, cancelled));
+        tracing::debug!(%server, %transport, %source, "opening TURN connection");
+        Stream {
+            id,
+            frames,
+            _cancel: cancel,
+            task,
+        }
+    }
+}
+
+type TlsSetup = (
+    Option<Arc<rustls::ClientConfig>>,
+    Option<ServerName<'static>>,
+);
+
+struct Connection {
+    transport: Transport,
+    server: SocketAddr,
+    id: u64,
+    input: mpsc::Sender<StreamInput>,
+}
+
+impl Connection {
+    async fn run(
+        self,
+        source: SocketAddr,
+        tls: Option<TlsSetup>,
+        dscp: Option<u8>,
+        frames: mpsc::Receiver<Vec<u8>>,
+        mut cancelled: oneshot::Receiver<()>,
+    ) {
+        let opened = tokio::select! {
+            r = tokio::time::timeout(CONNECT_TIMEOUT, connect(source, self.server, dscp)) => {
+                r.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))
+            }
+            _ = &mut cancelled => return,
+        };
+        let tcp = match opened {
+            Ok(tcp) => tcp,
+            Err(e) => return self.closed(format!("connect: {e}")).await,
+        };
+        match tls {
+            None => self.serve(tcp, frames, cancelled).await,
+            Some((config, name)) => {
+                let (Some(config), Some(name)) = (config, name) else {
+                    return self
+                        .closed("TLS: no client configuration or server name".into())
+                        .await;
+                };
+                let handshake = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
+                let stream = tokio::select! {
+                    r = tokio::time::timeout(CONNECT_TIMEOUT, handshake) => {
+                        r.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")))
+                    }
+                    _ = &mut cancelled => return,
+                };
+                match stream {
+                    Ok(s) => self.serve(s, frames, cancelled).await,
+                    Err(e) => self.closed(format!("TLS: {e}")).await,
+                }
+            }
+        }
+    }
+
+    /// Reads and writes until the peer closes, an error, or the driver lets go.
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        mut frames: mpsc::Receiver<Vec<u8>>,
+        mut cancelled: oneshot::Receiver<()>,
+    ) {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let reading = async {
+            let mut buf = vec![0u8; READ_BUFFER];
+            loop {
+                match reader.read(&mut buf).await {
+                    Ok(0) => return Some("closed by the server".to_owned()),
+                    Ok(n) => {
+                        let input = StreamInput::Data {
+                            transport: self.transport,
+                            server: self.server,
+                            id: self.id,
+                            bytes: buf[..n].to_vec(),
+                        };
+                        if self.input.send(input).await.is_err() {
+                            // The driver is gone.
+                            return None;
+                        }
+                    }
+                    Err(e) => return Some(format!("read: {e}")),
+                }
+            }
+        };
+        let writing = async {
+            while let Some(frame) = frames.recv().await {
+                if let Err(e) = writer.write_all(&frame).await {
+                    return Some(format!("write: {e}"));
+                }
+            }
+            None
+        };
+        let failure = tokio::select! {
+            reason = reading => reason,
+            failed = writing => failed,
+            _ = &mut cancelled => None,
+        };
+        if let Some(reason) = failure {
+            self.closed(reason).await;
+        }
+        // TLS close_notify, then FIN; the read half goes with the task.
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, writer.shutdown()).await;
+    }
+
+    async fn closed(&self, reason: String) {
+        tracing::debug!(server = %self.server, transport = %self.transport, %reason, "TURN connection closed");
+        let _ = self
+            .input
+            .send(StreamInput::Closed {
+                transport: self.transport,
+                server: self.server,
+                id: self.id,
+                reason,
+            })
+            .await;
+    }
+}
+
+/// A TCP connection to `server` from `source`'s IP (its interface), any port.
+async fn connect(
+    source: SocketAddr,
+    server: SocketAddr,
+    dscp: Option<u8>,
+) -> io::Result<tokio::net::TcpStream> {
+    let socket = if server.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if source.is_ipv4() == server.is_ipv4() && !source.ip().is_unspecified() {
+        socket.bind(SocketAddr::new(source.ip(), 0))?;
+    }
+    if let Some(dscp) = dscp {
+        crate::sockopt::set_dscp(&socket2::SockRef::from(&socket), server, dscp)?;
+    }
+    let stream = socket.connect(server).await?;
+    // STUN transactions and ChannelData are small and latency-bound.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
