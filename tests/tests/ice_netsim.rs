@@ -988,3 +988,88 @@ fn a_relayed_start_moves_to_a_direct_path_that_appears_later() {
     );
     exchange_data(&mut sim, a, b);
 }
+
+#[test]
+fn a_full_agent_behind_a_nat_connects_to_an_ice_lite_server() {
+    let mut sim = Simulator::new(70);
+    stun_server(&mut sim);
+    let internet = sim.internet();
+    let (_, lan) = sim.add_nat(
+        internet,
+        ip("203.0.113.1"),
+        NatConfig::port_restricted_cone(),
+    );
+    // The full agent offers as controlled; learning that the peer is lite makes it
+    // controlling (RFC 8445 §6.1.1).
+    let full = agent(&mut sim, lan, "192.168.1.2", Role::Controlled, 71);
+    let now = sim.now();
+    let mut lite_config = config();
+    lite_config.lite = true;
+    let lite = sim.add_host(
+        internet,
+        ip("198.51.100.20"),
+        AgentNode::new(Agent::new(lite_config, Role::Controlling, now, 72), now),
+    );
+    sim.with_node(lite, |n: &mut AgentNode, now| {
+        n.agent.add_host(now, addr("198.51.100.20:5000"), 0);
+        // Ignored by a lite agent: host candidates only.
+        n.agent.add_turn_server(
+            now,
+            addr("198.51.100.20:5000"),
+            addr(STUN),
+            "ice",
+            "relay-password",
+        );
+    });
+    gather(&mut sim, &[full, lite]);
+    assert_eq!(
+        sim.node::<AgentNode>(lite).agent.role(),
+        Role::Controlled,
+        "a lite agent is always controlled"
+    );
+    assert_eq!(
+        sim.node::<AgentNode>(lite)
+            .agent
+            .local_candidates()
+            .map(|c| c.kind)
+            .collect::<Vec<_>>(),
+        [CandidateKind::Host]
+    );
+    sim.with_node(full, |n: &mut AgentNode, _| n.agent.set_remote_lite(true));
+    assert_eq!(sim.node::<AgentNode>(full).agent.role(), Role::Controlling);
+    let start = exchange_candidates(&mut sim, full, lite);
+    assert!(run_until_connected(
+        &mut sim,
+        full,
+        lite,
+        Duration::from_secs(2)
+    ));
+    sim.run_until_condition(Duration::from_secs(2), |s| {
+        s.node::<AgentNode>(lite).agent.connection_state() == ConnectionState::Completed
+    });
+    let completed = sim
+        .node::<AgentNode>(lite)
+        .reached(ConnectionState::Completed)
+        .expect("the lite side follows the nomination");
+    assert!(completed - start < Duration::from_millis(500));
+    let s = selected(&sim, full);
+    assert_eq!(
+        (s.local_kind, s.remote_kind),
+        (CandidateKind::Host, CandidateKind::Host)
+    );
+    assert!(selected(&sim, lite).nominated);
+    exchange_data(&mut sim, full, lite);
+    // The lite side never sent a check, and it keeps consent from the full agent's
+    // checks: still connected a minute later.
+    sim.run_for(Duration::from_secs(60));
+    let lite_node = sim.node::<AgentNode>(lite);
+    assert!(lite_node
+        .agent
+        .pair_stats()
+        .all(|(_, _, _, stats)| stats.requests_sent == 0));
+    assert_eq!(
+        lite_node.agent.connection_state(),
+        ConnectionState::Completed
+    );
+    exchange_data(&mut sim, full, lite);
+}

@@ -107,6 +107,7 @@ struct Outstanding {
 
 /// The agent.
 #[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent flags, not a state machine in disguise
 pub struct Agent {
     config: AgentConfig,
     rng: ChaCha8Rng,
@@ -116,6 +117,7 @@ pub struct Agent {
     local_key: IntegrityKey,
     remote_credentials: Option<Credentials>,
     remote_key: Option<IntegrityKey>,
+    remote_lite: bool,
     locals: Vec<Local>,
     remotes: Vec<Candidate>,
     remote_end_of_candidates: bool,
@@ -156,6 +158,8 @@ pub struct Agent {
 impl Agent {
     /// An agent in `role` with random credentials and tie-breaker from `seed`.
     pub fn new(config: AgentConfig, role: Role, now: Instant, seed: u64) -> Agent {
+        // RFC 8445 §6.1.1: a lite agent is always controlled.
+        let role = if config.lite { Role::Controlled } else { role };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let local_credentials = Credentials::random(&mut rng);
         let local_key = IntegrityKey::from_key_bytes(local_credentials.pwd.as_bytes());
@@ -168,6 +172,7 @@ impl Agent {
             local_key,
             remote_credentials: None,
             remote_key: None,
+            remote_lite: false,
             locals: Vec::new(),
             remotes: Vec::new(),
             remote_end_of_candidates: false,
@@ -270,6 +275,26 @@ impl Agent {
             .map(|p| (p.base, p.remote_addr, p.state, p.stats))
     }
 
+    /// The peer is an ICE-lite agent (it signalled `lite: true`, SDP `a=ice-lite`): a full
+    /// agent then takes the controlling role (RFC 8445 §6.1.1) and expects no checks from
+    /// the peer.
+    pub fn set_remote_lite(&mut self, lite: bool) {
+        self.remote_lite = lite;
+        if lite && !self.config.lite && self.role == Role::Controlled {
+            self.switch_role(Role::Controlling);
+        }
+    }
+
+    /// Whether the peer said it is ICE-lite ([`Agent::set_remote_lite`]).
+    pub fn remote_lite(&self) -> bool {
+        self.remote_lite
+    }
+
+    /// Whether this agent is ICE-lite ([`AgentConfig::lite`]).
+    pub fn is_lite(&self) -> bool {
+        self.config.lite
+    }
+
     /// Sets the peer's credentials (from its offer or answer).
     pub fn set_remote_credentials(&mut self, credentials: Credentials) {
         self.remote_key = Some(IntegrityKey::from_key_bytes(credentials.pwd.as_bytes()));
@@ -303,7 +328,13 @@ impl Agent {
             candidate::local_preference(addr.ip(), rank),
         );
         self.push_local(c.clone(), addr);
-        for server in self.config.stun_servers.clone() {
+        // A lite agent offers host candidates only (RFC 8445 §5.1.1).
+        let servers = if self.config.lite {
+            Vec::new()
+        } else {
+            self.config.stun_servers.clone()
+        };
+        for server in servers {
             if server.is_ipv4() == addr.is_ipv4() {
                 self.gather_from(now, addr, server);
             }
@@ -673,6 +704,14 @@ impl Agent {
         p.received_request = true;
         p.stats.requests_received += 1;
         p.stats.responses_sent += 1;
+        if self.config.lite {
+            // RFC 8445 §2.5: a lite agent's pair is valid once a check arrives on it; the
+            // peer's checks on the selected pair are its consent (RFC 7675 §4).
+            p.state = PairState::Succeeded;
+            if self.selected == Some(pair) {
+                self.last_consent = Some(now);
+            }
+        }
         if use_candidate && self.role == Role::Controlled {
             if p.state == PairState::Succeeded {
                 p.nominated = true;
@@ -680,6 +719,10 @@ impl Agent {
             } else {
                 p.nominate_on_success = true;
             }
+        }
+        if self.config.lite {
+            self.update_selection(now);
+            return;
         }
         // Triggered check (§7.3.1.4) unless the pair already works. A check in flight is
         // cancelled (no more retransmissions; a late answer still counts) so that the new
@@ -1153,7 +1196,15 @@ impl Agent {
     /// Sends the next check if Ta has passed (RFC 8445 §6.1.4.2): triggered first, then
     /// the highest-priority Waiting pair, then unfreeze the best Frozen one.
     fn run_checks(&mut self, now: Instant) {
-        if self.remote_credentials.is_none() || self.pairs.is_empty() {
+        if self.remote_credentials.is_none() || self.pairs.is_empty() && !self.config.lite {
+            return;
+        }
+        if self.config.lite {
+            // A lite agent sends no checks (RFC 8445 §2.5); it only waits for them.
+            if self.started.is_none() {
+                self.started = Some(now);
+                self.set_state(ConnectionState::Checking);
+            }
             return;
         }
         if self.started.is_none() {
@@ -1387,7 +1438,11 @@ impl Agent {
         self.update_selection(now);
         // Consent freshness (RFC 7675).
         if let (Some(p), Some(at)) = (self.selected, self.consent_at) {
-            if now >= at {
+            if now >= at && self.config.lite {
+                // The peer's checks are the consent (see `handle_request`).
+                let d = self.consent_delay();
+                self.consent_at = Some(now + d);
+            } else if now >= at {
                 self.send_consent(now, p);
                 // With renomination, keep measuring the best other direct pairs too.
                 if self.config.renomination && self.role == Role::Controlling {

@@ -72,6 +72,12 @@ pub struct AgentConfig {
     /// Stagger between the transports of one TURN server (UDP, then TCP...), in the spirit
     /// of Happy Eyeballs (RFC 8305 §5: 100-250 ms); default 150 ms.
     pub turn_stagger: Duration,
+    /// ICE-lite (RFC 8445 §2.5): for a server on a public address. The agent offers only
+    /// host candidates, is always controlled, sends no checks (it answers them, and a pair
+    /// becomes valid when a check arrives on it), selects the pair the peer nominates, and
+    /// takes the peer's continuing checks as consent (RFC 7675 §4). Signal `lite: true`
+    /// (SDP `a=ice-lite`) so that the peer takes the controlling role.
+    pub lite: bool,
     /// Longest wait for a STUN server's Binding response or a TURN allocation before the
     /// server is reported failed and gathering goes on without it (default 5 s).
     pub gather_timeout: Duration,
@@ -99,6 +105,7 @@ impl Default for AgentConfig {
             renomination_min_gain: Duration::from_millis(5),
             turn_stagger: Duration::from_millis(150),
             gather_timeout: Duration::from_secs(5),
+            lite: false,
         }
     }
 }

@@ -163,7 +163,9 @@ impl Agent {
     /// fail ([`Event::ServerFailed`] then says why, per transport). The winner is reported
     /// with [`Event::RelayAllocated`].
     pub fn add_turn_server_with(&mut self, now: Instant, server: TurnServer) {
-        if self.turn_servers.len() >= MAX_SERVERS
+        // A lite agent offers host candidates only (RFC 8445 §5.1.1).
+        if self.config.lite
+            || self.turn_servers.len() >= MAX_SERVERS
             || server.base.is_ipv4() != server.server.is_ipv4()
         {
             return;
