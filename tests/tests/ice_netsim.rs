@@ -1073,3 +1073,80 @@ fn a_full_agent_behind_a_nat_connects_to_an_ice_lite_server() {
     );
     exchange_data(&mut sim, full, lite);
 }
+
+#[test]
+fn an_mdns_host_candidate_is_resolved_by_the_caller_and_used() {
+    let mut sim = Simulator::new(80);
+    stun_server(&mut sim);
+    let (_, lan) = sim.add_nat(
+        sim.internet(),
+        ip("203.0.113.1"),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = agent(&mut sim, lan, "192.168.1.2", Role::Controlling, 81);
+    let b = agent(&mut sim, lan, "192.168.1.3", Role::Controlled, 82);
+    gather(&mut sim, &[a, b]);
+    let name = "6c4c6a0e-2f5a-4d1e-9a53-6f4f1f1a2b3c.local";
+    // B hides its host address behind an mDNS name, as browsers do.
+    let hidden: Vec<floe_ice::Candidate> = sim
+        .node::<AgentNode>(b)
+        .agent
+        .local_candidates()
+        .map(|c| {
+            let mut c = c.clone();
+            if c.kind == CandidateKind::Host {
+                c.address = floe_ice::CandidateAddress::Mdns {
+                    name: name.into(),
+                    port: 5000,
+                };
+                c.related = None;
+            }
+            c
+        })
+        .collect();
+    let creds_a = sim.node::<AgentNode>(a).agent.local_credentials().clone();
+    let creds_b = sim.node::<AgentNode>(b).agent.local_credentials().clone();
+    let ca: Vec<_> = sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .cloned()
+        .collect();
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        n.set_now(now);
+        n.agent.set_remote_credentials(creds_b);
+        for c in hidden {
+            assert!(n.agent.add_remote_candidate(now, c));
+        }
+        n.agent.end_of_remote_candidates();
+    });
+    sim.with_node(b, |n: &mut AgentNode, now| {
+        n.set_now(now);
+        n.agent.set_remote_credentials(creds_a);
+        for c in ca {
+            n.agent.add_remote_candidate(now, c);
+        }
+        n.agent.end_of_remote_candidates();
+    });
+    sim.run_for(Duration::from_millis(1));
+    let asked: Vec<String> = sim
+        .node::<AgentNode>(a)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::ResolveMdns { name } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, [name]);
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        n.set_now(now);
+        n.agent.mdns_resolved(now, name, Some(ip("192.168.1.3")));
+    });
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(2)));
+    sim.run_for(Duration::from_secs(1));
+    let s = selected(&sim, a);
+    assert_eq!(s.remote, addr("192.168.1.3:5000"));
+    assert_eq!(s.remote_kind, CandidateKind::Host);
+    exchange_data(&mut sim, a, b);
+}

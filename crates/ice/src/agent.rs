@@ -1,7 +1,7 @@
 //! The ICE agent (RFC 8445), sans-IO.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
@@ -19,7 +19,7 @@ mod relay;
 
 pub use relay::{Transport, TurnServer};
 
-use crate::candidate::{self, Candidate, CandidateKind};
+use crate::candidate::{self, Candidate, CandidateAddress, CandidateKind};
 use crate::checklist::{pair_priority, Pair, PairState, PairStats};
 use crate::config::{AgentConfig, Nomination, Role};
 use crate::event::{ConnectionState, Event, GatheringState, SelectedPair};
@@ -118,6 +118,8 @@ pub struct Agent {
     remote_credentials: Option<Credentials>,
     remote_key: Option<IntegrityKey>,
     remote_lite: bool,
+    /// Remote candidates waiting for their mDNS name to be resolved.
+    pending_mdns: Vec<Candidate>,
     locals: Vec<Local>,
     remotes: Vec<Candidate>,
     remote_end_of_candidates: bool,
@@ -173,6 +175,7 @@ impl Agent {
             remote_credentials: None,
             remote_key: None,
             remote_lite: false,
+            pending_mdns: Vec::new(),
             locals: Vec::new(),
             remotes: Vec::new(),
             remote_end_of_candidates: false,
@@ -395,10 +398,29 @@ impl Agent {
     }
 
     /// Adds a remote candidate (from signalling; trickled ones too, RFC 8838). Unusable
-    /// candidates (TCP, unresolved mDNS names, other components) are ignored; returns
-    /// whether it was used.
+    /// candidates (TCP, other components) are ignored; returns whether it was used.
+    ///
+    /// A candidate whose address is an mDNS name (`<uuid>.local`, as browsers hide host
+    /// addresses) is kept aside and announced with [`Event::ResolveMdns`]: resolve the name
+    /// (the agent does no IO) and call [`Agent::mdns_resolved`]. At most 16 names wait.
     pub fn add_remote_candidate(&mut self, now: Instant, candidate: Candidate) -> bool {
         let Some(addr) = candidate.addr() else {
+            if let CandidateAddress::Mdns { name, .. } = &candidate.address {
+                if candidate.transport != candidate::TransportProtocol::Udp
+                    || candidate.component != 1
+                    || self.pending_mdns.len() >= 16
+                {
+                    return false;
+                }
+                let name = name.clone();
+                if !self.pending_mdns.iter().any(
+                    |c| matches!(&c.address, CandidateAddress::Mdns { name: n, .. } if *n == name),
+                ) {
+                    self.events.push_back(Event::ResolveMdns { name });
+                }
+                self.pending_mdns.push(candidate);
+                return true;
+            }
             return false;
         };
         if candidate.transport != candidate::TransportProtocol::Udp || candidate.component != 1 {
@@ -435,6 +457,24 @@ impl Agent {
         }
         self.drain_relays(now);
         true
+    }
+
+    /// The answer to [`Event::ResolveMdns`]: the candidates waiting on `name` get
+    /// `address` (or are dropped with `None`, when the name does not resolve) and are added.
+    pub fn mdns_resolved(&mut self, now: Instant, name: &str, address: Option<IpAddr>) {
+        let (waiting, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_mdns)
+            .into_iter()
+            .partition(
+                |c| matches!(&c.address, CandidateAddress::Mdns { name: n, .. } if n == name),
+            );
+        self.pending_mdns = rest;
+        let Some(ip) = address else { return };
+        for mut c in waiting {
+            if let CandidateAddress::Mdns { port, .. } = c.address {
+                c.address = CandidateAddress::Ip(SocketAddr::new(ip, port));
+                self.add_remote_candidate(now, c);
+            }
+        }
     }
 
     /// The peer signalled end-of-candidates (RFC 8838 §4.4).
@@ -1546,6 +1586,7 @@ impl Agent {
         self.remote_credentials = None;
         self.remote_key = None;
         self.remotes.clear();
+        self.pending_mdns.clear();
         self.remote_end_of_candidates = false;
         self.pairs.clear();
         self.triggered.clear();

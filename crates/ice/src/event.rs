@@ -83,6 +83,12 @@ pub enum Event {
         /// The TURN server.
         server: SocketAddr,
     },
+    /// A remote candidate has an mDNS hostname: resolve `name` (a `.local` name, RFC 6762)
+    /// and call [`Agent::mdns_resolved`](crate::Agent::mdns_resolved).
+    ResolveMdns {
+        /// The name to resolve.
+        name: String,
+    },
     /// A STUN or TURN server failed (no answer in time, an error response, every transport
     /// refused); gathering goes on without it.
     ServerFailed {
