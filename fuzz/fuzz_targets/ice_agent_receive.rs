@@ -4,12 +4,15 @@
 //! Binding request correctly signed with the agent's own password (as a real peer's check
 //! would be), whose attributes come from the input; 2 = a response to the agent's latest
 //! check, signed with the peer's password, attributes from the input; 3 = time passes.
+//! With bit 0x40 set, operation 0 feeds the bytes to the agent's TCP stream to its TURN
+//! server instead (arbitrary framing), and with 0x20 as well, to its UDP socket as if from
+//! the TURN server.
 #![no_main]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use floe_ice::{Agent, AgentConfig, Candidate, CandidateKind, Credentials, Role};
+use floe_ice::{Agent, AgentConfig, Candidate, CandidateKind, Credentials, Role, Transport, TurnServer};
 use floe_stun::attributes::Username;
 use floe_stun::{AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, TransactionId};
 use libfuzzer_sys::fuzz_target;
@@ -24,6 +27,8 @@ fuzz_target!(|data: &[u8]| {
     let mut agent = Agent::new(config, role, now, 1);
     let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
     agent.add_host(now, local, 0);
+    let turn: SocketAddr = "192.0.2.99:3478".parse().unwrap();
+    agent.add_turn_server_with(now, TurnServer::new(local, turn, "user", "password").with_transports(&[Transport::Udp, Transport::Tcp]));
     let peer = Credentials { ufrag: "peer".into(), pwd: "peer-password-0123456789".into() };
     agent.set_remote_credentials(peer.clone());
     let remote: SocketAddr = "198.51.100.7:6000".parse().unwrap();
@@ -40,6 +45,12 @@ fuzz_target!(|data: &[u8]| {
         rest = tail.get(1 + chunk.len()..).unwrap_or(&[]);
         let from = if op & 0x80 != 0 { SocketAddr::from(([203, 0, 113, op & 0x7F], 7000)) } else { remote };
         match op & 3 {
+            0 if op & 0x60 == 0x60 => {
+                let _ = agent.handle_receive(now, local, turn, chunk);
+            }
+            0 if op & 0x40 != 0 => {
+                agent.handle_stream_receive(now, Transport::Tcp, turn, chunk, |_, _| {});
+            }
             0 => {
                 let _ = agent.handle_receive(now, local, from, chunk);
             }
