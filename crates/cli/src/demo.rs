@@ -8,8 +8,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use floe_ice::{Agent, AgentConfig, CandidateKind, ConnectionState, PairState, Role};
-use floe_netsim::{Capture, LinkConfig, NatConfig, NetId, NodeId, Simulator};
+use floe_ice::{
+    Agent, AgentConfig, CandidateKind, ConnectionState, PairState, Role, Transport, TurnServer,
+};
+use floe_netsim::{
+    Capture, Firewall, LinkConfig, NatConfig, NetId, NodeId, RouterConfig, Simulator,
+};
 use floe_turn::server::ServerConfig;
 
 use crate::sim::{exchange_candidates, run_until_connected, AgentNode, TurnServerNode};
@@ -43,6 +47,9 @@ pub enum Scenario {
     Lan,
     /// Alice has Wi-Fi (40 ms) and Ethernet (5 ms) to a public Bob: the faster path wins.
     Multipath,
+    /// Bob is on hotel Wi-Fi whose firewall drops all UDP: TURN over TCP carries it
+    /// (floe tries UDP first and TCP 150 ms later; TCP wins).
+    Hotel,
 }
 
 /// The kinds of network a peer can sit behind, for scenarios and the matrix.
@@ -53,15 +60,17 @@ enum Nat {
     Restricted,
     PortRestricted,
     Symmetric,
+    UdpBlocked,
 }
 
 impl Nat {
-    const ALL: [Nat; 5] = [
+    const ALL: [Nat; 6] = [
         Nat::Public,
         Nat::FullCone,
         Nat::Restricted,
         Nat::PortRestricted,
         Nat::Symmetric,
+        Nat::UdpBlocked,
     ];
 
     fn name(self) -> &'static str {
@@ -71,6 +80,7 @@ impl Nat {
             Nat::Restricted => "restricted",
             Nat::PortRestricted => "port-restr.",
             Nat::Symmetric => "symmetric",
+            Nat::UdpBlocked => "udp-blocked",
         }
     }
 
@@ -81,6 +91,7 @@ impl Nat {
             Nat::Restricted => "a restricted-cone NAT (only addresses it sent to may answer)",
             Nat::PortRestricted => "a port-restricted NAT (like a Linux home router: only the exact address:port it sent to may answer)",
             Nat::Symmetric => "a symmetric NAT (a new public port for every destination, like many carrier-grade NATs)",
+            Nat::UdpBlocked => "a NAT whose firewall drops all UDP (hotel or corporate guest Wi-Fi): only TCP gets out",
         }
     }
 
@@ -91,6 +102,7 @@ impl Nat {
             Nat::Restricted => Some(NatConfig::restricted_cone()),
             Nat::PortRestricted => Some(NatConfig::port_restricted_cone()),
             Nat::Symmetric => Some(NatConfig::symmetric()),
+            Nat::UdpBlocked => Some(NatConfig::port_restricted_cone()),
         }
     }
 }
@@ -130,6 +142,10 @@ fn place(
 ) -> (NodeId, SocketAddr) {
     let internet = sim.internet();
     let net: NetId = match nat.config() {
+        Some(c) if nat == Nat::UdpBlocked => {
+            let router = RouterConfig::nat(public_ip, c).with_firewall(Firewall::block_udp());
+            sim.add_router(internet, router).1
+        }
         Some(c) => sim.add_nat(internet, public_ip, c).1,
         None => internet,
     };
@@ -150,8 +166,11 @@ fn place(
     let local = SocketAddr::new(ip, 5000);
     sim.with_node(id, |n: &mut AgentNode, now| {
         n.agent.add_host(now, local, 0);
-        n.agent
-            .add_turn_server(now, local, addr(SERVER), TURN_USER, TURN_PASSWORD);
+        // UDP first, TCP 150 ms later; the first allocation wins.
+        n.agent.add_turn_server_with(
+            now,
+            TurnServer::new(local, addr(SERVER), TURN_USER, TURN_PASSWORD),
+        );
     });
     (id, local)
 }
@@ -199,7 +218,7 @@ fn connect(w: &mut World) -> Outcome {
     let start = exchange_candidates(&mut w.sim, w.alice, w.bob);
     let ok = run_until_connected(&mut w.sim, w.alice, w.bob, Duration::from_secs(30));
     let alice = w.alice;
-    // Let nomination settle (it is quick; the relay wait is at most a second).
+    // Let nomination settle (it is quick; a relay waits at most a second).
     w.sim.run_until_condition(Duration::from_secs(5), |s| {
         s.node::<AgentNode>(alice)
             .agent
@@ -258,6 +277,11 @@ pub fn render(args: &DemoArgs) -> Result<String, String> {
         Scenario::Symmetric => (
             Nat::PortRestricted,
             Nat::Symmetric,
+            Duration::from_millis(10),
+        ),
+        Scenario::Hotel => (
+            Nat::PortRestricted,
+            Nat::UdpBlocked,
             Duration::from_millis(10),
         ),
         Scenario::Lan | Scenario::Multipath => {
@@ -356,7 +380,18 @@ pub fn render(args: &DemoArgs) -> Result<String, String> {
                 p.rtt.map_or_else(|| "?".into(), ms)
             );
             let why = if kind_label(p) == "relay" {
-                "no direct pair got through, so the relay carries the data"
+                if w.sim
+                    .node::<AgentNode>(w.bob)
+                    .agent
+                    .selected_pair()
+                    .and_then(|p| p.turn_transport)
+                    == Some(Transport::Tcp)
+                    || p.turn_transport == Some(Transport::Tcp)
+                {
+                    "no direct pair got through (UDP is blocked), so the relay carries the data, reached over TCP"
+                } else {
+                    "no direct pair got through, so the relay carries the data"
+                }
             } else {
                 "the lowest-latency direct path; the relay stays unused"
             };

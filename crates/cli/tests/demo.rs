@@ -27,18 +27,35 @@ fn the_default_demo_connects_directly_through_two_home_nats() {
         .lines()
         .skip_while(|l| !l.starts_with("5. NAT matrix"))
         .skip(2)
-        .take(5)
+        .take(6)
         .collect();
-    assert_eq!(matrix.len(), 5, "{text}");
+    assert_eq!(matrix.len(), 6, "{text}");
     let relays = matrix
         .iter()
         .map(|l| l.matches("relay").count())
         .sum::<usize>();
     assert_eq!(
-        relays, 3,
-        "symmetric x port-restricted (both ways) and symmetric x symmetric:\n{text}"
+        relays,
+        3 + 11,
+        "symmetric x port-restricted (both ways), symmetric x symmetric, and the UDP-blocked row and column:\n{text}"
+    );
+    assert!(
+        matrix[5].starts_with("   udp-blocked"),
+        "the last row is UDP-blocked:\n{text}"
     );
     assert!(!text.contains("failed"), "{text}");
+}
+
+#[test]
+fn the_hotel_scenario_reaches_the_relay_over_tcp() {
+    let (code, text) = demo(&["--scenario", "hotel", "--no-matrix"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("(relay path, round trip"), "{text}");
+    assert!(text.contains("reached over TCP"), "{text}");
+    assert!(
+        text.contains("alice -> bob: 10/10 datagrams arrived; bob -> alice: 10/10."),
+        "{text}"
+    );
 }
 
 #[test]
