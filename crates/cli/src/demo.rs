@@ -100,9 +100,9 @@ impl Nat {
             Nat::Public => None,
             Nat::FullCone => Some(NatConfig::full_cone()),
             Nat::Restricted => Some(NatConfig::restricted_cone()),
-            Nat::PortRestricted => Some(NatConfig::port_restricted_cone()),
+            // The UDP-blocked network adds a firewall to it (see `place`).
+            Nat::PortRestricted | Nat::UdpBlocked => Some(NatConfig::port_restricted_cone()),
             Nat::Symmetric => Some(NatConfig::symmetric()),
-            Nat::UdpBlocked => Some(NatConfig::port_restricted_cone()),
         }
     }
 }
