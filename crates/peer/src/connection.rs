@@ -813,16 +813,24 @@ impl Driver {
     }
 
     async fn flush(&mut self) {
-        // Events first: a CloseStream must close the old connection before a transmit of a
-        // new allocation on the same server opens the next one.
-        while let Some(e) = self.agent.poll_event() {
+        // A CloseStream must close the old connection before a transmit of a new
+        // allocation on the same server opens the next one; the other events go out after
+        // the transmits, so the application (told "connected") cannot send data ahead of
+        // the check response that lets the peer accept it.
+        let events: Vec<Event> = std::iter::from_fn(|| self.agent.poll_event()).collect();
+        for e in &events {
+            if let Event::CloseStream { transport, server } = e {
+                self.streams.close(*transport, *server);
+            }
+        }
+        while let Some(t) = self.agent.poll_transmit() {
+            self.transmit(t).await;
+        }
+        for e in events {
             if std::env::var_os("FLOE_DEBUG").is_some() {
                 eprintln!("DEBUG event {e:?}");
             }
             match &e {
-                Event::CloseStream { transport, server } => {
-                    self.streams.close(*transport, *server);
-                }
                 Event::LocalCandidate(c) if self.announced != usize::MAX => {
                     let _ = self.sig_out_tx.send(SignalMessage::Candidate {
                         candidate: c.to_string(),
@@ -838,9 +846,6 @@ impl Driver {
                 _ => {}
             }
             let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
-        }
-        while let Some(t) = self.agent.poll_transmit() {
-            self.transmit(t).await;
         }
         self.update_fast_path();
     }
