@@ -11,8 +11,10 @@ use clap::Args;
 use floe_ice::{CandidateKind, ConnectionState, SelectedPair};
 use floe_peer::{
     IceServerUri, JsonLinesReceiver, JsonLinesSender, PeerConfig, PeerConnection, PeerError,
-    PeerEvent, Side, TurnServer,
+    PeerEvent, Scheme, Side, TurnServer,
 };
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Arguments of `floe connect`.
@@ -32,7 +34,8 @@ pub struct ConnectArgs {
     /// STUN server URI (repeatable), e.g. `stun:stun.example.org`.
     #[arg(long = "stun", value_name = "URI")]
     pub stun: Vec<IceServerUri>,
-    /// TURN server URI (repeatable), e.g. `turn:turn.example.org?transport=udp`.
+    /// TURN server URI (repeatable): `turn:HOST[:PORT]` races UDP and TCP,
+    /// `?transport=udp|tcp` pins one, `turns:HOST[:PORT]` is TLS (port 5349).
     #[arg(long = "turn", value_name = "URI")]
     pub turn: Vec<IceServerUri>,
     /// TURN username (for every --turn).
@@ -41,9 +44,16 @@ pub struct ConnectArgs {
     /// TURN password.
     #[arg(long)]
     pub turn_password: Option<String>,
+    /// CA certificates (PEM) that `turns:` servers are verified against (default: the
+    /// system bundle, e.g. /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    pub tls_ca: Vec<std::path::PathBuf>,
     /// Use only relayed candidates.
     #[arg(long)]
     pub relay_only: bool,
+    /// DSCP code point (0-63) for every packet sent, e.g. 46 (EF) for voice.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=63))]
+    pub dscp: Option<u8>,
     /// Bind these local addresses instead of every interface (repeatable; port 0 = any).
     #[arg(long = "bind", value_name = "ADDR")]
     pub bind: Vec<std::net::SocketAddr>,
@@ -76,15 +86,37 @@ fn report(json: bool, event: &PeerEvent) {
         PeerEvent::Selected(p) => {
             let rtt = p.rtt.map(|r| (r.as_secs_f64() * 1e6).round() / 1000.0);
             if json {
-                let v = serde_json::json!({"event": "selected", "local": p.local, "remote": p.remote, "type": kind(p), "rtt_ms": rtt, "nominated": p.nominated});
+                let mut v = serde_json::json!({"event": "selected", "local": p.local, "remote": p.remote, "type": kind(p), "rtt_ms": rtt, "nominated": p.nominated});
+                if let Some(t) = p.turn_transport {
+                    v["turn_transport"] = t.as_str().into();
+                }
                 eprintln!("{v}");
             } else {
+                let via = p
+                    .turn_transport
+                    .map_or_else(String::new, |t| format!(" over {t}"));
                 eprintln!(
-                    "floe connect: path {} -> {} ({}, rtt {})",
+                    "floe connect: path {} -> {} ({}{via}, rtt {})",
                     p.local,
                     p.remote,
                     kind(p),
                     rtt.map_or_else(|| "?".into(), |r| format!("{r:.1} ms"))
+                );
+            }
+        }
+        PeerEvent::TurnTransport {
+            server,
+            transport,
+            relayed,
+        } => {
+            if json {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"event": "turn-transport", "server": server, "transport": transport.as_str(), "relayed": relayed})
+                );
+            } else {
+                eprintln!(
+                    "floe connect: TURN server {server} relays from {relayed} over {transport}"
                 );
             }
         }
@@ -108,6 +140,40 @@ fn report(json: bool, event: &PeerEvent) {
         }
         _ => {}
     }
+}
+
+/// Where the system's CA bundle usually is (Debian/Ubuntu/Alpine, Fedora/RHEL, macOS and
+/// BSDs).
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// The trust anchors for `turns:`: the `--tls-ca` files, or the system bundle.
+fn tls_roots(files: &[std::path::PathBuf]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let read = |path: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, String> {
+        CertificateDer::pem_file_iter(path)
+            .and_then(Iterator::collect)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let mut roots = Vec::new();
+    for f in files {
+        roots.extend(read(f)?);
+    }
+    if files.is_empty() {
+        if let Some(bundle) = SYSTEM_CA_BUNDLES
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.exists())
+        {
+            roots.extend(read(bundle)?);
+        }
+    }
+    if roots.is_empty() {
+        return Err("turns: needs CA certificates: --tls-ca FILE (PEM)".into());
+    }
+    Ok(roots)
 }
 
 /// Runs `floe connect`; returns the exit status.
@@ -143,6 +209,16 @@ async fn connect(args: &ConnectArgs) -> u8 {
     if args.relay_only && config.turn.is_empty() {
         eprintln!("floe connect: --relay-only needs a --turn server");
         return 2;
+    }
+    config.dscp = args.dscp;
+    if args.turn.iter().any(|u| u.scheme == Scheme::Turns) {
+        match tls_roots(&args.tls_ca) {
+            Ok(roots) => config.tls_roots = roots,
+            Err(e) => {
+                eprintln!("floe connect: {e}");
+                return 2;
+            }
+        }
     }
     config.bind.clone_from(&args.bind);
     config.connect_timeout = Some(Duration::from_secs_f64(args.timeout.max(0.1)));

@@ -1,0 +1,229 @@
+//! `floe connect --relay-only` through an in-process floe-server over TCP and TLS: the
+//! issue #9 real-socket test (UDP to the TURN server dead, a plain `turn:` URI, TCP wins
+//! within 2 s) and `turns:` with `--tls-ca`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const FLOE: &str = env!("CARGO_BIN_EXE_floe");
+
+/// A `floe connect` process killed on drop, its stderr lines read (with the time each
+/// arrived) by a thread.
+struct Connect {
+    child: Child,
+    started: Instant,
+    lines: std::sync::mpsc::Receiver<(Instant, String)>,
+    seen: Vec<(Duration, serde_json::Value)>,
+}
+
+impl Drop for Connect {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Connect {
+    fn spawn(args: &[&str]) -> Connect {
+        let started = Instant::now();
+        let mut child = Command::new(FLOE)
+            .arg("connect")
+            .args(args)
+            .args(["--bind", "127.0.0.1:0", "--json", "--timeout", "15"])
+            .args(["--linger", "2", "--turn-user", "peer"])
+            .args(["--turn-password", "relay-secret", "--relay-only"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    return;
+                }
+            }
+        });
+        Connect {
+            child,
+            started,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for the first JSON event named `name`; returns it with the time since the
+    /// process started.
+    fn wait_for(&mut self, name: &str) -> (Duration, serde_json::Value) {
+        if let Some(found) = self.seen.iter().find(|(_, v)| v["event"] == name) {
+            return found.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok((at, line)) = self.lines.recv_timeout(left) else {
+                panic!("no {name:?} event; saw {:?}", self.seen);
+            };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let entry = (at - self.started, v);
+            self.seen.push(entry.clone());
+            if entry.1["event"] == name {
+                return entry;
+            }
+        }
+    }
+
+    /// Writes `input` to stdin and closes it (the process lingers, then exits).
+    fn input(&mut self, input: &str) {
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+    }
+
+    /// Waits for exit; returns the exit code and stdout.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let mut out = String::new();
+        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        let status = self.child.wait().unwrap();
+        (status.code(), out)
+    }
+}
+
+/// Runs the offerer and the answerer against `turn`; returns both processes after both
+/// selected a pair, with the time from each process's start to its first `selected`.
+fn connect_pair(turn: &str, extra: &[&str]) -> [(Connect, Duration, serde_json::Value); 2] {
+    let mut offer_args = vec![
+        "--offer",
+        "--signal",
+        "tcp-listen:127.0.0.1:0",
+        "--turn",
+        turn,
+    ];
+    offer_args.extend_from_slice(extra);
+    let mut a = Connect::spawn(&offer_args);
+    let (_, listening) = a.wait_for("listening");
+    let signal = format!("tcp:{}", listening["address"].as_str().unwrap());
+    let mut answer_args = vec!["--answer", "--signal", &signal, "--turn", turn];
+    answer_args.extend_from_slice(extra);
+    let mut b = Connect::spawn(&answer_args);
+    let (ta, sa) = a.wait_for("selected");
+    let (tb, sb) = b.wait_for("selected");
+    [(a, ta, sa), (b, tb, sb)]
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn server_options() -> floe_server::ServerOptions {
+    let mut opts = floe_server::ServerOptions::new("127.0.0.1:0".parse().unwrap());
+    // No UDP listener at all.
+    opts.udp.clear();
+    opts.turn.users.insert("peer".into(), "relay-secret".into());
+    opts.turn.peer_policy.allow_loopback = true;
+    opts
+}
+
+/// Once both have a path, each sends a line (a datagram sent the moment one side selects
+/// may reach the other before its own check succeeded, and ICE drops data from pairs not
+/// yet valid there); both must arrive.
+fn check_lines(procs: [(Connect, Duration, serde_json::Value); 2]) {
+    let [(mut a, ..), (mut b, ..)] = procs;
+    a.input("from the offerer\n");
+    b.input("from the answerer\n");
+    let (code, out) = a.finish();
+    assert_eq!(code, Some(0));
+    assert!(out.lines().any(|l| l == "from the answerer"), "{out:?}");
+    let (code, out) = b.finish();
+    assert_eq!(code, Some(0));
+    assert!(out.lines().any(|l| l == "from the offerer"), "{out:?}");
+}
+
+#[test]
+fn a_plain_turn_uri_with_udp_unreachable_connects_over_tcp_within_two_seconds() {
+    let rt = runtime();
+    let server = rt.block_on(async {
+        let mut opts = server_options();
+        opts.tcp = vec!["127.0.0.1:0".parse().unwrap()];
+        floe_server::spawn(opts).await.unwrap()
+    });
+    let tcp: SocketAddr = server.tcp_addrs()[0];
+    // Nothing listens on the UDP twin of the TCP port: UDP Allocates go nowhere (or draw
+    // ICMP port unreachable).
+    assert!(
+        std::net::UdpSocket::bind(tcp).is_ok(),
+        "something listens on UDP {tcp}"
+    );
+    let turn = format!("turn:{tcp}");
+    let mut procs = connect_pair(&turn, &[]);
+    for (who, (p, took, selected)) in ["offerer", "answerer"].iter().zip(procs.iter_mut()) {
+        println!("{who}: process start to selected (relayed over TCP, UDP dead): {took:?}");
+        assert_eq!(selected["type"], "relay", "{selected}");
+        assert_eq!(selected["turn_transport"], "tcp", "{selected}");
+        assert!(*took < Duration::from_secs(2), "{who} took {took:?}");
+        let (_, t) = p.wait_for("turn-transport");
+        assert_eq!(t["transport"], "tcp", "{t}");
+        assert_eq!(t["server"], tcp.to_string(), "{t}");
+        assert!(
+            t["relayed"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{t}"
+        );
+    }
+    check_lines(procs);
+    rt.block_on(server.shutdown());
+}
+
+#[test]
+fn turns_with_a_tls_ca_file_connects_over_tls() {
+    let dir = std::env::temp_dir().join(format!("floe-connect-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    let rt = runtime();
+    let server = rt.block_on(async {
+        let mut opts = server_options();
+        opts.tls = vec!["127.0.0.1:0".parse().unwrap()];
+        opts.tls_config = Some(floe_server::load_tls_config(&c, &k).unwrap());
+        floe_server::spawn(opts).await.unwrap()
+    });
+    let turn = format!("turns:localhost:{}", server.tls_addrs()[0].port());
+    let ca = c.to_str().unwrap();
+    let procs = connect_pair(&turn, &["--tls-ca", ca, "--dscp", "46"]);
+    for (_, took, selected) in &procs {
+        println!("process start to selected (relayed over TLS): {took:?}");
+        assert_eq!(selected["turn_transport"], "tls", "{selected}");
+    }
+    check_lines(procs);
+    rt.block_on(server.shutdown());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_dscp_and_a_missing_ca_file_are_usage_errors() {
+    let out = Command::new(FLOE)
+        .args(["connect", "--offer", "--signal", "tcp-listen:127.0.0.1:0"])
+        .args(["--dscp", "64"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(FLOE)
+        .args(["connect", "--offer", "--signal", "tcp-listen:127.0.0.1:0"])
+        .args(["--turn", "turns:127.0.0.1", "--turn-user", "u"])
+        .args(["--turn-password", "p", "--tls-ca", "/nonexistent/ca.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+}
