@@ -838,8 +838,32 @@ fn renominating_config() -> AgentConfig {
 
 #[test]
 fn when_the_chosen_path_slows_down_the_agent_renominates_the_faster_one() {
-    // A has two interfaces to a public B: 5 ms and 20 ms one way. The 5 ms path is
-    // chosen; then its delay rises to 80 ms and the agent moves to the 20 ms path.
+    let (sim, a, b) = slowing_path(true);
+    let s = selected(&sim, a);
+    assert_eq!(
+        s.local,
+        addr("192.0.2.11:5000"),
+        "moved to the 20 ms path: {s:?}"
+    );
+    assert!(s.nominated);
+    assert_eq!(
+        selected(&sim, b).remote,
+        addr("192.0.2.11:5000"),
+        "the controlled side followed"
+    );
+}
+
+#[test]
+fn without_the_peers_renomination_support_the_first_nomination_stands() {
+    // RFC 8445 §8.1.1: one nomination, unless the peer signalled renomination.
+    let (sim, a, b) = slowing_path(false);
+    assert_eq!(selected(&sim, a).local, addr("192.0.2.10:5000"));
+    assert_eq!(selected(&sim, b).remote, addr("192.0.2.10:5000"));
+}
+
+/// A has two interfaces to a public B: 5 ms and 20 ms one way. The 5 ms path is chosen;
+/// then its delay rises to 80 ms and 90 s pass. Data still flows at the end.
+fn slowing_path(peer_supports_renomination: bool) -> (Simulator, NodeId, NodeId) {
     let mut sim = Simulator::new(13);
     stun_server(&mut sim);
     let internet = sim.internet();
@@ -869,6 +893,7 @@ fn when_the_chosen_path_slows_down_the_agent_renominates_the_faster_one() {
     sim.with_node(a, |n: &mut AgentNode, now| {
         n.agent.add_host(now, addr("192.0.2.10:5000"), 0);
         n.agent.add_host(now, addr("192.0.2.11:5000"), 1);
+        n.agent.set_remote_renomination(peer_supports_renomination);
     });
     sim.with_node(b, |n: &mut AgentNode, now| {
         n.agent.add_host(now, addr("192.0.2.20:5000"), 0);
@@ -883,22 +908,11 @@ fn when_the_chosen_path_slows_down_the_agent_renominates_the_faster_one() {
     link.up.config.delay = Duration::from_millis(80);
     link.down.config.delay = Duration::from_millis(80);
     sim.run_for(Duration::from_secs(90));
-    let s = selected(&sim, a);
-    assert_eq!(
-        s.local,
-        addr("192.0.2.11:5000"),
-        "moved to the 20 ms path: {s:?}"
-    );
-    assert!(s.nominated);
-    assert_eq!(
-        selected(&sim, b).remote,
-        addr("192.0.2.11:5000"),
-        "the controlled side followed"
-    );
     for id in [a, b] {
         sim.node_mut::<AgentNode>(id).received.clear();
     }
     exchange_data(&mut sim, a, b);
+    (sim, a, b)
 }
 
 #[test]

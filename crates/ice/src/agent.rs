@@ -118,6 +118,8 @@ pub struct Agent {
     remote_credentials: Option<Credentials>,
     remote_key: Option<IntegrityKey>,
     remote_lite: bool,
+    /// Renomination in use: configured, and the peer did not say it lacks it.
+    renominate: bool,
     /// Remote candidates waiting for their mDNS name to be resolved.
     pending_mdns: Vec<Candidate>,
     locals: Vec<Local>,
@@ -162,6 +164,7 @@ impl Agent {
     pub fn new(config: AgentConfig, role: Role, now: Instant, seed: u64) -> Agent {
         // RFC 8445 §6.1.1: a lite agent is always controlled.
         let role = if config.lite { Role::Controlled } else { role };
+        let renominate = config.renomination;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let local_credentials = Credentials::random(&mut rng);
         let local_key = IntegrityKey::from_key_bytes(local_credentials.pwd.as_bytes());
@@ -175,6 +178,7 @@ impl Agent {
             remote_credentials: None,
             remote_key: None,
             remote_lite: false,
+            renominate,
             pending_mdns: Vec::new(),
             locals: Vec::new(),
             remotes: Vec::new(),
@@ -286,6 +290,19 @@ impl Agent {
         if lite && !self.config.lite && self.role == Role::Controlled {
             self.switch_role(Role::Controlling);
         }
+    }
+
+    /// What the peer signalled about renomination (`ice-options:renomination`, or the
+    /// `ice_options` of floe's signalling): with `false`, this agent nominates once, as
+    /// RFC 8445 §8.1.1 requires, even when [`AgentConfig::renomination`] is on.
+    pub fn set_remote_renomination(&mut self, supported: bool) {
+        self.renominate = self.config.renomination && supported;
+    }
+
+    /// Whether this agent is configured to renominate ([`AgentConfig::renomination`]),
+    /// i.e. whether to signal `ice-options:renomination`.
+    pub fn renomination_configured(&self) -> bool {
+        self.config.renomination
     }
 
     /// Whether the peer said it is ICE-lite ([`Agent::set_remote_lite`]).
@@ -610,9 +627,14 @@ impl Agent {
                 return None;
             }
         }
-        // Application data: only from pairs that have proven themselves.
+        // Application data (RFC 8445 §12.2: be prepared to receive on any pair), but only
+        // from a remote address that has proven it holds the credentials: our check on the
+        // pair succeeded, or the peer's authenticated check arrived on it (the peer may send
+        // as soon as its own check succeeds, before ours does).
         let pair = self.pairs.iter_mut().find(|p| {
-            p.base == local && p.remote_addr == remote && p.state == PairState::Succeeded
+            p.base == local
+                && p.remote_addr == remote
+                && (p.state == PairState::Succeeded || p.received_request)
         })?;
         pair.stats.bytes_received += bytes.len() as u64;
         Some(bytes)
@@ -1117,7 +1139,7 @@ impl Agent {
                 self.schedule_check(now);
             }
         }
-        if self.role == Role::Controlling && self.config.renomination && self.nominating.is_none() {
+        if self.role == Role::Controlling && self.renominate && self.nominating.is_none() {
             if let Some(p) = self.better_than_nominated() {
                 self.nomination_counter += 1;
                 tracing::info!(pair = p, "renominating a better pair");
@@ -1325,7 +1347,7 @@ impl Agent {
             };
             if use_candidate {
                 b.add(&UseCandidate)?;
-                if self.config.renomination {
+                if self.renominate {
                     b.add(&NominationAttr(self.nomination_counter))?;
                 }
             }
@@ -1485,7 +1507,7 @@ impl Agent {
             } else if now >= at {
                 self.send_consent(now, p);
                 // With renomination, keep measuring the best other direct pairs too.
-                if self.config.renomination && self.role == Role::Controlling {
+                if self.renominate && self.role == Role::Controlling {
                     let mut others: Vec<usize> = (0..self.pairs.len())
                         .filter(|&q| {
                             q != p

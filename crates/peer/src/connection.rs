@@ -287,7 +287,8 @@ impl PeerConnection {
             Description {
                 ufrag,
                 pwd,
-                lite: false,
+                lite: agent.is_lite(),
+                ice_options: ice_options(agent),
                 candidates: agent.local_candidates().map(ToString::to_string).collect(),
             }
         };
@@ -584,11 +585,24 @@ fn tls_client_config(config: &PeerConfig) -> Result<Arc<rustls::ClientConfig>, P
     Ok(Arc::new(tls))
 }
 
+/// The options this side signals: `renomination` when the agent is configured for it.
+fn ice_options(agent: &Agent) -> Vec<String> {
+    if agent.renomination_configured() {
+        vec!["renomination".into()]
+    } else {
+        Vec::new()
+    }
+}
+
 fn apply_description(agent: &mut Agent, now: Instant, d: &Description) {
     agent.set_remote_credentials(Credentials {
         ufrag: d.ufrag.clone(),
         pwd: d.pwd.clone(),
     });
+    // A lite peer makes this side controlling (RFC 8445 §6.1.1); renomination only when
+    // both sides said so.
+    agent.set_remote_lite(d.lite);
+    agent.set_remote_renomination(d.ice_options.iter().any(|o| o == "renomination"));
     for c in &d.candidates {
         add_line(agent, now, c);
     }
@@ -858,7 +872,8 @@ impl Driver {
         Description {
             ufrag,
             pwd,
-            lite: false,
+            lite: self.agent.is_lite(),
+            ice_options: ice_options(&self.agent),
             candidates: self
                 .agent
                 .local_candidates()

@@ -33,9 +33,14 @@ pub struct Description {
     pub ufrag: String,
     /// ice-pwd.
     pub pwd: String,
-    /// Whether the sender is an ICE-lite agent.
+    /// Whether the sender is an ICE-lite agent (RFC 8445 §2.5; the other side then
+    /// controls).
     #[serde(default)]
     pub lite: bool,
+    /// ICE options (RFC 8839 `ice-options`): `renomination` when the sender accepts and
+    /// sends renominations (NOMINATION attribute, as libwebrtc and pion do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ice_options: Vec<String>,
     /// `candidate:` lines.
     #[serde(default)]
     pub candidates: Vec<String>,
@@ -157,6 +162,7 @@ mod tests {
             ufrag: "abcd".into(),
             pwd: "p".repeat(22),
             lite: false,
+            ice_options: Vec::new(),
             candidates: vec!["candidate:1 1 udp 1 192.0.2.1 5000 typ host".into()],
         });
         let json = serde_json::to_string(&offer).unwrap();
@@ -179,6 +185,15 @@ mod tests {
         let a: SignalMessage =
             serde_json::from_str(r#"{"type":"answer","ufrag":"u","pwd":"p"}"#).unwrap();
         assert!(matches!(a, SignalMessage::Answer(d) if d.candidates.is_empty() && !d.lite));
+        assert!(!json.contains("ice_options"), "omitted when empty: {json}");
+        let lite: SignalMessage = serde_json::from_str(
+            r#"{"type":"answer","ufrag":"u","pwd":"p","lite":true,"ice_options":["renomination","trickle"]}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(&lite, SignalMessage::Answer(d) if d.lite && d.ice_options == ["renomination", "trickle"]),
+            "{lite:?}"
+        );
     }
 
     #[tokio::test]

@@ -150,3 +150,19 @@ async fn an_ice_restart_mid_stream_reconnects_and_data_flows_again() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_both_signal_renomination_connect_and_exchange_data() {
+    let mut config = loopback_config();
+    config.agent.renomination = true;
+    // Only one side configured: the other does not signal `renomination`, so neither
+    // renominates; both configured: both signal it. Either way they connect.
+    for b_renominates in [false, true] {
+        let mut b_config = loopback_config();
+        b_config.agent.renomination = b_renominates;
+        let (mut a, mut b) = pair(config.clone(), b_config).await;
+        exchange(&mut a, &mut b, 1_000, 100, 64).await;
+        a.close().await;
+        b.close().await;
+    }
+}

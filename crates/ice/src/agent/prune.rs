@@ -17,7 +17,7 @@ impl Agent {
             return;
         };
         let mut keep = vec![selected];
-        if self.config.renomination && self.role == Role::Controlling {
+        if self.renominate && self.role == Role::Controlling {
             let mut others: Vec<usize> = (0..self.pairs.len())
                 .filter(|&q| {
                     q != selected

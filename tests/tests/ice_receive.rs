@@ -1,0 +1,60 @@
+//! RFC 8445 §12.2: an agent is prepared to receive data on a pair before its own check on
+//! that pair has succeeded, once the peer's authenticated check arrived on it; data from
+//! addresses that never proved the credentials is still dropped.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_ice::{Agent, AgentConfig, Role};
+use floe_stun::{Class, Message};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn data_arrives_on_a_pair_the_peer_checked_before_our_own_check_succeeds() {
+    let mut now = Instant::now();
+    let (ha, hb) = (addr("10.0.0.1:5000"), addr("10.0.0.2:5000"));
+    // B controls and will send as soon as its check succeeds; A's own checks are lost.
+    let mut a = Agent::new(AgentConfig::default(), Role::Controlled, now, 1);
+    let mut b = Agent::new(AgentConfig::default(), Role::Controlling, now, 2);
+    a.add_host(now, ha, 0);
+    b.add_host(now, hb, 0);
+    a.set_remote_credentials(b.local_credentials().clone());
+    b.set_remote_credentials(a.local_credentials().clone());
+    let ca: Vec<_> = a.local_candidates().cloned().collect();
+    let cb: Vec<_> = b.local_candidates().cloned().collect();
+    for c in cb {
+        a.add_remote_candidate(now, c);
+    }
+    for c in ca {
+        b.add_remote_candidate(now, c);
+    }
+    let end = now + Duration::from_secs(2);
+    while b.send(b"early").is_err() && now < end {
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        while let Some(t) = b.poll_transmit() {
+            let _ = a.handle_receive(now, t.destination, t.source, &t.data);
+        }
+        while let Some(t) = a.poll_transmit() {
+            // Only A's responses get through, never its own checks.
+            if Message::parse(&t.data).is_ok_and(|m| m.class() == Class::Success) {
+                let _ = b.handle_receive(now, t.destination, t.source, &t.data);
+            }
+        }
+        now += Duration::from_millis(10);
+    }
+    let t = b.send(b"early data").expect("B has a valid pair");
+    assert_eq!(
+        a.handle_receive(now, t.destination, t.source, &t.data),
+        Some(&b"early data"[..]),
+        "A must accept data on the pair B checked"
+    );
+    // From an address that never sent an authenticated check: dropped.
+    assert_eq!(
+        a.handle_receive(now, ha, addr("10.0.0.3:5000"), b"spoofed"),
+        None
+    );
+}
