@@ -135,7 +135,29 @@ pub enum PeerEvent {
 enum Command {
     Send(Vec<u8>),
     Restart,
+    Stats(tokio::sync::oneshot::Sender<PeerStats>),
     Close,
+}
+
+/// A snapshot of a connection, in the spirit of the W3C RTCIceCandidatePairStats and
+/// RTCIceCandidateStats ([`PeerConnection::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerStats {
+    /// The connection state.
+    pub state: ConnectionState,
+    /// The selected pair.
+    pub selected: Option<SelectedPair>,
+    /// Every pair the agent still holds (after nomination, only the selected one and
+    /// those it keeps measuring): local base, remote address, state, counters and RTTs.
+    pub pairs: Vec<(
+        SocketAddr,
+        SocketAddr,
+        floe_ice::PairState,
+        floe_ice::PairStats,
+    )>,
+    /// TURN allocations in use: server, the transport that won the race, relayed address.
+    pub relays: Vec<(SocketAddr, Transport, SocketAddr)>,
 }
 
 /// A [`PeerConnection`]'s state and path changes, taken with
@@ -158,6 +180,15 @@ struct FastPath {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
     remote: SocketAddr,
+    /// Bytes that went by the agent, added to the pair's stats.
+    counters: Arc<FastCounters>,
+}
+
+/// Application bytes carried on a fast path (relaxed atomics: one add per datagram).
+#[derive(Debug, Default)]
+struct FastCounters {
+    sent: std::sync::atomic::AtomicU64,
+    received: std::sync::atomic::AtomicU64,
 }
 
 /// Sends datagrams on a [`PeerConnection`] from any task.
@@ -173,12 +204,14 @@ impl DataSender {
     pub async fn send(&self, data: &[u8]) -> Result<(), PeerError> {
         let fast = self.fast.borrow().clone();
         if let Some(path) = fast {
-            return path
-                .socket
+            path.socket
                 .send_to(data, path.remote)
                 .await
-                .map(|_| ())
-                .map_err(PeerError::Io);
+                .map_err(PeerError::Io)?;
+            path.counters
+                .sent
+                .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
         }
         self.commands
             .send(Command::Send(data.to_vec()))
@@ -205,6 +238,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Send(d) => write!(f, "Send({} bytes)", d.len()),
             Command::Restart => f.write_str("Restart"),
+            Command::Stats(_) => f.write_str("Stats"),
             Command::Close => f.write_str("Close"),
         }
     }
@@ -391,6 +425,7 @@ impl PeerConnection {
             readers,
             announced,
             fast_tx,
+            fast_counters: std::sync::Mutex::default(),
             remote_ufrag,
             streams: Streams::new(streams, stream_tx),
             stream_rx,
@@ -489,6 +524,14 @@ impl PeerConnection {
             .send(Command::Restart)
             .await
             .map_err(|_| PeerError::Closed)
+    }
+
+    /// A snapshot of the pairs, their counters and RTTs, and the TURN allocations with
+    /// their transports. `None` once the connection is closed.
+    pub async fn stats(&self) -> Option<PeerStats> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.commands.send(Command::Stats(tx)).await.ok()?;
+        rx.await.ok()
     }
 
     /// Closes the connection and its sockets.
@@ -680,7 +723,13 @@ async fn read_socket(
             && fast
                 .borrow()
                 .as_ref()
-                .is_some_and(|p| p.local == local && p.remote == remote);
+                .filter(|p| p.local == local && p.remote == remote)
+                .map(|p| {
+                    p.counters
+                        .received
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                })
+                .is_some();
         if on_fast_path {
             // A full receive queue drops the datagram, as a socket would.
             let _ = data_tx.try_send(datagram);
@@ -707,6 +756,8 @@ struct Driver {
     /// Local candidates already signalled (`usize::MAX` after end-of-candidates).
     announced: usize,
     fast_tx: watch::Sender<Option<FastPath>>,
+    /// Fast-path byte counters per (local, remote) pair, for `stats`.
+    fast_counters: std::sync::Mutex<HashMap<(SocketAddr, SocketAddr), Arc<FastCounters>>>,
     /// The peer's current ufrag: an offer with another one is an ICE restart.
     remote_ufrag: Option<String>,
     /// TCP/TLS connections to TURN servers.
@@ -768,6 +819,9 @@ impl Driver {
                         self.announced = 0;
                         let offer = self.description();
                         let _ = self.sig_out_tx.send(SignalMessage::Offer(offer));
+                    }
+                    Some(Command::Stats(reply)) => {
+                        let _ = reply.send(self.stats());
                     }
                     Some(Command::Close) | None => break,
                 },
@@ -882,6 +936,25 @@ impl Driver {
         }
     }
 
+    /// The agent's view plus the bytes that took the fast path.
+    fn stats(&self) -> PeerStats {
+        let mut pairs: Vec<_> = self.agent.pair_stats().collect();
+        if let Ok(fast) = self.fast_counters.lock() {
+            for (local, remote, _, stats) in &mut pairs {
+                if let Some(c) = fast.get(&(*local, *remote)) {
+                    stats.bytes_sent += c.sent.load(std::sync::atomic::Ordering::Relaxed);
+                    stats.bytes_received += c.received.load(std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        PeerStats {
+            state: self.agent.connection_state(),
+            selected: self.agent.selected_pair(),
+            pairs,
+            relays: self.agent.relays().collect(),
+        }
+    }
+
     fn update_fast_path(&self) {
         let usable = matches!(
             self.agent.connection_state(),
@@ -892,10 +965,18 @@ impl Driver {
             .selected_pair()
             .filter(|p| usable && p.local_kind != CandidateKind::Relayed)
             .and_then(|p| {
+                let counters = self
+                    .fast_counters
+                    .lock()
+                    .ok()?
+                    .entry((p.local, p.remote))
+                    .or_default()
+                    .clone();
                 self.sockets.get(&p.local).map(|socket| FastPath {
                     socket: socket.clone(),
                     local: p.local,
                     remote: p.remote,
+                    counters,
                 })
             });
         let changed = match (&*self.fast_tx.borrow(), &fast) {

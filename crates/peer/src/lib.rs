@@ -32,7 +32,8 @@ mod stream;
 pub mod uri;
 
 pub use connection::{
-    DataSender, PeerConfig, PeerConnection, PeerError, PeerEvent, PeerEvents, Side, TurnServer,
+    DataSender, PeerConfig, PeerConnection, PeerError, PeerEvent, PeerEvents, PeerStats, Side,
+    TurnServer,
 };
 pub use interfaces::InterfacePolicy;
 pub use signal::{

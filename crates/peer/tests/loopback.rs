@@ -77,6 +77,18 @@ async fn two_peers_on_loopback_connect_and_exchange_ten_thousand_datagrams_each_
     );
     assert!(s.local.ip().is_loopback());
     exchange(&mut a, &mut b, 10_000, 100, 64).await;
+    // Stats count the bytes that took the direct fast path too.
+    let stats = a.stats().await.expect("open");
+    let (_, _, state, counters) = stats
+        .pairs
+        .iter()
+        .find(|p| p.0 == s.local && p.1 == s.remote)
+        .expect("the selected pair");
+    assert_eq!(*state, floe_ice::PairState::Succeeded);
+    assert_eq!(counters.bytes_sent, 10_000 * 100, "{counters:?}");
+    assert_eq!(counters.bytes_received, 10_000 * 100, "{counters:?}");
+    assert!(counters.smoothed_rtt.is_some());
+    assert!(stats.relays.is_empty());
     a.close().await;
     b.close().await;
 }

@@ -137,6 +137,18 @@ async fn relay_only_over_tcp_with_transport_tcp_exchanges_datagrams_both_ways() 
     exchange(&mut a, &mut b, 1_000).await;
     assert!(server.stats().packets_to_peers >= 2_000);
     assert_eq!(server.stats().allocations, 2);
+    // The transport is in the stats too, with the selected pair's counters.
+    let stats = a.stats().await.expect("open");
+    assert_eq!(stats.relays.len(), 1, "{stats:?}");
+    assert_eq!(stats.relays[0].1, Transport::Tcp);
+    let selected = stats.selected.expect("selected");
+    let (_, _, _, counters) = stats
+        .pairs
+        .iter()
+        .find(|p| p.0 == selected.local && p.1 == selected.remote)
+        .expect("the selected pair's stats");
+    assert!(counters.bytes_sent >= 1_000 * 4, "{counters:?}");
+    assert!(counters.responses_received >= 1);
     // Closing the connections closes their TCP streams, which ends the allocations.
     a.close().await;
     b.close().await;

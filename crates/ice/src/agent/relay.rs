@@ -533,6 +533,16 @@ impl Agent {
         }
     }
 
+    /// The allocations in use: (TURN server, transport that won its race, relayed address).
+    pub fn relays(&self) -> impl Iterator<Item = (SocketAddr, Transport, SocketAddr)> + '_ {
+        self.relays
+            .iter()
+            .filter_map(|r| match (r.state, r.relayed) {
+                (RelayState::Allocated, Some(relayed)) => Some((r.server, r.transport, relayed)),
+                _ => None,
+            })
+    }
+
     /// The relay whose relayed address is `relayed`, if it is usable.
     pub(super) fn relay_for(&mut self, relayed: SocketAddr) -> Option<&mut Relay> {
         self.relays
