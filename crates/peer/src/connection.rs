@@ -873,7 +873,7 @@ impl Driver {
             } if self.streams.is_current(transport, server, id) => {
                 tracing::debug!(%server, %transport, %reason, "TURN connection lost");
                 self.streams.remove(transport, server);
-                self.agent.stream_closed(now, transport, server);
+                self.agent.stream_failed(now, transport, server, &reason);
             }
             // From a connection already closed or replaced.
             StreamInput::Data { .. } | StreamInput::Closed { .. } => {}

@@ -260,3 +260,38 @@ async fn when_udp_and_tcp_both_work_udp_wins_and_no_tcp_allocation_is_made() {
     assert_eq!(wait_for_allocations(&server, 0).await, 0, "not deallocated");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_turn_server_delays_nothing_and_is_reported_with_its_reasons() {
+    // Nothing listens on this port, UDP or TCP: the TCP connect is refused at once, the
+    // UDP Allocate times out after the gather timeout (5 s).
+    let dead = free_udp_and_tcp_port();
+    let mut config = relay_config(&format!("turn:{dead}"));
+    config.relay_only = false;
+    let started = Instant::now();
+    let (a, mut b) = pair(config.clone(), config).await;
+    // Host candidates connected without waiting for the server.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(a.selected().unwrap().local_kind, CandidateKind::Host);
+    let mut events = b.take_events();
+    let reason = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.next().await {
+                Some(PeerEvent::ServerFailed { server, reason }) if server == dead => break reason,
+                Some(_) => {}
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await
+    .expect("a ServerFailed event within the gather timeout");
+    assert!(reason.contains("udp: no allocation in time"), "{reason}");
+    assert!(reason.contains("tcp: connect:"), "{reason}");
+    assert!(reason.to_lowercase().contains("refused"), "{reason}");
+    a.close().await;
+    b.close().await;
+}

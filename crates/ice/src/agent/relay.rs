@@ -512,12 +512,24 @@ impl Agent {
 
     /// The runtime's `transport` connection to `server` failed to open or closed.
     pub fn stream_closed(&mut self, now: Instant, transport: Transport, server: SocketAddr) {
+        self.stream_failed(now, transport, server, "connection closed");
+    }
+
+    /// Like [`Agent::stream_closed`], with the runtime's reason (`connection refused`, a
+    /// TLS certificate error...), which ends up in [`Event::ServerFailed`].
+    pub fn stream_failed(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        server: SocketAddr,
+        reason: &str,
+    ) {
         if let Some(i) = self
             .relays
             .iter()
             .position(|r| r.transport == transport && r.server == server && r.active())
         {
-            self.relay_lost_or_failed(now, i, "connection closed".into());
+            self.relay_lost_or_failed(now, i, reason.to_owned());
             self.drain_relays(now);
         }
     }
