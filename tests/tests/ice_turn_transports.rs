@@ -301,3 +301,103 @@ fn after_the_turn_server_restarts_the_agent_allocates_again() {
         1
     );
 }
+
+#[test]
+fn relayed_peers_recover_from_a_turn_server_restart_by_renominating_new_relays() {
+    let mut sim = Simulator::new(8);
+    let server = turn_server(&mut sim);
+    let mut ids = Vec::new();
+    for (i, role) in [Role::Controlling, Role::Controlled]
+        .into_iter()
+        .enumerate()
+    {
+        let config = RouterConfig::nat(
+            ip(&format!("203.0.113.{}", i + 1)),
+            NatConfig::port_restricted_cone(),
+        );
+        let (_, lan) = sim.add_router(sim.internet(), config);
+        let now = sim.now();
+        let mut c = AgentConfig::default();
+        c.relay_only = true;
+        c.renomination = true;
+        let id = sim.add_host(
+            lan,
+            ip("192.168.1.2"),
+            AgentNode::new(Agent::new(c, role, now, 80 + i as u64), now),
+        );
+        let local = addr("192.168.1.2:5000");
+        sim.with_node(id, |n: &mut AgentNode, now| {
+            n.set_now(now);
+            n.agent.add_host(now, local, 0);
+            n.agent.add_turn_server_with(
+                now,
+                TurnServer::new(local, addr(SERVER), "ice", "relay-password"),
+            );
+        });
+        ids.push(id);
+    }
+    let (a, b) = (ids[0], ids[1]);
+    assert!(gathered(&mut sim, &[a, b], Duration::from_secs(2)));
+    exchange_candidates(&mut sim, a, b);
+    assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(5)));
+    sim.run_for(Duration::from_secs(2));
+    let before = sim.node::<AgentNode>(a).agent.selected_pair().unwrap();
+    assert!(before.nominated);
+    // The TURN server restarts and forgets every allocation.
+    let now = sim.now();
+    sim.node_mut::<TurnServerNode>(server).server =
+        TurnServerNode::new(addr(SERVER), server_config(), now, 99).server;
+    // A consent check through the dead relay goes unanswered; the agent asks the server
+    // with a Refresh, gets 437 and allocates again (well before the 540 s refresh).
+    let restarted = sim.now();
+    let both_reallocated = sim.run_until_condition(Duration::from_secs(20), |s| {
+        [a, b].iter().all(|&id| relay_allocated(s, id).len() == 2)
+    });
+    assert!(both_reallocated);
+    assert!(sim.now() - restarted < Duration::from_secs(12));
+    // The application trickles the new relayed candidates.
+    for (from, to) in [(a, b), (b, a)] {
+        let fresh = sim
+            .node::<AgentNode>(from)
+            .agent
+            .local_candidates()
+            .filter(|c| c.kind == CandidateKind::Relayed)
+            .last()
+            .unwrap()
+            .clone();
+        sim.with_node(to, |n: &mut AgentNode, now| {
+            n.set_now(now);
+            n.agent.add_remote_candidate(now, fresh);
+        });
+    }
+    // Renomination moves both sides onto the new relays, before consent (30 s) runs out.
+    let moved = sim.run_until_condition(Duration::from_secs(10), |s| {
+        let p = s.node::<AgentNode>(a).agent.selected_pair().unwrap();
+        p.nominated && p.local != before.local && p.remote != before.remote
+    });
+    assert!(
+        moved,
+        "{:?}",
+        sim.node::<AgentNode>(a).agent.selected_pair()
+    );
+    sim.run_for(Duration::from_secs(1));
+    for id in [a, b] {
+        assert_eq!(
+            sim.node::<AgentNode>(id).agent.connection_state(),
+            floe_ice::ConnectionState::Completed
+        );
+    }
+    sim.node_mut::<AgentNode>(a).send(b"after the restart");
+    sim.node_mut::<AgentNode>(b).send(b"still here");
+    sim.run_for(Duration::from_millis(500));
+    assert!(sim
+        .node::<AgentNode>(b)
+        .received
+        .iter()
+        .any(|r| r.2 == b"after the restart"));
+    assert!(sim
+        .node::<AgentNode>(a)
+        .received
+        .iter()
+        .any(|r| r.2 == b"still here"));
+}

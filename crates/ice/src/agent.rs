@@ -1078,8 +1078,8 @@ impl Agent {
             return;
         }
         self.selected = Some(p);
-        self.last_consent
-            .get_or_insert(self.pairs[p].last_response.unwrap_or(now));
+        // Consent is per pair (RFC 7675 §5.1): the new pair's latest response counts.
+        self.last_consent = Some(self.pairs[p].last_response.unwrap_or(now));
         let described = self.describe(p);
         tracing::info!(local = %described.local, remote = %described.remote, rtt_ms = ?described.rtt.map(|r| r.as_millis()), "selected pair");
         self.events.push_back(Event::SelectedPair(described));
@@ -1156,6 +1156,14 @@ impl Agent {
     fn better_than_nominated(&self) -> Option<usize> {
         let current = self.nominated?;
         let cur = &self.pairs[current];
+        if cur.state == PairState::Failed {
+            // The nominated pair is gone (its TURN allocation was lost): any working pair
+            // is better, relayed ones included.
+            return self
+                .best_pair(true)
+                .or_else(|| self.best_pair(false))
+                .filter(|&b| b != current);
+        }
         let best = self.best_pair(true)?;
         if best == current {
             return None;
@@ -1489,9 +1497,21 @@ impl Agent {
                         self.set_gathering(GatheringState::Complete);
                     }
                 }
-                Purpose::Consent(_) | Purpose::CancelledCheck(_) => {}
+                Purpose::Consent(p) => {
+                    // No answer through a relay: ask the TURN server whether the
+                    // allocation still exists (a restarted server answers 437, and the
+                    // agent allocates again) instead of waiting for the next refresh.
+                    if self.pairs.get(p).is_some_and(|q| q.local_kind.is_relayed()) {
+                        let base = self.pairs[p].base;
+                        if let Some(r) = self.relay_for(base) {
+                            r.client.refresh(now);
+                        }
+                    }
+                }
+                Purpose::CancelledCheck(_) => {}
             }
         }
+        self.drain_relays(now);
         self.flush_transactions(now);
         self.run_checks(now);
         if self.nomination_at.is_some_and(|t| t <= now) {
