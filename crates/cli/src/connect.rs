@@ -206,6 +206,9 @@ async fn connect(args: &ConnectArgs) -> u8 {
         });
     }
     config.relay_only = args.relay_only;
+    // Offer renomination (ice_options): used only when the other side offers it too, so
+    // two floe peers keep moving to the fastest path; other agents get RFC 8445 behaviour.
+    config.agent.renomination = true;
     if args.relay_only && config.turn.is_empty() {
         eprintln!("floe connect: --relay-only needs a --turn server");
         return 2;
