@@ -1527,18 +1527,8 @@ impl Agent {
             } else if now >= at {
                 self.send_consent(now, p);
                 // With renomination, keep measuring the best other direct pairs too.
-                if self.renominate && self.role == Role::Controlling {
-                    let mut others: Vec<usize> = (0..self.pairs.len())
-                        .filter(|&q| {
-                            q != p
-                                && self.pairs[q].state == PairState::Succeeded
-                                && self.pairs[q].is_direct()
-                        })
-                        .collect();
-                    others.sort_by_key(|&q| self.pairs[q].stats.smoothed_rtt);
-                    for q in others.into_iter().take(3) {
-                        self.send_consent(now, q);
-                    }
+                for q in self.measured_pairs(p) {
+                    self.send_consent(now, q);
                 }
                 let d = self.consent_delay();
                 self.consent_at = Some(now + d);

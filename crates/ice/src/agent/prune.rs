@@ -17,17 +17,7 @@ impl Agent {
             return;
         };
         let mut keep = vec![selected];
-        if self.renominate && self.role == Role::Controlling {
-            let mut others: Vec<usize> = (0..self.pairs.len())
-                .filter(|&q| {
-                    q != selected
-                        && self.pairs[q].state == PairState::Succeeded
-                        && self.pairs[q].is_direct()
-                })
-                .collect();
-            others.sort_by_key(|&q| self.pairs[q].stats.smoothed_rtt);
-            keep.extend(others.into_iter().take(3));
-        }
+        keep.extend(self.measured_pairs(selected));
         keep.extend(self.nominated);
         keep.extend(self.nominating);
         keep.sort_unstable();
@@ -66,6 +56,24 @@ impl Agent {
         self.remotes.shrink_to_fit();
         self.locals.shrink_to_fit();
         self.shrink_idle_queues();
+    }
+
+    /// When renominating as the controlling agent: the three fastest succeeded direct pairs
+    /// other than `selected`, which the consent checks keep measuring.
+    pub(super) fn measured_pairs(&self, selected: usize) -> Vec<usize> {
+        if !(self.renominate && self.role == Role::Controlling) {
+            return Vec::new();
+        }
+        let mut others: Vec<usize> = (0..self.pairs.len())
+            .filter(|&q| {
+                q != selected
+                    && self.pairs[q].state == PairState::Succeeded
+                    && self.pairs[q].is_direct()
+            })
+            .collect();
+        others.sort_by_key(|&q| self.pairs[q].stats.smoothed_rtt);
+        others.truncate(3);
+        others
     }
 
     /// Gives back the capacity of empty event and transmit queues (a burst at start-up
