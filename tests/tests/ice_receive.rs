@@ -52,9 +52,62 @@ fn data_arrives_on_a_pair_the_peer_checked_before_our_own_check_succeeds() {
         Some(&b"early data"[..]),
         "A must accept data on the pair B checked"
     );
-    // From an address that never sent an authenticated check: dropped.
+    // From an address that never sent an authenticated check: dropped, and counted.
     assert_eq!(
         a.handle_receive(now, ha, addr("10.0.0.3:5000"), b"spoofed"),
         None
     );
+    assert_eq!(a.stats().data_dropped, 1);
+}
+
+#[test]
+fn hostile_datagrams_are_dropped_and_counted() {
+    let now = Instant::now();
+    let (ha, stranger) = (addr("10.0.0.1:5000"), addr("10.0.0.9:7000"));
+    let mut a = Agent::new(AgentConfig::default(), Role::Controlled, now, 1);
+    a.add_host(now, ha, 0);
+    let peer = floe_ice::Credentials {
+        ufrag: "peer".into(),
+        pwd: "peer-password-0123456789".into(),
+    };
+    a.set_remote_credentials(peer.clone());
+    // Broken STUN (first byte 0-3 and the magic cookie) is not application data.
+    let broken = [0, 1, 0, 8, 0x21, 0x12, 0xA4, 0x42, 1];
+    assert_eq!(a.handle_receive(now, ha, stranger, &broken), None);
+    // A Binding request signed with the wrong password.
+    let wrong = floe_stun::IntegrityKey::short_term("not-the-agents-password").unwrap();
+    let username = format!("{}:peer", a.local_credentials().ufrag);
+    let mut buf = [0u8; 256];
+    let mut b = floe_stun::MessageBuilder::new(
+        &mut buf,
+        floe_stun::MessageType::BINDING_REQUEST,
+        floe_stun::TransactionId([7; 12]),
+    )
+    .unwrap();
+    b.add(&floe_stun::attributes::Username(&username)).unwrap();
+    b.add_message_integrity(&wrong).unwrap();
+    let n = b.len();
+    assert_eq!(a.handle_receive(now, ha, stranger, &buf[..n]), None);
+    assert!(a.poll_transmit().is_none(), "no response to a forged check");
+    // A success response to nothing the agent sent.
+    let mut b = floe_stun::MessageBuilder::new(
+        &mut buf,
+        floe_stun::MessageType::BINDING_REQUEST.with_class(Class::Success),
+        floe_stun::TransactionId([8; 12]),
+    )
+    .unwrap();
+    b.add_fingerprint().unwrap();
+    let n = b.len();
+    assert_eq!(a.handle_receive(now, ha, stranger, &buf[..n]), None);
+    let stats = a.stats();
+    assert_eq!(
+        (
+            stats.malformed,
+            stats.unauthenticated,
+            stats.unknown_transaction
+        ),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(a.pair_stats().count(), 0, "nothing learned from any of it");
 }

@@ -23,6 +23,7 @@ use crate::candidate::{self, Candidate, CandidateAddress, CandidateKind};
 use crate::checklist::{pair_priority, Pair, PairState, PairStats};
 use crate::config::{AgentConfig, Nomination, Role};
 use crate::event::{ConnectionState, Event, GatheringState, SelectedPair};
+use crate::stats::AgentStats;
 
 /// A datagram to send: from `source` (a local socket the runtime owns) to `destination`.
 ///
@@ -157,6 +158,7 @@ pub struct Agent {
     prune_pending: bool,
     /// Pairs were pruned: only nominations create new pairs.
     pruned: bool,
+    stats: AgentStats,
 }
 
 impl Agent {
@@ -208,6 +210,7 @@ impl Agent {
             clock: now,
             prune_pending: false,
             pruned: false,
+            stats: AgentStats::default(),
         }
     }
 
@@ -264,6 +267,12 @@ impl Agent {
     /// Local candidates gathered so far.
     pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
         self.locals.iter().map(|l| &l.candidate)
+    }
+
+    /// What the agent refused so far (malformed, unauthenticated, unknown responses,
+    /// unvouched data, peer-reflexive limits).
+    pub fn stats(&self) -> AgentStats {
+        self.stats
     }
 
     /// The selected pair, if any.
@@ -626,16 +635,26 @@ impl Agent {
                 }
                 return None;
             }
+            // With the magic cookie it claims to be STUN: a broken one is dropped, never
+            // handed to the application. Without, it is the application's (floe carries
+            // arbitrary datagrams, whatever their first byte).
+            if bytes.get(4..8) == Some(&[0x21, 0x12, 0xA4, 0x42][..]) {
+                self.stats.malformed += 1;
+                return None;
+            }
         }
         // Application data (RFC 8445 §12.2: be prepared to receive on any pair), but only
         // from a remote address that has proven it holds the credentials: our check on the
         // pair succeeded, or the peer's authenticated check arrived on it (the peer may send
         // as soon as its own check succeeds, before ours does).
-        let pair = self.pairs.iter_mut().find(|p| {
+        let Some(pair) = self.pairs.iter_mut().find(|p| {
             p.base == local
                 && p.remote_addr == remote
                 && (p.state == PairState::Succeeded || p.received_request)
-        })?;
+        }) else {
+            self.stats.data_dropped += 1;
+            return None;
+        };
         pair.stats.bytes_received += bytes.len() as u64;
         Some(bytes)
     }
@@ -682,10 +701,12 @@ impl Agent {
     ) {
         // RFC 8445 §7.3: USERNAME is "local-ufrag:remote-ufrag", integrity with our pwd.
         let Ok(Some(username)) = msg.get::<Username>() else {
+            self.stats.unauthenticated += 1;
             return;
         };
         let ours = username.0.split(':').next() == Some(self.local_credentials.ufrag.as_str());
         if !ours || msg.verify(&self.local_key).is_err() {
+            self.stats.unauthenticated += 1;
             return;
         }
         let (controlling, controlled) = (
@@ -739,6 +760,7 @@ impl Agent {
                 if !self.may_learn_prflx(now)
                     || self.remotes.len() >= self.config.max_remote_candidates
                 {
+                    self.stats.prflx_refused += 1;
                     return;
                 }
                 let priority = msg.get::<Priority>().ok().flatten().map_or(0, |p| p.0);
@@ -865,6 +887,7 @@ impl Agent {
         msg: &Message<'_>,
     ) {
         let Some(out) = self.transactions.get(&msg.transaction_id()) else {
+            self.stats.unknown_transaction += 1;
             return;
         };
         // RFC 8445 §7.2.5.2.1: non-symmetric addresses fail the check.
@@ -885,6 +908,7 @@ impl Agent {
                 // Responses to checks are signed with the peer's pwd.
                 let Some(key) = &self.remote_key else { return };
                 if msg.verify(key).is_err() {
+                    self.stats.unauthenticated += 1;
                     return;
                 }
             }

@@ -158,6 +158,8 @@ pub struct PeerStats {
     )>,
     /// TURN allocations in use: server, the transport that won the race, relayed address.
     pub relays: Vec<(SocketAddr, Transport, SocketAddr)>,
+    /// What the agent refused (malformed, unauthenticated, unvouched data...).
+    pub refused: floe_ice::AgentStats,
 }
 
 /// A [`PeerConnection`]'s state and path changes, taken with
@@ -952,6 +954,7 @@ impl Driver {
             selected: self.agent.selected_pair(),
             pairs,
             relays: self.agent.relays().collect(),
+            refused: self.agent.stats(),
         }
     }
 

@@ -1,0 +1,20 @@
+//! Agent-wide counters of what arrived and was refused: remote bytes are hostile, and
+//! what the agent drops is counted, never trusted (see [`crate::Agent::stats`]).
+
+/// What the agent refused, since it was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AgentStats {
+    /// Datagrams that claimed to be STUN (first byte 0-3, RFC 7983, and the magic cookie)
+    /// but did not parse.
+    pub malformed: u64,
+    /// Binding requests without our ufrag or with a bad MESSAGE-INTEGRITY, and responses
+    /// whose integrity did not verify with the peer's password.
+    pub unauthenticated: u64,
+    /// Responses that match no transaction in flight (late, duplicated or forged).
+    pub unknown_transaction: u64,
+    /// Application data from an address no valid pair or authenticated check vouches for.
+    pub data_dropped: u64,
+    /// Peer-reflexive candidates not learned because of the rate or count limit.
+    pub prflx_refused: u64,
+}
