@@ -2,9 +2,14 @@
 # Real Linux NATs (iptables MASQUERADE in network namespaces) between two `floe connect`
 # processes, with `floe serve` (STUN/TURN over UDP and TCP) on the "internet":
 #
-#   1. Both homes behind MASQUERADE: a direct (server-reflexive) path must be selected,
-#      never the relay.
-#   2. A's network also drops all UDP it forwards (hotel Wi-Fi): A reaches the relay over
+#   1. Both homes behind MASQUERADE, routers dropping unsolicited traffic to themselves as
+#      home routers do: a direct (server-reflexive) path must be selected, never the relay.
+#   2. The same with routers that accept unsolicited traffic to their own WAN address:
+#      the first check to arrive before the other side has sent leaves a conntrack entry
+#      that makes MASQUERADE give the other host's flow a different port, so hole punching
+#      may fail (see docs/nat-matrix.md); floe must still connect (directly or through the
+#      relay).
+#   3. A's network also drops all UDP it forwards (hotel Wi-Fi): A reaches the relay over
 #      TCP (a plain turn: URI races UDP and TCP), and both sides are connected within 2 s
 #      (`--timeout 2`), with A's selected pair relayed over TCP.
 #
@@ -53,6 +58,8 @@ home() {
     ip -n "$host" route add default via "$net.1"
     ip netns exec "$router" sysctl -qw net.ipv4.ip_forward=1
     ip netns exec "$router" iptables -t nat -A POSTROUTING -o "$wan" -j MASQUERADE
+    # A home router drops unsolicited traffic to itself (OpenWrt's default on WAN).
+    ip netns exec "$router" iptables -A INPUT -i "$wan" -m conntrack --ctstate NEW -j DROP
 }
 home "$RA" "$HA" wa 192.168.1
 home "$RB" "$HB" wb 192.168.2
@@ -92,11 +99,22 @@ for side in a b; do
     s=$(selected "$dir/direct-$side.err")
     echo "direct, $side: $s"
     if [ -z "$s" ] || echo "$s" | grep -q '"type":"relay"'; then
-        echo "kernel NAT test FAILED: two MASQUERADE homes must connect directly"; exit 1
+        echo "kernel NAT test FAILED: two MASQUERADE homes must connect directly"
+        for f in direct-a.err direct-b.err; do echo "--- $f"; cat "$dir/$f"; done
+        exit 1
     fi
 done
 
-# 2. A's network drops UDP: the relay over TCP, within 2 s.
+# 2. Routers that accept unsolicited traffic to themselves: connected either way.
+for r in "$RA" "$RB"; do ip netns exec "$r" iptables -F INPUT; done
+run_pair open-routers 10
+echo "routers accepting unsolicited input, a: $(selected "$dir/open-routers-a.err")"
+ip netns exec "$RA" iptables -F INPUT
+ip netns exec "$RA" iptables -A INPUT -i wa -m conntrack --ctstate NEW -j DROP
+ip netns exec "$RB" iptables -F INPUT
+ip netns exec "$RB" iptables -A INPUT -i wb -m conntrack --ctstate NEW -j DROP
+
+# 3. A's network drops UDP: the relay over TCP, within 2 s.
 ip netns exec "$RA" iptables -A FORWARD -i lan -p udp -j DROP
 run_pair udp-blocked 2
 s=$(selected "$dir/udp-blocked-a.err")

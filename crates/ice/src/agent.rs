@@ -1256,9 +1256,10 @@ impl Agent {
 
     /// When the controlling agent may nominate a working relayed pair: once no direct pair
     /// can still succeed, or once every direct pair still alive has had time to answer its
-    /// first check and one retransmission (min RTO plus twice the relayed pair's RTT: a
-    /// direct path is rarely slower than the relay), and at the latest `relay_wait` after
-    /// checks started. No fixed per-type wait (the issue with pion's 2 s).
+    /// first check and one retransmission (that check's RTO, plus twice the relayed pair's
+    /// RTT, since a direct path is rarely slower than the relay, plus a Ta of scheduling
+    /// slack), and at the latest `relay_wait` after checks started. No fixed per-type wait
+    /// (the issue with pion's 2 s).
     fn relay_deadline(&self, start: Instant) -> Option<Instant> {
         let relay = self.best_pair(false)?;
         let relay_rtt = self.pairs[relay]
@@ -1271,8 +1272,8 @@ impl Agent {
             match (p.state, p.first_check) {
                 (PairState::Failed | PairState::Succeeded, _) => {}
                 (_, None) => return Some(cap),
-                (_, Some(sent)) => {
-                    let t = sent + self.config.min_rto + relay_rtt * 2;
+                (_, Some((sent, rto))) => {
+                    let t = sent + rto + relay_rtt * 2 + self.config.ta;
                     deadline = Some(deadline.map_or(t, |d| d.max(t)));
                 }
             }
@@ -1404,7 +1405,7 @@ impl Agent {
         if pair.state != PairState::Succeeded {
             pair.state = PairState::InProgress;
         }
-        pair.first_check.get_or_insert(now);
+        pair.first_check.get_or_insert((now, tc.rto));
         pair.check = Some((tid, use_candidate));
         let (source, destination) = (pair.base, pair.remote_addr);
         self.transactions.insert(

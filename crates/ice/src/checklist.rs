@@ -67,8 +67,8 @@ pub(crate) struct Pair {
     /// A check request arrived on it (the other direction works).
     pub(crate) received_request: bool,
     pub(crate) last_response: Option<Instant>,
-    /// When its first check went out.
-    pub(crate) first_check: Option<Instant>,
+    /// When its first check went out, and that check's retransmission timeout.
+    pub(crate) first_check: Option<(Instant, Duration)>,
     pub(crate) stats: PairStats,
 }
 
