@@ -69,6 +69,19 @@ fn agent_behind(
     (id, router, lan)
 }
 
+/// The usual subject: a controlling agent behind a port-restricted home NAT with
+/// `firewall`, gathering from the floe STUN/TURN server.
+fn home_agent(sim: &mut Simulator, firewall: Firewall, seed: u64) -> (NodeId, RouterId, NetId) {
+    agent_behind(
+        sim,
+        ("203.0.113.1", NatConfig::port_restricted_cone()),
+        firewall,
+        Role::Controlling,
+        seed,
+        addr(SERVER),
+    )
+}
+
 fn events(sim: &Simulator, id: NodeId) -> Vec<(Instant, Event)> {
     sim.node::<AgentNode>(id).events.clone()
 }
@@ -95,14 +108,7 @@ fn where_udp_works_the_udp_allocation_wins_and_tcp_is_never_opened() {
     let mut sim = Simulator::new(1);
     let server = turn_server(&mut sim);
     let start = sim.now();
-    let (a, _, _) = agent_behind(
-        &mut sim,
-        ("203.0.113.1", NatConfig::port_restricted_cone()),
-        Firewall::open(),
-        Role::Controlling,
-        1,
-        addr(SERVER),
-    );
+    let (a, _, _) = home_agent(&mut sim, Firewall::open(), 1);
     assert!(gathered(&mut sim, &[a], Duration::from_secs(2)));
     let won = relay_allocated(&sim, a);
     assert_eq!(won.len(), 1);
@@ -125,14 +131,7 @@ fn where_udp_is_blocked_tcp_wins_after_the_stagger() {
     let mut sim = Simulator::new(2);
     let server = turn_server(&mut sim);
     let start = sim.now();
-    let (a, _, _) = agent_behind(
-        &mut sim,
-        ("203.0.113.1", NatConfig::port_restricted_cone()),
-        Firewall::block_udp(),
-        Role::Controlling,
-        2,
-        addr(SERVER),
-    );
+    let (a, _, _) = home_agent(&mut sim, Firewall::block_udp(), 2);
     assert!(gathered(&mut sim, &[a], Duration::from_secs(6)));
     let won = relay_allocated(&sim, a);
     assert_eq!(won.len(), 1, "{won:?}");
@@ -172,14 +171,7 @@ fn where_udp_is_blocked_tcp_wins_after_the_stagger() {
 fn a_udp_allocation_that_lands_after_tcp_won_is_deallocated() {
     let mut sim = Simulator::new(3);
     let server = turn_server(&mut sim);
-    let (a, router, _) = agent_behind(
-        &mut sim,
-        ("203.0.113.1", NatConfig::port_restricted_cone()),
-        Firewall::block_udp(),
-        Role::Controlling,
-        3,
-        addr(SERVER),
-    );
+    let (a, router, _) = home_agent(&mut sim, Firewall::block_udp(), 3);
     // UDP comes back after TCP won but before the UDP Allocate's first retransmission
     // (500 ms): that late allocation must not leak.
     sim.run_for(Duration::from_millis(300));
@@ -257,14 +249,7 @@ fn an_unresponsive_turn_server_delays_nothing_and_fails_within_the_gather_timeou
 fn after_the_turn_server_restarts_the_agent_allocates_again() {
     let mut sim = Simulator::new(5);
     let server = turn_server(&mut sim);
-    let (a, _, _) = agent_behind(
-        &mut sim,
-        ("203.0.113.1", NatConfig::port_restricted_cone()),
-        Firewall::open(),
-        Role::Controlling,
-        6,
-        addr(SERVER),
-    );
+    let (a, _, _) = home_agent(&mut sim, Firewall::open(), 6);
     assert!(gathered(&mut sim, &[a], Duration::from_secs(2)));
     let first = sim
         .node::<AgentNode>(a)
