@@ -1,10 +1,11 @@
 """An aioice peer that speaks `floe connect`'s JSON-lines signalling (docs/connect.md).
 
-Usage: aioice_peer.py (offer|answer) IN OUT
+Usage: aioice_peer.py (offer|answer) IN OUT [TURN-HOST:PORT:USER:PASSWORD]
 Reads signalling from the file/pipe IN, writes to OUT. Gathers host candidates (IPv4),
 connects, sends one datagram "from-aioice", waits for "from-floe", prints it and exits 0.
 As the offerer aioice is the controlling agent, and nominates aggressively (USE-CANDIDATE
-on every check), which floe's controlled side must handle.
+on every check), which floe's controlled side must handle. With a TURN server, aioice
+uses only its relayed candidate (its TURN client against floe serve).
 """
 
 import asyncio
@@ -14,8 +15,17 @@ import sys
 import aioice
 
 
-async def main(side: str, path_in: str, path_out: str) -> int:
-    conn = aioice.Connection(ice_controlling=(side == "offer"), use_ipv6=False)
+async def main(side: str, path_in: str, path_out: str, turn: str = "") -> int:
+    options = {}
+    if turn:
+        host, port, user, password = turn.split(":")
+        options = {
+            "turn_server": (host, int(port)),
+            "turn_username": user,
+            "turn_password": password,
+            "transport_policy": aioice.TransportPolicy.RELAY,
+        }
+    conn = aioice.Connection(ice_controlling=(side == "offer"), use_ipv6=False, **options)
     await conn.gather_candidates()
     description = {
         "type": "offer" if side == "offer" else "answer",
@@ -83,4 +93,4 @@ async def add(conn: aioice.Connection, line: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3])))
+    sys.exit(asyncio.run(main(*sys.argv[1:5])))

@@ -15,7 +15,9 @@ peer=$(realpath "$(dirname "$0")/../interop/aioice_peer.py")
 id=$$
 X=floe-aio-x-$id Y=floe-aio-y-$id
 dir=$(mktemp -d)
+srv_pid=
 cleanup() {
+    [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null || true
     for n in $X $Y; do ip netns del "$n" 2>/dev/null || true; done
     rm -rf "$dir"
 }
@@ -29,15 +31,16 @@ ip -n "$Y" addr add 10.77.0.2/24 dev y0
 ip -n "$X" link set x0 up
 ip -n "$Y" link set y0 up
 
-run() { # AIOICE-SIDE FLOE-FLAG
-    local aio_side=$1 floe_flag=$2 status=0
+run() { # AIOICE-SIDE FLOE-FLAG [AIOICE-TURN FLOE-ARGS...]
+    local aio_side=$1 floe_flag=$2 turn=${3:-} status=0
+    shift 3 || shift $#
     rm -f "$dir/to-floe" "$dir/to-aioice"
     mkfifo "$dir/to-floe" "$dir/to-aioice"
-    ip netns exec "$X" timeout 30 "$python" "$peer" "$aio_side" "$dir/to-aioice" "$dir/to-floe" \
+    ip netns exec "$X" timeout 30 "$python" "$peer" "$aio_side" "$dir/to-aioice" "$dir/to-floe" $turn \
         >"$dir/aio.out" 2>"$dir/aio.err" &
     local a=$!
     echo "from-floe" | ip netns exec "$Y" timeout 30 "$floe" connect "$floe_flag" --json \
-        --timeout 15 --linger 3 --signal "files:$dir/to-floe,$dir/to-aioice" \
+        --timeout 15 --linger 3 --signal "files:$dir/to-floe,$dir/to-aioice" "$@" \
         >"$dir/floe.out" 2>"$dir/floe.err" &
     local b=$!
     wait "$a" || status=$?
@@ -52,4 +55,17 @@ run() { # AIOICE-SIDE FLOE-FLAG
 
 run offer --answer
 run answer --offer
-echo "aioice interop passed: both roles, data both ways"
+
+# Both relay-only through floe serve: aioice's TURN client against floe's server, and
+# floe's agent against aioice through two relays.
+ip netns exec "$Y" "$floe" serve --listen 10.77.0.2:3478 --user floe:secret \
+    --allow-peer 10.77.0.0/24 >"$dir/serve.out" 2>"$dir/serve.err" &
+srv_pid=$!
+for _ in $(seq 50); do grep -q listening "$dir/serve.out" 2>/dev/null && break; sleep 0.1; done
+run offer --answer 10.77.0.2:3478:floe:secret --relay-only --turn turn:10.77.0.2:3478?transport=udp \
+    --turn-user floe --turn-password secret
+if ! grep '"event":"selected"' "$dir/floe.err" | tail -1 | grep -q '"type":"relay"'; then
+    echo "aioice interop FAILED: relay-only must select a relayed pair"; exit 1
+fi
+kill "$srv_pid"
+echo "aioice interop passed: both roles, and relay-only through floe serve; data both ways"
