@@ -227,3 +227,56 @@ fn bad_dscp_and_a_missing_ca_file_are_usage_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
 }
+
+/// A child process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The same fallback against a real TURN server: coturn listening on TCP only
+/// (`--no-udp`), reached with a plain `turn:` URI. `#[ignore]`d for the README's test
+/// command; `.ci/run` installs coturn and runs it.
+#[test]
+#[ignore = "needs coturn (run by .ci/run)"]
+fn against_a_tcp_only_coturn_a_plain_turn_uri_connects_over_tcp_within_two_seconds() {
+    let port = loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            break port;
+        }
+    };
+    let server = Killed(
+        Command::new("turnserver")
+            .args(["-n", "--no-cli", "--listening-ip", "127.0.0.1"])
+            .args(["--relay-ip", "127.0.0.1", "--allow-loopback-peers"])
+            .args(["--listening-port", &port.to_string()])
+            .args(["--no-udp", "--no-tls", "--no-dtls"])
+            .args(["--min-port", "54000", "--max-port", "54999"])
+            .args(["-a", "-u", "peer:relay-secret", "-r", "floe"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start turnserver: install Debian's coturn (.ci/run does)"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "turnserver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let turn = format!("turn:127.0.0.1:{port}");
+    let procs = connect_pair(&turn, &[]);
+    for (who, (_, took, selected)) in ["offerer", "answerer"].iter().zip(procs.iter()) {
+        println!("{who}: process start to selected through coturn over TCP: {took:?}");
+        assert_eq!(selected["type"], "relay", "{selected}");
+        assert_eq!(selected["turn_transport"], "tcp", "{selected}");
+        assert!(*took < Duration::from_secs(2), "{who} took {took:?}");
+    }
+    check_lines(procs);
+    drop(server);
+}
