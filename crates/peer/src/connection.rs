@@ -405,6 +405,7 @@ impl PeerConnection {
             }
         }));
         let (stream_tx, stream_rx) = mpsc::channel(1024);
+        let (mdns_tx, mdns_rx) = mpsc::channel(16);
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (sel_tx, sel_rx) = watch::channel(None);
@@ -431,6 +432,8 @@ impl PeerConnection {
             remote_ufrag,
             streams: Streams::new(streams, stream_tx),
             stream_rx,
+            mdns_tx,
+            mdns_rx,
         };
         let task = tokio::spawn(driver.run());
 
@@ -765,6 +768,9 @@ struct Driver {
     /// TCP/TLS connections to TURN servers.
     streams: Streams,
     stream_rx: mpsc::Receiver<StreamInput>,
+    /// Answers to the agent's `ResolveMdns`: the name and its address, if any.
+    mdns_tx: mpsc::Sender<(String, Option<std::net::IpAddr>)>,
+    mdns_rx: mpsc::Receiver<(String, Option<std::net::IpAddr>)>,
 }
 
 impl Driver {
@@ -784,6 +790,7 @@ impl Driver {
                     }
                 }
                 Some(input) = self.stream_rx.recv() => self.stream_input(input),
+                Some((name, ip)) = self.mdns_rx.recv() => self.agent.mdns_resolved(Instant::now(), &name, ip),
                 Some(msg) = self.sig_in_rx.recv() => match msg {
                     Ok(Some(SignalMessage::Candidate { candidate })) => add_line(&mut self.agent, Instant::now(), &candidate),
                     Ok(Some(SignalMessage::EndOfCandidates)) => self.agent.end_of_remote_candidates(),
@@ -897,10 +904,9 @@ impl Driver {
             self.transmit(t).await;
         }
         for e in events {
-            if std::env::var_os("FLOE_DEBUG").is_some() {
-                eprintln!("DEBUG event {e:?}");
-            }
+            tracing::trace!(event = ?e, "agent event");
             match &e {
+                Event::ResolveMdns { name } => self.resolve_mdns(name.clone()),
                 Event::LocalCandidate(c) if self.announced != usize::MAX => {
                     let _ = self.sig_out_tx.send(SignalMessage::Candidate {
                         candidate: c.to_string(),
@@ -918,6 +924,22 @@ impl Driver {
             let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
         }
         self.update_fast_path();
+    }
+
+    /// Resolves a remote candidate's `.local` name with the system resolver (nss-mdns,
+    /// where installed, answers mDNS names), at most 2 s; the answer, or `None`, goes back
+    /// to the agent.
+    fn resolve_mdns(&self, name: String) {
+        let tx = self.mdns_tx.clone();
+        tokio::spawn(async move {
+            let lookup = tokio::net::lookup_host((name.as_str(), 0));
+            let ip = match tokio::time::timeout(Duration::from_secs(2), lookup).await {
+                Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
+                _ => None,
+            };
+            tracing::debug!(%name, ?ip, "mDNS candidate resolved");
+            let _ = tx.send((name, ip)).await;
+        });
     }
 
     /// Publishes the selected pair as the fast path while it is direct and consent holds

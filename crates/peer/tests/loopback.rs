@@ -178,3 +178,59 @@ async fn peers_that_both_signal_renomination_connect_and_exchange_data() {
         b.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unresolvable_mdns_candidate_costs_nothing_the_peers_checks_still_connect() {
+    use floe_peer::{SignalMessage, SignalReceiver, SignalSender};
+    // The answerer's host candidates reach the offerer behind an mDNS name, as a browser
+    // sends them; the name does not resolve here, so the offerer drops it and learns the
+    // answerer's address from its checks (peer-reflexive) instead.
+    let ((a_tx, a_rx), (mut proxy_tx, mut proxy_rx)) = memory_pair();
+    let ((mut b_side_tx, b_side_rx), (b_tx, b_rx)) = memory_pair();
+    let hide = |line: &str| -> String {
+        let mut fields: Vec<String> = line.split(' ').map(str::to_owned).collect();
+        if fields.get(7).map(String::as_str) == Some("host") {
+            fields[4] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.local".into();
+        }
+        fields.join(" ")
+    };
+    // B's messages to A go through the proxy (rewritten); A's go straight to B.
+    let forward = tokio::spawn(async move {
+        let mut b_side_rx = b_side_rx;
+        loop {
+            tokio::select! {
+                m = b_side_rx.recv() => match m {
+                    Ok(Some(SignalMessage::Answer(mut d))) => {
+                        d.candidates = d.candidates.iter().map(|c| hide(c)).collect();
+                        let _ = proxy_tx.send(SignalMessage::Answer(d)).await;
+                    }
+                    Ok(Some(SignalMessage::Candidate { candidate })) => {
+                        let candidate = hide(&candidate);
+                        let _ = proxy_tx.send(SignalMessage::Candidate { candidate }).await;
+                    }
+                    Ok(Some(m)) => { let _ = proxy_tx.send(m).await; }
+                    _ => return,
+                },
+                m = proxy_rx.recv() => match m {
+                    Ok(Some(m)) => { let _ = b_side_tx.send(m).await; }
+                    _ => return,
+                },
+            }
+        }
+    });
+    let (a, b) = tokio::join!(
+        PeerConnection::connect(loopback_config(), Side::Offer, a_tx, a_rx),
+        PeerConnection::connect(loopback_config(), Side::Answer, b_tx, b_rx)
+    );
+    let (mut a, mut b) = (a.expect("offerer connects"), b.expect("answerer connects"));
+    assert_eq!(
+        a.selected().unwrap().remote_kind,
+        CandidateKind::PeerReflexive,
+        "{:?}",
+        a.selected()
+    );
+    exchange(&mut a, &mut b, 100, 100, 64).await;
+    a.close().await;
+    b.close().await;
+    forward.abort();
+}
