@@ -43,52 +43,77 @@ pub(crate) enum Refusal {
 }
 
 impl<R: super::RelayAllocator> Server<R> {
+    /// The nonce cookie every nonce of ours starts with (RFC 8489 §9.2): "obMatJos2"
+    /// and the STUN Security Features we support (password algorithms and username
+    /// anonymity).
+    fn nonce_cookie() -> [u8; 13] {
+        SecurityFeatures {
+            password_algorithms: true,
+            username_anonymity: true,
+        }
+        .nonce_cookie()
+    }
+
     /// A nonce valid for `nonce_lifetime`, bound to the client's IP: nonce cookie,
-    /// expiry (seconds since the server started, hex) and a truncated HMAC over both.
-    /// Stateless, so a flood of 401s costs no memory.
+    /// expiry (seconds since the server started, 8 hex digits) and a truncated HMAC over
+    /// all three (16 hex digits), 37 ASCII characters in all. Stateless, so a flood of
+    /// 401s costs no memory.
     pub(crate) fn make_nonce(&self, now: Instant, client: IpAddr) -> String {
         let expiry = (now + self.config.nonce_lifetime)
             .saturating_duration_since(self.epoch)
             .as_secs() as u32;
-        let cookie = SecurityFeatures {
-            password_algorithms: true,
-            username_anonymity: true,
-        }
-        .nonce_cookie();
-        let mut s = String::with_capacity(40);
-        s.push_str(core::str::from_utf8(&cookie).unwrap_or_default());
+        let cookie = Self::nonce_cookie();
+        let mut s = String::with_capacity(NONCE_LEN);
+        s.extend(cookie.iter().map(|&b| char::from(b)));
         let _ = write!(s, "{expiry:08x}");
-        push_hex(&mut s, &self.nonce_mac(expiry, client)[..8]);
+        push_hex(&mut s, &self.nonce_mac(&cookie, expiry, client));
         s
     }
 
-    fn nonce_mac(&self, expiry: u32, client: IpAddr) -> [u8; 20] {
-        let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(&self.nonce_secret)
-            .unwrap_or_else(|_| unreachable!());
+    /// The first 8 bytes of HMAC-SHA1(secret, cookie | expiry | client IP).
+    fn nonce_mac(&self, cookie: &[u8], expiry: u32, client: IpAddr) -> [u8; 8] {
+        let Ok(mut mac) = <Hmac<Sha1> as Mac>::new_from_slice(&self.nonce_secret) else {
+            // HMAC takes keys of any length; this arm cannot run.
+            return [0; 8];
+        };
+        mac.update(cookie);
         mac.update(&expiry.to_be_bytes());
         match client {
             IpAddr::V4(v4) => mac.update(&v4.octets()),
             IpAddr::V6(v6) => mac.update(&v6.octets()),
         }
-        mac.finalize().into_bytes().into()
+        let full: [u8; 20] = mac.finalize().into_bytes().into();
+        let mut out = [0u8; 8];
+        out.copy_from_slice(full.get(..8).unwrap_or(&[0; 8]));
+        out
     }
 
-    /// Whether `nonce` is one of ours, for this client, not expired.
+    /// Whether `nonce` is exactly one we issued to this client and has not expired
+    /// (RFC 8489 §9.2.4). Every part is checked: the cookie and its security-feature
+    /// characters (a changed feature set is how a bid-down of the password algorithm
+    /// would show, §9.2), the expiry, and the MAC over both. Works on bytes, so a
+    /// non-ASCII nonce of any shape is simply not ours.
     pub(crate) fn nonce_valid(&self, now: Instant, client: IpAddr, nonce: &str) -> bool {
-        let Some(rest) = nonce.get(13..) else {
-            return false;
-        };
-        if rest.len() != 24 || !nonce.starts_with(credentials::NONCE_COOKIE_PREFIX) {
+        let bytes = nonce.as_bytes();
+        if bytes.len() != NONCE_LEN {
             return false;
         }
-        let Ok(expiry) = u32::from_str_radix(&rest[..8], 16) else {
+        let Some((cookie, rest)) = bytes.split_at_checked(13) else {
             return false;
         };
-        let mac = self.nonce_mac(expiry, client);
-        let mut expected = String::with_capacity(16);
-        push_hex(&mut expected, &mac[..8]);
+        let Some((expiry_hex, mac_hex)) = rest.split_at_checked(8) else {
+            return false;
+        };
+        if cookie != Self::nonce_cookie() {
+            return false;
+        }
+        let Some(expiry) = parse_hex_u32(expiry_hex) else {
+            return false;
+        };
+        let mut expected = [0u8; 16];
+        hex_into(&self.nonce_mac(cookie, expiry, client), &mut expected);
         let now_secs = now.saturating_duration_since(self.epoch).as_secs();
-        expected == rest[8..] && u64::from(expiry) > now_secs
+        constant_time_eq(&expected, mac_hex) && u64::from(expiry) > now_secs
     }
 
     /// The password for `username`: from the user table, or a valid unexpired TURN REST
@@ -194,6 +219,47 @@ impl<R: super::RelayAllocator> Server<R> {
             Refusal::Unauthenticated => ErrorCode::UNAUTHENTICATED,
         }
     }
+}
+
+/// Length of a nonce from [`Server::make_nonce`]: 13 cookie, 8 expiry and 16 MAC
+/// characters.
+const NONCE_LEN: usize = 13 + 8 + 16;
+
+/// Lower-case hex of exactly 8 digits, as [`Server::make_nonce`] writes it.
+fn parse_hex_u32(digits: &[u8]) -> Option<u32> {
+    if digits.len() != 8 {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |acc, &d| {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            _ => return None,
+        };
+        Some((acc << 4) | u32::from(v))
+    })
+}
+
+/// Lower-case hex of `bytes` into `out` (twice as long).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    fn digit(n: u8) -> u8 {
+        match n {
+            0..=9 => b'0' + n,
+            _ => (b'a' - 10).wrapping_add(n),
+        }
+    }
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        if let [hi, lo] = pair {
+            *hi = digit(b >> 4);
+            *lo = digit(b & 0xf);
+        }
+    }
+}
+
+/// Compares without an early exit, so the time taken says nothing of where a forged
+/// MAC first differs.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn push_hex(s: &mut String, bytes: &[u8]) {

@@ -664,6 +664,17 @@ fn crafted(
     fill: impl FnOnce(&mut MessageBuilder<'_>),
     algorithms: Option<&[u8]>,
 ) -> Message<'static> {
+    crafted_with_nonce(net, method, fill, algorithms, |n| n.to_owned())
+}
+
+/// [`crafted`], with the server's nonce rewritten by `nonce` before it is echoed.
+fn crafted_with_nonce(
+    net: &mut Net,
+    method: Method,
+    fill: impl FnOnce(&mut MessageBuilder<'_>),
+    algorithms: Option<&[u8]>,
+    nonce: impl FnOnce(&str) -> String,
+) -> Message<'static> {
     // Get a nonce first.
     let mut buf = [0u8; 64];
     let mut b = MessageBuilder::new(
@@ -678,7 +689,7 @@ fn crafted(
         .handle_client(net.now, Transport::Udp, addr(SERVER), addr(CLIENT), &probe);
     let challenge = net.server.poll_transmit().unwrap().data;
     let challenge = Message::parse(&challenge).unwrap();
-    let nonce = challenge.get::<Nonce>().unwrap().unwrap().0.to_owned();
+    let nonce = nonce(challenge.get::<Nonce>().unwrap().unwrap().0);
     let key = IntegrityKey::long_term(
         "alice",
         "floe",
@@ -1156,4 +1167,98 @@ fn garbage_from_clients_and_peers_is_counted_and_dropped() {
         .handle_peer(net.now, addr("203.0.113.1:50000"), addr(PEER), b"x");
     assert!(net.server.poll_transmit().is_none());
     assert_eq!(net.server.stats().dropped, 5);
+}
+
+/// Every part of the nonce is the server's own (RFC 8489 §9.2): the cookie, the four
+/// security-feature characters, the expiry and the MAC. Changing any character, or
+/// putting a multi-byte UTF-8 character anywhere (once the panic that silenced the
+/// server), gets 438 and leaves the server answering.
+#[test]
+fn every_part_of_the_nonce_is_verified() {
+    let mut net = Net::new(config());
+    let ok = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP).unwrap();
+        },
+        None,
+    );
+    assert_eq!(ok.class(), Class::Success, "the untouched nonce works");
+    let original = {
+        let mut probe = Net::new(config());
+        let mut seen = String::new();
+        crafted_with_nonce(
+            &mut probe,
+            Method::ALLOCATE,
+            |b| {
+                b.add(&RequestedTransport::UDP).unwrap();
+            },
+            None,
+            |n| {
+                seen = n.to_owned();
+                n.to_owned()
+            },
+        );
+        seen
+    };
+    assert_eq!(original.len(), 37, "{original}");
+    let mut variants: Vec<(String, String)> = Vec::new();
+    for i in 0..original.len() {
+        let mut bytes = original.clone().into_bytes();
+        // A different ASCII character at position i: cookie prefix (0..9), feature
+        // characters (9..13), expiry (13..21), MAC (21..37).
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        variants.push((
+            format!("byte {i} changed"),
+            String::from_utf8(bytes).unwrap(),
+        ));
+        // A two-byte character across byte i and i+1, keeping the length.
+        if i + 1 < original.len() {
+            let mut s = original[..i].to_owned();
+            s.push('é');
+            s.push_str(&original[i + 2..]);
+            variants.push((format!("é at {i}"), s));
+        }
+    }
+    variants.push(("one character short".into(), original[..36].to_owned()));
+    variants.push(("one character long".into(), format!("{original}0")));
+    variants.push(("upper-case hex".into(), original.to_uppercase()));
+    for (what, forged) in variants {
+        let mut net = Net::new(config());
+        net.now += Duration::from_secs(1);
+        let resp = crafted_with_nonce(
+            &mut net,
+            Method::ALLOCATE,
+            |b| {
+                b.add(&RequestedTransport::UDP).unwrap();
+            },
+            None,
+            |_| forged.clone(),
+        );
+        assert_eq!(code(&resp), 438, "{what}: {forged}");
+        // Still answering: a fresh exchange allocates.
+        let ok = crafted(
+            &mut net,
+            Method::ALLOCATE,
+            |b| {
+                b.add(&RequestedTransport::UDP).unwrap();
+            },
+            None,
+        );
+        assert_eq!(ok.class(), Class::Success, "{what}: the server went deaf");
+    }
+}
+
+/// A nonce issued to one client address does not work from another.
+#[test]
+fn a_nonce_is_bound_to_the_client_address_and_expires() {
+    let net = Net::new(config());
+    let a: IpAddr = "198.51.100.7".parse().unwrap();
+    let b: IpAddr = "198.51.100.8".parse().unwrap();
+    let nonce = net.server.make_nonce(net.now, a);
+    assert!(net.server.nonce_valid(net.now, a, &nonce));
+    assert!(!net.server.nonce_valid(net.now, b, &nonce));
+    let later = net.now + net.server.config.nonce_lifetime + Duration::from_secs(1);
+    assert!(!net.server.nonce_valid(later, a, &nonce));
 }
