@@ -664,7 +664,7 @@ fn crafted(
     fill: impl FnOnce(&mut MessageBuilder<'_>),
     algorithms: Option<&[u8]>,
 ) -> Message<'static> {
-    crafted_with_nonce(net, method, fill, algorithms, |n| n.to_owned())
+    crafted_with_nonce(net, method, fill, algorithms, str::to_owned)
 }
 
 /// [`crafted`], with the server's nonce rewritten by `nonce` before it is echoed.
