@@ -2,11 +2,25 @@
 //!
 //! By default a server refuses peers in loopback, unspecified, private (RFC 1918),
 //! shared (RFC 6598), link-local, unique-local, site-local, multicast, broadcast and
-//! reserved ranges, and every IPv6 form that embeds such an IPv4 address:
-//! IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64
-//! (`64:ff9b::/96`, `64:ff9b:1::/48`) and 6to4 (`2002::/16`). coturn's CVE-2020-26262
-//! and CVE-2026-27624 were bypasses through exactly these forms, so every check here
-//! first reduces the address to the IPv4 address it reaches, if any.
+//! reserved ranges, and every IPv6 form that embeds such an IPv4 address. coturn's
+//! CVE-2020-26262 and CVE-2026-27624 were bypasses through exactly these forms, so every
+//! check here (the built-in kinds, the operator's allow ranges and deny ranges) first
+//! reduces an address to every address it may really reach ([`reach`]): the address
+//! itself and each IPv4 address embedded in it. A peer is denied if any of them is in a
+//! deny range, and permitted only if every one of them is global or allowed.
+//!
+//! The embedded forms:
+//!
+//! | form | prefix | where the IPv4 address is |
+//! |---|---|---|
+//! | IPv4-mapped (RFC 4291 §2.5.5.2) | `::ffff:0:0/96` | last 32 bits |
+//! | IPv4-compatible (RFC 4291 §2.5.5.1, deprecated) | `::/96` except `::` and `::1` | last 32 bits |
+//! | IPv4-translated (RFC 2765 §2.1) | `::ffff:0:0:0/96` | last 32 bits |
+//! | NAT64 well-known (RFC 6052 §2.1) | `64:ff9b::/96` | last 32 bits |
+//! | NAT64 local-use (RFC 8215) | `64:ff9b:1::/48` | any RFC 6052 §2.2 position for prefixes /48, /56, /64, /96 |
+//! | 6to4 (RFC 3056 §2) | `2002::/16` | bits 16-47 |
+//! | Teredo (RFC 4380 §4) | `2001::/32` | last 32 bits, inverted (the client's obfuscated address) |
+//! | ISATAP (RFC 5214 §6.1) | interface id `0:5efe` or `200:5efe` | last 32 bits |
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -31,35 +45,63 @@ pub enum AddressClass {
     Global,
 }
 
-/// The IPv4 address an IPv6 address really reaches, for the forms that embed one.
-pub fn embedded_ipv4(v6: &Ipv6Addr) -> Option<Ipv4Addr> {
+/// Every IPv4 address an IPv6 address may reach through the forms in the table above
+/// (at most four; none for a plain IPv6 address).
+pub fn embedded_ipv4s(v6: &Ipv6Addr) -> impl Iterator<Item = Ipv4Addr> {
     let s = v6.segments();
-    let o = v6.octets();
-    let tail = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    let v4 = |a: u8, b: u8, c: u8, d: u8| Some(Ipv4Addr::new(a, b, c, d));
+    // Bits 64-71 (o8) are RFC 6052's reserved "u" octet.
+    let [_, _, o2, o3, o4, o5, o6, o7, _o8, o9, o10, o11, o12, o13, o14, o15] = v6.octets();
+    let tail = v4(o12, o13, o14, o15);
+    let mut found: [Option<Ipv4Addr>; 4] = [None; 4];
     match s {
-        // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible, deprecated but routable by
-        // some stacks); `::` and `::1` are themselves, not IPv4.
-        // RFC 6052 well-known NAT64 prefix, and the RFC 8215 local-use prefix, embed it
-        // in the last 32 bits too.
-        [0, 0, 0, 0, 0, 0xffff, _, _]
-        | [0x64, 0xff9b, 0, 0, 0, 0, _, _]
-        | [0x64, 0xff9b, 1, ..] => Some(tail),
-        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(tail),
-        // 6to4 (RFC 3056): 2002:AABB:CCDD::/48 reaches A.B.C.D.
-        [0x2002, ..] => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
-        _ => None,
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => found[0] = tail,
+        // `::` and `::1` are themselves, not IPv4; `::0.0.0.2` and up are compatible.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 || lo > 1 => found[0] = tail,
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => found[0] = tail,
+        [0x64, 0xff9b, 1, ..] => {
+            // RFC 6052 §2.2: the operator's prefix length decides where the address
+            // sits, and we cannot know it, so every position counts.
+            found = [
+                v4(o6, o7, o9, o10),
+                v4(o7, o9, o10, o11),
+                v4(o9, o10, o11, o12),
+                tail,
+            ];
+        }
+        [0x2002, ..] => found[0] = v4(o2, o3, o4, o5),
+        [0x2001, 0, ..] => found[0] = v4(!o12, !o13, !o14, !o15),
+        [_, _, _, _, 0 | 0x200, 0x5efe, _, _] => found[0] = tail,
+        _ => {}
     }
+    found.into_iter().flatten()
 }
 
-/// Classifies an address, looking through IPv6 forms that embed IPv4.
+/// The first IPv4 address an IPv6 address embeds ([`embedded_ipv4s`]), if any.
+pub fn embedded_ipv4(v6: &Ipv6Addr) -> Option<Ipv4Addr> {
+    embedded_ipv4s(v6).next()
+}
+
+/// Every address a packet sent to `ip` may really reach: `ip` itself, then each IPv4
+/// address embedded in it ([`embedded_ipv4s`]).
+pub fn reach(ip: IpAddr) -> impl Iterator<Item = IpAddr> {
+    let embedded = match ip {
+        IpAddr::V6(v6) => Some(embedded_ipv4s(&v6).map(IpAddr::V4)),
+        IpAddr::V4(_) => None,
+    };
+    core::iter::once(ip).chain(embedded.into_iter().flatten())
+}
+
+/// Classifies an address: the first class other than [`AddressClass::Global`] among
+/// the addresses it may reach ([`reach`]), or `Global`.
 pub fn classify(ip: IpAddr) -> AddressClass {
-    match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => match embedded_ipv4(&v6) {
-            Some(v4) => classify_v4(v4),
-            None => classify_v6(v6),
-        },
-    }
+    reach(ip)
+        .map(|a| match a {
+            IpAddr::V4(v4) => classify_v4(v4),
+            IpAddr::V6(v6) => classify_v6(v6),
+        })
+        .find(|c| *c != AddressClass::Global)
+        .unwrap_or(AddressClass::Global)
 }
 
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
@@ -106,12 +148,15 @@ impl IpRange {
         (prefix <= max).then_some(IpRange { addr, prefix })
     }
 
-    /// Whether `ip` is inside (IPv4-mapped IPv6 addresses match IPv4 ranges).
+    /// Whether `ip`, or any address it may reach ([`reach`]), is inside: an IPv4 range
+    /// holds every IPv6 spelling of its addresses.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 @ IpAddr::V4(_) => v4,
-        };
+        reach(ip).any(|a| self.contains_exactly(a))
+    }
+
+    /// Whether `ip` itself is inside (an IPv4 range never holds an IPv6 address, and
+    /// the other way round).
+    fn contains_exactly(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(r), IpAddr::V4(a)) => {
                 let mask = u32::MAX
@@ -163,15 +208,25 @@ pub struct PeerPolicy {
 
 impl PeerPolicy {
     /// Whether the server may relay to `ip` (RFC 8656 §21.3). A refused peer gets 403.
+    ///
+    /// Denied if any address `ip` may reach ([`reach`]) is in a deny range; permitted
+    /// only if every one of them is global, loopback with `allow_loopback`, or in an
+    /// allow range.
     pub fn permits(&self, ip: IpAddr) -> bool {
-        if self.deny.iter().any(|r| r.contains(ip)) {
+        if reach(ip).any(|a| self.deny.iter().any(|r| r.contains_exactly(a))) {
             return false;
         }
-        match classify(ip) {
-            AddressClass::Global => true,
-            AddressClass::Loopback if self.allow_loopback => true,
-            _ => self.allow.iter().any(|r| r.contains(ip)),
-        }
+        reach(ip).all(|a| {
+            let class = match a {
+                IpAddr::V4(v4) => classify_v4(v4),
+                IpAddr::V6(v6) => classify_v6(v6),
+            };
+            match class {
+                AddressClass::Global => true,
+                AddressClass::Loopback if self.allow_loopback => true,
+                _ => self.allow.iter().any(|r| r.contains_exactly(a)),
+            }
+        })
     }
 }
 
@@ -255,6 +310,126 @@ mod tests {
         }
         assert!(!refused("::ffff:8.8.8.8"));
         assert!(!refused("64:ff9b::808:808"));
+    }
+
+    /// Every spelling of 198.51.100.7 (0xc6336407), against `--deny-peer
+    /// 198.51.100.0/24`: the deny range holds them all, and a neighbour outside it in
+    /// the same spelling stays permitted.
+    #[test]
+    fn a_deny_range_holds_every_ipv6_spelling_of_its_addresses() {
+        let p = PeerPolicy {
+            deny: vec!["198.51.100.0/24".parse().unwrap()],
+            ..PeerPolicy::default()
+        };
+        let spellings: [(&str, &str, &str); 11] = [
+            ("plain IPv4", "198.51.100.7", "198.51.101.7"),
+            ("IPv4-mapped", "::ffff:198.51.100.7", "::ffff:198.51.101.7"),
+            ("IPv4-compatible", "::198.51.100.7", "::198.51.101.7"),
+            (
+                "RFC 2765 translated",
+                "::ffff:0:198.51.100.7",
+                "::ffff:0:198.51.101.7",
+            ),
+            (
+                "NAT64 64:ff9b::/96",
+                "64:ff9b::c633:6407",
+                "64:ff9b::c633:6507",
+            ),
+            (
+                "NAT64 local-use /96",
+                "64:ff9b:1::c633:6407",
+                "64:ff9b:1::c633:6507",
+            ),
+            // RFC 6052 §2.2 /48: bits 48-63 and 72-87, the u octet between.
+            (
+                "NAT64 local-use /48",
+                "64:ff9b:1:c633:64:700::",
+                "64:ff9b:1:c633:65:700::",
+            ),
+            ("6to4", "2002:c633:6407::1", "2002:c633:6507::1"),
+            // RFC 4380 §4: the client's address, every bit inverted.
+            (
+                "Teredo",
+                "2001:0:4136:e378:8000:63bf:39cc:9bf8",
+                "2001:0:4136:e378:8000:63bf:39cc:9af8",
+            ),
+            (
+                "ISATAP",
+                "2001:db8::5efe:c633:6407",
+                "2001:db8::5efe:c633:6507",
+            ),
+            (
+                "ISATAP universal",
+                "2001:db8::200:5efe:c633:6407",
+                "2001:db8::200:5efe:c633:6507",
+            ),
+        ];
+        for (form, inside, outside) in spellings {
+            let inside: IpAddr = inside.parse().unwrap();
+            let outside: IpAddr = outside.parse().unwrap();
+            assert!(!p.permits(inside), "{form}: {inside} must be denied");
+            assert!(p.deny[0].contains(inside), "{form}: {inside}");
+            assert!(!p.deny[0].contains(outside), "{form}: {outside}");
+            // The local-use NAT64 prefix is ambiguous: other positions of the same
+            // bits read as 0.x or other special addresses, which are refused anyway.
+            if !form.starts_with("NAT64 local-use") {
+                assert!(p.permits(outside), "{form}: {outside} must stay permitted");
+            }
+        }
+    }
+
+    #[test]
+    fn rfc_2765_and_low_compatible_forms_are_not_public() {
+        assert_eq!(
+            classify("::ffff:0:127.0.0.1".parse().unwrap()),
+            AddressClass::Loopback
+        );
+        assert_eq!(
+            classify("::ffff:0:10.0.0.1".parse().unwrap()),
+            AddressClass::Private
+        );
+        assert_eq!(
+            classify("::0.0.0.2".parse().unwrap()),
+            AddressClass::Unspecified
+        );
+        assert_eq!(classify("::".parse().unwrap()), AddressClass::Unspecified);
+        assert_eq!(classify("::1".parse().unwrap()), AddressClass::Loopback);
+        // Teredo's client address is inverted: 2001:0:…:80ff:fffe is 127.0.0.1.
+        assert_eq!(
+            classify("2001:0:4136:e378:8000:63bf:80ff:fffe".parse().unwrap()),
+            AddressClass::Loopback
+        );
+        assert_eq!(
+            classify("2001:db8::1".parse().unwrap()),
+            AddressClass::Global
+        );
+        for s in [
+            "::ffff:0:127.0.0.1",
+            "::0.0.0.2",
+            "2001:0:1:2:3:4:80ff:fffe",
+        ] {
+            assert!(refused(s), "{s} must be refused");
+        }
+    }
+
+    #[test]
+    fn an_allow_range_opens_every_spelling_of_its_addresses_and_nothing_else() {
+        let p = PeerPolicy {
+            allow: vec!["10.0.0.0/8".parse().unwrap()],
+            ..PeerPolicy::default()
+        };
+        for s in [
+            "10.1.2.3",
+            "::ffff:10.1.2.3",
+            "::ffff:0:10.1.2.3",
+            "64:ff9b::a01:203",
+            "2002:a01:203::",
+        ] {
+            assert!(p.permits(s.parse().unwrap()), "{s}");
+        }
+        for s in ["192.168.1.1", "::ffff:192.168.1.1", "2002:c0a8:101::"] {
+            assert!(!p.permits(s.parse().unwrap()), "{s}");
+        }
     }
 
     #[test]
