@@ -55,10 +55,12 @@ pub fn embedded_ipv4s(v6: &Ipv6Addr) -> impl Iterator<Item = Ipv4Addr> {
     let tail = v4(o12, o13, o14, o15);
     let mut found: [Option<Ipv4Addr>; 4] = [None; 4];
     match s {
-        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => found[0] = tail,
         // `::` and `::1` are themselves, not IPv4; `::0.0.0.2` and up are compatible.
-        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 || lo > 1 => found[0] = tail,
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => found[0] = tail,
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi == 0 && lo <= 1 => {}
+        [0, 0, 0, 0, 0, 0xffff | 0, _, _]
+        | [0, 0, 0, 0, 0xffff, 0, _, _]
+        | [0x64, 0xff9b, 0, 0, 0, 0, _, _]
+        | [_, _, _, _, 0 | 0x200, 0x5efe, _, _] => found[0] = tail,
         [0x64, 0xff9b, 1, ..] => {
             // RFC 6052 §2.2: the operator's prefix length decides where the address
             // sits, and we cannot know it, so every position counts.
@@ -71,7 +73,6 @@ pub fn embedded_ipv4s(v6: &Ipv6Addr) -> impl Iterator<Item = Ipv4Addr> {
         }
         [0x2002, ..] => found[0] = v4(o2, o3, o4, o5),
         [0x2001, 0, ..] => found[0] = v4(!o12, !o13, !o14, !o15),
-        [_, _, _, _, 0 | 0x200, 0x5efe, _, _] => found[0] = tail,
         _ => {}
     }
     found.into_iter().flatten()
