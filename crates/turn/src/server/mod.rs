@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
     ChangeRequest, ErrorCode, MappedAddress, Nonce, OtherAddress, PasswordAlgorithms, Realm,
-    ResponseOrigin, ResponsePort, Software, UnknownAttributes, XorMappedAddress,
+    ResponseOrigin, ResponsePort, Software, UnknownAttributes, Username, XorMappedAddress,
 };
 use floe_stun::demux::{classify, PacketKind};
 use floe_stun::{
@@ -291,6 +291,15 @@ impl<R: RelayAllocator> Server<R> {
                     });
                     return;
                 }
+                if let Some(why) = over_limit_text(msg) {
+                    self.stats.dropped += 1;
+                    let code = ErrorCode {
+                        code: ErrorCode::BAD_REQUEST.code,
+                        reason: why,
+                    };
+                    self.respond_error(ft, msg, code, None, |_| Ok(()));
+                    return;
+                }
                 match method {
                     Method::BINDING => self.binding(ft, msg),
                     Method::ALLOCATE
@@ -494,3 +503,24 @@ impl<R: RelayAllocator> Server<R> {
 
 #[cfg(test)]
 mod tests;
+
+/// The first text attribute of a request that breaks RFC 8489's limits: USERNAME under
+/// 509 bytes (§14.3), REALM, NONCE and SOFTWARE under 128 characters (§14.9, §14.10,
+/// §14.14), all UTF-8. The limits live in floe-stun's `validate`; the parser itself
+/// accepts RFC 5389's longer values, so a server must check. Answered with 400.
+fn over_limit_text(msg: &Message<'_>) -> Option<&'static str> {
+    fn check<'a, A: floe_stun::attributes::Attribute<'a>>(
+        msg: &Message<'a>,
+        name: &'static str,
+    ) -> Option<&'static str> {
+        match msg.get::<A>() {
+            Ok(None) => None,
+            Ok(Some(a)) => a.validate().err().map(|_| name),
+            Err(_) => Some(name),
+        }
+    }
+    check::<Username>(msg, "USERNAME must be UTF-8 of fewer than 509 bytes")
+        .or_else(|| check::<Realm>(msg, "REALM must be UTF-8 of fewer than 128 characters"))
+        .or_else(|| check::<Nonce>(msg, "NONCE must be UTF-8 of fewer than 128 characters"))
+        .or_else(|| check::<Software>(msg, "SOFTWARE must be UTF-8 of fewer than 128 characters"))
+}

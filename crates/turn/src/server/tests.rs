@@ -1262,3 +1262,82 @@ fn a_nonce_is_bound_to_the_client_address_and_expires() {
     let later = net.now + net.server.config.nonce_lifetime + Duration::from_secs(1);
     assert!(!net.server.nonce_valid(later, a, &nonce));
 }
+
+/// RFC 8489 §14.3, §14.9, §14.10, §14.14: a request with an over-limit USERNAME, REALM,
+/// NONCE or SOFTWARE (or one that is not UTF-8) gets 400 naming the attribute, before
+/// any authentication, and the server keeps answering.
+#[test]
+fn over_limit_text_attributes_get_400() {
+    let long_user = "u".repeat(509);
+    let long_chars = "é".repeat(128);
+    let cases: Vec<(&str, AttrType, Vec<u8>)> = vec![
+        (
+            "USERNAME",
+            AttrType::USERNAME,
+            long_user.clone().into_bytes(),
+        ),
+        ("USERNAME", AttrType::USERNAME, vec![0xff, 0xfe, b'a']),
+        ("REALM", AttrType::REALM, long_chars.clone().into_bytes()),
+        ("NONCE", AttrType::NONCE, long_chars.clone().into_bytes()),
+        (
+            "SOFTWARE",
+            AttrType::SOFTWARE,
+            long_chars.clone().into_bytes(),
+        ),
+        ("SOFTWARE", AttrType::SOFTWARE, "a".repeat(128).into_bytes()),
+    ];
+    for method in [Method::ALLOCATE, Method::BINDING] {
+        for (name, typ, value) in &cases {
+            let mut net = Net::new(config());
+            let mut buf = vec![0u8; 2048];
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                MessageType::new(method, Class::Request),
+                TransactionId([7; 12]),
+            )
+            .unwrap();
+            if method == Method::ALLOCATE {
+                b.add(&RequestedTransport::UDP).unwrap();
+            }
+            b.add_raw(*typ, value).unwrap();
+            let n = b.len();
+            net.server.handle_client(
+                net.now,
+                Transport::Udp,
+                addr(SERVER),
+                addr(CLIENT),
+                &buf[..n],
+            );
+            let resp = net.server.poll_transmit().unwrap().data;
+            let resp = Message::parse(&resp).unwrap();
+            let err = resp.get::<ErrorCode>().unwrap().unwrap();
+            assert_eq!(err.code, 400, "{method:?} {name}");
+            assert!(err.reason.starts_with(name), "{}", err.reason);
+            assert_eq!(
+                binding(&mut net, addr(SERVER), None).1.class(),
+                Class::Success,
+                "still answering"
+            );
+        }
+    }
+    // At the limits, the request is served.
+    let mut net = Net::new(config());
+    let mut buf = vec![0u8; 2048];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([7; 12]),
+    )
+    .unwrap();
+    b.add(&Software(&"é".repeat(127))).unwrap();
+    let n = b.len();
+    net.server.handle_client(
+        net.now,
+        Transport::Udp,
+        addr(SERVER),
+        addr(CLIENT),
+        &buf[..n],
+    );
+    let resp = net.server.poll_transmit().unwrap().data;
+    assert_eq!(Message::parse(&resp).unwrap().class(), Class::Success);
+}
