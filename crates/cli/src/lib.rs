@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod backstop;
 pub mod connect;
 pub mod decode;
 pub mod demo;

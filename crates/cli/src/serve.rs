@@ -3,6 +3,8 @@
 //! Once listening it prints one JSON line on stdout with the bound addresses
 //! (`{"listening":{"udp":[..],"tcp":[..],"tls":[..]}}`), so scripts and tests can use
 //! port 0. SIGUSR1 prints the counters as a JSON line; they are printed once more on exit.
+//! A panic in any task ends the process with status 70 after printing the panic and the
+//! counters ([`crate::backstop`]): a server that stops answering never stays up.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -192,6 +194,7 @@ pub fn run(args: &ServeArgs) -> u8 {
             return 1;
         }
     };
+    crate::backstop::install(None);
     rt.block_on(async move {
         let handle = match spawn(opts).await {
             Ok(h) => h,
@@ -200,6 +203,8 @@ pub fn run(args: &ServeArgs) -> u8 {
                 return 1;
             }
         };
+        crate::backstop::install(Some(handle.stats_watch()));
+        crate::backstop::test_panic_from_env();
         let line = serde_json::json!({
             "listening": { "udp": handle.udp_addrs(), "tcp": handle.tcp_addrs(), "tls": handle.tls_addrs() }
         });

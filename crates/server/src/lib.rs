@@ -140,6 +140,12 @@ impl ServerHandle {
         *self.stats.borrow()
     }
 
+    /// A receiver of the counters, updated after every batch the core handles (for a
+    /// panic hook or a metrics task that outlives a borrow of the handle).
+    pub fn stats_watch(&self) -> watch::Receiver<ServerStats> {
+        self.stats.clone()
+    }
+
     /// Stops listening, closes relay sockets and connections, and waits for the core.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
