@@ -93,6 +93,8 @@ pub struct ClientTransaction {
     first_sent: Option<Instant>,
     deadline: Option<Instant>,
     rtt: Option<Duration>,
+    discarded: u32,
+    last_discarded: Option<String>,
 }
 
 impl ClientTransaction {
@@ -104,11 +106,18 @@ impl ClientTransaction {
         config: TransactionConfig,
     ) -> Result<ClientTransaction, Error> {
         peek_header(&request)?;
-        let mut id = [0u8; 12];
-        id.copy_from_slice(&request[8..20]);
+        // `peek_header` checked there are 20 bytes.
+        let tid = request
+            .get(8..20)
+            .and_then(|id| <[u8; 12]>::try_from(id).ok())
+            .map(TransactionId)
+            .ok_or(Error::Truncated {
+                needed: 20,
+                have: request.len(),
+            })?;
         Ok(ClientTransaction {
             request,
-            tid: TransactionId(id),
+            tid,
             reliability,
             config,
             state: TransactionState::Pending,
@@ -118,6 +127,8 @@ impl ClientTransaction {
             first_sent: None,
             deadline: None,
             rtt: None,
+            discarded: 0,
+            last_discarded: None,
         })
     }
 
@@ -200,8 +211,19 @@ impl ClientTransaction {
     /// Feeds a parsed message; returns `true` if it answered this transaction (which is
     /// then [`TransactionState::Answered`]). Checking the response's integrity is the
     /// caller's job, before calling this.
+    ///
+    /// A response to this transaction that breaks [`check_response`] (an unknown
+    /// comprehension-required attribute, RFC 8489 §6.3.3 and §6.3.4) does not answer it:
+    /// it is [discarded](ClientTransaction::discard) and the transaction keeps waiting
+    /// for a valid response until its retransmission schedule ends, so one forged or
+    /// broken datagram cannot end it. The final error can then say what arrived
+    /// ([`ClientTransaction::last_discarded`]).
     pub fn handle_response(&mut self, now: Instant, msg: &Message<'_>) -> bool {
         if self.state != TransactionState::Pending || !self.matches(msg) {
+            return false;
+        }
+        if let Err(why) = check_response(msg) {
+            self.discard(why);
             return false;
         }
         self.state = TransactionState::Answered;
@@ -209,6 +231,39 @@ impl ClientTransaction {
             self.rtt = self.first_sent.map(|t| now.saturating_duration_since(t));
         }
         true
+    }
+
+    /// Records that a response to this transaction was discarded because it failed the
+    /// caller's validation (integrity, a missing or impossible address, ...). The
+    /// transaction keeps waiting; `why` is kept for the final error.
+    pub fn discard(&mut self, why: impl Into<String>) {
+        self.discarded = self.discarded.saturating_add(1);
+        self.last_discarded = Some(why.into());
+    }
+
+    /// How many responses to this transaction were discarded.
+    pub fn discarded(&self) -> u32 {
+        self.discarded
+    }
+
+    /// What was wrong with the last discarded response, if any: for the error a caller
+    /// reports when the transaction times out.
+    pub fn last_discarded(&self) -> Option<&str> {
+        self.last_discarded.as_deref()
+    }
+}
+
+/// What RFC 8489 requires of every response and indication before its content is used:
+/// no unknown comprehension-required attribute (§6.3.2 for indications, §6.3.3 and
+/// §6.3.4 for responses; the attribute types floe decodes are known). The error names
+/// the first such attribute.
+pub fn check_response(msg: &Message<'_>) -> Result<(), String> {
+    match msg.unknown_comprehension_required().next() {
+        None => Ok(()),
+        Some(t) => Err(format!(
+            "unknown comprehension-required attribute 0x{:04x} (RFC 8489 §6.3)",
+            t.0
+        )),
     }
 }
 
@@ -313,6 +368,68 @@ mod tests {
         assert_eq!(t.state(), TransactionState::Answered);
         assert_eq!(t.rtt(), Some(Duration::from_millis(42)));
         assert_eq!(t.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_response_with_an_unknown_required_attribute_is_discarded_and_waiting_goes_on() {
+        let start = Instant::now();
+        let mut t = ClientTransaction::new(
+            request(),
+            Reliability::Unreliable,
+            TransactionConfig::default(),
+        )
+        .unwrap();
+        t.poll_transmit(start);
+        let mut buf = [0u8; 64];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::BINDING_SUCCESS,
+            TransactionId([9; 12]),
+        )
+        .unwrap();
+        b.add_raw(crate::AttrType(0x7faa), &[1, 2, 3, 4]).unwrap();
+        let bad = b.finish();
+        assert!(!t.handle_response(start, &Message::parse(bad).unwrap()));
+        assert_eq!(t.state(), TransactionState::Pending);
+        assert_eq!(t.discarded(), 1);
+        assert!(t.last_discarded().unwrap().contains("0x7faa"));
+        // An unknown optional attribute (0x8000 and up) is fine.
+        let mut buf = [0u8; 64];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::BINDING_SUCCESS,
+            TransactionId([9; 12]),
+        )
+        .unwrap();
+        b.add_raw(crate::AttrType(0xc0aa), &[1, 2, 3, 4]).unwrap();
+        let ok = b.finish();
+        assert!(t.handle_response(start, &Message::parse(ok).unwrap()));
+        assert_eq!(t.state(), TransactionState::Answered);
+    }
+
+    #[test]
+    fn discarded_responses_do_not_stop_the_schedule_and_explain_the_timeout() {
+        let start = Instant::now();
+        let mut t = ClientTransaction::new(
+            request(),
+            Reliability::Unreliable,
+            TransactionConfig::default(),
+        )
+        .unwrap();
+        let mut now = start;
+        let mut sends = 0;
+        while t.state() == TransactionState::Pending {
+            while t.poll_transmit(now).is_some() {
+                sends += 1;
+                t.discard("no XOR-MAPPED-ADDRESS");
+            }
+            now = t.poll_timeout().unwrap();
+            t.handle_timeout(now);
+        }
+        assert_eq!(sends, 7);
+        assert_eq!(t.state(), TransactionState::TimedOut);
+        assert_eq!(t.discarded(), 7);
+        assert_eq!(t.last_discarded(), Some("no XOR-MAPPED-ADDRESS"));
     }
 
     #[test]

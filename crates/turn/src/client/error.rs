@@ -9,6 +9,11 @@ pub enum TurnError {
     /// No response within the RFC 8489 §6.2 transaction timeout.
     #[error("no response from the TURN server (transaction timed out)")]
     Timeout,
+    /// The transaction ran out of time, and what did arrive was discarded: the reason
+    /// for the last one (an unknown comprehension-required attribute, failed integrity).
+    #[error("no valid response from the TURN server: {0}")]
+    InvalidResponse(String),
+
     /// 401 after credentials were sent: the user or password is wrong.
     #[error("401 Unauthenticated: the server refused the credentials")]
     Unauthenticated,

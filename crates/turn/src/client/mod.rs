@@ -167,6 +167,10 @@ pub struct Client {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stream: Option<StreamDecoder>,
+    /// Messages from the server that were discarded: responses failing integrity or
+    /// RFC 8489 §6.3's checks, indications with unknown comprehension-required
+    /// attributes.
+    discarded: u64,
 }
 
 impl Client {
@@ -195,6 +199,7 @@ impl Client {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stream,
+            discarded: 0,
         }
     }
 
@@ -408,6 +413,12 @@ impl Client {
             Some(0x00..=0x03) => {
                 let msg = Message::parse(bytes).ok()?;
                 if msg.class() == Class::Indication {
+                    // RFC 8489 §6.3.2: an indication with an unknown
+                    // comprehension-required attribute is discarded.
+                    if floe_stun::transaction::check_response(&msg).is_err() {
+                        self.discarded += 1;
+                        return None;
+                    }
                     if msg.method() == Method::DATA {
                         let peer = msg.get::<XorPeerAddress>().ok()??;
                         let data = msg.get::<Data>().ok()??;
@@ -429,7 +440,7 @@ impl Client {
 
     fn handle_response(&mut self, now: Instant, msg: &Message<'_>) {
         let tid = msg.transaction_id();
-        let Some(pending) = self.pending.get(&tid) else {
+        let Some(pending) = self.pending.get_mut(&tid) else {
             return;
         };
         if !pending.transaction.matches(msg) || msg.method() != method_of(&pending.request) {
@@ -442,8 +453,19 @@ impl Client {
         if let Some(key) = &self.key {
             if !challenge && msg.verify(key).is_err() {
                 tracing::debug!(%tid, "discarding response that fails integrity");
+                pending
+                    .transaction
+                    .discard("a response failed MESSAGE-INTEGRITY");
+                self.discarded += 1;
                 return;
             }
+        }
+        // RFC 8489 §6.3.3/§6.3.4: unknown comprehension-required attributes; the
+        // transaction keeps waiting for a valid response.
+        if !pending.transaction.handle_response(now, msg) {
+            tracing::debug!(%tid, why = ?pending.transaction.last_discarded(), "discarding response");
+            self.discarded += 1;
+            return;
         }
         let Some(pending) = self.pending.remove(&tid) else {
             return;
@@ -565,6 +587,16 @@ impl Client {
                         ),
                     );
                 };
+                if let Some(why) = self.unusable_relayed(&relayed) {
+                    // The server holds an allocation nobody can reach: delete it
+                    // (RFC 8656 §7.3's checks, §8 Refresh with LIFETIME 0), then fail.
+                    self.relayed.clone_from(&relayed);
+                    self.state = ClientState::Deallocating;
+                    self.send_request(now, Request::Refresh { lifetime: 0 }, 0);
+                    self.events
+                        .push_back(Event::AllocationFailed(TurnError::Malformed(why)));
+                    return;
+                }
                 self.mapped = msg.get::<XorMappedAddress>().ok().flatten().map(|m| m.0);
                 self.relayed.clone_from(&relayed);
                 self.set_lifetime(now, lifetime);
@@ -637,6 +669,36 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Why relayed addresses from an Allocate success cannot be used: port 0, an
+    /// unspecified or multicast address, or a family the request did not ask for
+    /// (RFC 8656 §7.1: REQUESTED-ADDRESS-FAMILY, and ADDITIONAL-ADDRESS-FAMILY when
+    /// dual-stack).
+    fn unusable_relayed(&self, relayed: &[SocketAddr]) -> Option<&'static str> {
+        for r in relayed {
+            if r.port() == 0 {
+                return Some("XOR-RELAYED-ADDRESS has port 0");
+            }
+            if r.ip().is_unspecified() || r.ip().is_multicast() {
+                return Some("XOR-RELAYED-ADDRESS is unspecified or multicast");
+            }
+            let asked = match self.config.family {
+                AddressFamily::Ipv4 => r.is_ipv4(),
+                AddressFamily::Ipv6 => r.is_ipv6(),
+            };
+            if !asked && !self.config.dual_stack {
+                return Some("XOR-RELAYED-ADDRESS is of a family that was not requested");
+            }
+        }
+        None
+    }
+
+    /// Messages from the server that were discarded: responses that failed
+    /// MESSAGE-INTEGRITY or carried an unknown comprehension-required attribute, and
+    /// indications that carried one (RFC 8489 §6.3).
+    pub fn discarded(&self) -> u64 {
+        self.discarded
     }
 
     fn on_failure(&mut self, _now: Instant, request: Request, error: TurnError) {
@@ -864,7 +926,11 @@ impl Client {
         }
         for tid in timed_out {
             if let Some(p) = self.pending.remove(&tid) {
-                self.on_failure(now, p.request, TurnError::Timeout);
+                let error = match p.transaction.last_discarded() {
+                    Some(why) => TurnError::InvalidResponse(why.to_owned()),
+                    None => TurnError::Timeout,
+                };
+                self.on_failure(now, p.request, error);
             }
         }
         if self.state == ClientState::Allocated {
@@ -920,3 +986,6 @@ fn method_of(request: &Request) -> Method {
         Request::ChannelBind { .. } => Method::CHANNEL_BIND,
     }
 }
+
+#[cfg(test)]
+mod tests;
