@@ -17,7 +17,9 @@ use clap::Args;
 use floe_stun::attributes::{
     ChangeRequest, ErrorCode, MappedAddress, OtherAddress, ResponseOrigin, XorMappedAddress,
 };
-use floe_stun::transaction::{ClientTransaction, Reliability, TransactionConfig, TransactionState};
+use floe_stun::transaction::{
+    check_response, ClientTransaction, Reliability, TransactionConfig, TransactionState,
+};
 use floe_stun::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 use tokio::net::UdpSocket;
 
@@ -227,8 +229,15 @@ pub(crate) enum Failure {
         /// Its reason phrase.
         reason: String,
     },
-    /// A success response without (XOR-)MAPPED-ADDRESS.
-    NoMappedAddress,
+    /// Responses to this transaction arrived, but every one was discarded (RFC 8489
+    /// §6.3: unknown comprehension-required attributes; or nothing usable in it), and
+    /// no valid one came before the deadline. Says what was wrong with the last.
+    Invalid {
+        /// How many responses were discarded.
+        discarded: u32,
+        /// What was wrong with the last one.
+        last: String,
+    },
     /// The request could not be built (a bug).
     Build(floe_stun::Error),
 }
@@ -253,9 +262,10 @@ impl fmt::Display for Failure {
             Failure::ErrorResponse { code, reason } => {
                 write!(f, "error response {code} {reason}")
             }
-            Failure::NoMappedAddress => {
-                f.write_str("the response has neither XOR-MAPPED-ADDRESS nor MAPPED-ADDRESS")
-            }
+            Failure::Invalid { discarded, last } => write!(
+                f,
+                "no valid response: {discarded} discarded, the last because {last}"
+            ),
             Failure::Build(e) => write!(f, "cannot build the request: {e}"),
         }
     }
@@ -274,31 +284,58 @@ pub(crate) fn binding_request(change: ChangeRequest) -> Result<Vec<u8>, floe_stu
     Ok(b.finish().to_vec())
 }
 
-/// Reads a Binding response that answered `tid`.
-fn read_reply(msg: &Message<'_>, source: SocketAddr, rtt: Duration) -> Result<Reply, Failure> {
+/// What a Binding response says, or why it cannot be used.
+enum Content {
+    /// A usable success: mapped, OTHER-ADDRESS, RESPONSE-ORIGIN.
+    Mapped(SocketAddr, Option<SocketAddr>, Option<SocketAddr>),
+    /// An error response (it answers the transaction).
+    Error(Failure),
+    /// Nothing usable (discarded; the transaction keeps waiting).
+    Unusable(String),
+}
+
+/// Reads a Binding response to a request sent to `server`. A success must carry an
+/// XOR-MAPPED-ADDRESS (or an RFC 3489 server's MAPPED-ADDRESS, RFC 8489 §14.1) of the
+/// request's own address family, with a real address and port: a reflexive address of
+/// the other family, or `0.0.0.0:0`, is not an answer anyone can use.
+fn read_reply(msg: &Message<'_>, server: SocketAddr) -> Content {
     if msg.class() == Class::Error {
         let (code, reason) = match msg.get::<ErrorCode>() {
             Ok(Some(e)) => (e.code, e.reason.to_owned()),
             _ => (0, String::new()),
         };
-        return Err(Failure::ErrorResponse { code, reason });
+        return Content::Error(Failure::ErrorResponse { code, reason });
     }
     let mapped = match msg.get::<XorMappedAddress>() {
         Ok(Some(XorMappedAddress(a))) => a,
         // RFC 8489 §14.1: MAPPED-ADDRESS is what an RFC 3489 server sends instead.
         _ => match msg.get::<MappedAddress>() {
             Ok(Some(MappedAddress(a))) => a,
-            _ => return Err(Failure::NoMappedAddress),
+            _ => {
+                return Content::Unusable(
+                    "it had neither XOR-MAPPED-ADDRESS nor MAPPED-ADDRESS".into(),
+                )
+            }
         },
     };
-    Ok(Reply {
-        source,
+    if mapped.is_ipv4() != server.is_ipv4() {
+        return Content::Unusable(format!(
+            "its mapped address {mapped} is not of the family the request was sent over              (IPv{})",
+            if server.is_ipv4() { 4 } else { 6 }
+        ));
+    }
+    if mapped.port() == 0 || mapped.ip().is_unspecified() || mapped.ip().is_multicast() {
+        return Content::Unusable(format!("its mapped address {mapped} is not an address"));
+    }
+    Content::Mapped(
         mapped,
-        other: msg.get::<OtherAddress>().ok().flatten().map(|a| a.0),
-        origin: msg.get::<ResponseOrigin>().ok().flatten().map(|a| a.0),
-        rtt,
-    })
+        msg.get::<OtherAddress>().ok().flatten().map(|a| a.0),
+        msg.get::<ResponseOrigin>().ok().flatten().map(|a| a.0),
+    )
 }
+
+/// The largest UDP payload: a response is read whole, whatever its size.
+const MAX_DATAGRAM: usize = 65_535;
 
 /// One Binding transaction from `socket` to `server`, retransmitted per `config` and
 /// abandoned at `timeout`. Responses may come from any address (CHANGE-REQUEST answers
@@ -320,14 +357,21 @@ pub(crate) async fn binding(
     let start = Instant::now();
     let deadline = start + timeout;
     let mut last_sent = start;
-    let mut buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let timed_out = |tx: &ClientTransaction, waited: Duration| match tx.last_discarded() {
+        Some(last) => Failure::Invalid {
+            discarded: tx.discarded(),
+            last: last.to_owned(),
+        },
+        None => Failure::TimedOut {
+            transmissions: tx.transmissions(),
+            waited,
+        },
+    };
     loop {
         let now = Instant::now();
         if now >= deadline {
-            return Err(Failure::TimedOut {
-                transmissions: tx.transmissions(),
-                waited: now - start,
-            });
+            return Err(timed_out(&tx, now - start));
         }
         if let Some(data) = tx.poll_transmit(now) {
             last_sent = now;
@@ -340,10 +384,7 @@ pub(crate) async fn binding(
             }
         }
         if tx.state() != TransactionState::Pending {
-            return Err(Failure::TimedOut {
-                transmissions: tx.transmissions(),
-                waited: now - start,
-            });
+            return Err(timed_out(&tx, now - start));
         }
         let wake = tx.poll_timeout().map_or(deadline, |t| t.min(deadline));
         tokio::select! {
@@ -357,15 +398,39 @@ pub(crate) async fn binding(
                     Err(e) => return Err(Failure::Io(e)),
                 };
                 let now = Instant::now();
-                // Anything that is not a well-formed answer to this transaction is
-                // dropped (RFC 8489 §6.3: unmatched responses are discarded).
+                // Anything that is not an answer to this transaction is dropped (RFC
+                // 8489 §6.3: unmatched responses are discarded).
                 let Some(data) = buf.get(..n) else { continue };
                 let Ok(msg) = Message::parse(data) else { continue };
-                if msg.method() != Method::BINDING || !tx.handle_response(now, &msg) {
+                if msg.method() != Method::BINDING || !tx.matches(&msg) {
+                    continue;
+                }
+                // An answer that is broken or useless is discarded, and the
+                // transaction waits for a valid one (a forged datagram cannot end it).
+                if let Err(why) = check_response(&msg) {
+                    tx.discard(why);
+                    continue;
+                }
+                let content = read_reply(&msg, server);
+                if let Content::Unusable(why) = content {
+                    tx.discard(why);
+                    continue;
+                }
+                if !tx.handle_response(now, &msg) {
                     continue;
                 }
                 let rtt = tx.rtt().unwrap_or_else(|| now.saturating_duration_since(last_sent));
-                return read_reply(&msg, source, rtt);
+                return match content {
+                    Content::Mapped(mapped, other, origin) => Ok(Reply {
+                        source,
+                        mapped,
+                        other,
+                        origin,
+                        rtt,
+                    }),
+                    Content::Error(e) => Err(e),
+                    Content::Unusable(why) => Err(Failure::Invalid { discarded: 1, last: why }),
+                };
             }
         }
     }
@@ -534,7 +599,9 @@ mod tests {
         let bytes = b.finish().to_vec();
         let msg = Message::parse(&bytes).unwrap();
         let src: SocketAddr = "192.0.2.1:3478".parse().unwrap();
-        let e = read_reply(&msg, src, Duration::ZERO).unwrap_err();
+        let Content::Error(e) = read_reply(&msg, src) else {
+            panic!("an error response answers the transaction")
+        };
         assert!(e.to_string().starts_with("error response 400"), "{e}");
     }
 
@@ -552,6 +619,6 @@ mod tests {
         let bytes = b.finish().to_vec();
         let msg = Message::parse(&bytes).unwrap();
         let src: SocketAddr = "192.0.2.1:3478".parse().unwrap();
-        assert_eq!(read_reply(&msg, src, Duration::ZERO).unwrap().mapped, seen);
+        assert!(matches!(read_reply(&msg, src), Content::Mapped(m, None, None) if m == seen));
     }
 }
