@@ -108,6 +108,8 @@ async fn relay(args: &RelayArgs) -> u8 {
         .duration
         .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut stopping: Option<tokio::time::Instant> = None;
+    // Exit 0 only for what was asked: an allocation held until --duration or Ctrl-C.
+    let mut allocated = false;
     let mut buf = vec![0u8; 65_536];
     let mut echoes = Vec::new();
     loop {
@@ -135,8 +137,9 @@ async fn relay(args: &RelayArgs) -> u8 {
                     mapped,
                     lifetime,
                 } => {
+                    allocated = true;
                     let line = serde_json::json!({
-                        "relayed": relayed[0],
+                        "relayed": relayed.first(),
                         "mapped": mapped,
                         "lifetime_s": lifetime.as_secs(),
                     });
@@ -216,12 +219,20 @@ async fn relay(args: &RelayArgs) -> u8 {
         tokio::select! {
             () = tokio::time::sleep_until(timer) => client.handle_timeout(Instant::now()),
             () = sleep_opt(end_at) => {
+                if !allocated {
+                    eprintln!("floe relay: no allocation within --duration");
+                    return 1;
+                }
                 if stopping.is_none() {
                     client.deallocate(Instant::now());
                     stopping = Some(tokio::time::Instant::now() + Duration::from_secs(3));
                 }
             }
             _ = tokio::signal::ctrl_c() => {
+                if !allocated {
+                    eprintln!("floe relay: interrupted before any allocation");
+                    return 1;
+                }
                 if stopping.is_none() {
                     client.deallocate(Instant::now());
                     stopping = Some(tokio::time::Instant::now() + Duration::from_secs(3));
@@ -246,14 +257,16 @@ async fn relay(args: &RelayArgs) -> u8 {
                 };
                 let now = Instant::now();
                 if transport == Transport::Udp {
-                    if let Some((peer, data)) = client.handle_datagram(now, &buf[..n]) {
+                    let datagram = buf.get(..n).unwrap_or_default();
+                    if let Some((peer, data)) = client.handle_datagram(now, datagram) {
                         if args.echo {
                             echoes.push((peer, data.to_vec()));
                         }
                     }
                 } else {
                     let echo = args.echo;
-                    let r = client.handle_stream(now, &buf[..n], |peer, data| {
+                    let bytes = buf.get(..n).unwrap_or_default();
+                    let r = client.handle_stream(now, bytes, |peer, data| {
                         if echo {
                             echoes.push((peer, data.to_vec()));
                         }
