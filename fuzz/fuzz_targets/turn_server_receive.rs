@@ -1,36 +1,140 @@
-//! The TURN server core under arbitrary client and peer traffic, authenticated and not.
+//! The TURN server core under arbitrary client and peer traffic, authenticated and not,
+//! with the DEFAULT peer policy plus an operator deny range, checking properties:
 //!
-//! The input is a sequence of operations. Each starts with a byte selecting it:
-//! 0: the rest of the chunk is a raw datagram from a client; 1: a raw datagram from a peer
-//! to a relayed address; 2: a request, correctly signed with valid credentials and a
-//! valid nonce, whose method and attributes (type, length, value triples) come from the
-//! input, so the authenticated code paths see hostile content; 3: time passes.
+//! - nothing is ever sent from a relayed address to a peer that the policy refuses, by
+//!   the policy itself and by an independent oracle written here (loopback, private,
+//!   link-local, unspecified, multicast, broadcast, and the deny range 198.51.100.0/24,
+//!   in every IPv6 spelling of IPv4 that the oracle knows);
+//! - every response the server sends parses with the strict options (FINGERPRINT
+//!   required and checked, no duplicate attributes), and every other message to a client
+//!   is valid STUN or ChannelData.
+//!
+//! The input is a sequence of operations; each starts with a byte selecting it (low
+//! three bits; bit 7 picks TCP) and a length byte:
+//! 0: a raw datagram from a client; 1: a raw datagram from a peer (address from the
+//! input) to a relayed address; 2: a request correctly signed with valid credentials and
+//! a valid nonce, whose method and attributes (type, length, value triples) come from the
+//! input; 3: time passes; 4: a signed CreatePermission, 5: a Send indication and 6: a
+//! signed ChannelBind, each to a peer address built from the input in one of many IPv6
+//! spellings of IPv4; 7: ChannelData on a channel number from the input.
 #![no_main]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use floe_stun::attributes::{Nonce, Realm, Username};
+use floe_stun::attributes::{
+    ChannelNumber, Data, Nonce, Realm, Username, XorPeerAddress, XorRelayedAddress,
+};
 use floe_stun::credentials::Algorithm;
-use floe_stun::{AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, Method, TransactionId};
+use floe_stun::{
+    AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, Method, ParseOptions,
+    TransactionId,
+};
+use floe_turn::policy::{IpRange, PeerPolicy};
 use floe_turn::server::{PortPool, Server, ServerConfig};
-use floe_turn::Transport;
+use floe_turn::{ChannelData, Transport};
 use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
 
+/// A peer address from the input: an IPv4 address in one of the spellings a hostile
+/// client would try, or raw IPv6.
+fn peer_from(bytes: &[u8]) -> SocketAddr {
+    let mut b = [0u8; 20];
+    for (d, s) in b.iter_mut().zip(bytes) {
+        *d = *s;
+    }
+    let [k, p0, p1, a, bb, c, d, rest @ ..] = b;
+    // Bias towards interesting IPv4 addresses: loopback, private, the deny range.
+    let v4 = match k >> 4 {
+        0 => Ipv4Addr::new(127, bb, c, d),
+        1 => Ipv4Addr::new(10, bb, c, d),
+        2 => Ipv4Addr::new(192, 168, c, d),
+        3 => Ipv4Addr::new(198, 51, 100, d),
+        4 => Ipv4Addr::new(169, 254, c, d),
+        5 => Ipv4Addr::new(0, 0, 0, d),
+        _ => Ipv4Addr::new(a, bb, c, d),
+    };
+    let [o0, o1, o2, o3] = v4.octets();
+    let s = |hi: u8, lo: u8| u16::from_be_bytes([hi, lo]);
+    let ip: IpAddr = match k & 0xF {
+        0 => v4.into(),
+        1 => v4.to_ipv6_mapped().into(),
+        2 => Ipv6Addr::new(0, 0, 0, 0, 0, 0, s(o0, o1), s(o2, o3)).into(),
+        3 => Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, s(o0, o1), s(o2, o3)).into(),
+        4 => Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, s(o0, o1), s(o2, o3)).into(),
+        5 => Ipv6Addr::new(0x2002, s(o0, o1), s(o2, o3), 0, 0, 0, 0, 1).into(),
+        6 => Ipv6Addr::new(0x2001, 0, 1, 2, 3, 4, !s(o0, o1), !s(o2, o3)).into(),
+        7 => Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, s(o0, o1), s(o2, o3)).into(),
+        8 => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0x5efe, s(o0, o1), s(o2, o3)).into(),
+        _ => {
+            let mut o = [0u8; 16];
+            for (d, s) in o.iter_mut().zip(rest.iter().chain([a, bb, c, d].iter())) {
+                *d = *s;
+            }
+            Ipv6Addr::from(o).into()
+        }
+    };
+    SocketAddr::new(ip, u16::from_be_bytes([p0, p1]).max(1))
+}
+
+/// An oracle written independently of floe-turn's policy: the IPv4 addresses a packet
+/// to `ip` may reach, by the forms the standard library and RFC 6052/3056/4380 define.
+fn oracle_refuses(ip: IpAddr) -> bool {
+    let refused_v4 = |v4: Ipv4Addr| {
+        let [a, b, ..] = v4.octets();
+        v4.is_loopback()
+            || v4.is_private()
+            || v4.is_link_local()
+            || v4.is_unspecified()
+            || v4.is_multicast()
+            || v4.is_broadcast()
+            || a == 0
+            || a >= 240
+            || (a == 100 && (64..128).contains(&b))
+            || (a == 198 && b == 51 && v4.octets()[2] == 100)
+    };
+    match ip {
+        IpAddr::V4(v4) => refused_v4(v4),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let o = v6.octets();
+            let tail = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+            let embedded = match s {
+                [0, 0, 0, 0, 0, 0xffff, ..] | [0, 0, 0, 0, 0xffff, 0, ..] => Some(tail),
+                [0, 0, 0, 0, 0, 0, ..] if u32::from(tail) > 1 => Some(tail),
+                [0x64, 0xff9b, 0, 0, 0, 0, ..] => Some(tail),
+                [0x2002, ..] => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+                [0x2001, 0, ..] => Some(Ipv4Addr::from(!u32::from(tail))),
+                _ => None,
+            };
+            embedded.is_some_and(refused_v4)
+                || v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || s[0] & 0xfe00 == 0xfc00
+                || s[0] & 0xffc0 == 0xfe80
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    let start = Instant::now();
-    let mut now = start;
+    let mut now = Instant::now();
     let mut config = ServerConfig::default();
     config.users.insert("alice".into(), "pw".into());
-    config.peer_policy.allow_loopback = true;
+    config.peer_policy.deny = vec!["198.51.100.0/24".parse::<IpRange>().unwrap()];
     config.max_allocations = 4;
     config.max_permissions = 4;
     config.max_channels = 4;
-    let pool = PortPool::new(Some("192.0.2.1".parse().unwrap()), Some("2001:db8::1".parse().unwrap()), 50_000..=50_010, rand_chacha::ChaCha8Rng::seed_from_u64(1));
+    let policy: PeerPolicy = config.peer_policy.clone();
+    let pool = PortPool::new(
+        Some("192.0.2.1".parse().unwrap()),
+        Some("2001:db8::1".parse().unwrap()),
+        50_000..=50_010,
+        rand_chacha::ChaCha8Rng::seed_from_u64(1),
+    );
     let mut server = Server::new(config, pool, now, 1);
     let listen: SocketAddr = "192.0.2.1:3478".parse().unwrap();
-    let client: SocketAddr = "198.51.100.1:4000".parse().unwrap();
+    let client: SocketAddr = "203.0.113.1:4000".parse().unwrap();
     let key = IntegrityKey::long_term("alice", "floe", "pw", Algorithm::Md5).unwrap();
     let mut nonce = String::new();
     let mut relayed: Vec<SocketAddr> = Vec::new();
@@ -41,43 +145,99 @@ fuzz_target!(|data: &[u8]| {
         let chunk = tail.get(1..1 + len).unwrap_or(tail.get(1..).unwrap_or(&[]));
         rest = tail.get(1 + chunk.len()..).unwrap_or(&[]);
         let transport = if op & 0x80 != 0 { Transport::Tcp } else { Transport::Udp };
-        match op & 3 {
+        let mut signed = |method: Method, fill: &mut dyn FnMut(&mut MessageBuilder<'_>)| {
+            tid = tid.wrapping_add(1);
+            let mut buf = vec![0u8; 4096];
+            let Ok(mut b) = MessageBuilder::new(
+                &mut buf,
+                MessageType::new(method, Class::Request),
+                TransactionId([tid; 12]),
+            ) else {
+                return Vec::new();
+            };
+            fill(&mut b);
+            let _ = b
+                .add(&Username("alice"))
+                .and_then(|b| b.add(&Realm("floe")))
+                .and_then(|b| b.add(&Nonce(&nonce)));
+            if b.add_message_integrity(&key).is_err() {
+                return Vec::new();
+            }
+            b.finish().to_vec()
+        };
+        match op & 7 {
             0 => server.handle_client(now, transport, listen, client, chunk),
             1 => {
                 let to = relayed.first().copied().unwrap_or("192.0.2.1:50000".parse().unwrap());
-                server.handle_peer(now, to, "127.0.0.1:9".parse().unwrap(), chunk);
+                server.handle_peer(now, to, peer_from(chunk), chunk.get(20..).unwrap_or(&[]));
             }
             2 => {
-                let method = Method::new(u16::from(chunk.first().copied().unwrap_or(3)) & 0xF).unwrap();
-                tid = tid.wrapping_add(1);
-                let mut buf = vec![0u8; 4096];
-                let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::new(method, Class::Request), TransactionId([tid; 12])) else { continue };
+                let method =
+                    Method::new(u16::from(chunk.first().copied().unwrap_or(3)) & 0xF).unwrap();
                 let mut attrs = chunk.get(1..).unwrap_or(&[]);
-                while attrs.len() >= 3 {
-                    let typ = u16::from_be_bytes([attrs[0], attrs[1]]);
-                    let l = usize::from(attrs[2]).min(attrs.len() - 3);
-                    let _ = b.add_raw(AttrType(typ), &attrs[3..3 + l]);
-                    attrs = &attrs[3 + l..];
-                }
-                let _ = b.add(&Username("alice")).and_then(|b| b.add(&Realm("floe"))).and_then(|b| b.add(&Nonce(&nonce)));
-                if b.add_message_integrity(&key).is_err() {
-                    continue;
-                }
-                let n = b.len();
-                server.handle_client(now, transport, listen, client, &buf[..n]);
+                let msg = signed(method, &mut |b| {
+                    while let [t0, t1, l, tail @ ..] = attrs {
+                        let l = usize::from(*l).min(tail.len());
+                        let _ = b.add_raw(AttrType(u16::from_be_bytes([*t0, *t1])), &tail[..l]);
+                        attrs = &tail[l..];
+                    }
+                });
+                server.handle_client(now, transport, listen, client, &msg);
             }
-            _ => now += Duration::from_secs(u64::from(chunk.first().copied().unwrap_or(1)) * 10),
+            3 => now += Duration::from_secs(u64::from(chunk.first().copied().unwrap_or(1)) * 10),
+            4 => {
+                let peer = peer_from(chunk);
+                let msg = signed(Method::CREATE_PERMISSION, &mut |b| {
+                    let _ = b.add(&XorPeerAddress(peer));
+                });
+                server.handle_client(now, transport, listen, client, &msg);
+            }
+            5 => {
+                let peer = peer_from(chunk);
+                let mut buf = vec![0u8; 2048];
+                tid = tid.wrapping_add(1);
+                if let Ok(mut b) = MessageBuilder::new(
+                    &mut buf,
+                    MessageType::new(Method::SEND, Class::Indication),
+                    TransactionId([tid; 12]),
+                ) {
+                    let _ = b.add(&XorPeerAddress(peer));
+                    let _ = b.add(&Data(chunk.get(20..).unwrap_or(&[])));
+                    let n = b.len();
+                    server.handle_client(now, transport, listen, client, &buf[..n]);
+                }
+            }
+            6 => {
+                let peer = peer_from(chunk);
+                let number = 0x4000 | u16::from(chunk.first().copied().unwrap_or(0) & 0xF);
+                let msg = signed(Method::CHANNEL_BIND, &mut |b| {
+                    let _ = b.add(&ChannelNumber(number));
+                    let _ = b.add(&XorPeerAddress(peer));
+                });
+                server.handle_client(now, transport, listen, client, &msg);
+            }
+            _ => {
+                let number = 0x4000 | u16::from(chunk.first().copied().unwrap_or(0) & 0xF);
+                let payload = chunk.get(1..).unwrap_or(&[]);
+                let mut frame = number.to_be_bytes().to_vec();
+                frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+                frame.extend_from_slice(payload);
+                while transport == Transport::Tcp && frame.len() % 4 != 0 {
+                    frame.push(0);
+                }
+                server.handle_client(now, transport, listen, client, &frame);
+            }
         }
         server.handle_timeout(now);
         while let Some(t) = server.poll_transmit() {
-            // Learn the nonce and relayed addresses so later operations go deeper.
-            if let Ok(m) = Message::parse(&t.data) {
-                if let Ok(Some(n)) = m.get::<Nonce>() {
-                    nonce = n.0.to_owned();
-                }
-                for r in m.get_all::<floe_stun::attributes::XorRelayedAddress>().flatten() {
-                    relayed.push(r.0);
-                }
+            if t.destination == client {
+                check_to_client(&t.data, &mut nonce, &mut relayed);
+            } else {
+                // Everything else leaves a relayed address for a peer.
+                let ip = t.destination.ip();
+                assert!(policy.permits(ip), "sent to {ip}, which the policy refuses");
+                assert!(!oracle_refuses(ip), "sent to {ip}, which the oracle refuses");
+                assert!(relayed.contains(&t.source) || t.source.port() >= 50_000, "{t:?}");
             }
         }
         if relayed.len() > 16 {
@@ -86,3 +246,24 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = server.stats();
 });
+
+/// Every message to the client is a strict STUN response, another valid STUN message, or
+/// valid ChannelData; learns the nonce and relayed addresses so later operations go deeper.
+fn check_to_client(data: &[u8], nonce: &mut String, relayed: &mut Vec<SocketAddr>) {
+    if matches!(data.first(), Some(0x40..=0x7F)) {
+        let parsed = ChannelData::parse_in_range(data, floe_turn::MAX_CHANNEL_RFC5766);
+        assert!(parsed.is_ok(), "bad ChannelData to the client: {parsed:?}");
+        return;
+    }
+    let m = Message::parse(data).expect("the server sent broken STUN");
+    if matches!(m.class(), Class::Success | Class::Error) {
+        let strict = Message::parse_with(data, ParseOptions::strict());
+        assert!(strict.is_ok(), "a response fails strict parsing: {strict:?}");
+    }
+    if let Ok(Some(n)) = m.get::<Nonce>() {
+        *nonce = n.0.to_owned();
+    }
+    for r in m.get_all::<XorRelayedAddress>().flatten() {
+        relayed.push(r.0);
+    }
+}
