@@ -130,11 +130,7 @@ impl<R: super::RelayAllocator> Server<R> {
 
     /// The username whose USERHASH matches (RFC 8489 §9.2.4), from the user table.
     fn user_by_hash(&self, hash: &[u8; 32]) -> Option<String> {
-        self.config
-            .users
-            .keys()
-            .find(|u| credentials::userhash(u, &self.config.realm).is_ok_and(|h| &h == hash))
-            .cloned()
+        self.user_hashes.get(hash).cloned()
     }
 
     /// Checks a request's long-term credentials (RFC 8489 §9.2.4).
@@ -219,6 +215,18 @@ impl<R: super::RelayAllocator> Server<R> {
             Refusal::Unauthenticated => ErrorCode::UNAUTHENTICATED,
         }
     }
+}
+
+/// USERHASH of every user in the table (RFC 8489 §9.2.1, §14.4); users whose name or
+/// realm cannot be prepared are left out (they cannot authenticate by USERHASH).
+pub(crate) fn user_hashes(
+    config: &super::ServerConfig,
+) -> std::collections::HashMap<[u8; 32], String> {
+    config
+        .users
+        .keys()
+        .filter_map(|u| Some((credentials::userhash(u, &config.realm).ok()?, u.clone())))
+        .collect()
 }
 
 /// Length of a nonce from [`Server::make_nonce`]: 13 cookie, 8 expiry and 16 MAC

@@ -81,6 +81,9 @@ pub struct Server<R> {
     allocations: HashMap<FiveTuple, Allocation>,
     by_relay: HashMap<SocketAddr, FiveTuple>,
     per_user: HashMap<String, usize>,
+    /// USERHASH → username for the user table, computed once (RFC 8489 §9.2.4), so a
+    /// request with a USERHASH costs one lookup, not a SHA-256 per user.
+    user_hashes: HashMap<[u8; 32], String>,
     reservations: HashMap<[u8; 8], (SocketAddr, Instant)>,
     unauth: HashMap<IpAddr, (Instant, u32)>,
     transmits: VecDeque<Transmit>,
@@ -98,7 +101,9 @@ impl<R: RelayAllocator> Server<R> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut nonce_secret = [0u8; 20];
         rng.fill(&mut nonce_secret);
+        let user_hashes = auth::user_hashes(&config);
         Server {
+            user_hashes,
             config,
             relays,
             rng,

@@ -1341,3 +1341,60 @@ fn over_limit_text_attributes_get_400() {
     let resp = net.server.poll_transmit().unwrap().data;
     assert_eq!(Message::parse(&resp).unwrap().class(), Class::Success);
 }
+
+/// RFC 8489 §9.2.4: a request may name its user by USERHASH instead of USERNAME; the
+/// server finds the user by one lookup in a table made at start, and an unknown hash is
+/// a 401.
+#[test]
+fn userhash_names_the_user_and_an_unknown_hash_is_refused() {
+    for (hash_of, want) in [("alice", Class::Success), ("mallory", Class::Error)] {
+        let mut net = Net::new(config());
+        let mut buf = [0u8; 64];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::new(Method::ALLOCATE, Class::Request),
+            TransactionId([1; 12]),
+        )
+        .unwrap();
+        b.add(&RequestedTransport::UDP).unwrap();
+        let probe = b.finish().to_vec();
+        net.server
+            .handle_client(net.now, Transport::Udp, addr(SERVER), addr(CLIENT), &probe);
+        let challenge = net.server.poll_transmit().unwrap().data;
+        let challenge = Message::parse(&challenge).unwrap();
+        let nonce = challenge.get::<Nonce>().unwrap().unwrap().0.to_owned();
+        let hash = floe_stun::credentials::userhash(hash_of, "floe").unwrap();
+        let key = IntegrityKey::long_term(
+            "alice",
+            "floe",
+            "wonderland",
+            floe_stun::credentials::Algorithm::Md5,
+        )
+        .unwrap();
+        let mut buf = vec![0u8; 512];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::new(Method::ALLOCATE, Class::Request),
+            TransactionId([2; 12]),
+        )
+        .unwrap();
+        b.add(&RequestedTransport::UDP).unwrap();
+        b.add(&UserHash(&hash)).unwrap();
+        b.add(&Realm("floe")).unwrap().add(&Nonce(&nonce)).unwrap();
+        b.add_message_integrity(&key).unwrap();
+        let n = b.len();
+        net.server.handle_client(
+            net.now,
+            Transport::Udp,
+            addr(SERVER),
+            addr(CLIENT),
+            &buf[..n],
+        );
+        let resp = net.server.poll_transmit().unwrap().data;
+        let resp = Message::parse(&resp).unwrap();
+        assert_eq!(resp.class(), want, "USERHASH of {hash_of}");
+        if want == Class::Error {
+            assert_eq!(code(&resp), 401);
+        }
+    }
+}
