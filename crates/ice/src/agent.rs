@@ -41,6 +41,12 @@ pub struct Transmit {
     pub data: Vec<u8>,
 }
 
+/// Whether `msg` carries a comprehension-required attribute floe does not know
+/// (RFC 8489 §14: types below 0x8000), which makes a response or indication unusable.
+fn has_unknown_required(msg: &Message<'_>) -> bool {
+    msg.unknown_comprehension_required().next().is_some()
+}
+
 /// ICE credentials (RFC 8445 §5.3; RFC 8839 §5.4: ufrag ≥ 4 and pwd ≥ 22 characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -271,7 +277,7 @@ impl Agent {
     }
 
     /// What the agent refused so far (malformed, unauthenticated, unknown responses,
-    /// unvouched data, peer-reflexive limits).
+    /// unvouched data, peer-reflexive limits, unknown comprehension-required attributes).
     pub fn stats(&self) -> AgentStats {
         self.stats
     }
@@ -632,6 +638,11 @@ impl Agent {
                         self.handle_request(now, local, remote, &msg);
                     }
                     Class::Success | Class::Error => self.handle_response(now, local, remote, &msg),
+                    // RFC 8489 §6.3.2: an indication with an unknown comprehension-required
+                    // attribute is discarded.
+                    Class::Indication if has_unknown_required(&msg) => {
+                        self.stats.unknown_required_attributes += 1;
+                    }
                     // Binding indications are keepalives (RFC 8445 §11).
                     _ => {}
                 }
@@ -896,6 +907,26 @@ impl Agent {
             self.stats.unknown_transaction += 1;
             return;
         };
+        // RFC 8489 §6.3.3, §6.3.4: a response with a comprehension-required attribute we do
+        // not know is discarded before anything else looks at it. The RFC then calls the
+        // transaction failed; floe lets it wait for a valid response until its
+        // retransmissions end instead, so that one bad datagram (a forged server-reflexive
+        // answer needs only the transaction id) cannot fail a check or a gather.
+        if has_unknown_required(msg) {
+            let authentic = match out.purpose {
+                Purpose::Gather { .. } => true,
+                Purpose::Check(_) | Purpose::Consent(_) | Purpose::CancelledCheck(_) => self
+                    .remote_key
+                    .as_ref()
+                    .is_some_and(|key| msg.verify(key).is_ok()),
+            };
+            if authentic {
+                self.stats.unknown_required_attributes += 1;
+            } else {
+                self.stats.unauthenticated += 1;
+            }
+            return;
+        }
         // RFC 8445 §7.2.5.2.1: non-symmetric addresses fail the check.
         if out.source != local || out.destination != remote {
             let tid = msg.transaction_id();
