@@ -7,8 +7,32 @@
 //! With bit 0x40 set, operation 0 feeds the bytes to the agent's TCP stream to its TURN
 //! server instead (arbitrary framing), and with 0x20 as well, to its UDP socket as if from
 //! the TURN server.
+//!
+//! Property, besides never panicking: the agent sends only to addresses it was given or
+//! learned. Every destination of a transmit (from `poll_transmit`, and the one `send`
+//! returns) must be in `allowed`, which the target builds from what it fed the agent:
+//!
+//! - signalled: the remote candidate it was given;
+//! - configured: its TURN server and STUN servers (the config has none);
+//! - learned: the source of every datagram the target delivered to the agent's host socket
+//!   that is an authenticated check, by the agent's own rule (RFC 8445 §7.3: a Binding
+//!   request whose USERNAME starts with the agent's ufrag and whose MESSAGE-INTEGRITY
+//!   verifies with the agent's password). Op 1 builds such checks, and op 0's raw bytes are
+//!   tested the same way. Only an authenticated check can make an address a peer-reflexive
+//!   remote candidate, and only such a source is answered.
+//!
+//! Not in `allowed`, on purpose: XOR-MAPPED-ADDRESS values in check responses (they become
+//! peer-reflexive *local* candidates, never destinations) and the relayed and mapped
+//! addresses of a TURN allocation (local candidates too). A peer learned through the relay
+//! (an authenticated check inside a Data indication or ChannelData from the TURN server) is
+//! paired only with the relayed candidate it arrived on, and everything sent from a relayed
+//! candidate goes to the TURN server; the target adds no host or remote candidate after the
+//! start that could pair such a peer with the host socket. So bytes fed on the TURN paths
+//! (0x40, 0x60) add nothing, and an agent that sent straight to a relay-learned peer would
+//! trip the assertion: that is worth a look, not a false alarm.
 #![no_main]
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -17,6 +41,15 @@ use floe_stun::attributes::Username;
 use floe_stun::{AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, TransactionId};
 use libfuzzer_sys::fuzz_target;
 
+/// Whether the agent must take `bytes` as an authenticated check (RFC 8445 §7.3).
+fn authenticated_check(bytes: &[u8], ufrag: &str, key: &IntegrityKey) -> bool {
+    Message::parse(bytes).is_ok_and(|m| {
+        m.message_type() == MessageType::BINDING_REQUEST
+            && m.get::<Username>().ok().flatten().is_some_and(|u| u.0.split(':').next() == Some(ufrag))
+            && m.verify(key).is_ok()
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
     let mut now = start;
@@ -24,6 +57,7 @@ fuzz_target!(|data: &[u8]| {
     let mut config = AgentConfig::default();
     config.max_pairs = 16;
     config.max_remote_candidates = 16;
+    let mut allowed: HashSet<SocketAddr> = config.stun_servers.iter().copied().collect();
     let mut agent = Agent::new(config, role, now, 1);
     let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
     agent.add_host(now, local, 0);
@@ -33,6 +67,8 @@ fuzz_target!(|data: &[u8]| {
     agent.set_remote_credentials(peer.clone());
     let remote: SocketAddr = "198.51.100.7:6000".parse().unwrap();
     agent.add_remote_candidate(now, Candidate::new(CandidateKind::Host, remote, remote, None, 65_535));
+    allowed.extend([remote, turn]);
+    let own_ufrag = agent.local_credentials().ufrag.clone();
     let own_key = IntegrityKey::short_term(&agent.local_credentials().pwd).unwrap();
     let peer_key = IntegrityKey::short_term(&peer.pwd).unwrap();
     let username = format!("{}:peer", agent.local_credentials().ufrag);
@@ -52,6 +88,9 @@ fuzz_target!(|data: &[u8]| {
                 agent.handle_stream_receive(now, Transport::Tcp, turn, chunk, |_, _| {});
             }
             0 => {
+                if authenticated_check(chunk, &own_ufrag, &own_key) {
+                    allowed.insert(from);
+                }
                 let _ = agent.handle_receive(now, local, from, chunk);
             }
             1 | 2 => {
@@ -84,6 +123,9 @@ fuzz_target!(|data: &[u8]| {
                     continue;
                 }
                 let n = b.len();
+                if authenticated_check(&buf[..n], &own_ufrag, &own_key) {
+                    allowed.insert(from);
+                }
                 let _ = agent.handle_receive(now, local, from, &buf[..n]);
             }
             _ => {
@@ -92,6 +134,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         while let Some(t) = agent.poll_transmit() {
+            assert!(allowed.contains(&t.destination), "transmit to {} ({:?}), never signalled or learned; allowed: {allowed:?}", t.destination, t.transport);
             if Message::parse(&t.data).is_ok_and(|m| m.class() == Class::Request) {
                 last_check = Some(t.data);
             }
@@ -100,6 +143,8 @@ fuzz_target!(|data: &[u8]| {
         if let Some(t) = agent.poll_timeout() {
             assert!(t >= start, "timeouts never go backwards past the start");
         }
-        let _ = agent.send(b"data");
+        if let Ok(t) = agent.send(b"data") {
+            assert!(allowed.contains(&t.destination), "data sent to {}, never signalled or learned; allowed: {allowed:?}", t.destination);
+        }
     }
 });

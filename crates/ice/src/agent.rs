@@ -41,6 +41,12 @@ pub struct Transmit {
     pub data: Vec<u8>,
 }
 
+/// Whether `msg` carries a comprehension-required attribute floe does not know
+/// (RFC 8489 §14: types below 0x8000), which makes a response or indication unusable.
+fn has_unknown_required(msg: &Message<'_>) -> bool {
+    msg.unknown_comprehension_required().next().is_some()
+}
+
 /// ICE credentials (RFC 8445 §5.3; RFC 8839 §5.4: ufrag ≥ 4 and pwd ≥ 22 characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -56,7 +62,8 @@ impl Credentials {
         const ICE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut pick = |n: usize| {
             (0..n)
-                .map(|_| char::from(ICE[rng.gen_range(0..ICE.len())]))
+                .filter_map(|_| ICE.get(rng.gen_range(0..ICE.len())).copied())
+                .map(char::from)
                 .collect::<String>()
         };
         Credentials {
@@ -270,14 +277,14 @@ impl Agent {
     }
 
     /// What the agent refused so far (malformed, unauthenticated, unknown responses,
-    /// unvouched data, peer-reflexive limits).
+    /// unvouched data, peer-reflexive limits, unknown comprehension-required attributes).
     pub fn stats(&self) -> AgentStats {
         self.stats
     }
 
     /// The selected pair, if any.
     pub fn selected_pair(&self) -> Option<SelectedPair> {
-        self.selected.map(|i| self.describe(i))
+        self.selected.and_then(|i| self.describe(i))
     }
 
     /// Stats of every pair: (local base, remote, state, stats). Once a pair is nominated
@@ -452,17 +459,22 @@ impl Agent {
         if candidate.transport != candidate::TransportProtocol::Udp || candidate.component != 1 {
             return false;
         }
-        if let Some(i) = self.remotes.iter().position(|r| r.addr() == Some(addr)) {
+        if let Some((i, known)) = self
+            .remotes
+            .iter_mut()
+            .enumerate()
+            .find(|(_, r)| r.addr() == Some(addr))
+        {
             // A candidate we learned as peer-reflexive: the signalled one replaces it, and
             // its pairs take its type and foundation (RFC 8838 §11).
-            if self.remotes[i].kind == CandidateKind::PeerReflexive
+            if known.kind == CandidateKind::PeerReflexive
                 && candidate.kind != CandidateKind::PeerReflexive
             {
                 for p in self.pairs.iter_mut().filter(|p| p.remote == i) {
                     p.remote_kind = candidate.kind;
                     p.foundation.1.clone_from(&candidate.foundation);
                 }
-                self.remotes[i] = candidate;
+                *known = candidate;
                 self.recompute_priorities();
             }
             return true;
@@ -511,13 +523,13 @@ impl Agent {
     /// Forms the pair (local host/relayed candidate, remote) if it makes sense (RFC 8445
     /// §6.1.2.2: same family; server-reflexive locals are represented by their base).
     fn add_pair(&mut self, local: usize, remote: usize) -> Option<usize> {
-        let l = &self.locals[local];
+        let l = self.locals.get(local)?;
         if l.candidate.kind == CandidateKind::ServerReflexive
             || l.candidate.kind == CandidateKind::PeerReflexive
         {
             return None;
         }
-        let r = &self.remotes[remote];
+        let r = self.remotes.get(remote)?;
         let remote_addr = r.addr()?;
         if l.base.is_ipv4() != remote_addr.is_ipv4() {
             return None;
@@ -568,10 +580,10 @@ impl Agent {
 
     fn recompute_priorities(&mut self) {
         for p in &mut self.pairs {
-            let (l, r) = (
-                self.locals[p.local].candidate.priority,
-                self.remotes[p.remote].priority,
-            );
+            let (Some(l), Some(r)) = (self.locals.get(p.local), self.remotes.get(p.remote)) else {
+                continue;
+            };
+            let (l, r) = (l.candidate.priority, r.priority);
             p.priority = match self.role {
                 Role::Controlling => pair_priority(l, r),
                 Role::Controlled => pair_priority(r, l),
@@ -591,21 +603,17 @@ impl Agent {
         self.clock = now;
         // From a TURN server we use: TURN traffic, unless it answers one of our own
         // transactions (a STUN Binding for a server-reflexive candidate to the same server).
-        let ours = bytes.len() >= 20 && bytes[0] < 4 && {
-            let mut tid = [0u8; 12];
-            tid.copy_from_slice(&bytes[8..20]);
-            self.transactions.contains_key(&TransactionId(tid))
-        };
-        if let Some(i) = self
-            .relays
-            .iter()
-            .position(|r| {
-                r.transport == Transport::Udp && r.base == local && r.server == remote && r.active()
-            })
-            .filter(|_| !ours)
-        {
-            let relayed = self.relays[i].relayed;
-            let got = self.relays[i].client.handle_datagram(now, bytes);
+        let ours = matches!(bytes.first(), Some(0..=3))
+            && bytes
+                .get(8..20)
+                .and_then(|tid| <[u8; 12]>::try_from(tid).ok())
+                .is_some_and(|tid| self.transactions.contains_key(&TransactionId(tid)));
+        let relay = self.relays.iter_mut().find(|r| {
+            r.transport == Transport::Udp && r.base == local && r.server == remote && r.active()
+        });
+        if let Some(r) = relay.filter(|_| !ours) {
+            let relayed = r.relayed;
+            let got = r.client.handle_datagram(now, bytes);
             self.drain_relays(now);
             let (Some((peer, data)), Some(relayed)) = (got, relayed) else {
                 return None;
@@ -630,6 +638,11 @@ impl Agent {
                         self.handle_request(now, local, remote, &msg);
                     }
                     Class::Success | Class::Error => self.handle_response(now, local, remote, &msg),
+                    // RFC 8489 §6.3.2: an indication with an unknown comprehension-required
+                    // attribute is discarded.
+                    Class::Indication if has_unknown_required(&msg) => {
+                        self.stats.unknown_required_attributes += 1;
+                    }
                     // Binding indications are keepalives (RFC 8445 §11).
                     _ => {}
                 }
@@ -665,7 +678,7 @@ impl Agent {
             return Err(SendError::ConsentExpired);
         }
         let i = self.selected.ok_or(SendError::NotConnected)?;
-        let p = &mut self.pairs[i];
+        let p = self.pairs.get_mut(i).ok_or(SendError::NotConnected)?;
         p.stats.bytes_sent += data.len() as u64;
         let (source, destination) = (p.base, p.remote_addr);
         if let Some(r) = self.relay_for(source) {
@@ -784,7 +797,9 @@ impl Agent {
         }
         let use_candidate = msg.has(floe_stun::AttrType::USE_CANDIDATE)
             && (self.nominated.is_none() || renominated);
-        let p = &mut self.pairs[pair];
+        let Some(p) = self.pairs.get_mut(pair) else {
+            return;
+        };
         p.received_request = true;
         p.stats.requests_received += 1;
         p.stats.responses_sent += 1;
@@ -811,7 +826,9 @@ impl Agent {
         // Triggered check (§7.3.1.4) unless the pair already works. A check in flight is
         // cancelled (no more retransmissions; a late answer still counts) so that the new
         // one goes out in the next Ta slot instead of waiting for a retransmission.
-        let p = &mut self.pairs[pair];
+        let Some(p) = self.pairs.get_mut(pair) else {
+            return;
+        };
         if p.state == PairState::InProgress && p.check.is_some_and(|c| !c.1) {
             if let Some((tid, _)) = p.check.take() {
                 if let Some(o) = self.transactions.get_mut(&tid) {
@@ -874,8 +891,8 @@ impl Agent {
                 .add_fingerprint()?;
             Ok::<_, floe_stun::Error>(b.len())
         })();
-        if let Ok(n) = built {
-            self.emit(local, remote, buf[..n].to_vec());
+        if let Some(bytes) = built.ok().and_then(|n| buf.get(..n)) {
+            self.emit(local, remote, bytes.to_vec());
         }
     }
 
@@ -890,13 +907,35 @@ impl Agent {
             self.stats.unknown_transaction += 1;
             return;
         };
+        // RFC 8489 §6.3.3, §6.3.4: a response with a comprehension-required attribute we do
+        // not know is discarded before anything else looks at it. The RFC then calls the
+        // transaction failed; floe lets it wait for a valid response until its
+        // retransmissions end instead, so that one bad datagram (a forged server-reflexive
+        // answer needs only the transaction id) cannot fail a check or a gather.
+        if has_unknown_required(msg) {
+            let authentic = match out.purpose {
+                Purpose::Gather { .. } => true,
+                Purpose::Check(_) | Purpose::Consent(_) | Purpose::CancelledCheck(_) => self
+                    .remote_key
+                    .as_ref()
+                    .is_some_and(|key| msg.verify(key).is_ok()),
+            };
+            if authentic {
+                self.stats.unknown_required_attributes += 1;
+            } else {
+                self.stats.unauthenticated += 1;
+            }
+            return;
+        }
         // RFC 8445 §7.2.5.2.1: non-symmetric addresses fail the check.
         if out.source != local || out.destination != remote {
             let tid = msg.transaction_id();
             if let Purpose::Check(p) = out.purpose {
                 self.transactions.remove(&tid);
-                self.pairs[p].check = None;
-                self.pairs[p].state = PairState::Failed;
+                if let Some(pair) = self.pairs.get_mut(p) {
+                    pair.check = None;
+                    pair.state = PairState::Failed;
+                }
             } else if let Purpose::CancelledCheck(_) = out.purpose {
                 self.transactions.remove(&tid);
             }
@@ -956,16 +995,23 @@ impl Agent {
             }
             Purpose::Check(p) => self.check_answered(now, p, msg, rtt, code),
             Purpose::CancelledCheck(p) => {
-                if msg.class() == Class::Success && self.pairs[p].state != PairState::Succeeded {
+                if msg.class() == Class::Success
+                    && self
+                        .pairs
+                        .get(p)
+                        .is_some_and(|q| q.state != PairState::Succeeded)
+                {
                     self.check_answered(now, p, msg, rtt, code);
                 }
             }
             Purpose::Consent(p) => {
                 if msg.class() == Class::Success {
                     self.last_consent = Some(now);
-                    self.pairs[p].last_response = Some(now);
-                    if let Some(rtt) = rtt {
-                        self.pairs[p].sample_rtt(rtt);
+                    if let Some(pair) = self.pairs.get_mut(p) {
+                        pair.last_response = Some(now);
+                        if let Some(rtt) = rtt {
+                            pair.sample_rtt(rtt);
+                        }
                     }
                 }
             }
@@ -981,11 +1027,14 @@ impl Agent {
         code: Option<u16>,
     ) {
         let tid = msg.transaction_id();
-        let use_candidate = match self.pairs[p].check.take() {
+        let Some(pair) = self.pairs.get_mut(p) else {
+            return;
+        };
+        let use_candidate = match pair.check.take() {
             Some((t, u)) if t == tid => u,
             other => {
                 // The answer to a cancelled check: the new one stays in flight.
-                self.pairs[p].check = other;
+                pair.check = other;
                 false
             }
         };
@@ -997,23 +1046,31 @@ impl Agent {
                 Role::Controlling
             };
             self.switch_role(other);
-            self.pairs[p].state = PairState::Waiting;
+            if let Some(pair) = self.pairs.get_mut(p) {
+                pair.state = PairState::Waiting;
+            }
             self.triggered.push_back(p);
             self.schedule_check(now);
             return;
         }
         if msg.class() != Class::Success {
-            self.pairs[p].state = PairState::Failed;
+            pair.state = PairState::Failed;
             self.check_failure(now);
             return;
         }
-        let pair = &mut self.pairs[p];
         pair.state = PairState::Succeeded;
         pair.stats.responses_received += 1;
         pair.last_response = Some(now);
         if let Some(rtt) = rtt {
             pair.sample_rtt(rtt);
         }
+        let (base, direct, smoothed_rtt, nominate_on_success) = (
+            pair.base,
+            pair.is_direct(),
+            pair.stats.smoothed_rtt,
+            pair.nominate_on_success,
+        );
+        let foundation = pair.foundation.clone();
         // A mapped address we do not know is a peer-reflexive local candidate
         // (§7.2.5.3.1); data keeps going from the base, so it is only reported.
         if let Ok(Some(mapped)) = msg.get::<XorMappedAddress>() {
@@ -1023,30 +1080,33 @@ impl Agent {
                 .any(|l| l.candidate.addr() == Some(mapped.0))
                 && self.locals.len() < 64
             {
-                let base = self.pairs[p].base;
                 let c = Candidate::new(CandidateKind::PeerReflexive, mapped.0, base, None, 0);
                 self.locals.push(Local { candidate: c, base });
             }
         }
         // Unfreeze pairs of the same foundation (§7.2.5.3.3).
-        let foundation = self.pairs[p].foundation.clone();
         for q in &mut self.pairs {
             if q.state == PairState::Frozen && q.foundation == foundation {
                 q.state = PairState::Waiting;
             }
         }
-        if self.pairs[p].is_direct() && self.first_direct_success.is_none() {
+        if direct && self.first_direct_success.is_none() {
             self.first_direct_success = Some(now);
-            let rtt = self.pairs[p].stats.smoothed_rtt.unwrap_or(Duration::ZERO);
+            let rtt = smoothed_rtt.unwrap_or(Duration::ZERO);
             self.nomination_at = Some(now + (rtt + self.config.ta).min(self.config.max_settle));
         }
-        if self.role == Role::Controlling && use_candidate {
-            self.pairs[p].nominated = true;
-            self.finish_nomination(now, p);
-        }
-        if self.role == Role::Controlled && self.pairs[p].nominate_on_success {
-            self.pairs[p].nominated = true;
-            self.nominate_controlled(now, p);
+        let nominate = match self.role {
+            Role::Controlling => use_candidate,
+            Role::Controlled => nominate_on_success,
+        };
+        if nominate {
+            if let Some(pair) = self.pairs.get_mut(p) {
+                pair.nominated = true;
+            }
+            match self.role {
+                Role::Controlling => self.finish_nomination(now, p),
+                Role::Controlled => self.nominate_controlled(now, p),
+            }
         }
         self.update_selection(now);
     }
@@ -1067,8 +1127,9 @@ impl Agent {
         self.select(now, p);
         if already {
             // Same pair, now final: say so.
-            let described = self.describe(p);
-            self.events.push_back(Event::SelectedPair(described));
+            if let Some(described) = self.describe(p) {
+                self.events.push_back(Event::SelectedPair(described));
+            }
         }
         self.set_state(ConnectionState::Completed);
     }
@@ -1080,8 +1141,9 @@ impl Agent {
         self.select(now, p);
         if already {
             // Same pair, now final: say so.
-            let described = self.describe(p);
-            self.events.push_back(Event::SelectedPair(described));
+            if let Some(described) = self.describe(p) {
+                self.events.push_back(Event::SelectedPair(described));
+            }
         }
         self.set_state(ConnectionState::Completed);
         if self.consent_at.is_none() {
@@ -1101,17 +1163,24 @@ impl Agent {
         if self.selected == Some(p) {
             return;
         }
+        let Some(described) = self.describe(p) else {
+            return;
+        };
         self.selected = Some(p);
         // Consent is per pair (RFC 7675 §5.1): the new pair's latest response counts.
-        self.last_consent = Some(self.pairs[p].last_response.unwrap_or(now));
-        let described = self.describe(p);
+        self.last_consent = Some(
+            self.pairs
+                .get(p)
+                .and_then(|q| q.last_response)
+                .unwrap_or(now),
+        );
         tracing::info!(local = %described.local, remote = %described.remote, rtt_ms = ?described.rtt.map(|r| r.as_millis()), "selected pair");
         self.events.push_back(Event::SelectedPair(described));
     }
 
-    fn describe(&self, p: usize) -> SelectedPair {
-        let pair = &self.pairs[p];
-        SelectedPair {
+    fn describe(&self, p: usize) -> Option<SelectedPair> {
+        let pair = self.pairs.get(p)?;
+        Some(SelectedPair {
             local: pair.base,
             remote: pair.remote_addr,
             local_kind: pair.local_kind,
@@ -1119,7 +1188,7 @@ impl Agent {
             rtt: pair.stats.smoothed_rtt,
             nominated: self.nominated == Some(p),
             turn_transport: self.relay_transport(pair.base),
-        }
+        })
     }
 
     fn set_state(&mut self, state: ConnectionState) {
@@ -1140,7 +1209,7 @@ impl Agent {
     fn update_selection(&mut self, now: Instant) {
         if self.nominated.is_none() {
             let best = self.best_pair(true).or_else(|| self.best_pair(false));
-            if let Some(b) = best {
+            if let Some((b, _)) = best {
                 if self.selected != Some(b) {
                     self.select(now, b);
                 }
@@ -1179,16 +1248,17 @@ impl Agent {
     /// is relayed, or an RTT lower by the hysteresis margin.
     fn better_than_nominated(&self) -> Option<usize> {
         let current = self.nominated?;
-        let cur = &self.pairs[current];
+        let cur = self.pairs.get(current)?;
         if cur.state == PairState::Failed {
             // The nominated pair is gone (its TURN allocation was lost): any working pair
             // is better, relayed ones included.
             return self
                 .best_pair(true)
                 .or_else(|| self.best_pair(false))
+                .map(|(b, _)| b)
                 .filter(|&b| b != current);
         }
-        let best = self.best_pair(true)?;
+        let (best, best_pair) = self.best_pair(true)?;
         if best == current {
             return None;
         }
@@ -1196,7 +1266,7 @@ impl Agent {
             return Some(best);
         }
         let (Some(cur_rtt), Some(best_rtt)) =
-            (cur.stats.smoothed_rtt, self.pairs[best].stats.smoothed_rtt)
+            (cur.stats.smoothed_rtt, best_pair.stats.smoothed_rtt)
         else {
             return None;
         };
@@ -1206,7 +1276,8 @@ impl Agent {
         (best_rtt < threshold).then_some(best)
     }
 
-    fn best_pair(&self, direct: bool) -> Option<usize> {
+    /// The usable pair (direct or relayed) with the lowest smoothed RTT, and its index.
+    fn best_pair(&self, direct: bool) -> Option<(usize, &Pair)> {
         self.pairs
             .iter()
             .enumerate()
@@ -1217,7 +1288,6 @@ impl Agent {
                     std::cmp::Reverse(p.priority),
                 )
             })
-            .map(|(i, _)| i)
     }
 
     /// Which pair the controlling agent nominates now, if it is time.
@@ -1232,12 +1302,9 @@ impl Agent {
                 .max_by_key(|(_, p)| p.priority)
                 .map(|(i, _)| i),
             Nomination::LowestLatency => {
-                if let Some(best) = self.best_pair(true) {
+                if let Some((best, pair)) = self.best_pair(true) {
                     let first = self.first_direct_success?;
-                    let rtt = self.pairs[best]
-                        .stats
-                        .smoothed_rtt
-                        .unwrap_or(Duration::ZERO);
+                    let rtt = pair.stats.smoothed_rtt.unwrap_or(Duration::ZERO);
                     // Settle: one more best RTT plus a Ta, so checks already in flight on
                     // faster paths can still answer; capped.
                     let settle = (rtt + self.config.ta).min(self.config.max_settle);
@@ -1247,7 +1314,7 @@ impl Agent {
                     });
                     return (now >= first + settle || !direct_pending).then_some(best);
                 }
-                let relay = self.best_pair(false)?;
+                let (relay, _) = self.best_pair(false)?;
                 let deadline = self.relay_deadline(start)?;
                 (now >= deadline).then_some(relay)
             }
@@ -1261,11 +1328,8 @@ impl Agent {
     /// slack), and at the latest `relay_wait` after checks started. No fixed per-type wait
     /// (the issue with pion's 2 s).
     fn relay_deadline(&self, start: Instant) -> Option<Instant> {
-        let relay = self.best_pair(false)?;
-        let relay_rtt = self.pairs[relay]
-            .stats
-            .smoothed_rtt
-            .unwrap_or(self.config.min_rto);
+        let (_, relay) = self.best_pair(false)?;
+        let relay_rtt = relay.stats.smoothed_rtt.unwrap_or(self.config.min_rto);
         let cap = start + self.config.relay_wait;
         let mut deadline = None::<Instant>;
         for p in self.pairs.iter().filter(|p| p.is_direct()) {
@@ -1313,9 +1377,10 @@ impl Agent {
         let next = loop {
             match self.triggered.pop_front() {
                 Some(p)
-                    if self.pairs[p].check.is_none()
-                        && self.pairs[p].state != PairState::Succeeded
-                        || self.nominating == Some(p) =>
+                    if self.nominating == Some(p)
+                        || self.pairs.get(p).is_some_and(|q| {
+                            q.check.is_none() && q.state != PairState::Succeeded
+                        }) =>
                 {
                     break Some(p)
                 }
@@ -1331,14 +1396,18 @@ impl Agent {
             return;
         };
         let nominate = self.nominating == Some(p);
-        if self.pairs[p].check.is_some() {
+        let Some(pair) = self.pairs.get_mut(p) else {
+            self.next_check = Some(now + self.config.ta);
+            return;
+        };
+        if pair.check.is_some() {
             if !nominate {
                 self.next_check = Some(now + self.config.ta);
                 return;
             }
             // The nomination must not wait for (or be lost behind) a plain check in
             // flight on the same pair: cancel that one.
-            if let Some((tid, _)) = self.pairs[p].check.take() {
+            if let Some((tid, _)) = pair.check.take() {
                 if let Some(o) = self.transactions.get_mut(&tid) {
                     o.purpose = Purpose::CancelledCheck(p);
                 }
@@ -1365,7 +1434,9 @@ impl Agent {
             return;
         };
         let tid = TransactionId(self.rng.gen());
-        let pair = &self.pairs[p];
+        let Some(pair) = self.pairs.get(p) else {
+            return;
+        };
         let local_pref = candidate::local_preference(pair.base.ip(), 0);
         let prflx_priority = candidate::priority(CandidateKind::PeerReflexive, local_pref, 1);
         let username = format!("{}:{}", remote.ufrag, self.local_credentials.ufrag);
@@ -1401,7 +1472,9 @@ impl Agent {
         let Ok(t) = ClientTransaction::new(bytes, Reliability::Unreliable, tc) else {
             return;
         };
-        let pair = &mut self.pairs[p];
+        let Some(pair) = self.pairs.get_mut(p) else {
+            return;
+        };
         if pair.state != PairState::Succeeded {
             pair.state = PairState::InProgress;
         }
@@ -1449,7 +1522,10 @@ impl Agent {
         let Ok(t) = ClientTransaction::new(bytes, Reliability::Unreliable, tc) else {
             return;
         };
-        let (source, destination) = (self.pairs[p].base, self.pairs[p].remote_addr);
+        let Some(pair) = self.pairs.get(p) else {
+            return;
+        };
+        let (source, destination) = (pair.base, pair.remote_addr);
         self.transactions.insert(
             tid,
             Outstanding {
@@ -1470,7 +1546,9 @@ impl Agent {
                     continue;
                 }
                 if let Purpose::Check(p) = out.purpose {
-                    self.pairs[p].stats.requests_sent += 1;
+                    if let Some(pair) = self.pairs.get_mut(p) {
+                        pair.stats.requests_sent += 1;
+                    }
                 }
                 due.push((out.source, out.destination, bytes.to_vec()));
             }
@@ -1508,8 +1586,10 @@ impl Agent {
             };
             match out.purpose {
                 Purpose::Check(p) => {
-                    self.pairs[p].check = None;
-                    self.pairs[p].state = PairState::Failed;
+                    if let Some(pair) = self.pairs.get_mut(p) {
+                        pair.check = None;
+                        pair.state = PairState::Failed;
+                    }
                     self.check_failure(now);
                 }
                 Purpose::Gather { server, .. } => {
@@ -1526,11 +1606,13 @@ impl Agent {
                     // No answer through a relay: ask the TURN server whether the
                     // allocation still exists (a restarted server answers 437, and the
                     // agent allocates again) instead of waiting for the next refresh.
-                    if self.pairs.get(p).is_some_and(|q| q.local_kind.is_relayed()) {
-                        let base = self.pairs[p].base;
-                        if let Some(r) = self.relay_for(base) {
-                            r.client.refresh(now);
-                        }
+                    let relayed_base = self
+                        .pairs
+                        .get(p)
+                        .filter(|q| q.local_kind.is_relayed())
+                        .map(|q| q.base);
+                    if let Some(r) = relayed_base.and_then(|base| self.relay_for(base)) {
+                        r.client.refresh(now);
                     }
                 }
                 Purpose::CancelledCheck(_) => {}

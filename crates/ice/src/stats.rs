@@ -17,4 +17,10 @@ pub struct AgentStats {
     pub data_dropped: u64,
     /// Peer-reflexive candidates not learned because of the rate or count limit.
     pub prflx_refused: u64,
+    /// Responses to the agent's checks, consent checks and server-reflexive Binding
+    /// requests (matching a transaction, and authenticated where checks require it), and
+    /// STUN indications, discarded because they carry a comprehension-required attribute
+    /// floe does not know (RFC 8489 §6.3.2-§6.3.4). The transaction keeps waiting for a
+    /// valid response until its retransmissions end.
+    pub unknown_required_attributes: u64,
 }

@@ -249,11 +249,16 @@ impl Connection {
                 match reader.read(&mut buf).await {
                     Ok(0) => return Some("closed by the server".to_owned()),
                     Ok(n) => {
+                        // AsyncRead promises n <= buf.len(); a reader that breaks it ends
+                        // the stream.
+                        let Some(read) = buf.get(..n) else {
+                            return Some(format!("read {n} bytes into {READ_BUFFER}"));
+                        };
                         let input = StreamInput::Data {
                             transport: self.transport,
                             server: self.server,
                             id: self.id,
-                            bytes: buf[..n].to_vec(),
+                            bytes: read.to_vec(),
                         };
                         if self.input.send(input).await.is_err() {
                             // The driver is gone.

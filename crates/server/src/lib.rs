@@ -17,6 +17,16 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 mod relays;
 mod tls;
@@ -267,7 +277,9 @@ async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<In
         let Ok((n, remote)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        let data = buf[..n].to_vec();
+        let Some(data) = buf.get(..n).map(<[u8]>::to_vec) else {
+            continue;
+        };
         if tx
             .send(Inbound::Client {
                 transport: Transport::Udp,
@@ -349,7 +361,10 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if decoder.extend(&buf[..n]).is_err() {
+        if buf
+            .get(..n)
+            .is_none_or(|read| decoder.extend(read).is_err())
+        {
             break;
         }
         loop {

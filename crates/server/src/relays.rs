@@ -76,11 +76,14 @@ async fn read_relay(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Se
         let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
             continue;
         };
+        let Some(data) = buf.get(..n).map(<[u8]>::to_vec) else {
+            continue;
+        };
         if inbound
             .send(Inbound::Peer {
                 relayed: local,
                 peer,
-                data: buf[..n].to_vec(),
+                data,
             })
             .await
             .is_err()

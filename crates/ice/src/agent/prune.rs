@@ -1,7 +1,7 @@
 //! Forgetting what a connected agent no longer needs, so that an idle agent stays small.
 
 use super::{Agent, Purpose};
-use crate::checklist::PairState;
+use crate::checklist::{Pair, PairState};
 use crate::config::Role;
 
 impl Agent {
@@ -22,15 +22,19 @@ impl Agent {
         keep.extend(self.nominating);
         keep.sort_unstable();
         keep.dedup();
+        keep.retain(|&i| i < self.pairs.len());
+        // map[old index] = the new index of a kept pair.
         let mut map = vec![None; self.pairs.len()];
         for (new, &old) in keep.iter().enumerate() {
-            map[old] = Some(new);
+            if let Some(slot) = map.get_mut(old) {
+                *slot = Some(new);
+            }
         }
         let pairs = std::mem::take(&mut self.pairs);
         self.pairs = pairs
             .into_iter()
-            .enumerate()
-            .filter_map(|(i, p)| map[i].map(|_| p))
+            .zip(&map)
+            .filter_map(|(p, new)| new.map(|_| p))
             .collect();
         let remap = |i: usize| map.get(i).copied().flatten();
         self.selected = self.selected.and_then(remap);
@@ -64,16 +68,15 @@ impl Agent {
         if !(self.renominate && self.role == Role::Controlling) {
             return Vec::new();
         }
-        let mut others: Vec<usize> = (0..self.pairs.len())
-            .filter(|&q| {
-                q != selected
-                    && self.pairs[q].state == PairState::Succeeded
-                    && self.pairs[q].is_direct()
-            })
+        let mut others: Vec<(usize, &Pair)> = self
+            .pairs
+            .iter()
+            .enumerate()
+            .filter(|&(q, p)| q != selected && p.state == PairState::Succeeded && p.is_direct())
             .collect();
-        others.sort_by_key(|&q| self.pairs[q].stats.smoothed_rtt);
+        others.sort_by_key(|(_, p)| p.stats.smoothed_rtt);
         others.truncate(3);
-        others
+        others.into_iter().map(|(q, _)| q).collect()
     }
 
     /// Gives back the capacity of empty event and transmit queues (a burst at start-up

@@ -198,7 +198,9 @@ impl Agent {
         if self.relays.len() >= MAX_RELAYS {
             return;
         }
-        let ts = &self.turn_servers[group];
+        let Some(ts) = self.turn_servers.get(group) else {
+            return;
+        };
         let kind = if transport.is_stream() {
             floe_turn::Transport::Tcp
         } else {
@@ -221,9 +223,11 @@ impl Agent {
     /// Starts the attempts whose stagger has passed; fails the ones past their deadline.
     pub(super) fn start_due_relays(&mut self, now: Instant) {
         for i in 0..self.relays.len() {
-            match self.relays[i].state {
+            let Some(r) = self.relays.get_mut(i) else {
+                continue;
+            };
+            match r.state {
                 RelayState::Waiting(at) if at <= now => {
-                    let r = &mut self.relays[i];
                     r.state = RelayState::Allocating(now + self.config.gather_timeout);
                     r.client.allocate(now);
                 }
@@ -231,7 +235,7 @@ impl Agent {
                     self.relay_failed(now, i, "no allocation in time (timeout)".into());
                 }
                 RelayState::Cancelled(deadline) if deadline <= now => {
-                    self.relays[i].state = RelayState::Done;
+                    r.state = RelayState::Done;
                 }
                 _ => {}
             }
@@ -262,19 +266,18 @@ impl Agent {
     pub(super) fn drain_relays(&mut self, now: Instant) {
         let mut i = 0;
         // Events may push new relays (re-allocation): walk by index.
-        while i < self.relays.len() {
-            while let Some(t) = self.relays[i].client.poll_transmit() {
-                if self.relays[i].active() {
-                    let transport = self.relays[i].transport;
+        while let Some(r) = self.relays.get_mut(i) {
+            while let Some(t) = r.client.poll_transmit() {
+                if r.active() {
                     self.transmits.push_back(Transmit {
-                        transport,
+                        transport: r.transport,
                         source: t.source,
                         destination: t.destination,
                         data: t.data,
                     });
                 }
             }
-            while let Some(e) = self.relays[i].client.poll_event() {
+            while let Some(e) = self.relays.get_mut(i).and_then(|r| r.client.poll_event()) {
                 self.relay_event(now, i, e);
             }
             i += 1;
@@ -286,10 +289,13 @@ impl Agent {
             TurnEvent::Allocated {
                 relayed, mapped, ..
             } => {
-                if let RelayState::Cancelled(_) = self.relays[i].state {
+                let Some(r) = self.relays.get_mut(i) else {
+                    return;
+                };
+                if let RelayState::Cancelled(_) = r.state {
                     // Lost the race: free it at once.
-                    self.relays[i].client.deallocate(now);
-                    while let Some(t) = self.relays[i].client.poll_transmit() {
+                    r.client.deallocate(now);
+                    while let Some(t) = r.client.poll_transmit() {
                         self.transmits.push_back(Transmit {
                             transport: Transport::Udp,
                             source: t.source,
@@ -297,15 +303,18 @@ impl Agent {
                             data: t.data,
                         });
                     }
-                    self.relays[i].state = RelayState::Done;
+                    r.state = RelayState::Done;
                     return;
                 }
                 let Some(&addr) = relayed.first() else { return };
                 self.relay_allocated(now, i, addr, mapped);
             }
             TurnEvent::AllocationFailed(e) => {
-                if matches!(self.relays[i].state, RelayState::Cancelled(_)) {
-                    self.relays[i].state = RelayState::Done;
+                let Some(r) = self.relays.get_mut(i) else {
+                    return;
+                };
+                if matches!(r.state, RelayState::Cancelled(_)) {
+                    r.state = RelayState::Done;
                 } else {
                     self.relay_failed(now, i, e.to_string());
                 }
@@ -322,17 +331,19 @@ impl Agent {
         addr: SocketAddr,
         mapped: Option<SocketAddr>,
     ) {
-        let r = &mut self.relays[i];
+        let Some(r) = self.relays.get_mut(i) else {
+            return;
+        };
         r.relayed = Some(addr);
         r.state = RelayState::Allocated;
         let (server, group, transport) = (r.server, r.group, r.transport);
-        let gathering = std::mem::take(&mut r.gathering);
-        // The race is won: cancel the other attempts of this server.
-        for j in 0..self.relays.len() {
-            if j == i || self.relays[j].group != group {
+        let mut gathering = std::mem::take(&mut r.gathering);
+        // The race is won: cancel the other attempts of this server (the first allocation
+        // of the group carries the pending gather over to the winner).
+        for (j, other) in self.relays.iter_mut().enumerate() {
+            if j == i || other.group != group {
                 continue;
             }
-            let other = &mut self.relays[j];
             match other.state {
                 RelayState::Waiting(_) => other.state = RelayState::Done,
                 RelayState::Allocating(_) if other.transport.is_stream() => {
@@ -347,11 +358,8 @@ impl Agent {
                 }
                 _ => {}
             }
-            if std::mem::take(&mut self.relays[j].gathering) {
-                self.relays[i].gathering = true;
-            }
+            gathering |= std::mem::take(&mut other.gathering);
         }
-        let gathering = gathering || std::mem::take(&mut self.relays[i].gathering);
         self.events.push_back(Event::RelayAllocated {
             server,
             transport,
@@ -376,8 +384,10 @@ impl Agent {
             .filter(|a| a.is_ipv4() == addr.is_ipv4())
             .map(|a| a.ip())
             .collect();
-        for ip in ips {
-            let _ = self.relays[i].client.create_permission(now, ip);
+        if let Some(r) = self.relays.get_mut(i) {
+            for ip in ips {
+                let _ = r.client.create_permission(now, ip);
+            }
         }
         let local = self.locals.len() - 1;
         for remote in 0..self.remotes.len() {
@@ -392,7 +402,9 @@ impl Agent {
     }
 
     fn relay_failed(&mut self, now: Instant, i: usize, reason: String) {
-        let r = &mut self.relays[i];
+        let Some(r) = self.relays.get_mut(i) else {
+            return;
+        };
         let was_stream_open = r.transport.is_stream() && r.active();
         r.state = RelayState::Done;
         r.error = Some(reason);
@@ -401,31 +413,39 @@ impl Agent {
             self.events
                 .push_back(Event::CloseStream { transport, server });
         }
-        let siblings: Vec<usize> = (0..self.relays.len())
-            .filter(|&j| j != i && self.relays[j].group == group)
-            .collect();
-        if siblings
+        let siblings = self
+            .relays
             .iter()
-            .any(|&j| self.relays[j].state == RelayState::Allocated)
+            .enumerate()
+            .filter(|&(j, r)| j != i && r.group == group);
+        if siblings
+            .clone()
+            .any(|(_, r)| r.state == RelayState::Allocated)
         {
             return;
         }
         // Happy Eyeballs: a failure starts the next transport at once; the next attempt
         // inherits the pending gather.
-        let next = siblings
-            .iter()
-            .copied()
-            .find(|&j| matches!(self.relays[j].state, RelayState::Waiting(_)));
-        let running = siblings
-            .iter()
-            .copied()
-            .find(|&j| matches!(self.relays[j].state, RelayState::Allocating(_)));
+        let first_in = |pick: fn(RelayState) -> bool| {
+            siblings
+                .clone()
+                .find(|(_, r)| pick(r.state))
+                .map(|(j, _)| j)
+        };
+        let next = first_in(|s| matches!(s, RelayState::Waiting(_)));
+        let running = first_in(|s| matches!(s, RelayState::Allocating(_)));
         if let Some(j) = next.or(running) {
-            if std::mem::take(&mut self.relays[i].gathering) {
-                self.relays[j].gathering = true;
+            let inherited = self
+                .relays
+                .get_mut(i)
+                .is_some_and(|r| std::mem::take(&mut r.gathering));
+            if let Some(sibling) = self.relays.get_mut(j) {
+                sibling.gathering |= inherited;
+                if next.is_some() {
+                    sibling.state = RelayState::Waiting(now);
+                }
             }
             if next.is_some() {
-                self.relays[j].state = RelayState::Waiting(now);
                 self.start_due_relays(now);
             }
             return;
@@ -440,7 +460,11 @@ impl Agent {
             .join("; ");
         self.events
             .push_back(Event::ServerFailed { server, reason });
-        if std::mem::take(&mut self.relays[i].gathering) {
+        if self
+            .relays
+            .get_mut(i)
+            .is_some_and(|r| std::mem::take(&mut r.gathering))
+        {
             self.finish_gather();
         }
     }
@@ -449,7 +473,9 @@ impl Agent {
     /// and the agent allocates again on the same transport; the new relayed candidate is
     /// announced as [`Event::LocalCandidate`] (signal it to the peer).
     fn relay_lost(&mut self, now: Instant, i: usize, reason: &str) {
-        let r = &mut self.relays[i];
+        let Some(r) = self.relays.get_mut(i) else {
+            return;
+        };
         if r.state != RelayState::Allocated {
             r.state = RelayState::Done;
             return;
@@ -484,15 +510,16 @@ impl Agent {
         bytes: &[u8],
         mut on_data: impl FnMut(SocketAddr, &[u8]),
     ) {
-        let Some(i) = self
+        let Some((i, r)) = self
             .relays
-            .iter()
-            .position(|r| r.transport == transport && r.server == server && r.active())
+            .iter_mut()
+            .enumerate()
+            .find(|(_, r)| r.transport == transport && r.server == server && r.active())
         else {
             return;
         };
         let mut frames: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
-        let result = self.relays[i]
+        let result = r
             .client
             .handle_stream(now, bytes, |peer, data| frames.push((peer, data.to_vec())));
         self.drain_relays(now);
@@ -500,7 +527,7 @@ impl Agent {
             self.relay_lost_or_failed(now, i, format!("corrupt stream: {e}"));
             return;
         }
-        let Some(relayed) = self.relays[i].relayed else {
+        let Some(relayed) = self.relays.get(i).and_then(|r| r.relayed) else {
             return;
         };
         for (peer, data) in frames {
@@ -535,12 +562,15 @@ impl Agent {
     }
 
     fn relay_lost_or_failed(&mut self, now: Instant, i: usize, reason: String) {
-        match self.relays[i].state {
+        let Some(r) = self.relays.get_mut(i) else {
+            return;
+        };
+        match r.state {
             RelayState::Allocated => {
                 // The connection is already gone; no CloseStream needed, but harmless.
                 self.relay_lost(now, i, &reason);
             }
-            RelayState::Cancelled(_) => self.relays[i].state = RelayState::Done,
+            RelayState::Cancelled(_) => r.state = RelayState::Done,
             _ => self.relay_failed(now, i, reason),
         }
     }
@@ -579,8 +609,7 @@ impl Agent {
     /// Frees every allocation (ICE restart, close): UDP ones are deallocated, stream ones
     /// have their connection closed.
     pub(super) fn release_relays(&mut self, now: Instant) {
-        for i in 0..self.relays.len() {
-            let r = &mut self.relays[i];
+        for r in &mut self.relays {
             let was = r.state;
             r.state = RelayState::Done;
             match was {
