@@ -42,9 +42,10 @@ pub struct Transmit {
 }
 
 /// Whether `msg` carries a comprehension-required attribute floe does not know
-/// (RFC 8489 §14: types below 0x8000), which makes a response or indication unusable.
+/// (RFC 8489 §14: types below 0x8000), which makes a response or indication unusable;
+/// the rule's home is [`floe_stun::transaction::check_response`].
 fn has_unknown_required(msg: &Message<'_>) -> bool {
-    msg.unknown_comprehension_required().next().is_some()
+    floe_stun::transaction::check_response(msg).is_err()
 }
 
 /// ICE credentials (RFC 8445 §5.3; RFC 8839 §5.4: ufrag ≥ 4 and pwd ≥ 22 characters).
@@ -722,6 +723,15 @@ impl Agent {
             self.stats.unauthenticated += 1;
             return;
         }
+        // RFC 8489 §6.3.1: an authenticated request with a comprehension-required
+        // attribute we do not know gets 420 listing them, and is not processed.
+        let unknown: Vec<floe_stun::AttrType> =
+            msg.unknown_comprehension_required().take(16).collect();
+        if !unknown.is_empty() {
+            self.stats.unknown_required_attributes += 1;
+            self.respond_unknown(local, remote, msg, &unknown);
+            return;
+        }
         let (controlling, controlled) = (
             msg.get::<IceControlling>().ok().flatten(),
             msg.get::<IceControlled>().ok().flatten(),
@@ -862,6 +872,34 @@ impl Agent {
         tracing::info!(?role, "ICE role switched to resolve a conflict");
         self.role = role;
         self.recompute_priorities();
+    }
+
+    /// A 420 with UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1), signed like every response.
+    fn respond_unknown(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+        unknown: &[floe_stun::AttrType],
+    ) {
+        let mut buf = [0u8; 256];
+        let built = (|| {
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                msg.message_type().with_class(Class::Error),
+                msg.transaction_id(),
+            )?;
+            b.add(&ErrorCode::UNKNOWN_ATTRIBUTE)?
+                .add(&floe_stun::attributes::UnknownAttributes::from_types(
+                    unknown,
+                ))?
+                .add_message_integrity(&self.local_key)?
+                .add_fingerprint()?;
+            Ok::<_, floe_stun::Error>(b.len())
+        })();
+        if let Some(bytes) = built.ok().and_then(|n| buf.get(..n)) {
+            self.emit(local, remote, bytes.to_vec());
+        }
     }
 
     fn respond(

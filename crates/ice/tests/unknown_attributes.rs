@@ -293,3 +293,59 @@ fn a_stun_server_response_with_an_unknown_required_attribute_gives_no_server_ref
     let _ = agent.handle_receive(now, local, server, &valid);
     assert_eq!(srflx(&agent), 1);
 }
+
+/// RFC 8489 §6.3.1: an authenticated check carrying an unknown comprehension-required
+/// attribute gets a signed 420 listing it and is not processed (no pair, no triggered
+/// check); an unknown comprehension-optional one changes nothing.
+#[test]
+fn a_check_with_an_unknown_required_attribute_gets_420() {
+    let now = Instant::now();
+    let (mut agent, local, remote, _) = agent_with_check_in_flight(now);
+    while agent.poll_transmit().is_some() {}
+    let ours = agent.local_credentials().clone();
+    let key = IntegrityKey::short_term(&ours.pwd).unwrap();
+    let check = |extra: AttrType| {
+        let mut buf = [0u8; 256];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::BINDING_REQUEST,
+            TransactionId([7; 12]),
+        )
+        .unwrap();
+        let user = format!("{}:peer", ours.ufrag);
+        b.add(&floe_stun::attributes::Username(&user)).unwrap();
+        b.add(&floe_stun::attributes::Priority(1_000)).unwrap();
+        b.add(&floe_stun::attributes::IceControlled(5)).unwrap();
+        b.add_raw(extra, &[0; 4]).unwrap();
+        b.add_message_integrity(&key)
+            .unwrap()
+            .add_fingerprint()
+            .unwrap();
+        b.finish().to_vec()
+    };
+    agent.handle_receive(now, local, remote, &check(UNKNOWN_REQUIRED));
+    let answers: Vec<_> = std::iter::from_fn(|| agent.poll_transmit()).collect();
+    assert_eq!(answers.len(), 1, "one 420, nothing else");
+    let resp = Message::parse(&answers[0].data).unwrap();
+    assert_eq!(resp.class(), Class::Error);
+    assert_eq!(resp.get::<ErrorCode>().unwrap().unwrap().code, 420);
+    let listed = resp
+        .get::<floe_stun::attributes::UnknownAttributes>()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.0).collect::<Vec<_>>(),
+        [UNKNOWN_REQUIRED.0]
+    );
+    assert!(resp.verify(&key).is_ok(), "the 420 is signed");
+    assert_eq!(agent.stats().unknown_required_attributes, 1);
+    // Comprehension-optional: answered with a success.
+    agent.handle_receive(now, local, remote, &check(AttrType(0xC0AA)));
+    let ok = std::iter::from_fn(|| agent.poll_transmit()).find_map(|t| {
+        Message::parse(&t.data)
+            .ok()
+            .filter(|m| m.class() == Class::Success)
+            .map(|_| ())
+    });
+    assert!(ok.is_some(), "an optional unknown attribute is ignored");
+}

@@ -253,12 +253,24 @@ impl ClientTransaction {
     }
 }
 
+/// RFC 3489 attributes that servers of the RFC 5389 era still put in Binding responses
+/// for old clients: RESPONSE-ADDRESS (0x0002), SOURCE-ADDRESS (0x0004), CHANGED-ADDRESS
+/// (0x0005) and REFLECTED-FROM (0x000B). RFC 8489 §18.3.1 reserves them; floe knows
+/// what they meant and needs none of them, so a response carrying them is understood,
+/// not refused (refusing it would cost every user of such a server its
+/// server-reflexive candidate).
+pub const LEGACY_RFC3489_ATTRIBUTES: [u16; 4] = [0x0002, 0x0004, 0x0005, 0x000B];
+
 /// What RFC 8489 requires of every response and indication before its content is used:
 /// no unknown comprehension-required attribute (§6.3.2 for indications, §6.3.3 and
-/// §6.3.4 for responses; the attribute types floe decodes are known). The error names
-/// the first such attribute.
+/// §6.3.4 for responses; the attribute types floe decodes are known, and so are
+/// [`LEGACY_RFC3489_ATTRIBUTES`]). The error names the first such attribute. The one
+/// home of this rule: the transactions, the TURN client and the ICE agent call it.
 pub fn check_response(msg: &Message<'_>) -> Result<(), String> {
-    match msg.unknown_comprehension_required().next() {
+    match msg
+        .unknown_comprehension_required()
+        .find(|t| !LEGACY_RFC3489_ATTRIBUTES.contains(&t.0))
+    {
         None => Ok(()),
         Some(t) => Err(format!(
             "unknown comprehension-required attribute 0x{:04x} (RFC 8489 §6.3)",
@@ -402,6 +414,12 @@ mod tests {
         )
         .unwrap();
         b.add_raw(crate::AttrType(0xc0aa), &[1, 2, 3, 4]).unwrap();
+        // Nor are RFC 3489's SOURCE-ADDRESS and CHANGED-ADDRESS, which old-style
+        // servers still send.
+        b.add_raw(crate::AttrType(0x0004), &[0, 1, 0, 1, 192, 0, 2, 1])
+            .unwrap();
+        b.add_raw(crate::AttrType(0x0005), &[0, 1, 0, 2, 192, 0, 2, 2])
+            .unwrap();
         let ok = b.finish();
         assert!(t.handle_response(start, &Message::parse(ok).unwrap()));
         assert_eq!(t.state(), TransactionState::Answered);
