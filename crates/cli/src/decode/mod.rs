@@ -1,3 +1,13 @@
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 //! `floe decode`: look inside STUN, TURN and ChannelData traffic (hex, raw bytes, pcap and
 //! pcapng captures), with every field decoded and the first RFC rule each message
 //! breaks. See docs/decode.md.

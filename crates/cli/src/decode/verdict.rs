@@ -299,10 +299,10 @@ pub fn analyze(bytes: &[u8], credentials: Option<&Credentials>) -> Report {
                 });
             }
             Err(e) => {
-                if let Some(h) = bytes.get(..4) {
+                if let Some(&[c0, c1, l0, l1]) = bytes.get(..4) {
                     report.channel_data = Some(ChannelDataReport {
-                        channel: u16::from_be_bytes([h[0], h[1]]),
-                        length: u16::from_be_bytes([h[2], h[3]]),
+                        channel: u16::from_be_bytes([c0, c1]),
+                        length: u16::from_be_bytes([l0, l1]),
                         padding: 0,
                         data: hex(bytes.get(4..).unwrap_or_default()),
                     });
@@ -339,12 +339,31 @@ pub fn analyze(bytes: &[u8], credentials: Option<&Credentials>) -> Report {
     report
 }
 
+/// The fields of a STUN header that floe shows even when the message is malformed.
+struct Header {
+    raw_type: u16,
+    length: u16,
+    tid: TransactionId,
+}
+
+fn header(bytes: &[u8]) -> Option<Header> {
+    let head: [u8; HEADER_LEN] = bytes.get(..HEADER_LEN)?.try_into().ok()?;
+    let [t0, t1, l0, l1, _, _, _, _, tid @ ..] = head;
+    Some(Header {
+        raw_type: u16::from_be_bytes([t0, t1]),
+        length: u16::from_be_bytes([l0, l1]),
+        tid: TransactionId(tid),
+    })
+}
+
 fn header_fields(bytes: &[u8]) -> Option<StunReport> {
-    let head = bytes.get(..HEADER_LEN)?;
-    let raw_type = u16::from_be_bytes([head[0], head[1]]);
+    let Header {
+        raw_type,
+        length,
+        tid,
+        ..
+    } = header(bytes)?;
     let typ = floe_stun::MessageType::from_u16(raw_type & 0x3FFF);
-    let mut tid = [0u8; 12];
-    tid.copy_from_slice(&head[8..20]);
     Some(StunReport {
         message_type: format!("{raw_type:#06x}"),
         method: typ
@@ -352,8 +371,8 @@ fn header_fields(bytes: &[u8]) -> Option<StunReport> {
             .name()
             .map_or_else(|| format!("{:#05x}", typ.method.value()), str::to_owned),
         class: typ.class.name(),
-        transaction_id: TransactionId(tid).to_string(),
-        length: u16::from_be_bytes([head[2], head[3]]),
+        transaction_id: tid.to_string(),
+        length,
         attributes: Vec::new(),
         fingerprint: Check::Absent,
         message_integrity: Check::Absent,
@@ -397,9 +416,9 @@ fn attribute_report(raw: &RawAttribute<'_>, tid: &TransactionId) -> AttributeRep
 fn salvage(bytes: &[u8], tid: &TransactionId) -> Vec<AttributeReport> {
     let mut out = Vec::new();
     let mut at = HEADER_LEN;
-    while let Some(head) = bytes.get(at..at + 4) {
-        let typ = AttrType(u16::from_be_bytes([head[0], head[1]]));
-        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    while let Some(&[t0, t1, l0, l1]) = bytes.get(at..at + 4) {
+        let typ = AttrType(u16::from_be_bytes([t0, t1]));
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
         let Some(value) = bytes.get(at + 4..at + 4 + len) else {
             break;
         };
@@ -423,10 +442,8 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
         Err(e) => {
             report.verdict = Verdict::Malformed;
             if let Some(stun) = report.stun.as_mut() {
-                if floe_stun::peek_header(bytes).is_ok() {
-                    let mut tid = [0u8; 12];
-                    tid.copy_from_slice(&bytes[8..20]);
-                    stun.attributes = salvage(bytes, &TransactionId(tid));
+                if let (Ok(_), Some(h)) = (floe_stun::peek_header(bytes), header(bytes)) {
+                    stun.attributes = salvage(bytes, &h.tid);
                     mark_present(stun);
                 }
             }
@@ -603,10 +620,9 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Hex of at most the first 32 bytes, with `...` and the length if there are more.
 pub fn hex_short(bytes: &[u8]) -> String {
-    if bytes.len() <= 32 {
-        hex(bytes)
-    } else {
-        format!("{}... ({} bytes)", hex(&bytes[..32]), bytes.len())
+    match bytes.get(..32) {
+        Some(first) if bytes.len() > 32 => format!("{}... ({} bytes)", hex(first), bytes.len()),
+        _ => hex(bytes),
     }
 }
 
