@@ -402,6 +402,13 @@ fn capture(o: &mut Output<'_>, r: &mut dyn Read) {
             }
         }
     }
+    if flows.dropped() > 0 {
+        o.error(&format!(
+            "{} TCP flows dropped their unfinished frame and were ignored until their next SYN: more than {} bytes were buffered across flows",
+            flows.dropped(),
+            tcp::MAX_BUFFERED_TOTAL
+        ));
+    }
     for (src, dst, n) in flows.incomplete() {
         o.error(&format!(
             "TCP {src} -> {dst}: {n} bytes at the end of the capture never made a whole frame"
