@@ -154,6 +154,68 @@ fn oversized_and_non_utf8_text_attributes() {
 }
 
 #[test]
+fn text_attributes_over_the_rfc_8489_send_limits_are_violations_with_their_offset() {
+    // What floe-stun's parser accepts (for RFC 5389 peers) but `validate` refuses.
+    let at_limit = "u".repeat(508);
+    let (status, out, _) = decode_hex(&to_hex(&with_attrs(&[(0x0006, at_limit.as_bytes())])), &[]);
+    assert_eq!(status, 0, "{out}");
+    let over = "u".repeat(509);
+    let out = rejects(
+        &with_attrs(&[(0x8022, b"ok"), (0x0006, over.as_bytes())]),
+        &[],
+        "attribute 0x0006 (USERNAME) at offset 28: USERNAME must be fewer than 509 bytes (RFC 8489 §14.3); this one has 509 characters in 509 bytes",
+    );
+    assert!(out.contains("verdict: malformed"), "{out}");
+
+    // REALM, NONCE, SOFTWARE: fewer than 128 characters, counted as characters.
+    let fine = "é".repeat(127);
+    let long = "é".repeat(128);
+    for (typ, name, section) in [
+        (0x0014, "REALM", "§14.9"),
+        (0x0015, "NONCE", "§14.10"),
+        (0x8022, "SOFTWARE", "§14.14"),
+    ] {
+        let (status, out, _) = decode_hex(&to_hex(&with_attrs(&[(typ, fine.as_bytes())])), &[]);
+        assert_eq!(status, 0, "{out}");
+        rejects(
+            &with_attrs(&[(typ, long.as_bytes())]),
+            &[],
+            &format!(
+                "attribute {typ:#06x} ({name}) at offset 20: {name} must be fewer than 128 characters (RFC 8489 {section}); this one has 128 characters in 256 bytes"
+            ),
+        );
+    }
+
+    // The ERROR-CODE reason phrase (RFC 8489 §14.8), in an error response.
+    let mut value = vec![0, 0, 4, 0];
+    value.extend_from_slice("x".repeat(128).as_bytes());
+    let mut buf = vec![0u8; 512];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::new(floe_stun::Method::BINDING, floe_stun::Class::Error),
+        TID,
+    )
+    .unwrap();
+    b.add_raw(AttrType(0x0009), &value).unwrap();
+    let m = b.finish().to_vec();
+    rejects(
+        &m,
+        &[],
+        "attribute 0x0009 (ERROR-CODE) at offset 20: reason phrase must be fewer than 128 characters (RFC 8489 §14.8); this one has 128 characters in 128 bytes",
+    );
+
+    // In JSON the problem carries the attribute's offset.
+    let (_, out, _) = decode_hex(
+        &to_hex(&with_attrs(&[(0x8022, b"ok"), (0x0006, over.as_bytes())])),
+        &["--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["problems"][0]["check"], "attribute");
+    assert_eq!(v["problems"][0]["offset"], 28);
+    assert_eq!(v["verdict"], "malformed");
+}
+
+#[test]
 fn error_code_out_of_range() {
     // Class 7 is outside 3..=6 (RFC 8489 §14.8).
     let out = rejects(

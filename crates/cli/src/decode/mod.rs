@@ -36,6 +36,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod input;
+pub mod limits;
 pub mod net;
 pub mod pcap;
 pub mod render_json;

@@ -13,6 +13,7 @@ use floe_stun::{Class, Error, IntegrityKey, Message, ParseOptions, TransactionId
 use floe_turn::ChannelData;
 use serde::Serialize;
 
+use super::limits;
 use super::value::{describe, Described};
 
 /// Credentials to verify MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256 with.
@@ -166,6 +167,10 @@ pub struct AttributeReport {
     pub text: String,
     /// Why the value does not decode.
     pub error: Option<String>,
+    /// The value decodes but breaks its definition's limits on what may be sent (see
+    /// [`super::limits`]); reported as a problem.
+    #[serde(skip)]
+    pub violation: Option<String>,
     /// Whether RFC 8489 §14.5 has a receiver ignore it (it follows MESSAGE-INTEGRITY).
     pub ignored: bool,
 }
@@ -382,8 +387,10 @@ fn header_fields(bytes: &[u8]) -> Option<StunReport> {
 }
 
 fn attribute_report(raw: &RawAttribute<'_>, tid: &TransactionId) -> AttributeReport {
+    let mut violation = None;
     let (value, text, error) = match decode_known(raw, tid) {
         Ok(Some(any)) => {
+            violation = limits::violation(raw.typ, raw.offset, &any);
             let Described { json, text } = describe(&any);
             (json, text, None)
         }
@@ -407,6 +414,7 @@ fn attribute_report(raw: &RawAttribute<'_>, tid: &TransactionId) -> AttributeRep
         value,
         text,
         error,
+        violation,
         ignored: false,
     }
 }
@@ -479,7 +487,7 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
         }
     }
     for a in &stun.attributes {
-        if let Some(e) = &a.error {
+        if let Some(e) = a.error.as_ref().or(a.violation.as_ref()) {
             problems.push(("attribute", Some(a.offset), e.clone()));
         }
     }
