@@ -271,20 +271,120 @@ fn attributes_after_message_integrity_are_ignored_and_reported() {
     );
 }
 
+/// A message of `typ` with raw attributes (type, value).
+fn message(typ: MessageType, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096];
+    let mut b = MessageBuilder::new(&mut buf, typ, TID).unwrap();
+    for (t, v) in attrs {
+        b.add_raw(AttrType(*t), v).unwrap();
+    }
+    b.finish().to_vec()
+}
+
+/// Decodes `bytes` and expects exit status 0, verdict ok, and these notes.
+fn notes(bytes: &[u8], want: &[&str]) -> String {
+    let (status, out, err) = decode_hex(&to_hex(bytes), &[]);
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.contains("verdict: ok"), "{out}");
+    let got: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  note: "))
+        .collect();
+    assert_eq!(got, want, "{out}");
+    out
+}
+
 #[test]
-fn duplicate_attributes_are_reported() {
-    rejects(
-        &with_attrs(&[(0x0024, &[0, 0, 0, 1]), (0x0024, &[0, 0, 0, 2])]),
-        &[],
-        "attribute 0x0024 (PRIORITY) at offset 28 is a duplicate",
+fn repeated_attributes_are_notes_as_rfc_8489_section_14_allows_them() {
+    // RFC 8489 §14: only the first counts. A note, status 0.
+    let out = notes(
+        &with_attrs(&[(0x0024, &[0, 0, 0, 1]), (0x8022, b"x"), (0x0024, &[0, 0, 0, 2])]),
+        &["attribute 0x0024 (PRIORITY) at offset 36 repeats the one at offset 20 with a different value: only the first counts, receivers may ignore this one (RFC 8489 §14)"],
     );
-    // XOR-PEER-ADDRESS may repeat (CreatePermission, RFC 8656 §9.1).
-    let peer = [0, 1, 0x21, 0x13, 0x21, 0x12, 0xa4, 0x43];
+    assert!(!out.contains("error:"), "{out}");
+    // RFC 8445 says nothing about repeating its attributes: notes too.
+    let tie = [1, 2, 3, 4, 5, 6, 7, 8];
+    notes(
+        &with_attrs(&[(0x802a, &tie), (0x0025, b""), (0x802a, &tie), (0x0025, b"")]),
+        &[
+            "attribute 0x802a (ICE-CONTROLLING) at offset 36 repeats the one at offset 20 with the same value: only the first counts, receivers may ignore this one (RFC 8489 §14)",
+            "attribute 0x0025 (USE-CANDIDATE) at offset 48 repeats the one at offset 32 with the same value: only the first counts, receivers may ignore this one (RFC 8489 §14)",
+        ],
+    );
+    // In JSON: under "notes", with the offset; "problems" stays empty.
     let (status, out, _) = decode_hex(
-        &to_hex(&with_attrs(&[(0x0012, &peer), (0x0012, &peer)])),
+        &to_hex(&with_attrs(&[
+            (0x0024, &[0, 0, 0, 1]),
+            (0x0024, &[0, 0, 0, 1]),
+        ])),
+        &["--json"],
+    );
+    assert_eq!(status, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["verdict"], "ok");
+    assert_eq!(v["problems"], serde_json::json!([]));
+    assert_eq!(v["notes"][0]["check"], "duplicate");
+    assert_eq!(v["notes"][0]["offset"], 28);
+}
+
+#[test]
+fn repeats_a_definition_asks_for_are_not_even_notes() {
+    let peer = [0, 1, 0x21, 0x13, 0x21, 0x12, 0xa4, 0x43];
+    let peer2 = [0, 1, 0x21, 0x13, 0x21, 0x12, 0xa4, 0x44];
+    // RFC 8656 §10.1-10.2: several XOR-PEER-ADDRESS in a CreatePermission request.
+    let create_permission = MessageType::new(
+        floe_stun::Method::CREATE_PERMISSION,
+        floe_stun::Class::Request,
+    );
+    notes(
+        &message(create_permission, &[(0x0012, &peer), (0x0012, &peer2)]),
         &[],
     );
-    assert_eq!(status, 0, "{out}");
+    // Elsewhere (here a Send indication) the general rule applies.
+    let send = MessageType::new(floe_stun::Method::SEND, floe_stun::Class::Indication);
+    notes(
+        &message(send, &[(0x0012, &peer), (0x0012, &peer2)]),
+        &["attribute 0x0012 (XOR-PEER-ADDRESS) at offset 32 repeats the one at offset 20 with a different value: only the first counts, receivers may ignore this one (RFC 8489 §14)"],
+    );
+    // RFC 8656 §7.2: a dual allocation answers with one IPv4 and one IPv6
+    // XOR-RELAYED-ADDRESS; a second of the same family, or a third, is a note.
+    let v4 = [0, 1, 0x21, 0x13, 0x21, 0x12, 0xa4, 0x43];
+    let mut v6 = vec![0, 2, 0x21, 0x13];
+    v6.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+    v6.extend_from_slice(&[3; 12]);
+    let allocated = MessageType::new(floe_stun::Method::ALLOCATE, floe_stun::Class::Success);
+    notes(&message(allocated, &[(0x0016, &v4), (0x0016, &v6)]), &[]);
+    notes(
+        &message(allocated, &[(0x0016, &v4), (0x0016, &v4)]),
+        &["attribute 0x0016 (XOR-RELAYED-ADDRESS) at offset 32 repeats the one at offset 20 with the same value: only the first counts, receivers may ignore this one (RFC 8489 §14)"],
+    );
+    notes(
+        &message(allocated, &[(0x0016, &v4), (0x0016, &v6), (0x0016, &v6)]),
+        &["attribute 0x0016 (XOR-RELAYED-ADDRESS) at offset 56 repeats the one at offset 20 with a different value: only the first counts, receivers may ignore this one (RFC 8489 §14)"],
+    );
+}
+
+#[test]
+fn repeats_a_specification_forbids_stay_violations() {
+    // A second FINGERPRINT follows the first, which must be last (RFC 8489 §14.7).
+    rejects(
+        &with_attrs(&[(0x8028, &[0; 4]), (0x8028, &[0; 4])]),
+        &[],
+        "attribute 0x8028 (FINGERPRINT) at offset 28 follows FINGERPRINT, which must be last",
+    );
+    // A second MESSAGE-INTEGRITY follows the first and is ignored (RFC 8489 §14.5).
+    let out = rejects(
+        &with_attrs(&[(0x0008, &[0; 20]), (0x0008, &[0; 20])]),
+        &[],
+        "attribute 0x0008 (MESSAGE-INTEGRITY) at offset 44 follows MESSAGE-INTEGRITY and is ignored (RFC 8489 §14.5)",
+    );
+    assert!(!out.contains("note:"), "{out}");
+    // The same for MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6).
+    rejects(
+        &with_attrs(&[(0x001c, &[0; 32]), (0x001c, &[0; 32])]),
+        &[],
+        "attribute 0x001c (MESSAGE-INTEGRITY-SHA256) at offset 56 follows MESSAGE-INTEGRITY and is ignored",
+    );
 }
 
 #[test]

@@ -35,6 +35,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod duplicates;
 pub mod input;
 pub mod limits;
 pub mod net;

@@ -130,6 +130,9 @@ pub fn message(index: u64, framing: Option<&str>, r: &Report) -> String {
             let _ = writeln!(s, "  also: {}", p.message);
         }
     }
+    for n in &r.notes {
+        let _ = writeln!(s, "  note: {}", n.message);
+    }
     let _ = writeln!(s, "  verdict: {}", r.verdict.text());
     s
 }

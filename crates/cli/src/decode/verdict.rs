@@ -4,7 +4,8 @@
 //! The order of the checks is the order a receiver applies them (RFC 8489 §6.3): the
 //! structure (header, lengths, padding, placement of MESSAGE-INTEGRITY and FINGERPRINT),
 //! FINGERPRINT, each attribute's value, attributes ignored after MESSAGE-INTEGRITY
-//! (§14.5), duplicates, and last MESSAGE-INTEGRITY(-SHA256) with the given credentials.
+//! (§14.5), and last MESSAGE-INTEGRITY(-SHA256) with the given credentials. Repeated
+//! attributes are notes, not problems (see [`super::duplicates`]).
 
 use floe_stun::attributes::{decode_known, AttrType, PasswordAlgorithm, RawAttribute};
 use floe_stun::credentials::Algorithm;
@@ -13,8 +14,8 @@ use floe_stun::{Class, Error, IntegrityKey, Message, ParseOptions, TransactionId
 use floe_turn::ChannelData;
 use serde::Serialize;
 
-use super::limits;
 use super::value::{describe, Described};
+use super::{duplicates, limits};
 
 /// Credentials to verify MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256 with.
 #[derive(Debug, Clone)]
@@ -106,12 +107,12 @@ impl Verdict {
     }
 }
 
-/// One broken rule.
+/// One broken rule, or (in [`Report::notes`]) something worth knowing that breaks none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// Which check: `input`, `structure`, `fingerprint`, `attribute`, `unknown_attribute`,
-    /// `placement`, `duplicate`, `message_integrity`, `message_integrity_sha256`, `channel_data`,
-    /// `demux`.
+    /// `placement`, `message_integrity`, `message_integrity_sha256`, `channel_data`,
+    /// `demux`; for notes, `duplicate`.
     pub check: &'static str,
     /// Byte offset in the message of the attribute concerned, if any.
     pub offset: Option<usize>,
@@ -228,6 +229,9 @@ pub struct Report {
     pub error: Option<String>,
     /// Every broken rule, in the order they are checked.
     pub problems: Vec<Problem>,
+    /// What breaks no rule but is worth knowing (a repeated attribute whose repeat the
+    /// receiver may ignore); notes do not change the verdict.
+    pub notes: Vec<Problem>,
     /// The STUN fields (kind `stun`, when at least the header could be read).
     pub stun: Option<StunReport>,
     /// The ChannelData fields (kind `channel_data`, when the header could be read).
@@ -248,6 +252,7 @@ impl Report {
             verdict: Verdict::Ok,
             error: None,
             problems: Vec::new(),
+            notes: Vec::new(),
             stun: None,
             channel_data: None,
         }
@@ -258,6 +263,14 @@ impl Report {
             self.error = Some(message.clone());
         }
         self.problems.push(Problem {
+            check,
+            offset,
+            message,
+        });
+    }
+
+    fn note(&mut self, check: &'static str, offset: Option<usize>, message: String) {
+        self.notes.push(Problem {
             check,
             offset,
             message,
@@ -521,11 +534,7 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
             ),
         ));
     }
-    let mut strict = ParseOptions::structure_only();
-    strict.reject_duplicates = true;
-    if let Err(e) = Message::parse_with(bytes, strict) {
-        problems.push(("duplicate", error_offset(&e), e.to_string()));
-    }
+    let repeats = duplicates::notes(msg.method(), msg.class(), &stun.attributes);
     let malformed_count = problems.len();
     let malformed = malformed_count > 0;
 
@@ -598,6 +607,9 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
     };
     for (check, offset, message) in problems {
         report.problem(check, offset, message);
+    }
+    for (offset, message) in repeats {
+        report.note("duplicate", Some(offset), message);
     }
 }
 
