@@ -413,6 +413,120 @@ fn classic_stun_and_bad_top_bits() {
     );
 }
 
+/// A header of type `typ` with `body`, and FINGERPRINT when asked.
+fn typed(typ: u16, body: &[u8], fingerprint: bool) -> Vec<u8> {
+    let mut m = typ.to_be_bytes().to_vec();
+    let len = body.len() + if fingerprint { 8 } else { 0 };
+    m.extend_from_slice(&(len as u16).to_be_bytes());
+    m.extend_from_slice(&floe_stun::MAGIC_COOKIE.to_be_bytes());
+    m.extend_from_slice(&TID.0);
+    m.extend_from_slice(body);
+    if fingerprint {
+        let crc = floe_stun::fingerprint::compute(&m);
+        m.extend_from_slice(&[0x80, 0x28, 0, 4]);
+        m.extend_from_slice(&crc.to_be_bytes());
+    }
+    m
+}
+
+#[test]
+fn a_method_above_0x0ff_is_stun_with_a_violation_not_dtls() {
+    // Method 0xfff, request: type 0x3eef, first byte 0x3e (RFC 7983's DTLS range).
+    let m = MessageType::new(
+        floe_stun::Method::new(0xFFF).unwrap(),
+        floe_stun::Class::Request,
+    );
+    assert_eq!(m.to_u16(), 0x3EEF);
+    let software = [0x80, 0x22, 0, 2, b'o', b'k', 0, 0];
+    for fingerprint in [false, true] {
+        let out = rejects(
+            &typed(0x3EEF, &software, fingerprint),
+            &[],
+            "method 0xfff is outside 0x000-0x0ff, the range of STUN methods (RFC 8489 §18.2; RFC 7983 §9.1 reserves 0x100-0xfff), so its first byte 0x3e is in the RFC 7983 range DTLS (first byte 20-63): a receiver that demultiplexes by RFC 7983 does not take it for STUN",
+        );
+        assert!(
+            out.contains("message 1: STUN 0xfff request (type 0x3eef, length"),
+            "{out}"
+        );
+        assert!(
+            out.contains("@20   SOFTWARE (0x8022), 2 bytes: \"ok\""),
+            "{out}"
+        );
+        assert!(out.contains("verdict: malformed"), "{out}");
+    }
+    let (_, out, _) = decode_hex(&to_hex(&typed(0x3EEF, &software, true)), &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["kind"], "stun");
+    assert_eq!(v["demux"], "DTLS (first byte 20-63)");
+    assert_eq!(v["problems"][0]["check"], "method");
+    assert_eq!(v["problems"][0]["offset"], 0);
+    assert_eq!(v["stun"]["fingerprint"], "ok");
+
+    // A wrong FINGERPRINT, a length that does not match, or no cookie: not STUN.
+    let mut bad = typed(0x3EEF, &software, true);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let mut short = typed(0x3EEF, &software, false);
+    short.truncate(short.len() - 4);
+    let mut classic = typed(0x3EEF, &software, false);
+    classic[4] = 0;
+    for m in [bad, short, classic] {
+        let (status, out, _) = decode_hex(&to_hex(&m), &[]);
+        assert_eq!(status, 1, "{out}");
+        assert!(
+            out.contains("error: not STUN/TURN: first byte 0x3e is in the RFC 7983 range DTLS"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn top_bits_set_are_a_violation_at_offset_0() {
+    let software = [0x80, 0x22, 0, 2, b'o', b'k', 0, 0];
+    let out = rejects(
+        &typed(0xC001, &software, true),
+        &[],
+        "message type 0xc001: the two most significant bits must be zero (RFC 8489 §5); its first byte 0xc0 is in the RFC 7983 range QUIC (first byte 80-127 or 192-255)",
+    );
+    // The fields are still shown.
+    assert!(
+        out.contains("message 1: STUN Binding request (type 0xc001"),
+        "{out}"
+    );
+    assert!(
+        out.contains("@20   SOFTWARE (0x8022), 2 bytes: \"ok\""),
+        "{out}"
+    );
+    let (_, out, _) = decode_hex(&to_hex(&typed(0x4001, &[], false)), &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["kind"], "stun");
+    assert_eq!(v["problems"][0]["check"], "structure");
+    assert_eq!(v["problems"][0]["offset"], 0);
+}
+
+#[test]
+fn an_unassigned_method_in_range_is_a_note() {
+    // Method 0x0ff, request: type 0x02ef, first byte 0x02.
+    let (status, out, _) = decode_hex(&to_hex(&typed(0x02EF, &[], true)), &[]);
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.contains("message 1: STUN 0x0ff request (type 0x02ef"),
+        "{out}"
+    );
+    assert!(
+        out.contains("note: method 0x0ff is not one floe knows (Binding of RFC 8489, the TURN methods of RFC 8656 and RFC 6062); it is within the STUN range 0x000-0x0ff (RFC 8489 §18.2)"),
+        "{out}"
+    );
+    assert!(out.contains("verdict: ok"), "{out}");
+    // SharedSecret's old number.
+    let (status, out, _) = decode_hex(&to_hex(&typed(0x0002, &[], false)), &[]);
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.contains("note: method 0x002 is reserved; it was SharedSecret before RFC 5389"),
+        "{out}"
+    );
+}
+
 #[test]
 fn fingerprint_mismatch_is_its_own_check() {
     let mut buf = [0u8; 128];

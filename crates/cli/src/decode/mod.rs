@@ -35,6 +35,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod demux;
 pub mod duplicates;
 pub mod input;
 pub mod limits;

@@ -1,4 +1,5 @@
-//! Judging one message the way floe's parser does: what it is (RFC 7983 first byte),
+//! Judging one message the way floe's parser does: what it is (RFC 7983 first byte, or
+//! the magic cookie where the type puts the first byte elsewhere, see [`super::demux`]),
 //! every field, and every rule it breaks, first one first.
 //!
 //! The order of the checks is the order a receiver applies them (RFC 8489 §6.3): the
@@ -15,7 +16,7 @@ use floe_turn::ChannelData;
 use serde::Serialize;
 
 use super::value::{describe, Described};
-use super::{duplicates, limits};
+use super::{demux, duplicates, limits};
 
 /// Credentials to verify MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256 with.
 #[derive(Debug, Clone)]
@@ -73,7 +74,8 @@ impl Credentials {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// STUN (first byte 0-3).
+    /// STUN: first byte 0-3, or (for a message type RFC 8489 does not allow) the magic
+    /// cookie, length and FINGERPRINT say so.
     Stun,
     /// TURN ChannelData (first byte 64-79).
     ChannelData,
@@ -110,9 +112,9 @@ impl Verdict {
 /// One broken rule, or (in [`Report::notes`]) something worth knowing that breaks none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// Which check: `input`, `structure`, `fingerprint`, `attribute`, `unknown_attribute`,
-    /// `placement`, `message_integrity`, `message_integrity_sha256`, `channel_data`,
-    /// `demux`; for notes, `duplicate`.
+    /// Which check: `input`, `structure`, `method`, `fingerprint`, `attribute`,
+    /// `unknown_attribute`, `placement`, `message_integrity`, `message_integrity_sha256`,
+    /// `channel_data`, `demux`; for notes, `method` or `duplicate`.
     pub check: &'static str,
     /// Byte offset in the message of the attribute concerned, if any.
     pub offset: Option<usize>,
@@ -229,8 +231,8 @@ pub struct Report {
     pub error: Option<String>,
     /// Every broken rule, in the order they are checked.
     pub problems: Vec<Problem>,
-    /// What breaks no rule but is worth knowing (a repeated attribute whose repeat the
-    /// receiver may ignore); notes do not change the verdict.
+    /// What breaks no rule but is worth knowing (a method floe does not know, a repeated
+    /// attribute whose repeat the receiver may ignore); notes do not change the verdict.
     pub notes: Vec<Problem>,
     /// The STUN fields (kind `stun`, when at least the header could be read).
     pub stun: Option<StunReport>,
@@ -244,6 +246,11 @@ impl Report {
         Report {
             kind: match kind {
                 PacketKind::Stun => Kind::Stun,
+                // A method above 0x0ff or the top two bits set put a STUN message's
+                // first byte outside 0-3; the cookie and length still tell (see
+                // `super::demux`). ChannelData cannot also pass: its length field
+                // counts 16 bytes fewer than STUN's would.
+                _ if demux::stun_by_cookie(bytes) => Kind::Stun,
                 PacketKind::ChannelData => Kind::ChannelData,
                 _ => Kind::Other,
             },
@@ -435,25 +442,9 @@ fn attribute_report(raw: &RawAttribute<'_>, tid: &TransactionId) -> AttributeRep
 /// Lists the attributes of a message that failed the structure checks, as far as they
 /// can be read, so that the output shows where things went wrong.
 fn salvage(bytes: &[u8], tid: &TransactionId) -> Vec<AttributeReport> {
-    let mut out = Vec::new();
-    let mut at = HEADER_LEN;
-    while let Some(&[t0, t1, l0, l1]) = bytes.get(at..at + 4) {
-        let typ = AttrType(u16::from_be_bytes([t0, t1]));
-        let len = usize::from(u16::from_be_bytes([l0, l1]));
-        let Some(value) = bytes.get(at + 4..at + 4 + len) else {
-            break;
-        };
-        out.push(attribute_report(
-            &RawAttribute {
-                typ,
-                value,
-                offset: at,
-            },
-            tid,
-        ));
-        at += 4 + len.next_multiple_of(4);
-    }
-    out
+    demux::walk(bytes)
+        .map(|raw| attribute_report(&raw, tid))
+        .collect()
 }
 
 fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Report) {
@@ -462,13 +453,24 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
         Ok(msg) => msg,
         Err(e) => {
             report.verdict = Verdict::Malformed;
+            // Top bits set: `Report::new` found it STUN by its cookie and length.
+            let top_bits = matches!(e, Error::NotStun { .. });
             if let Some(stun) = report.stun.as_mut() {
-                if let (Ok(_), Some(h)) = (floe_stun::peek_header(bytes), header(bytes)) {
+                if let (true, Some(h)) = (
+                    top_bits || floe_stun::peek_header(bytes).is_ok(),
+                    header(bytes),
+                ) {
                     stun.attributes = salvage(bytes, &h.tid);
                     mark_present(stun);
                 }
             }
-            report.problem("structure", error_offset(&e), e.to_string());
+            match header(bytes) {
+                Some(h) if top_bits => {
+                    let message = demux::top_bits(h.raw_type, report.demux);
+                    report.problem("structure", Some(0), message);
+                }
+                _ => report.problem("structure", error_offset(&e), e.to_string()),
+            }
             return;
         }
     };
@@ -488,6 +490,16 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
         .collect();
     mark_present(stun);
     let mut problems: Vec<(&'static str, Option<usize>, String)> = Vec::new();
+    let mut notes: Vec<(&'static str, Option<usize>, String)> = Vec::new();
+
+    // RFC 8489 §18.2, RFC 7983: the method decides whether the first byte says STUN.
+    let raw_type = msg.message_type().to_u16();
+    if let Some(v) = demux::method_violation(msg.method(), raw_type, report.demux) {
+        problems.push(("method", Some(0), v));
+    }
+    if let Some(n) = demux::method_note(msg.method()) {
+        notes.push(("method", Some(0), n));
+    }
 
     // RFC 8489 §14.7: a wrong FINGERPRINT means "not STUN"; report it on its own.
     if msg.fingerprint_offset().is_some() {
@@ -534,7 +546,11 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
             ),
         ));
     }
-    let repeats = duplicates::notes(msg.method(), msg.class(), &stun.attributes);
+    notes.extend(
+        duplicates::notes(msg.method(), msg.class(), &stun.attributes)
+            .into_iter()
+            .map(|(offset, message)| ("duplicate", Some(offset), message)),
+    );
     let malformed_count = problems.len();
     let malformed = malformed_count > 0;
 
@@ -608,8 +624,8 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
     for (check, offset, message) in problems {
         report.problem(check, offset, message);
     }
-    for (offset, message) in repeats {
-        report.note("duplicate", Some(offset), message);
+    for (check, offset, message) in notes {
+        report.note(check, offset, message);
     }
 }
 
