@@ -1,11 +1,16 @@
 //! The hex reader on arbitrary text: chunked streaming gives the same messages as one
-//! pass, no message exceeds the limit, and the whole command (stdin auto-detection, raw
-//! and hex paths, both renderers) never panics.
+//! pass and no message exceeds the limit. Every message is then judged with the
+//! properties of `common/decode.rs` (deterministic, consistent, clean means floe-stun
+//! accepts it, JSON parses), and the whole command (stdin auto-detection, raw and hex
+//! paths, both renderers) gives the same output twice, JSON lines that parse.
 #![no_main]
 
 use floe_cli::decode::input::{parse_hex, stream_hex, MAX_MESSAGE_LEN};
-use floe_cli::decode::{run, DecodeArgs};
+use floe_cli::decode::DecodeArgs;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "common/decode.rs"]
+mod common;
 
 /// A reader that hands out at most `chunk` bytes per read.
 struct Chunked<'a> {
@@ -37,12 +42,18 @@ fuzz_target!(|data: &[u8]| {
     .unwrap();
     assert_eq!(whole, streamed);
 
+    // Each message judged from its hex, and the input itself as one raw message.
+    for m in whole.iter().flatten().take(8) {
+        common::check_message(m);
+    }
+    common::check_message(text);
+
     let args = DecodeArgs { json: chunk & 1 == 1, ..DecodeArgs::default() };
-    let status = run(&args, &mut &text[..], &mut std::io::sink(), &mut std::io::sink());
-    assert!(status <= 2);
+    common::check_run(&args, text);
     if let Ok(s) = std::str::from_utf8(text) {
-        let args = DecodeArgs::hex(s).with_password("pw");
-        let status = run(&args, &mut std::io::empty(), &mut std::io::sink(), &mut std::io::sink());
-        assert!(status <= 2);
+        for json in [false, true] {
+            let args = DecodeArgs { json, ..DecodeArgs::hex(s).with_password("pw") };
+            common::check_run(&args, b"");
+        }
     }
 });

@@ -123,6 +123,7 @@ fn json_top_level_keys_are_stable() {
         "verdict",
         "error",
         "problems",
+        "notes",
         "stun",
         "channel_data",
     ];

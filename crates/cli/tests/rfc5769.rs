@@ -133,11 +133,11 @@ fn every_single_bit_flip_of_every_vector_is_caught() {
     let long = Credentials::parse_long_term(&long_term_2_4()).unwrap();
     let known = [
         "structure",
+        "method",
         "fingerprint",
         "attribute",
         "unknown_attribute",
         "placement",
-        "duplicate",
         "message_integrity",
         "message_integrity_sha256",
         "demux",

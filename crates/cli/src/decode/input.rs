@@ -302,10 +302,10 @@ pub fn sniff(head: &[u8]) -> InputKind {
 pub fn read_head(r: &mut dyn Read) -> io::Result<Vec<u8>> {
     let mut head = vec![0u8; SNIFF_LEN];
     let mut have = 0;
-    while have < head.len() {
-        match r.read(&mut head[have..]) {
+    while let Some(rest @ [_, ..]) = head.get_mut(have..) {
+        match r.read(rest) {
             Ok(0) => break,
-            Ok(n) => have += n,
+            Ok(n) => have = have.saturating_add(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -345,7 +345,12 @@ pub fn stream_hex(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        d.feed(&buf[..n], &mut |m| {
+        let Some(read) = buf.get(..n) else {
+            return Err(io::Error::other(
+                "the reader returned more bytes than asked for",
+            ));
+        };
+        d.feed(read, &mut |m| {
             if go_on {
                 go_on = emit(m);
             }
@@ -423,6 +428,23 @@ mod tests {
         assert_eq!(sniff(&[0x40, 0x01, 0, 0]), InputKind::Raw);
         assert_eq!(sniff(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0]), InputKind::Capture);
         assert_eq!(sniff(b""), InputKind::Empty);
+    }
+
+    /// Hands out more bytes than asked for, breaking `Read`'s contract.
+    struct Liar;
+
+    impl Read for Liar {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            buf.fill(b'0');
+            Ok(buf.len() + 1000)
+        }
+    }
+
+    #[test]
+    fn a_reader_that_claims_too_many_bytes_does_not_panic() {
+        // Regression: `&buf[..n]` in `stream_hex` panicked on such a reader.
+        assert_eq!(read_head(&mut Liar).unwrap().len(), SNIFF_LEN);
+        assert!(stream_hex(&mut Liar, &mut |_| true).is_err());
     }
 
     #[test]

@@ -1,3 +1,13 @@
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 //! `floe decode`: look inside STUN, TURN and ChannelData traffic (hex, raw bytes, pcap and
 //! pcapng captures), with every field decoded and the first RFC rule each message
 //! breaks. See docs/decode.md.
@@ -25,7 +35,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod demux;
+pub mod duplicates;
 pub mod input;
+pub mod limits;
 pub mod net;
 pub mod pcap;
 pub mod render_json;
@@ -391,6 +404,13 @@ fn capture(o: &mut Output<'_>, r: &mut dyn Read) {
                 }
             }
         }
+    }
+    if flows.dropped() > 0 {
+        o.error(&format!(
+            "{} TCP flows dropped their unfinished frame and were ignored until their next SYN: more than {} bytes were buffered across flows",
+            flows.dropped(),
+            tcp::MAX_BUFFERED_TOTAL
+        ));
     }
     for (src, dst, n) in flows.incomplete() {
         o.error(&format!(

@@ -73,8 +73,12 @@ impl std::fmt::Display for Skip {
     }
 }
 
+fn array<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    array(b, at).map(u16::from_be_bytes)
 }
 
 /// Cuts the UDP or TCP payload out of a frame of `link_type`.
@@ -120,45 +124,36 @@ pub fn parse_ip(ip: &[u8]) -> Result<Segment<'_>, Skip> {
     let (src, dst, mut proto, mut rest) = match first >> 4 {
         4 => {
             let ihl = usize::from(first & 0x0F) * 4;
-            let header = ip.get(..ihl.max(20)).ok_or(Skip::Truncated("IPv4"))?;
-            if ihl < 20 {
+            if ihl < 20 || ip.len() < ihl {
                 return Err(Skip::Truncated("IPv4"));
             }
-            let flags_offset = be16(header, 6).unwrap_or(0);
+            let flags_offset = be16(ip, 6).unwrap_or(0);
             // More fragments, or a non-zero fragment offset.
             if flags_offset & 0x3FFF != 0 {
                 return Err(Skip::Fragment);
             }
-            let total = usize::from(be16(header, 2).unwrap_or(0));
+            let total = usize::from(be16(ip, 2).unwrap_or(0));
             let end = total.clamp(ihl, ip.len());
-            let src: [u8; 4] = header[12..16]
-                .try_into()
-                .map_err(|_| Skip::Truncated("IPv4"))?;
-            let dst: [u8; 4] = header[16..20]
-                .try_into()
-                .map_err(|_| Skip::Truncated("IPv4"))?;
+            let truncated = || Skip::Truncated("IPv4");
             (
-                IpAddr::V4(Ipv4Addr::from(src)),
-                IpAddr::V4(Ipv4Addr::from(dst)),
-                header[9],
-                &ip[ihl..end],
+                IpAddr::V4(Ipv4Addr::from(array::<4>(ip, 12).ok_or_else(truncated)?)),
+                IpAddr::V4(Ipv4Addr::from(array::<4>(ip, 16).ok_or_else(truncated)?)),
+                *ip.get(9).ok_or_else(truncated)?,
+                ip.get(ihl..end).ok_or_else(truncated)?,
             )
         }
         6 => {
-            let header = ip.get(..40).ok_or(Skip::Truncated("IPv6"))?;
-            let payload_len = usize::from(be16(header, 4).unwrap_or(0));
+            if ip.len() < 40 {
+                return Err(Skip::Truncated("IPv6"));
+            }
+            let payload_len = usize::from(be16(ip, 4).unwrap_or(0));
             let end = (40 + payload_len).min(ip.len());
-            let src: [u8; 16] = header[8..24]
-                .try_into()
-                .map_err(|_| Skip::Truncated("IPv6"))?;
-            let dst: [u8; 16] = header[24..40]
-                .try_into()
-                .map_err(|_| Skip::Truncated("IPv6"))?;
+            let truncated = || Skip::Truncated("IPv6");
             (
-                IpAddr::V6(Ipv6Addr::from(src)),
-                IpAddr::V6(Ipv6Addr::from(dst)),
-                header[6],
-                &ip[40..end],
+                IpAddr::V6(Ipv6Addr::from(array::<16>(ip, 8).ok_or_else(truncated)?)),
+                IpAddr::V6(Ipv6Addr::from(array::<16>(ip, 24).ok_or_else(truncated)?)),
+                *ip.get(6).ok_or_else(truncated)?,
+                ip.get(40..end).ok_or_else(truncated)?,
             )
         }
         _ => return Err(Skip::NotIp),

@@ -29,11 +29,11 @@ const PCAPNG_BOM: u32 = 0x1a2b_3c4d;
 
 /// Whether `head` starts like a classic pcap or a pcapng file.
 pub fn is_capture(head: &[u8]) -> bool {
-    let Some(m) = head.get(..4) else {
+    let Some(&[a, b, c, d]) = head.get(..4) else {
         return false;
     };
-    let le = u32::from_le_bytes([m[0], m[1], m[2], m[3]]);
-    let be = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+    let le = u32::from_le_bytes([a, b, c, d]);
+    let be = u32::from_be_bytes([a, b, c, d]);
     [PCAP_MICROS, PCAP_NANOS].contains(&le)
         || [PCAP_MICROS, PCAP_NANOS].contains(&be)
         || be == PCAPNG_SHB
@@ -134,11 +134,13 @@ pub struct CaptureReader<R> {
 /// Reads exactly `buf.len()` bytes; `Ok(false)` if the input ended before the first byte.
 fn fill(r: &mut dyn Read, buf: &mut [u8], what: &'static str) -> Result<bool, CaptureError> {
     let mut have = 0;
-    while have < buf.len() {
-        match r.read(&mut buf[have..]) {
+    // `get_mut` rather than indexing: a `Read` that breaks its contract (n > len) must
+    // not panic the reader.
+    while let Some(rest @ [_, ..]) = buf.get_mut(have..) {
+        match r.read(rest) {
             Ok(0) if have == 0 => return Ok(false),
             Ok(0) => return Err(CaptureError::Truncated { what }),
-            Ok(n) => have += n,
+            Ok(n) => have = have.saturating_add(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(CaptureError::Io(e)),
         }
@@ -366,8 +368,12 @@ impl<R: Read> CaptureReader<R> {
                         .get(id as usize)
                         .ok_or(CaptureError::UnknownInterface { id })?;
                     let start = at + 16;
-                    let data = body
-                        .get(start..start + captured as usize)
+                    // Checked: on a 32-bit host `start + captured` could wrap.
+                    let end = usize::try_from(captured)
+                        .ok()
+                        .and_then(|c| start.checked_add(c));
+                    let data = end
+                        .and_then(|end| body.get(start..end))
                         .ok_or(CaptureError::Truncated {
                             what: "a packet block",
                         })?
@@ -388,7 +394,7 @@ impl<R: Read> CaptureReader<R> {
                         .ok_or(CaptureError::UnknownInterface { id: 0 })?;
                     let original = u32_at(&body, 0, big_endian).unwrap_or(0) as usize;
                     let data = body.get(4..).unwrap_or_default();
-                    let data = data[..data.len().min(original)].to_vec();
+                    let data = data.get(..original).unwrap_or(data).to_vec();
                     self.number += 1;
                     return Ok(Some(Frame {
                         number: self.number,
@@ -546,6 +552,29 @@ mod tests {
         assert_eq!(frames[0].time, Some(Duration::from_millis(1500)));
         assert_eq!(frames[1].data, b"hi");
         assert_eq!(frames[1].time, None);
+    }
+
+    #[test]
+    fn pcapng_block_lengths_of_4_gb_are_refused_before_allocating() {
+        let mut shb = PCAPNG_BOM.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let head = block(PCAPNG_SHB, &shb);
+        // A block after the section header, then the section header itself.
+        let mut f = head.clone();
+        f.extend_from_slice(&6u32.to_le_bytes());
+        f.extend_from_slice(&0xFFFF_FFFCu32.to_le_bytes());
+        assert!(matches!(
+            all(&f),
+            Err(CaptureError::BadLength {
+                length: 0xFFFF_FFFC,
+                ..
+            })
+        ));
+        let mut f = PCAPNG_SHB.to_le_bytes().to_vec();
+        f.extend_from_slice(&0xFFFF_FFFCu32.to_le_bytes());
+        f.extend_from_slice(&PCAPNG_BOM.to_le_bytes());
+        assert!(matches!(all(&f), Err(CaptureError::BadLength { .. })));
     }
 
     #[test]

@@ -116,7 +116,8 @@ pub fn message(index: u64, framing: Option<&str>, r: &Report) -> String {
                 );
                 let shown = cd.data.len().min(64);
                 let more = if cd.data.len() > shown { "..." } else { "" };
-                let _ = writeln!(s, "  data {}{more}", &cd.data[..shown]);
+                let data = cd.data.get(..shown).unwrap_or_default();
+                let _ = writeln!(s, "  data {data}{more}");
             }
         }
         Kind::Other => {
@@ -128,6 +129,9 @@ pub fn message(index: u64, framing: Option<&str>, r: &Report) -> String {
         for p in rest {
             let _ = writeln!(s, "  also: {}", p.message);
         }
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "  note: {}", n.message);
     }
     let _ = writeln!(s, "  verdict: {}", r.verdict.text());
     s

@@ -9,7 +9,8 @@
 //!
 //! Segments are taken in capture order: retransmitted or reordered segments are not
 //! sorted out. Memory is bounded: each flow buffers at most one frame (floe-stun's
-//! [`StreamDecoder`]), and at most [`MAX_FLOWS`] flows are tracked.
+//! [`StreamDecoder`]), at most [`MAX_FLOWS`] flows are tracked, and all flows together
+//! hold at most [`MAX_BUFFERED_TOTAL`] bytes of unfinished frames.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +20,11 @@ use floe_stun::MAGIC_COOKIE;
 
 /// Flows tracked at once; past this, all state is dropped and flows start afresh.
 pub const MAX_FLOWS: usize = 4096;
+
+/// Bytes of unfinished frames held across all flows. Without it, [`MAX_FLOWS`] flows each
+/// holding most of a 64 KiB frame would keep a quarter of a gigabyte. Past it, the other
+/// flows holding the most are dropped (and ignored until their next SYN), largest first.
+pub const MAX_BUFFERED_TOTAL: usize = 16 * 1024 * 1024;
 
 /// What a TCP segment produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +46,23 @@ enum Flow {
     Ignored,
 }
 
+type Key = (SocketAddr, SocketAddr);
+
 /// Per-flow reassembly state.
 #[derive(Debug, Default)]
 pub struct Flows {
-    flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+    table: HashMap<Key, Flow>,
+    /// Sum of every flow's buffered bytes.
+    buffered: usize,
+    /// Flows whose unfinished frame was dropped to stay within [`MAX_BUFFERED_TOTAL`].
+    dropped: u64,
+}
+
+fn held(flow: &Flow) -> usize {
+    match flow {
+        Flow::Framed(decoder, _) => decoder.buffered(),
+        Flow::Ignored => 0,
+    }
 }
 
 fn guess(payload: &[u8]) -> Option<Framing> {
@@ -76,28 +95,70 @@ impl Flows {
     ) -> Vec<Piece> {
         let key = (src, dst);
         if syn {
-            self.flows.remove(&key);
+            self.set(key, None);
         }
         if payload.is_empty() {
             return Vec::new();
         }
-        if !self.flows.contains_key(&key) {
-            if self.flows.len() >= MAX_FLOWS {
-                self.flows.clear();
+        let before = self.table.get(&key).map_or(0, held);
+        let out = self.feed(key, payload);
+        let after = self.table.get(&key).map_or(0, held);
+        self.buffered = self.buffered.saturating_sub(before).saturating_add(after);
+        if self.buffered > MAX_BUFFERED_TOTAL {
+            self.shed(key);
+        }
+        out
+    }
+
+    /// Replaces (or with `None` removes) a flow, keeping the byte count right.
+    fn set(&mut self, key: Key, flow: Option<Flow>) {
+        let old = match flow {
+            Some(flow) => self.table.insert(key, flow),
+            None => self.table.remove(&key),
+        };
+        self.buffered = self.buffered.saturating_sub(old.as_ref().map_or(0, held));
+    }
+
+    /// Drops the unfinished frames of the flows other than `keep` holding the most, until
+    /// the total is within [`MAX_BUFFERED_TOTAL`]. Largest first, ties by address, so that
+    /// the same capture always gives the same output.
+    fn shed(&mut self, keep: Key) {
+        let mut holders: Vec<(usize, Key)> = self
+            .table
+            .iter()
+            .filter(|(k, _)| **k != keep)
+            .map(|(k, f)| (held(f), *k))
+            .filter(|(n, _)| *n > 0)
+            .collect();
+        holders.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, key) in holders {
+            if self.buffered <= MAX_BUFFERED_TOTAL {
+                break;
+            }
+            self.set(key, Some(Flow::Ignored));
+            self.dropped += 1;
+        }
+    }
+
+    fn feed(&mut self, key: Key, payload: &[u8]) -> Vec<Piece> {
+        if !self.table.contains_key(&key) {
+            if self.table.len() >= MAX_FLOWS {
+                self.table.clear();
+                self.buffered = 0;
             }
             let flow = match guess(payload) {
                 Some(framing) => Flow::Framed(StreamDecoder::new(framing), framing),
                 None => {
-                    self.flows.insert(key, Flow::Ignored);
+                    self.table.insert(key, Flow::Ignored);
                     return vec![Piece::NotStunTurn(
                         "TCP stream is neither STUN/TURN framing nor RFC 4571 framing of STUN"
                             .to_owned(),
                     )];
                 }
             };
-            self.flows.insert(key, flow);
+            self.table.insert(key, flow);
         }
-        let Some(Flow::Framed(decoder, framing)) = self.flows.get_mut(&key) else {
+        let Some(Flow::Framed(decoder, framing)) = self.table.get_mut(&key) else {
             return Vec::new();
         };
         let name = match framing {
@@ -110,7 +171,7 @@ impl Flows {
         for chunk in payload.chunks(32 * 1024) {
             if let Err(e) = decoder.extend(chunk) {
                 out.push(Piece::NotStunTurn(format!("TCP stream out of sync: {e}")));
-                self.flows.insert(key, Flow::Ignored);
+                self.table.insert(key, Flow::Ignored);
                 return out;
             }
             loop {
@@ -124,7 +185,7 @@ impl Flows {
                     Ok(None) => break,
                     Err(e) => {
                         out.push(Piece::NotStunTurn(format!("TCP stream out of sync: {e}")));
-                        self.flows.insert(key, Flow::Ignored);
+                        self.table.insert(key, Flow::Ignored);
                         return out;
                     }
                 }
@@ -133,10 +194,20 @@ impl Flows {
         out
     }
 
+    /// Bytes of unfinished frames held across all flows.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Flows whose unfinished frame was dropped to stay within [`MAX_BUFFERED_TOTAL`].
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
     /// Flows with bytes buffered that never made a whole frame, for a note at the end.
     pub fn incomplete(&self) -> Vec<(SocketAddr, SocketAddr, usize)> {
         let mut v: Vec<_> = self
-            .flows
+            .table
             .iter()
             .filter_map(|((s, d), f)| match f {
                 Flow::Framed(dec, _) if dec.buffered() > 0 => Some((*s, *d, dec.buffered())),
@@ -202,6 +273,33 @@ mod tests {
                 bytes: m
             }]
         );
+    }
+
+    #[test]
+    fn unfinished_frames_across_flows_stay_within_the_total_budget() {
+        // Regression: 4096 flows each holding most of a 64 KiB frame kept ~256 MiB.
+        // Each flow here holds 60,020 bytes of a message whose length says 65,532.
+        let mut partial = vec![0, 1, 0xFF, 0xFC];
+        partial.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        partial.resize(60_020, 7);
+        let mut f = Flows::default();
+        let flows = MAX_BUFFERED_TOTAL / partial.len() + 20;
+        let src = |i: usize| SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 1000));
+        for i in 0..flows {
+            assert!(f.segment(src(i), b(), true, &partial).is_empty());
+            assert!(
+                f.buffered() <= MAX_BUFFERED_TOTAL,
+                "{} after {i}",
+                f.buffered()
+            );
+        }
+        assert!(f.dropped() >= 20, "{}", f.dropped());
+        let held: usize = f.incomplete().iter().map(|(_, _, n)| n).sum();
+        assert_eq!(held, f.buffered());
+        // The newest flow is never the one dropped: its frame still completes.
+        let rest = vec![0; 20 + 0xFFFC - partial.len()];
+        let pieces = f.segment(src(flows - 1), b(), false, &rest);
+        assert!(matches!(&pieces[..], [Piece::Frame { .. }]), "{pieces:?}");
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! Judging one message the way floe's parser does: what it is (RFC 7983 first byte),
+//! Judging one message the way floe's parser does: what it is (RFC 7983 first byte, or
+//! the magic cookie where the type puts the first byte elsewhere, see [`super::demux`]),
 //! every field, and every rule it breaks, first one first.
 //!
 //! The order of the checks is the order a receiver applies them (RFC 8489 §6.3): the
 //! structure (header, lengths, padding, placement of MESSAGE-INTEGRITY and FINGERPRINT),
 //! FINGERPRINT, each attribute's value, attributes ignored after MESSAGE-INTEGRITY
-//! (§14.5), duplicates, and last MESSAGE-INTEGRITY(-SHA256) with the given credentials.
+//! (§14.5), and last MESSAGE-INTEGRITY(-SHA256) with the given credentials. Repeated
+//! attributes are notes, not problems (see [`super::duplicates`]).
 
 use floe_stun::attributes::{decode_known, AttrType, PasswordAlgorithm, RawAttribute};
 use floe_stun::credentials::Algorithm;
@@ -14,6 +16,7 @@ use floe_turn::ChannelData;
 use serde::Serialize;
 
 use super::value::{describe, Described};
+use super::{demux, duplicates, limits};
 
 /// Credentials to verify MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256 with.
 #[derive(Debug, Clone)]
@@ -71,7 +74,8 @@ impl Credentials {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// STUN (first byte 0-3).
+    /// STUN: first byte 0-3, or (for a message type RFC 8489 does not allow) the magic
+    /// cookie, length and FINGERPRINT say so.
     Stun,
     /// TURN ChannelData (first byte 64-79).
     ChannelData,
@@ -105,12 +109,12 @@ impl Verdict {
     }
 }
 
-/// One broken rule.
+/// One broken rule, or (in [`Report::notes`]) something worth knowing that breaks none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// Which check: `input`, `structure`, `fingerprint`, `attribute`, `unknown_attribute`,
-    /// `placement`, `duplicate`, `message_integrity`, `message_integrity_sha256`, `channel_data`,
-    /// `demux`.
+    /// Which check: `input`, `structure`, `method`, `fingerprint`, `attribute`,
+    /// `unknown_attribute`, `placement`, `message_integrity`, `message_integrity_sha256`,
+    /// `channel_data`, `demux`; for notes, `method` or `duplicate`.
     pub check: &'static str,
     /// Byte offset in the message of the attribute concerned, if any.
     pub offset: Option<usize>,
@@ -166,6 +170,10 @@ pub struct AttributeReport {
     pub text: String,
     /// Why the value does not decode.
     pub error: Option<String>,
+    /// The value decodes but breaks its definition's limits on what may be sent (see
+    /// [`super::limits`]); reported as a problem.
+    #[serde(skip)]
+    pub violation: Option<String>,
     /// Whether RFC 8489 §14.5 has a receiver ignore it (it follows MESSAGE-INTEGRITY).
     pub ignored: bool,
 }
@@ -223,6 +231,9 @@ pub struct Report {
     pub error: Option<String>,
     /// Every broken rule, in the order they are checked.
     pub problems: Vec<Problem>,
+    /// What breaks no rule but is worth knowing (a method floe does not know, a repeated
+    /// attribute whose repeat the receiver may ignore); notes do not change the verdict.
+    pub notes: Vec<Problem>,
     /// The STUN fields (kind `stun`, when at least the header could be read).
     pub stun: Option<StunReport>,
     /// The ChannelData fields (kind `channel_data`, when the header could be read).
@@ -235,6 +246,11 @@ impl Report {
         Report {
             kind: match kind {
                 PacketKind::Stun => Kind::Stun,
+                // A method above 0x0ff or the top two bits set put a STUN message's
+                // first byte outside 0-3; the cookie and length still tell (see
+                // `super::demux`). ChannelData cannot also pass: its length field
+                // counts 16 bytes fewer than STUN's would.
+                _ if demux::stun_by_cookie(bytes) => Kind::Stun,
                 PacketKind::ChannelData => Kind::ChannelData,
                 _ => Kind::Other,
             },
@@ -243,6 +259,7 @@ impl Report {
             verdict: Verdict::Ok,
             error: None,
             problems: Vec::new(),
+            notes: Vec::new(),
             stun: None,
             channel_data: None,
         }
@@ -253,6 +270,14 @@ impl Report {
             self.error = Some(message.clone());
         }
         self.problems.push(Problem {
+            check,
+            offset,
+            message,
+        });
+    }
+
+    fn note(&mut self, check: &'static str, offset: Option<usize>, message: String) {
+        self.notes.push(Problem {
             check,
             offset,
             message,
@@ -299,10 +324,10 @@ pub fn analyze(bytes: &[u8], credentials: Option<&Credentials>) -> Report {
                 });
             }
             Err(e) => {
-                if let Some(h) = bytes.get(..4) {
+                if let Some(&[c0, c1, l0, l1]) = bytes.get(..4) {
                     report.channel_data = Some(ChannelDataReport {
-                        channel: u16::from_be_bytes([h[0], h[1]]),
-                        length: u16::from_be_bytes([h[2], h[3]]),
+                        channel: u16::from_be_bytes([c0, c1]),
+                        length: u16::from_be_bytes([l0, l1]),
                         padding: 0,
                         data: hex(bytes.get(4..).unwrap_or_default()),
                     });
@@ -339,12 +364,31 @@ pub fn analyze(bytes: &[u8], credentials: Option<&Credentials>) -> Report {
     report
 }
 
+/// The fields of a STUN header that floe shows even when the message is malformed.
+struct Header {
+    raw_type: u16,
+    length: u16,
+    tid: TransactionId,
+}
+
+fn header(bytes: &[u8]) -> Option<Header> {
+    let head: [u8; HEADER_LEN] = bytes.get(..HEADER_LEN)?.try_into().ok()?;
+    let [t0, t1, l0, l1, _, _, _, _, tid @ ..] = head;
+    Some(Header {
+        raw_type: u16::from_be_bytes([t0, t1]),
+        length: u16::from_be_bytes([l0, l1]),
+        tid: TransactionId(tid),
+    })
+}
+
 fn header_fields(bytes: &[u8]) -> Option<StunReport> {
-    let head = bytes.get(..HEADER_LEN)?;
-    let raw_type = u16::from_be_bytes([head[0], head[1]]);
+    let Header {
+        raw_type,
+        length,
+        tid,
+        ..
+    } = header(bytes)?;
     let typ = floe_stun::MessageType::from_u16(raw_type & 0x3FFF);
-    let mut tid = [0u8; 12];
-    tid.copy_from_slice(&head[8..20]);
     Some(StunReport {
         message_type: format!("{raw_type:#06x}"),
         method: typ
@@ -352,8 +396,8 @@ fn header_fields(bytes: &[u8]) -> Option<StunReport> {
             .name()
             .map_or_else(|| format!("{:#05x}", typ.method.value()), str::to_owned),
         class: typ.class.name(),
-        transaction_id: TransactionId(tid).to_string(),
-        length: u16::from_be_bytes([head[2], head[3]]),
+        transaction_id: tid.to_string(),
+        length,
         attributes: Vec::new(),
         fingerprint: Check::Absent,
         message_integrity: Check::Absent,
@@ -363,8 +407,10 @@ fn header_fields(bytes: &[u8]) -> Option<StunReport> {
 }
 
 fn attribute_report(raw: &RawAttribute<'_>, tid: &TransactionId) -> AttributeReport {
+    let mut violation = None;
     let (value, text, error) = match decode_known(raw, tid) {
         Ok(Some(any)) => {
+            violation = limits::violation(raw.typ, raw.offset, &any);
             let Described { json, text } = describe(&any);
             (json, text, None)
         }
@@ -388,6 +434,7 @@ fn attribute_report(raw: &RawAttribute<'_>, tid: &TransactionId) -> AttributeRep
         value,
         text,
         error,
+        violation,
         ignored: false,
     }
 }
@@ -395,25 +442,9 @@ fn attribute_report(raw: &RawAttribute<'_>, tid: &TransactionId) -> AttributeRep
 /// Lists the attributes of a message that failed the structure checks, as far as they
 /// can be read, so that the output shows where things went wrong.
 fn salvage(bytes: &[u8], tid: &TransactionId) -> Vec<AttributeReport> {
-    let mut out = Vec::new();
-    let mut at = HEADER_LEN;
-    while let Some(head) = bytes.get(at..at + 4) {
-        let typ = AttrType(u16::from_be_bytes([head[0], head[1]]));
-        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let Some(value) = bytes.get(at + 4..at + 4 + len) else {
-            break;
-        };
-        out.push(attribute_report(
-            &RawAttribute {
-                typ,
-                value,
-                offset: at,
-            },
-            tid,
-        ));
-        at += 4 + len.next_multiple_of(4);
-    }
-    out
+    demux::walk(bytes)
+        .map(|raw| attribute_report(&raw, tid))
+        .collect()
 }
 
 fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Report) {
@@ -422,15 +453,24 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
         Ok(msg) => msg,
         Err(e) => {
             report.verdict = Verdict::Malformed;
+            // Top bits set: `Report::new` found it STUN by its cookie and length.
+            let top_bits = matches!(e, Error::NotStun { .. });
             if let Some(stun) = report.stun.as_mut() {
-                if floe_stun::peek_header(bytes).is_ok() {
-                    let mut tid = [0u8; 12];
-                    tid.copy_from_slice(&bytes[8..20]);
-                    stun.attributes = salvage(bytes, &TransactionId(tid));
+                if let (true, Some(h)) = (
+                    top_bits || floe_stun::peek_header(bytes).is_ok(),
+                    header(bytes),
+                ) {
+                    stun.attributes = salvage(bytes, &h.tid);
                     mark_present(stun);
                 }
             }
-            report.problem("structure", error_offset(&e), e.to_string());
+            match header(bytes) {
+                Some(h) if top_bits => {
+                    let message = demux::top_bits(h.raw_type, report.demux);
+                    report.problem("structure", Some(0), message);
+                }
+                _ => report.problem("structure", error_offset(&e), e.to_string()),
+            }
             return;
         }
     };
@@ -450,6 +490,16 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
         .collect();
     mark_present(stun);
     let mut problems: Vec<(&'static str, Option<usize>, String)> = Vec::new();
+    let mut notes: Vec<(&'static str, Option<usize>, String)> = Vec::new();
+
+    // RFC 8489 §18.2, RFC 7983: the method decides whether the first byte says STUN.
+    let raw_type = msg.message_type().to_u16();
+    if let Some(v) = demux::method_violation(msg.method(), raw_type, report.demux) {
+        problems.push(("method", Some(0), v));
+    }
+    if let Some(n) = demux::method_note(msg.method()) {
+        notes.push(("method", Some(0), n));
+    }
 
     // RFC 8489 §14.7: a wrong FINGERPRINT means "not STUN"; report it on its own.
     if msg.fingerprint_offset().is_some() {
@@ -462,7 +512,7 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
         }
     }
     for a in &stun.attributes {
-        if let Some(e) = &a.error {
+        if let Some(e) = a.error.as_ref().or(a.violation.as_ref()) {
             problems.push(("attribute", Some(a.offset), e.clone()));
         }
     }
@@ -496,11 +546,11 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
             ),
         ));
     }
-    let mut strict = ParseOptions::structure_only();
-    strict.reject_duplicates = true;
-    if let Err(e) = Message::parse_with(bytes, strict) {
-        problems.push(("duplicate", error_offset(&e), e.to_string()));
-    }
+    notes.extend(
+        duplicates::notes(msg.method(), msg.class(), &stun.attributes)
+            .into_iter()
+            .map(|(offset, message)| ("duplicate", Some(offset), message)),
+    );
     let malformed_count = problems.len();
     let malformed = malformed_count > 0;
 
@@ -574,6 +624,9 @@ fn analyze_stun(bytes: &[u8], credentials: Option<&Credentials>, report: &mut Re
     for (check, offset, message) in problems {
         report.problem(check, offset, message);
     }
+    for (check, offset, message) in notes {
+        report.note(check, offset, message);
+    }
 }
 
 /// Sets FINGERPRINT and the integrity attributes to "not checked" where present.
@@ -603,10 +656,9 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Hex of at most the first 32 bytes, with `...` and the length if there are more.
 pub fn hex_short(bytes: &[u8]) -> String {
-    if bytes.len() <= 32 {
-        hex(bytes)
-    } else {
-        format!("{}... ({} bytes)", hex(&bytes[..32]), bytes.len())
+    match bytes.get(..32) {
+        Some(first) if bytes.len() > 32 => format!("{}... ({} bytes)", hex(first), bytes.len()),
+        _ => hex(bytes),
     }
 }
 
@@ -653,8 +705,9 @@ mod tests {
 
     #[test]
     fn the_largest_message_of_empty_attributes_is_judged_quickly() {
-        // 16383 unknown comprehension-optional attributes of length 0, then one duplicate
-        // PRIORITY pair: every check walks the message a bounded number of times.
+        // 16383 unknown comprehension-optional attributes of length 0, all of one type
+        // (16382 repeats to note): every check walks the message a bounded number of
+        // times.
         let body_len = 0xFFFC;
         let mut m = vec![0, 1];
         m.extend_from_slice(&(body_len as u16).to_be_bytes());
@@ -665,6 +718,7 @@ mod tests {
         }
         let start = std::time::Instant::now();
         let r = analyze(&m, Some(&Credentials::ShortTerm("pw".to_owned())));
+        assert_eq!(r.notes.len(), 16382);
         assert_eq!(r.stun.unwrap().attributes.len(), 16383);
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
