@@ -83,24 +83,32 @@ const INDEX_LEN: usize = 12;
 /// the two zero bits, the cookie, the length alignment. Returns the type and the total
 /// message length the header announces (header included). Used by stream framing too.
 pub fn peek_header(buf: &[u8]) -> Result<(MessageType, usize), Error> {
-    if buf.len() < HEADER_LEN {
-        return Err(Error::Truncated {
-            needed: HEADER_LEN,
-            have: buf.len(),
-        });
+    header_of(buf).and_then(check_header)
+}
+
+/// The fixed-size header at the start of `buf`, so that every header field is read from
+/// an array the compiler knows is 20 bytes long.
+fn header_of(buf: &[u8]) -> Result<&[u8; HEADER_LEN], Error> {
+    buf.first_chunk().ok_or(Error::Truncated {
+        needed: HEADER_LEN,
+        have: buf.len(),
+    })
+}
+
+fn check_header(header: &[u8; HEADER_LEN]) -> Result<(MessageType, usize), Error> {
+    let [t0, t1, l0, l1, c0, c1, c2, c3, ..] = *header;
+    if t0 & 0xC0 != 0 {
+        return Err(Error::NotStun { first_byte: t0 });
     }
-    if buf[0] & 0xC0 != 0 {
-        return Err(Error::NotStun { first_byte: buf[0] });
-    }
-    let cookie = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    let cookie = u32::from_be_bytes([c0, c1, c2, c3]);
     if cookie != MAGIC_COOKIE {
         return Err(Error::ClassicStun { found: cookie });
     }
-    let length = u16::from_be_bytes([buf[2], buf[3]]);
+    let length = u16::from_be_bytes([l0, l1]);
     if length % 4 != 0 {
         return Err(Error::LengthNotAligned { length });
     }
-    let typ = MessageType::from_u16(u16::from_be_bytes([buf[0], buf[1]]));
+    let typ = MessageType::from_u16(u16::from_be_bytes([t0, t1]));
     Ok((typ, HEADER_LEN + usize::from(length)))
 }
 
@@ -145,30 +153,32 @@ impl Placement {
     }
 }
 
-/// Reads the attribute header at `at`; the caller knows `at + 4 <= buf.len()`.
+/// Reads the attribute at `at`: its header, its value, and where the next one starts
+/// (after the padding).
 fn attribute_at(buf: &[u8], at: usize) -> Result<(RawAttribute<'_>, usize), Error> {
-    let head = buf
-        .get(at..at + 4)
+    let (&[t0, t1, l0, l1], rest) = buf
+        .get(at..)
+        .and_then(<[u8]>::split_first_chunk)
         .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
-    let typ = AttrType(u16::from_be_bytes([head[0], head[1]]));
-    let length = u16::from_be_bytes([head[2], head[3]]);
-    let start = at + 4;
-    let end = start + usize::from(length);
-    let padded_end = start + usize::from(length).next_multiple_of(4);
-    if padded_end > buf.len() {
-        return Err(Error::AttributeOverflow {
+    let typ = AttrType(u16::from_be_bytes([t0, t1]));
+    let length = u16::from_be_bytes([l0, l1]);
+    let padded = usize::from(length).next_multiple_of(4);
+    // The value and its padding must both be inside the message.
+    let value = rest
+        .get(..padded)
+        .and_then(|padded_value| padded_value.get(..usize::from(length)))
+        .ok_or(Error::AttributeOverflow {
             typ,
             offset: at,
             length,
-        });
-    }
+        })?;
     Ok((
         RawAttribute {
             typ,
-            value: &buf[start..end],
+            value,
             offset: at,
         },
-        padded_end,
+        at + 4 + padded,
     ))
 }
 
@@ -182,15 +192,15 @@ impl<'a> Message<'a> {
     /// Parses and validates `buf`, which must hold exactly one message (one UDP datagram,
     /// or one frame cut from a stream with [`crate::framing`]).
     pub fn parse_with(buf: &'a [u8], options: ParseOptions) -> Result<Message<'a>, Error> {
-        let (typ, total) = peek_header(buf)?;
+        let header = header_of(buf)?;
+        let (typ, total) = check_header(header)?;
         if total != buf.len() {
             return Err(Error::LengthMismatch {
                 declared: total - HEADER_LEN,
                 actual: buf.len() - HEADER_LEN,
             });
         }
-        let mut tid = [0u8; 12];
-        tid.copy_from_slice(&buf[8..20]);
+        let [_, _, _, _, _, _, _, _, tid @ ..] = *header;
         let mut msg = Message {
             buf,
             typ,
@@ -243,14 +253,17 @@ impl<'a> Message<'a> {
                 }
             }
             if let Some(seen) = seen.as_mut() {
+                // 65536 types / 64 bits = 1024 words: `word` is always in range.
                 let (word, bit) = (usize::from(raw.typ.0 / 64), raw.typ.0 % 64);
-                if seen[word] & (1 << bit) != 0 && !raw.typ.may_repeat() {
-                    return Err(Error::DuplicateAttribute {
-                        typ: raw.typ,
-                        offset: at,
-                    });
+                if let Some(word) = seen.get_mut(word) {
+                    if *word & (1 << bit) != 0 && !raw.typ.may_repeat() {
+                        return Err(Error::DuplicateAttribute {
+                            typ: raw.typ,
+                            offset: at,
+                        });
+                    }
+                    *word |= 1 << bit;
                 }
-                seen[word] |= 1 << bit;
             }
             at = next;
         }
@@ -317,8 +330,8 @@ impl<'a> Message<'a> {
 
     /// The first attribute of type `typ`, raw.
     pub fn get_raw(&self, typ: AttrType) -> Option<RawAttribute<'a>> {
-        let indexed = &self.index[..usize::from(self.indexed)];
-        if let Some(&(_, offset)) = indexed.iter().find(|(t, _)| *t == typ.0) {
+        let indexed = usize::from(self.indexed);
+        if let Some(&(_, offset)) = self.index.iter().take(indexed).find(|(t, _)| *t == typ.0) {
             // The walk in `parse` validated this attribute.
             return attribute_at(self.buf, usize::from(offset))
                 .ok()
@@ -327,7 +340,7 @@ impl<'a> Message<'a> {
         if !self.overflowed {
             return None;
         }
-        self.attributes().skip(indexed.len()).find(|a| a.typ == typ)
+        self.attributes().skip(indexed).find(|a| a.typ == typ)
     }
 
     /// Whether an attribute of type `typ` is present (and not ignored).
@@ -381,14 +394,31 @@ impl<'a> Message<'a> {
     pub fn check_fingerprint(&self) -> Result<(), Error> {
         let at = self.fingerprint_offset().ok_or(Error::MissingFingerprint)?;
         // FINGERPRINT is last, so the header length already covers it.
-        let expected = crate::fingerprint::compute(&self.buf[..at]);
-        let v = &self.buf[at + 4..at + 8];
-        let found = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
+        let (covered, raw) = self.split_at_attribute(at)?;
+        let expected = crate::fingerprint::compute(covered);
+        let found = u32::from_be_bytes(*raw.fixed::<4>("FINGERPRINT", "4")?);
         if expected == found {
             Ok(())
         } else {
             Err(Error::FingerprintMismatch { expected, found })
         }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The bytes before the attribute at `at`, and that attribute: what the integrity and
+    /// fingerprint checks cover and what they compare. `at` is an offset `parse` recorded,
+    /// so neither error happens.
+    pub(crate) fn split_at_attribute(
+        &self,
+        at: usize,
+    ) -> Result<(&'a [u8], RawAttribute<'a>), Error> {
+        let (before, _) = self
+            .buf
+            .split_at_checked(at)
+            .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
+        let (raw, _) = attribute_at(self.buf, at)?;
+        Ok((before, raw))
     }
 }
 
