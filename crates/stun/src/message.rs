@@ -60,19 +60,33 @@ pub struct Message<'a> {
     buf: &'a [u8],
     typ: MessageType,
     tid: TransactionId,
-    /// Offsets of the attribute headers that count for verification.
+    /// Where the attribute headers that count for verification start (see
+    /// [`body_offset`]).
     integrity: Option<u16>,
     integrity_sha256: Option<u16>,
     fingerprint: Option<u16>,
     /// Attributes after MESSAGE-INTEGRITY(-SHA256) that are not integrity or FINGERPRINT;
     /// RFC 8489 §14.5-14.6 says to ignore them, and they are not returned.
     ignored: u16,
-    /// The first [`INDEX_LEN`] counted attributes as (type, offset), so that `get` does not
-    /// re-walk the message; `indexed` of them are valid. Messages with more attributes fall
-    /// back to a walk for the rest.
+    /// The first [`INDEX_LEN`] counted attributes as (type, body offset), so that `get`
+    /// does not re-walk the message; `indexed` of them are valid. Messages with more
+    /// attributes fall back to a walk for the rest.
     index: [(u16, u16); INDEX_LEN],
     indexed: u8,
     overflowed: bool,
+}
+
+/// Offsets kept in a [`Message`] count from the end of the header: a message on a stream
+/// is up to 65552 bytes, so an attribute can start past byte 65535, but never more than
+/// 65528 bytes after the header (its own header needs 4 of the 65532 body bytes).
+fn body_offset(at: usize) -> Result<u16, Error> {
+    at.checked_sub(HEADER_LEN)
+        .and_then(|o| u16::try_from(o).ok())
+        .ok_or(Error::TooLong)
+}
+
+fn message_offset(body_offset: u16) -> usize {
+    HEADER_LEN + usize::from(body_offset)
 }
 
 /// Attributes remembered by [`Message`] during the parse walk. An ICE check has 6, a TURN
@@ -225,8 +239,7 @@ impl<'a> Message<'a> {
                     offset: at,
                 });
             }
-            // Offsets fit in u16: the message is at most 20 + 65532 bytes and `at` < len.
-            let offset = at as u16;
+            let offset = body_offset(at)?;
             let verdict = placement.judge(raw.typ);
             match verdict {
                 Verdict::Integrity => {
@@ -333,7 +346,7 @@ impl<'a> Message<'a> {
         let indexed = usize::from(self.indexed);
         if let Some(&(_, offset)) = self.index.iter().take(indexed).find(|(t, _)| *t == typ.0) {
             // The walk in `parse` validated this attribute.
-            return attribute_at(self.buf, usize::from(offset))
+            return attribute_at(self.buf, message_offset(offset))
                 .ok()
                 .map(|(raw, _)| raw);
         }
@@ -375,17 +388,17 @@ impl<'a> Message<'a> {
 
     /// Offset of the MESSAGE-INTEGRITY attribute header, if present.
     pub fn integrity_offset(&self) -> Option<usize> {
-        self.integrity.map(usize::from)
+        self.integrity.map(message_offset)
     }
 
     /// Offset of the MESSAGE-INTEGRITY-SHA256 attribute header, if present.
     pub fn integrity_sha256_offset(&self) -> Option<usize> {
-        self.integrity_sha256.map(usize::from)
+        self.integrity_sha256.map(message_offset)
     }
 
     /// Offset of the FINGERPRINT attribute header, if present.
     pub fn fingerprint_offset(&self) -> Option<usize> {
-        self.fingerprint.map(usize::from)
+        self.fingerprint.map(message_offset)
     }
 
     /// Checks FINGERPRINT (RFC 8489 §14.7): CRC-32 of everything before it, XOR
@@ -442,5 +455,40 @@ impl<'a> Iterator for Attributes<'a> {
                 return Some(raw);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::{Padding, Priority};
+    use crate::{MessageBuilder, MAX_MESSAGE_LEN};
+
+    /// Regression: offsets were kept as `u16` from the start of the message, but on a
+    /// stream (RFC 8489 §6.2.2) a message is up to 65552 bytes, so a small attribute can
+    /// start past byte 65535. Its offset wrapped: a valid FINGERPRINT there failed
+    /// (FingerprintMismatch) and `get` decoded whatever sat at the wrapped offset.
+    #[test]
+    fn attributes_past_byte_65535_of_a_stream_message_are_found() {
+        let mut buf = vec![0u8; MAX_MESSAGE_LEN];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            crate::MessageType::BINDING_REQUEST,
+            TransactionId([9; 12]),
+        )
+        .unwrap();
+        // 20 + 4 + 65512 = 65536: PRIORITY starts at 65536, FINGERPRINT at 65544.
+        let padding = vec![0xAB; 65_512];
+        b.add(&Padding(&padding)).unwrap();
+        b.add(&Priority(0x6E00_01FF)).unwrap();
+        b.add_fingerprint().unwrap();
+        let bytes = b.finish();
+        assert_eq!(bytes.len(), MAX_MESSAGE_LEN);
+
+        let msg = Message::parse_with(bytes, ParseOptions::strict()).unwrap();
+        assert_eq!(msg.fingerprint_offset(), Some(65_544));
+        assert_eq!(msg.get::<Priority>(), Ok(Some(Priority(0x6E00_01FF))));
+        assert_eq!(msg.get::<Padding>(), Ok(Some(Padding(&padding))));
+        assert_eq!(msg.check_fingerprint(), Ok(()));
     }
 }
