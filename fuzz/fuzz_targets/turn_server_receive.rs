@@ -1,10 +1,12 @@
 //! The TURN server core under arbitrary client and peer traffic, authenticated and not.
 //!
-//! The input is a sequence of operations. Each starts with a byte selecting it:
-//! 0: the rest of the chunk is a raw datagram from a client; 1: a raw datagram from a peer
-//! to a relayed address; 2: a request, correctly signed with valid credentials and a
-//! valid nonce, whose method and attributes (type, length, value triples) come from the
-//! input, so the authenticated code paths see hostile content; 3: time passes.
+//! The input is a sequence of operations. Each is a byte selecting it, a length (one
+//! byte, or 0xFF and a big-endian u16) and that many bytes, the chunk:
+//! 0: the chunk is a raw datagram from a client; 1: a raw datagram from a peer to a
+//! relayed address; 2: a request, correctly signed with valid credentials and a valid
+//! nonce, whose method and attributes (type, length, value triples, the length read as
+//! above) come from the input, so the authenticated code paths see hostile content;
+//! 3: time passes. Bit 7 of the selector sends over TCP.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -37,9 +39,9 @@ fuzz_target!(|data: &[u8]| {
     let mut tid = 0u8;
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
-        let len = usize::from(*tail.first().unwrap_or(&0));
-        let chunk = tail.get(1..1 + len).unwrap_or(tail.get(1..).unwrap_or(&[]));
-        rest = tail.get(1 + chunk.len()..).unwrap_or(&[]);
+        let (len, tail) = take_len(tail);
+        let chunk = tail.get(..len).unwrap_or(tail);
+        rest = tail.get(chunk.len()..).unwrap_or(&[]);
         let transport = if op & 0x80 != 0 { Transport::Tcp } else { Transport::Udp };
         match op & 3 {
             0 => server.handle_client(now, transport, listen, client, chunk),
@@ -53,11 +55,14 @@ fuzz_target!(|data: &[u8]| {
                 let mut buf = vec![0u8; 4096];
                 let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::new(method, Class::Request), TransactionId([tid; 12])) else { continue };
                 let mut attrs = chunk.get(1..).unwrap_or(&[]);
-                while attrs.len() >= 3 {
-                    let typ = u16::from_be_bytes([attrs[0], attrs[1]]);
-                    let l = usize::from(attrs[2]).min(attrs.len() - 3);
-                    let _ = b.add_raw(AttrType(typ), &attrs[3..3 + l]);
-                    attrs = &attrs[3 + l..];
+                while let [t0, t1, more @ ..] = attrs {
+                    if more.is_empty() {
+                        break;
+                    }
+                    let (l, more) = take_len(more);
+                    let (value, next) = more.split_at(l.min(more.len()));
+                    let _ = b.add_raw(AttrType(u16::from_be_bytes([*t0, *t1])), value);
+                    attrs = next;
                 }
                 let _ = b.add(&Username("alice")).and_then(|b| b.add(&Realm("floe"))).and_then(|b| b.add(&Nonce(&nonce)));
                 if b.add_message_integrity(&key).is_err() {
@@ -86,3 +91,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = server.stats();
 });
+
+/// A length: one byte, or 0xFF followed by a big-endian u16, so that chunks and attribute
+/// values can be longer than 254 bytes (a 600-byte USERNAME, a message carrying one).
+fn take_len(bytes: &[u8]) -> (usize, &[u8]) {
+    match bytes {
+        [0xFF, hi, lo, rest @ ..] => (usize::from(u16::from_be_bytes([*hi, *lo])), rest),
+        [n, rest @ ..] => (usize::from(*n), rest),
+        [] => (0, bytes),
+    }
+}
