@@ -69,9 +69,17 @@ fn hostile_texts() -> Vec<Hostile> {
         ("software", AttrType::SOFTWARE),
     ] {
         v.push(hostile(format!("{name}-128-ascii"), typ, "r".repeat(128)));
-        v.push(hostile(format!("{name}-200-two-byte"), typ, "é".repeat(200)));
+        v.push(hostile(
+            format!("{name}-200-two-byte"),
+            typ,
+            "é".repeat(200),
+        ));
     }
-    v.push(hostile("software-200-three-byte", AttrType::SOFTWARE, "€".repeat(200)));
+    v.push(hostile(
+        "software-200-three-byte",
+        AttrType::SOFTWARE,
+        "€".repeat(200),
+    ));
     // A floe nonce is 13 cookie, 8 expiry and 16 MAC characters; "é" covers bytes 20-21.
     v.push(hostile(
         "nonce-two-byte-across-byte-21",
@@ -158,7 +166,10 @@ fn carrier(h: &Hostile, algorithm: Algorithm) -> Vec<u8> {
     for (t, v) in &attrs {
         b.add_raw(*t, v).unwrap();
     }
-    b.add_message_integrity(&key).unwrap().add_fingerprint().unwrap();
+    b.add_message_integrity(&key)
+        .unwrap()
+        .add_fingerprint()
+        .unwrap();
     b.finish().to_vec()
 }
 
@@ -300,11 +311,10 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         ));
     }
 
-    let request = carrier(
-        &hostile("", AttrType::USERNAME, "alice"),
-        Algorithm::Md5,
-    );
-    let channel_data = [0x40, 0x00, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o', 0, 0, 0];
+    let request = carrier(&hostile("", AttrType::USERNAME, "alice"), Algorithm::Md5);
+    let channel_data = [
+        0x40, 0x00, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o', 0, 0, 0,
+    ];
     out.push((
         "stun_stream/seed-frames-mixed-chunks".to_owned(),
         stream_seed(&[7, 1, 0], &[&request, &channel_data, &request]),
@@ -353,7 +363,10 @@ fn hostile_texts_are_what_their_names_say() {
             assert!(!s.is_ascii());
         } else {
             assert_eq!(s.len(), 37);
-            assert!(!s.is_char_boundary(21), "the two-byte character covers byte 21");
+            assert!(
+                !s.is_char_boundary(21),
+                "the two-byte character covers byte 21"
+            );
         }
     }
     assert!(decodes::<Username>(text_of_len(513, false).as_bytes()).is_some());
