@@ -1,10 +1,11 @@
 //! The TURN client under arbitrary server traffic, authenticated and not.
 //!
 //! The client allocates; the harness answers with a real 401 so the client has
-//! credentials. Then each input chunk is either a raw datagram (byte 0), a response to
-//! the client's latest request with attributes from the input, signed with the right key
-//! so the authenticated paths run (byte 1), raw stream bytes for a TCP client (byte 2),
-//! or time passing (byte 3).
+//! credentials. Then each input chunk (an op byte, a length of one byte or 0xFF and a
+//! big-endian u16, the bytes) is either a raw datagram (byte 0), a response to the
+//! client's latest request with attributes from the input (type, length as above, value),
+//! signed with the right key so the authenticated paths run (byte 1), raw stream bytes
+//! for a TCP client (byte 2), or time passing (byte 3).
 #![no_main]
 
 use std::net::SocketAddr;
@@ -47,9 +48,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let Some((&op, tail)) = rest.split_first() else { break };
-        let len = usize::from(*tail.first().unwrap_or(&0));
-        let chunk = tail.get(1..1 + len).unwrap_or(tail.get(1..).unwrap_or(&[]));
-        rest = tail.get(1 + chunk.len()..).unwrap_or(&[]);
+        let (len, tail) = take_len(tail);
+        let chunk = tail.get(..len).unwrap_or(tail);
+        rest = tail.get(chunk.len()..).unwrap_or(&[]);
         match op & 3 {
             0 => feed(&mut client, now, transport, chunk),
             1 => {
@@ -58,11 +59,14 @@ fuzz_target!(|data: &[u8]| {
                 let mut buf = vec![0u8; 4096];
                 let mut b = MessageBuilder::new(&mut buf, req.message_type().with_class(class), req.transaction_id()).unwrap();
                 let mut attrs = chunk.get(1..).unwrap_or(&[]);
-                while attrs.len() >= 3 {
-                    let typ = u16::from_be_bytes([attrs[0], attrs[1]]);
-                    let l = usize::from(attrs[2]).min(attrs.len() - 3);
-                    let _ = b.add_raw(AttrType(typ), &attrs[3..3 + l]);
-                    attrs = &attrs[3 + l..];
+                while let [t0, t1, more @ ..] = attrs {
+                    if more.is_empty() {
+                        break;
+                    }
+                    let (l, more) = take_len(more);
+                    let (value, next) = more.split_at(l.min(more.len()));
+                    let _ = b.add_raw(AttrType(u16::from_be_bytes([*t0, *t1])), value);
+                    attrs = next;
                 }
                 if b.add_message_integrity(&key).is_err() {
                     continue;
@@ -95,5 +99,15 @@ fn feed(client: &mut Client, now: Instant, transport: Transport, bytes: &[u8]) {
         Transport::Tcp => {
             let _ = client.handle_stream(now, bytes, |_, _| {});
         }
+    }
+}
+
+/// A length: one byte, or 0xFF followed by a big-endian u16, so that chunks and attribute
+/// values can be longer than 254 bytes (a 600-byte USERNAME, a message carrying one).
+fn take_len(bytes: &[u8]) -> (usize, &[u8]) {
+    match bytes {
+        [0xFF, hi, lo, rest @ ..] => (usize::from(u16::from_be_bytes([*hi, *lo])), rest),
+        [n, rest @ ..] => (usize::from(*n), rest),
+        [] => (0, bytes),
     }
 }

@@ -10,7 +10,8 @@
 //!   is valid STUN or ChannelData.
 //!
 //! The input is a sequence of operations; each starts with a byte selecting it (low
-//! three bits; bit 7 picks TCP) and a length byte:
+//! three bits; bit 7 picks TCP) and a length (one byte, or 0xFF and a big-endian u16,
+//! so a chunk or an attribute value can pass 254 bytes):
 //! 0: a raw datagram from a client; 1: a raw datagram from a peer (address from the
 //! input) to a relayed address; 2: a request correctly signed with valid credentials and
 //! a valid nonce, whose method and attributes (type, length, value triples) come from the
@@ -141,9 +142,9 @@ fuzz_target!(|data: &[u8]| {
     let mut tid = 0u8;
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
-        let len = usize::from(*tail.first().unwrap_or(&0));
-        let chunk = tail.get(1..1 + len).unwrap_or(tail.get(1..).unwrap_or(&[]));
-        rest = tail.get(1 + chunk.len()..).unwrap_or(&[]);
+        let (len, tail) = take_len(tail);
+        let chunk = tail.get(..len).unwrap_or(tail);
+        rest = tail.get(chunk.len()..).unwrap_or(&[]);
         let transport = if op & 0x80 != 0 { Transport::Tcp } else { Transport::Udp };
         let mut signed = |method: Method, fill: &mut dyn FnMut(&mut MessageBuilder<'_>)| {
             tid = tid.wrapping_add(1);
@@ -176,10 +177,14 @@ fuzz_target!(|data: &[u8]| {
                     Method::new(u16::from(chunk.first().copied().unwrap_or(3)) & 0xF).unwrap();
                 let mut attrs = chunk.get(1..).unwrap_or(&[]);
                 let msg = signed(method, &mut |b| {
-                    while let [t0, t1, l, tail @ ..] = attrs {
-                        let l = usize::from(*l).min(tail.len());
-                        let _ = b.add_raw(AttrType(u16::from_be_bytes([*t0, *t1])), &tail[..l]);
-                        attrs = &tail[l..];
+                    while let [t0, t1, more @ ..] = attrs {
+                        if more.is_empty() {
+                            break;
+                        }
+                        let (l, more) = take_len(more);
+                        let (value, next) = more.split_at(l.min(more.len()));
+                        let _ = b.add_raw(AttrType(u16::from_be_bytes([*t0, *t1])), value);
+                        attrs = next;
                     }
                 });
                 server.handle_client(now, transport, listen, client, &msg);
@@ -246,6 +251,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = server.stats();
 });
+
+/// A length: one byte, or 0xFF and a big-endian u16.
+fn take_len(bytes: &[u8]) -> (usize, &[u8]) {
+    match bytes {
+        [0xFF, hi, lo, rest @ ..] => (usize::from(u16::from_be_bytes([*hi, *lo])), rest),
+        [n, rest @ ..] => (usize::from(*n), rest),
+        [] => (0, bytes),
+    }
+}
 
 /// Every message to the client is a strict STUN response, another valid STUN message, or
 /// valid ChannelData; learns the nonce and relayed addresses so later operations go deeper.

@@ -3,7 +3,7 @@
 
 use crate::attributes::{AttrType, Attribute};
 use crate::header::{MessageType, TransactionId, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN};
-use crate::integrity::{adjusted_header, IntegrityKey};
+use crate::integrity::IntegrityKey;
 use crate::Error;
 
 /// Builds one message in a caller-provided buffer. Nothing is allocated; the header's
@@ -45,16 +45,17 @@ impl<'b> MessageBuilder<'b> {
         typ: MessageType,
         tid: TransactionId,
     ) -> Result<MessageBuilder<'b>, Error> {
-        if buf.len() < HEADER_LEN {
-            return Err(Error::BufferTooSmall {
-                needed: HEADER_LEN,
-                have: buf.len(),
-            });
-        }
-        buf[..2].copy_from_slice(&typ.to_u16().to_be_bytes());
-        buf[2..4].fill(0);
-        buf[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
-        buf[8..20].copy_from_slice(&tid.0);
+        let have = buf.len();
+        let header: &mut [u8; HEADER_LEN] = buf.first_chunk_mut().ok_or(Error::BufferTooSmall {
+            needed: HEADER_LEN,
+            have,
+        })?;
+        let [t0, t1] = typ.to_u16().to_be_bytes();
+        let [c0, c1, c2, c3] = MAGIC_COOKIE.to_be_bytes();
+        let [i0, i1, i2, i3, i4, i5, i6, i7, i8, i9, i10, i11] = tid.0;
+        *header = [
+            t0, t1, 0, 0, c0, c1, c2, c3, i0, i1, i2, i3, i4, i5, i6, i7, i8, i9, i10, i11,
+        ];
         Ok(MessageBuilder {
             buf,
             len: HEADER_LEN,
@@ -94,8 +95,8 @@ impl<'b> MessageBuilder<'b> {
         attr.validate()?;
         self.check_order(A::TYPE)?;
         let tid = self.tid;
-        let value = self.reserve(A::TYPE, attr.value_len())?;
-        attr.encode(&tid, value);
+        let reserved = self.reserve(A::TYPE, attr.value_len())?;
+        attr.encode(&tid, reserved.value);
         Ok(self)
     }
 
@@ -103,7 +104,7 @@ impl<'b> MessageBuilder<'b> {
     /// know, and for tests that need malformed values).
     pub fn add_raw(&mut self, typ: AttrType, value: &[u8]) -> Result<&mut Self, Error> {
         self.check_order(typ)?;
-        self.reserve(typ, value.len())?.copy_from_slice(value);
+        self.reserve(typ, value.len())?.value.copy_from_slice(value);
         Ok(self)
     }
 
@@ -111,11 +112,11 @@ impl<'b> MessageBuilder<'b> {
     /// the length field counting this attribute.
     pub fn add_message_integrity(&mut self, key: &IntegrityKey) -> Result<&mut Self, Error> {
         self.check_order(AttrType::MESSAGE_INTEGRITY)?;
-        let body_end = self.len;
-        let header = adjusted_header(self.buf, body_end + 24 - HEADER_LEN);
-        let mac = key.hmac_sha1(&header, &self.buf[HEADER_LEN..body_end]);
-        self.reserve(AttrType::MESSAGE_INTEGRITY, 20)?
-            .copy_from_slice(&mac);
+        // Reserve first: the header length then counts MESSAGE-INTEGRITY, as the HMAC
+        // input must (RFC 8489 §14.5).
+        let reserved = self.reserve(AttrType::MESSAGE_INTEGRITY, 20)?;
+        let mac = key.hmac_sha1(reserved.header, reserved.body);
+        reserved.value.copy_from_slice(&mac);
         self.after = Some("MESSAGE-INTEGRITY");
         Ok(self)
     }
@@ -133,11 +134,10 @@ impl<'b> MessageBuilder<'b> {
                 },
             });
         }
-        let body_end = self.len;
-        let header = adjusted_header(self.buf, body_end + 36 - HEADER_LEN);
-        let mac = key.hmac_sha256(&header, &self.buf[HEADER_LEN..body_end]);
-        self.reserve(AttrType::MESSAGE_INTEGRITY_SHA256, 32)?
-            .copy_from_slice(&mac);
+        // The header length counts MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6).
+        let reserved = self.reserve(AttrType::MESSAGE_INTEGRITY_SHA256, 32)?;
+        let mac = key.hmac_sha256(reserved.header, reserved.body);
+        reserved.value.copy_from_slice(&mac);
         self.after = Some("MESSAGE-INTEGRITY-SHA256");
         Ok(self)
     }
@@ -150,11 +150,10 @@ impl<'b> MessageBuilder<'b> {
                 after: "FINGERPRINT",
             });
         }
-        let body_end = self.len;
         // Reserve first so the header length already counts FINGERPRINT.
-        self.reserve(AttrType::FINGERPRINT, 4)?;
-        let crc = crate::fingerprint::compute(&self.buf[..body_end]);
-        self.buf[body_end + 4..body_end + 8].copy_from_slice(&crc.to_be_bytes());
+        let reserved = self.reserve(AttrType::FINGERPRINT, 4)?;
+        let crc = crate::fingerprint::compute_parts(reserved.header, reserved.body);
+        reserved.value.copy_from_slice(&crc.to_be_bytes());
         self.sealed = true;
         Ok(self)
     }
@@ -162,7 +161,8 @@ impl<'b> MessageBuilder<'b> {
     /// The finished message.
     pub fn finish(self) -> &'b [u8] {
         let MessageBuilder { buf, len, .. } = self;
-        &buf[..len]
+        // `len` only grows in `reserve`, after checking the buffer holds it.
+        buf.get(..len).unwrap_or_default()
     }
 
     fn check_order(&self, typ: AttrType) -> Result<(), Error> {
@@ -179,25 +179,52 @@ impl<'b> MessageBuilder<'b> {
     }
 
     /// Writes the attribute header and padding, updates the message length, and returns
-    /// the value's bytes to fill.
-    fn reserve(&mut self, typ: AttrType, value_len: usize) -> Result<&mut [u8], Error> {
+    /// the value's bytes to fill with what comes before them.
+    fn reserve(&mut self, typ: AttrType, value_len: usize) -> Result<Reserved<'_>, Error> {
         let value_len16 = u16::try_from(value_len).map_err(|_| Error::TooLong)?;
         let start = self.len;
         let end = start + 4 + value_len.next_multiple_of(4);
         if end > MAX_MESSAGE_LEN {
             return Err(Error::TooLong);
         }
-        if end > self.buf.len() {
-            return Err(Error::BufferTooSmall {
-                needed: end,
-                have: self.buf.len(),
-            });
-        }
-        self.buf[start..start + 2].copy_from_slice(&typ.0.to_be_bytes());
-        self.buf[start + 2..start + 4].copy_from_slice(&value_len16.to_be_bytes());
-        self.buf[start + 4 + value_len..end].fill(self.padding);
+        let too_small = Error::BufferTooSmall {
+            needed: end,
+            have: self.buf.len(),
+        };
+        // `HEADER_LEN <= start < end`, so once `..end` is there every split below succeeds.
+        let (before, attribute) = self
+            .buf
+            .get_mut(..end)
+            .and_then(|message| message.split_at_mut_checked(start))
+            .ok_or(too_small)?;
+        let (header, body) = before.split_first_chunk_mut().ok_or(too_small)?;
+        let (attribute_header, rest) = attribute.split_first_chunk_mut().ok_or(too_small)?;
+        let (value, padding) = rest.split_at_mut_checked(value_len).ok_or(too_small)?;
+        let [t0, t1] = typ.0.to_be_bytes();
+        let [l0, l1] = value_len16.to_be_bytes();
+        *attribute_header = [t0, t1, l0, l1];
+        padding.fill(self.padding);
+        set_length(header, end - HEADER_LEN);
         self.len = end;
-        self.buf[2..4].copy_from_slice(&((end - HEADER_LEN) as u16).to_be_bytes());
-        Ok(&mut self.buf[start + 4..start + 4 + value_len])
+        Ok(Reserved {
+            header,
+            body,
+            value,
+        })
     }
+}
+
+/// Room for one attribute value, and the message before it (for the integrity attributes
+/// and FINGERPRINT, which cover everything before them).
+struct Reserved<'m> {
+    header: &'m [u8; HEADER_LEN],
+    body: &'m [u8],
+    value: &'m mut [u8],
+}
+
+/// Writes the header's message length field.
+fn set_length(header: &mut [u8; HEADER_LEN], length: usize) {
+    let [l0, l1] = (length as u16).to_be_bytes();
+    header[2] = l0;
+    header[3] = l1;
 }

@@ -40,21 +40,27 @@ impl Algorithm {
 
 /// A derived long-term key: 16 bytes (MD5) or 32 bytes (SHA-256).
 #[derive(Clone, PartialEq, Eq)]
-pub struct LongTermKey {
-    bytes: [u8; 32],
-    len: usize,
+pub struct LongTermKey(KeyBytes);
+
+#[derive(Clone, PartialEq, Eq)]
+enum KeyBytes {
+    Md5([u8; 16]),
+    Sha256([u8; 32]),
 }
 
 impl core::fmt::Debug for LongTermKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "LongTermKey({} bytes)", self.len)
+        write!(f, "LongTermKey({} bytes)", self.as_bytes().len())
     }
 }
 
 impl LongTermKey {
     /// The key bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        match &self.0 {
+            KeyBytes::Md5(bytes) => bytes,
+            KeyBytes::Sha256(bytes) => bytes,
+        }
     }
 }
 
@@ -77,26 +83,23 @@ pub fn long_term_key(
         b":",
         password.as_bytes(),
     ];
-    let mut bytes = [0u8; 32];
-    let len = match algorithm {
+    let key = match algorithm {
         Algorithm::Md5 => {
             let mut h = Md5::new();
             for p in parts {
                 h.update(p);
             }
-            bytes[..16].copy_from_slice(&h.finalize());
-            16
+            KeyBytes::Md5(h.finalize().into())
         }
         Algorithm::Sha256 => {
             let mut h = Sha256::new();
             for p in parts {
                 h.update(p);
             }
-            bytes.copy_from_slice(&h.finalize());
-            32
+            KeyBytes::Sha256(h.finalize().into())
         }
     };
-    Ok(LongTermKey { bytes, len })
+    Ok(LongTermKey(key))
 }
 
 /// USERHASH (RFC 8489 §14.4): SHA-256(username ":" OpaqueString(realm)).
@@ -123,6 +126,17 @@ pub struct SecurityFeatures {
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// The base64 digit (RFC 4648 §4) for the low six bits of `v`.
+fn base64_digit(v: u32) -> u8 {
+    match (v & 0x3F) as u8 {
+        v @ 0..=25 => b'A' + v,
+        v @ 26..=51 => b'a' + (v - 26),
+        v @ 52..=61 => b'0' + (v - 52),
+        62 => b'+',
+        _ => b'/',
+    }
+}
+
 impl SecurityFeatures {
     fn bits(self) -> u32 {
         // Bit 0 is the most significant bit of the 24 (RFC 8489 §9.2).
@@ -135,7 +149,7 @@ impl SecurityFeatures {
         out[..9].copy_from_slice(NONCE_COOKIE_PREFIX.as_bytes());
         let bits = self.bits();
         for (i, o) in out[9..].iter_mut().enumerate() {
-            *o = B64[((bits >> (18 - 6 * i)) & 0x3F) as usize];
+            *o = base64_digit(bits >> (18 - 6 * i));
         }
         out
     }
@@ -252,6 +266,18 @@ mod tests {
             SecurityFeatures::from_nonce("f//499k954d6OL34oL9FSTvy64sA"),
             None
         );
+    }
+
+    #[test]
+    fn base64_digits_follow_the_rfc_4648_alphabet() {
+        for (v, &expected) in (0u32..).zip(B64) {
+            assert_eq!(base64_digit(v), expected);
+            assert_eq!(
+                base64_digit(v | 0xC0),
+                expected,
+                "only the low six bits count"
+            );
+        }
     }
 
     #[test]

@@ -10,3 +10,12 @@ pub const FINGERPRINT_XOR: u32 = 0x5354_554E;
 pub fn compute(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes) ^ FINGERPRINT_XOR
 }
+
+/// [`compute`] over a message held in two pieces: the header and the attributes before
+/// FINGERPRINT.
+pub(crate) fn compute_parts(header: &[u8], body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(header);
+    h.update(body);
+    h.finalize() ^ FINGERPRINT_XOR
+}

@@ -39,10 +39,10 @@ pub fn stream_frame_len(buf: &[u8]) -> Result<Option<(FrameKind, usize)>, Error>
         // its clients still use them, so frames are cut for the whole range and the
         // channel number is judged by the TURN layer.
         0x40..=0x7F => {
-            let Some(head) = buf.get(..4) else {
+            let Some(&[_, _, l0, l1]) = buf.first_chunk() else {
                 return Ok(None);
             };
-            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+            let len = usize::from(u16::from_be_bytes([l0, l1]));
             // RFC 8656 §12.5: over stream transports ChannelData is padded to 4 bytes.
             Ok(Some((FrameKind::ChannelData, 4 + len.next_multiple_of(4))))
         }
@@ -122,29 +122,25 @@ impl StreamDecoder {
     /// The next whole frame, if one is buffered. An error means the stream is corrupt
     /// and should be closed.
     pub fn next_frame(&mut self) -> Result<Option<(FrameKind, &[u8])>, Error> {
-        let pending = &self.buf[self.start..];
+        // `start` only moves past whole frames, so it is never beyond the end.
+        let pending = self.buf.get(self.start..).unwrap_or_default();
         let (kind, skip, len) = match self.framing {
             Framing::StunTurn => match stream_frame_len(pending)? {
                 Some((kind, len)) => (kind, 0, len),
                 None => return Ok(None),
             },
             Framing::Rfc4571 => {
-                let Some(head) = pending.get(..2) else {
+                let Some(&head) = pending.first_chunk() else {
                     return Ok(None);
                 };
-                (
-                    FrameKind::Packet,
-                    2,
-                    usize::from(u16::from_be_bytes([head[0], head[1]])),
-                )
+                (FrameKind::Packet, 2, usize::from(u16::from_be_bytes(head)))
             }
         };
-        if pending.len() < skip + len {
+        let Some(frame) = pending.get(skip..skip + len) else {
             return Ok(None);
-        }
-        let at = self.start + skip;
-        self.start = at + len;
-        Ok(Some((kind, &self.buf[at..at + len])))
+        };
+        self.start += skip + len;
+        Ok(Some((kind, frame)))
     }
 }
 

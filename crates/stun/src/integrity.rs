@@ -82,13 +82,22 @@ impl IntegrityKey {
     }
 }
 
-/// The header of `buf` with its length field set to `length` (RFC 8489 §14.5: the length
-/// must cover the integrity attribute as if it were the last one).
-pub(crate) fn adjusted_header(buf: &[u8], length: usize) -> [u8; HEADER_LEN] {
-    let mut header = [0u8; HEADER_LEN];
-    header.copy_from_slice(&buf[..HEADER_LEN]);
-    header[2..4].copy_from_slice(&(length as u16).to_be_bytes());
+/// `header` with its length field set to `length` (RFC 8489 §14.5: the length must cover
+/// the integrity attribute as if it were the last one).
+pub(crate) fn adjusted_header(header: &[u8; HEADER_LEN], length: usize) -> [u8; HEADER_LEN] {
+    let mut header = *header;
+    let [l0, l1] = (length as u16).to_be_bytes();
+    header[2] = l0;
+    header[3] = l1;
     header
+}
+
+/// Splits what an integrity attribute covers into the header and the attributes before it.
+fn header_and_body(covered: &[u8]) -> Result<(&[u8; HEADER_LEN], &[u8]), Error> {
+    covered.split_first_chunk().ok_or(Error::Truncated {
+        needed: HEADER_LEN,
+        have: covered.len(),
+    })
 }
 
 impl Message<'_> {
@@ -106,12 +115,12 @@ impl Message<'_> {
     /// Verifies MESSAGE-INTEGRITY (HMAC-SHA1) specifically.
     pub fn verify_sha1(&self, key: &IntegrityKey) -> Result<(), Error> {
         let at = self.integrity_offset().ok_or(Error::MissingIntegrity)?;
-        let buf = self.as_bytes();
-        let header = adjusted_header(buf, at + 4 + 20 - HEADER_LEN);
-        let mac = key.hmac_sha1(&header, &buf[HEADER_LEN..at]);
+        let (covered, raw) = self.split_at_attribute(at)?;
+        let (header, body) = header_and_body(covered)?;
+        let header = adjusted_header(header, body.len() + 4 + 20);
+        let mac = key.hmac_sha1(&header, body);
         // `parse` checked the value is 20 bytes.
-        let found = &buf[at + 4..at + 24];
-        if constant_time_eq(&mac, found) {
+        if constant_time_eq(&mac, raw.value) {
             Ok(())
         } else {
             Err(Error::IntegrityMismatch {
@@ -126,12 +135,16 @@ impl Message<'_> {
         let at = self
             .integrity_sha256_offset()
             .ok_or(Error::MissingIntegrity)?;
-        let buf = self.as_bytes();
-        let len = usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
-        let header = adjusted_header(buf, at + 4 + len - HEADER_LEN);
-        let mac = key.hmac_sha256(&header, &buf[HEADER_LEN..at]);
-        let found = &buf[at + 4..at + 4 + len];
-        if constant_time_eq(&mac[..len], found) {
+        let (covered, raw) = self.split_at_attribute(at)?;
+        let (header, body) = header_and_body(covered)?;
+        let found = raw.value;
+        let header = adjusted_header(header, body.len() + 4 + found.len());
+        let mac = key.hmac_sha256(&header, body);
+        // `parse` checked the value is 16 to 32 bytes; a prefix of the MAC is compared.
+        if mac
+            .get(..found.len())
+            .is_some_and(|mac| constant_time_eq(mac, found))
+        {
             Ok(())
         } else {
             Err(Error::IntegrityMismatch {

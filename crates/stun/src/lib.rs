@@ -50,7 +50,16 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 pub mod attributes;
 mod builder;
@@ -62,6 +71,11 @@ pub mod framing;
 mod header;
 mod integrity;
 mod message;
+// transaction.rs is being reworked by another engineer and is not touched here. Its one
+// finding, `&request[8..20]` in `ClientTransaction::new`, is in range (`peek_header` has
+// just checked 20 bytes) and only sees locally built requests. `expect` rather than
+// `allow`, so the attribute reports itself for removal once that line is fixed.
+#[cfg_attr(not(test), expect(clippy::indexing_slicing))]
 pub mod transaction;
 
 pub use attributes::{AttrType, Attribute, RawAttribute};

@@ -60,19 +60,33 @@ pub struct Message<'a> {
     buf: &'a [u8],
     typ: MessageType,
     tid: TransactionId,
-    /// Offsets of the attribute headers that count for verification.
+    /// Where the attribute headers that count for verification start (see
+    /// [`body_offset`]).
     integrity: Option<u16>,
     integrity_sha256: Option<u16>,
     fingerprint: Option<u16>,
     /// Attributes after MESSAGE-INTEGRITY(-SHA256) that are not integrity or FINGERPRINT;
     /// RFC 8489 §14.5-14.6 says to ignore them, and they are not returned.
     ignored: u16,
-    /// The first [`INDEX_LEN`] counted attributes as (type, offset), so that `get` does not
-    /// re-walk the message; `indexed` of them are valid. Messages with more attributes fall
-    /// back to a walk for the rest.
+    /// The first [`INDEX_LEN`] counted attributes as (type, body offset), so that `get`
+    /// does not re-walk the message; `indexed` of them are valid. Messages with more
+    /// attributes fall back to a walk for the rest.
     index: [(u16, u16); INDEX_LEN],
     indexed: u8,
     overflowed: bool,
+}
+
+/// Offsets kept in a [`Message`] count from the end of the header: a message on a stream
+/// is up to 65552 bytes, so an attribute can start past byte 65535, but never more than
+/// 65528 bytes after the header (its own header needs 4 of the 65532 body bytes).
+fn body_offset(at: usize) -> Result<u16, Error> {
+    at.checked_sub(HEADER_LEN)
+        .and_then(|o| u16::try_from(o).ok())
+        .ok_or(Error::TooLong)
+}
+
+fn message_offset(body_offset: u16) -> usize {
+    HEADER_LEN + usize::from(body_offset)
 }
 
 /// Attributes remembered by [`Message`] during the parse walk. An ICE check has 6, a TURN
@@ -83,24 +97,32 @@ const INDEX_LEN: usize = 12;
 /// the two zero bits, the cookie, the length alignment. Returns the type and the total
 /// message length the header announces (header included). Used by stream framing too.
 pub fn peek_header(buf: &[u8]) -> Result<(MessageType, usize), Error> {
-    if buf.len() < HEADER_LEN {
-        return Err(Error::Truncated {
-            needed: HEADER_LEN,
-            have: buf.len(),
-        });
+    header_of(buf).and_then(check_header)
+}
+
+/// The fixed-size header at the start of `buf`, so that every header field is read from
+/// an array the compiler knows is 20 bytes long.
+fn header_of(buf: &[u8]) -> Result<&[u8; HEADER_LEN], Error> {
+    buf.first_chunk().ok_or(Error::Truncated {
+        needed: HEADER_LEN,
+        have: buf.len(),
+    })
+}
+
+fn check_header(header: &[u8; HEADER_LEN]) -> Result<(MessageType, usize), Error> {
+    let [t0, t1, l0, l1, c0, c1, c2, c3, ..] = *header;
+    if t0 & 0xC0 != 0 {
+        return Err(Error::NotStun { first_byte: t0 });
     }
-    if buf[0] & 0xC0 != 0 {
-        return Err(Error::NotStun { first_byte: buf[0] });
-    }
-    let cookie = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    let cookie = u32::from_be_bytes([c0, c1, c2, c3]);
     if cookie != MAGIC_COOKIE {
         return Err(Error::ClassicStun { found: cookie });
     }
-    let length = u16::from_be_bytes([buf[2], buf[3]]);
+    let length = u16::from_be_bytes([l0, l1]);
     if length % 4 != 0 {
         return Err(Error::LengthNotAligned { length });
     }
-    let typ = MessageType::from_u16(u16::from_be_bytes([buf[0], buf[1]]));
+    let typ = MessageType::from_u16(u16::from_be_bytes([t0, t1]));
     Ok((typ, HEADER_LEN + usize::from(length)))
 }
 
@@ -145,30 +167,32 @@ impl Placement {
     }
 }
 
-/// Reads the attribute header at `at`; the caller knows `at + 4 <= buf.len()`.
+/// Reads the attribute at `at`: its header, its value, and where the next one starts
+/// (after the padding).
 fn attribute_at(buf: &[u8], at: usize) -> Result<(RawAttribute<'_>, usize), Error> {
-    let head = buf
-        .get(at..at + 4)
+    let (&[t0, t1, l0, l1], rest) = buf
+        .get(at..)
+        .and_then(<[u8]>::split_first_chunk)
         .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
-    let typ = AttrType(u16::from_be_bytes([head[0], head[1]]));
-    let length = u16::from_be_bytes([head[2], head[3]]);
-    let start = at + 4;
-    let end = start + usize::from(length);
-    let padded_end = start + usize::from(length).next_multiple_of(4);
-    if padded_end > buf.len() {
-        return Err(Error::AttributeOverflow {
+    let typ = AttrType(u16::from_be_bytes([t0, t1]));
+    let length = u16::from_be_bytes([l0, l1]);
+    let padded = usize::from(length).next_multiple_of(4);
+    // The value and its padding must both be inside the message.
+    let value = rest
+        .get(..padded)
+        .and_then(|padded_value| padded_value.get(..usize::from(length)))
+        .ok_or(Error::AttributeOverflow {
             typ,
             offset: at,
             length,
-        });
-    }
+        })?;
     Ok((
         RawAttribute {
             typ,
-            value: &buf[start..end],
+            value,
             offset: at,
         },
-        padded_end,
+        at + 4 + padded,
     ))
 }
 
@@ -182,15 +206,15 @@ impl<'a> Message<'a> {
     /// Parses and validates `buf`, which must hold exactly one message (one UDP datagram,
     /// or one frame cut from a stream with [`crate::framing`]).
     pub fn parse_with(buf: &'a [u8], options: ParseOptions) -> Result<Message<'a>, Error> {
-        let (typ, total) = peek_header(buf)?;
+        let header = header_of(buf)?;
+        let (typ, total) = check_header(header)?;
         if total != buf.len() {
             return Err(Error::LengthMismatch {
                 declared: total - HEADER_LEN,
                 actual: buf.len() - HEADER_LEN,
             });
         }
-        let mut tid = [0u8; 12];
-        tid.copy_from_slice(&buf[8..20]);
+        let [_, _, _, _, _, _, _, _, tid @ ..] = *header;
         let mut msg = Message {
             buf,
             typ,
@@ -215,8 +239,7 @@ impl<'a> Message<'a> {
                     offset: at,
                 });
             }
-            // Offsets fit in u16: the message is at most 20 + 65532 bytes and `at` < len.
-            let offset = at as u16;
+            let offset = body_offset(at)?;
             let verdict = placement.judge(raw.typ);
             match verdict {
                 Verdict::Integrity => {
@@ -243,14 +266,17 @@ impl<'a> Message<'a> {
                 }
             }
             if let Some(seen) = seen.as_mut() {
+                // 65536 types / 64 bits = 1024 words: `word` is always in range.
                 let (word, bit) = (usize::from(raw.typ.0 / 64), raw.typ.0 % 64);
-                if seen[word] & (1 << bit) != 0 && !raw.typ.may_repeat() {
-                    return Err(Error::DuplicateAttribute {
-                        typ: raw.typ,
-                        offset: at,
-                    });
+                if let Some(word) = seen.get_mut(word) {
+                    if *word & (1 << bit) != 0 && !raw.typ.may_repeat() {
+                        return Err(Error::DuplicateAttribute {
+                            typ: raw.typ,
+                            offset: at,
+                        });
+                    }
+                    *word |= 1 << bit;
                 }
-                seen[word] |= 1 << bit;
             }
             at = next;
         }
@@ -317,17 +343,17 @@ impl<'a> Message<'a> {
 
     /// The first attribute of type `typ`, raw.
     pub fn get_raw(&self, typ: AttrType) -> Option<RawAttribute<'a>> {
-        let indexed = &self.index[..usize::from(self.indexed)];
-        if let Some(&(_, offset)) = indexed.iter().find(|(t, _)| *t == typ.0) {
+        let indexed = usize::from(self.indexed);
+        if let Some(&(_, offset)) = self.index.iter().take(indexed).find(|(t, _)| *t == typ.0) {
             // The walk in `parse` validated this attribute.
-            return attribute_at(self.buf, usize::from(offset))
+            return attribute_at(self.buf, message_offset(offset))
                 .ok()
                 .map(|(raw, _)| raw);
         }
         if !self.overflowed {
             return None;
         }
-        self.attributes().skip(indexed.len()).find(|a| a.typ == typ)
+        self.attributes().skip(indexed).find(|a| a.typ == typ)
     }
 
     /// Whether an attribute of type `typ` is present (and not ignored).
@@ -362,17 +388,17 @@ impl<'a> Message<'a> {
 
     /// Offset of the MESSAGE-INTEGRITY attribute header, if present.
     pub fn integrity_offset(&self) -> Option<usize> {
-        self.integrity.map(usize::from)
+        self.integrity.map(message_offset)
     }
 
     /// Offset of the MESSAGE-INTEGRITY-SHA256 attribute header, if present.
     pub fn integrity_sha256_offset(&self) -> Option<usize> {
-        self.integrity_sha256.map(usize::from)
+        self.integrity_sha256.map(message_offset)
     }
 
     /// Offset of the FINGERPRINT attribute header, if present.
     pub fn fingerprint_offset(&self) -> Option<usize> {
-        self.fingerprint.map(usize::from)
+        self.fingerprint.map(message_offset)
     }
 
     /// Checks FINGERPRINT (RFC 8489 §14.7): CRC-32 of everything before it, XOR
@@ -381,14 +407,31 @@ impl<'a> Message<'a> {
     pub fn check_fingerprint(&self) -> Result<(), Error> {
         let at = self.fingerprint_offset().ok_or(Error::MissingFingerprint)?;
         // FINGERPRINT is last, so the header length already covers it.
-        let expected = crate::fingerprint::compute(&self.buf[..at]);
-        let v = &self.buf[at + 4..at + 8];
-        let found = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
+        let (covered, raw) = self.split_at_attribute(at)?;
+        let expected = crate::fingerprint::compute(covered);
+        let found = u32::from_be_bytes(*raw.fixed::<4>("FINGERPRINT", "4")?);
         if expected == found {
             Ok(())
         } else {
             Err(Error::FingerprintMismatch { expected, found })
         }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The bytes before the attribute at `at`, and that attribute: what the integrity and
+    /// fingerprint checks cover and what they compare. `at` is an offset `parse` recorded,
+    /// so neither error happens.
+    pub(crate) fn split_at_attribute(
+        &self,
+        at: usize,
+    ) -> Result<(&'a [u8], RawAttribute<'a>), Error> {
+        let (before, _) = self
+            .buf
+            .split_at_checked(at)
+            .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
+        let (raw, _) = attribute_at(self.buf, at)?;
+        Ok((before, raw))
     }
 }
 
@@ -412,5 +455,40 @@ impl<'a> Iterator for Attributes<'a> {
                 return Some(raw);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::{Padding, Priority};
+    use crate::{MessageBuilder, MAX_MESSAGE_LEN};
+
+    /// Regression: offsets were kept as `u16` from the start of the message, but on a
+    /// stream (RFC 8489 §6.2.2) a message is up to 65552 bytes, so a small attribute can
+    /// start past byte 65535. Its offset wrapped: a valid FINGERPRINT there failed
+    /// (FingerprintMismatch) and `get` decoded whatever sat at the wrapped offset.
+    #[test]
+    fn attributes_past_byte_65535_of_a_stream_message_are_found() {
+        let mut buf = vec![0u8; MAX_MESSAGE_LEN];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            crate::MessageType::BINDING_REQUEST,
+            TransactionId([9; 12]),
+        )
+        .unwrap();
+        // 20 + 4 + 65512 = 65536: PRIORITY starts at 65536, FINGERPRINT at 65544.
+        let padding = vec![0xAB; 65_512];
+        b.add(&Padding(&padding)).unwrap();
+        b.add(&Priority(0x6E00_01FF)).unwrap();
+        b.add_fingerprint().unwrap();
+        let bytes = b.finish();
+        assert_eq!(bytes.len(), MAX_MESSAGE_LEN);
+
+        let msg = Message::parse_with(bytes, ParseOptions::strict()).unwrap();
+        assert_eq!(msg.fingerprint_offset(), Some(65_544));
+        assert_eq!(msg.get::<Priority>(), Ok(Some(Priority(0x6E00_01FF))));
+        assert_eq!(msg.get::<Padding>(), Ok(Some(Padding(&padding))));
+        assert_eq!(msg.check_fingerprint(), Ok(()));
     }
 }

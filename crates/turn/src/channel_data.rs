@@ -44,22 +44,21 @@ impl<'a> ChannelData<'a> {
     /// Like [`ChannelData::parse`], accepting channel numbers up to `max_channel`
     /// (for example [`MAX_CHANNEL_RFC5766`] for RFC 5766 peers).
     pub fn parse_in_range(buf: &'a [u8], max_channel: u16) -> Result<ChannelData<'a>, Error> {
-        let head = buf.get(..HEADER_LEN).ok_or(Error::Truncated {
+        let truncated = Error::Truncated {
             needed: HEADER_LEN,
             have: buf.len(),
-        })?;
-        let channel = u16::from_be_bytes([head[0], head[1]]);
+        };
+        let (&[c0, c1, l0, l1], rest) = buf.split_first_chunk().ok_or(truncated)?;
+        let channel = u16::from_be_bytes([c0, c1]);
         if !(MIN_CHANNEL..=max_channel).contains(&channel) {
             return Err(Error::BadChannelNumber { channel });
         }
-        let length = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let data = buf
-            .get(HEADER_LEN..HEADER_LEN + length)
-            .ok_or(Error::Truncated {
-                needed: HEADER_LEN + length,
-                have: buf.len(),
-            })?;
-        let padding = buf.len() - HEADER_LEN - length;
+        let length = usize::from(u16::from_be_bytes([l0, l1]));
+        let (data, trailing) = rest.split_at_checked(length).ok_or(Error::Truncated {
+            needed: HEADER_LEN + length,
+            have: buf.len(),
+        })?;
+        let padding = trailing.len();
         if padding > 3 {
             return Err(Error::ChannelDataTrailing {
                 length,
@@ -84,16 +83,21 @@ impl<'a> ChannelData<'a> {
         let length = u16::try_from(data.len()).map_err(|_| Error::TooLong)?;
         let end = HEADER_LEN + data.len();
         let total = if pad { end.next_multiple_of(4) } else { end };
-        if out.len() < total {
-            return Err(Error::BufferTooSmall {
-                needed: total,
-                have: out.len(),
-            });
-        }
-        out[..2].copy_from_slice(&channel.to_be_bytes());
-        out[2..4].copy_from_slice(&length.to_be_bytes());
-        out[HEADER_LEN..end].copy_from_slice(data);
-        out[end..total].fill(0);
+        let too_small = Error::BufferTooSmall {
+            needed: total,
+            have: out.len(),
+        };
+        // Once `..total` is there, both splits succeed: `HEADER_LEN + data.len() <= total`.
+        let (head, rest) = out
+            .get_mut(..total)
+            .and_then(<[u8]>::split_first_chunk_mut::<HEADER_LEN>)
+            .ok_or(too_small)?;
+        let (out_data, padding) = rest.split_at_mut_checked(data.len()).ok_or(too_small)?;
+        let [c0, c1] = channel.to_be_bytes();
+        let [l0, l1] = length.to_be_bytes();
+        *head = [c0, c1, l0, l1];
+        out_data.copy_from_slice(data);
+        padding.fill(0);
         Ok(total)
     }
 }

@@ -18,17 +18,17 @@ fn decode_address(
     xor: Option<&TransactionId>,
 ) -> Result<SocketAddr, Error> {
     let v = raw.value;
-    if v.len() != 8 && v.len() != 20 {
-        return Err(raw.bad_length(name, "8 or 20"));
-    }
-    let port = u16::from_be_bytes([v[2], v[3]]);
+    let (&[_, family, p0, p1], address) = v
+        .split_first_chunk()
+        .filter(|_| v.len() == 8 || v.len() == 20)
+        .ok_or_else(|| raw.bad_length(name, "8 or 20"))?;
+    let port = u16::from_be_bytes([p0, p1]);
     let cookie = MAGIC_COOKIE.to_be_bytes();
-    match v[1] {
+    match family {
         FAMILY_V4 => {
-            if v.len() != 8 {
-                return Err(raw.bad_length(name, "8 for IPv4"));
-            }
-            let mut ip = [v[4], v[5], v[6], v[7]];
+            let mut ip: [u8; 4] = address
+                .try_into()
+                .map_err(|_| raw.bad_length(name, "8 for IPv4"))?;
             let mut port = port;
             if xor.is_some() {
                 port ^= (MAGIC_COOKIE >> 16) as u16;
@@ -39,11 +39,9 @@ fn decode_address(
             Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port))
         }
         FAMILY_V6 => {
-            if v.len() != 20 {
-                return Err(raw.bad_length(name, "20 for IPv6"));
-            }
-            let mut ip = [0u8; 16];
-            ip.copy_from_slice(&v[4..20]);
+            let mut ip: [u8; 16] = address
+                .try_into()
+                .map_err(|_| raw.bad_length(name, "20 for IPv6"))?;
             let mut port = port;
             if let Some(tid) = xor {
                 port ^= (MAGIC_COOKIE >> 16) as u16;
@@ -70,34 +68,36 @@ fn address_len(addr: &SocketAddr) -> usize {
     }
 }
 
+/// Writes the shared address layout; `out` is [`address_len`] bytes.
 fn encode_address(addr: &SocketAddr, xor: Option<&TransactionId>, out: &mut [u8]) {
-    out[0] = 0;
     let mut port = addr.port();
     if xor.is_some() {
         port ^= (MAGIC_COOKIE >> 16) as u16;
     }
-    out[2..4].copy_from_slice(&port.to_be_bytes());
+    let [p0, p1] = port.to_be_bytes();
     let cookie = MAGIC_COOKIE.to_be_bytes();
     match addr.ip() {
         IpAddr::V4(ip) => {
-            out[1] = FAMILY_V4;
             let mut o = ip.octets();
             if xor.is_some() {
                 for (b, k) in o.iter_mut().zip(cookie) {
                     *b ^= k;
                 }
             }
-            out[4..8].copy_from_slice(&o);
+            let [a0, a1, a2, a3] = o;
+            out.copy_from_slice(&[0, FAMILY_V4, p0, p1, a0, a1, a2, a3]);
         }
         IpAddr::V6(ip) => {
-            out[1] = FAMILY_V6;
             let mut o = ip.octets();
             if let Some(tid) = xor {
                 for (b, k) in o.iter_mut().zip(cookie.iter().chain(tid.0.iter())) {
                     *b ^= k;
                 }
             }
-            out[4..20].copy_from_slice(&o);
+            let mut value = [0u8; 20];
+            value[..4].copy_from_slice(&[0, FAMILY_V6, p0, p1]);
+            value[4..].copy_from_slice(&o);
+            out.copy_from_slice(&value);
         }
     }
 }

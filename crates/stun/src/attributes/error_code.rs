@@ -95,9 +95,44 @@ pub(crate) fn decode_code(raw: &RawAttribute<'_>, word: [u8; 2]) -> Result<u16, 
     Ok(class * 100 + number)
 }
 
-pub(crate) fn encode_code(code: u16, out: &mut [u8]) {
-    out[0] = ((code / 100) & 0x07) as u8;
-    out[1] = (code % 100) as u8;
+pub(crate) fn encode_code(code: u16) -> [u8; 2] {
+    [((code / 100) & 0x07) as u8, (code % 100) as u8]
+}
+
+/// Splits the 4-byte head (reserved bits, class, number) off an ERROR-CODE or
+/// ADDRESS-ERROR-CODE value (RFC 8489 §14.8, RFC 8656 §18.12); the rest is the reason
+/// phrase, for [`decode_reason`].
+pub(crate) fn split_head<'a>(
+    raw: &RawAttribute<'a>,
+    name: &'static str,
+) -> Result<([u8; 4], RawAttribute<'a>), Error> {
+    let (&head, reason) = raw
+        .value
+        .split_first_chunk()
+        .ok_or_else(|| raw.bad_length(name, "at least 4"))?;
+    Ok((
+        head,
+        RawAttribute {
+            value: reason,
+            ..*raw
+        },
+    ))
+}
+
+/// The reason phrase: UTF-8, at most 763 bytes (RFC 8489 §14.8).
+pub(crate) fn decode_reason<'a>(
+    reason: &RawAttribute<'a>,
+    name: &'static str,
+) -> Result<&'a str, Error> {
+    decode_text(reason, name, 763, "at most 767")
+}
+
+/// Writes a 4-byte head and a reason phrase; `out` is `4 + reason.len()` bytes.
+pub(crate) fn encode_head_and_reason(head: [u8; 4], reason: &str, out: &mut [u8]) {
+    if let Some((out_head, out_reason)) = out.split_first_chunk_mut() {
+        *out_head = head;
+        out_reason.copy_from_slice(reason.as_bytes());
+    }
 }
 
 pub(crate) fn validate_code(code: u16, reason: &str) -> Result<(), Error> {
@@ -118,15 +153,9 @@ impl<'a> Attribute<'a> for ErrorCode<'a> {
     const TYPE: AttrType = AttrType::ERROR_CODE;
 
     fn decode(raw: &RawAttribute<'a>, _: &TransactionId) -> Result<Self, Error> {
-        if raw.value.len() < 4 {
-            return Err(raw.bad_length("ERROR-CODE", "at least 4"));
-        }
-        let code = decode_code(raw, [raw.value[2], raw.value[3]])?;
-        let reason_raw = RawAttribute {
-            value: &raw.value[4..],
-            ..*raw
-        };
-        let reason = decode_text(&reason_raw, "ERROR-CODE", 763, "at most 767")?;
+        let ([_, _, class, number], reason) = split_head(raw, "ERROR-CODE")?;
+        let code = decode_code(raw, [class, number])?;
+        let reason = decode_reason(&reason, "ERROR-CODE")?;
         Ok(ErrorCode { code, reason })
     }
 
@@ -135,9 +164,8 @@ impl<'a> Attribute<'a> for ErrorCode<'a> {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[..2].fill(0);
-        encode_code(self.code, &mut out[2..4]);
-        out[4..].copy_from_slice(self.reason.as_bytes());
+        let [class, number] = encode_code(self.code);
+        encode_head_and_reason([0, 0, class, number], self.reason, out);
     }
 
     fn validate(&self) -> Result<(), Error> {

@@ -152,8 +152,8 @@ impl<'a> Attribute<'a> for ChannelNumber {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[..2].copy_from_slice(&self.0.to_be_bytes());
-        out[2..].fill(0);
+        let [c0, c1] = self.0.to_be_bytes();
+        out.copy_from_slice(&[c0, c1, 0, 0]);
     }
 }
 
@@ -182,7 +182,6 @@ impl<'a> Attribute<'a> for RequestedTransport {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[0] = self.0;
-        out[1..].fill(0);
+        out.copy_from_slice(&[self.0, 0, 0, 0]);
     }
 }

@@ -31,7 +31,8 @@ impl<'a> UnknownAttributes<'a> {
             Repr::List(l) => (&[], l),
         };
         wire.chunks_exact(2)
-            .map(|c| AttrType(u16::from_be_bytes([c[0], c[1]])))
+            .filter_map(|c| c.first_chunk().copied())
+            .map(|c| AttrType(u16::from_be_bytes(c)))
             .chain(list.iter().copied())
     }
 
@@ -102,12 +103,18 @@ impl PasswordAlgorithm<'_> {
         4 + self.params.len().next_multiple_of(4)
     }
 
+    /// Writes algorithm, parameters length, parameters, then zeros to the end of `out`
+    /// (the padding of a PASSWORD-ALGORITHMS entry; none for PASSWORD-ALGORITHM).
     fn write_entry(&self, out: &mut [u8]) {
-        out[..2].copy_from_slice(&self.algorithm.to_be_bytes());
-        out[2..4].copy_from_slice(&(self.params.len() as u16).to_be_bytes());
-        let end = 4 + self.params.len();
-        out[4..end].copy_from_slice(self.params);
-        out[end..].fill(0);
+        let [a0, a1] = self.algorithm.to_be_bytes();
+        let [l0, l1] = (self.params.len() as u16).to_be_bytes();
+        let bytes = [a0, a1, l0, l1]
+            .into_iter()
+            .chain(self.params.iter().copied())
+            .chain(core::iter::repeat(0));
+        for (o, b) in out.iter_mut().zip(bytes) {
+            *o = b;
+        }
     }
 }
 
@@ -115,16 +122,15 @@ impl<'a> Attribute<'a> for PasswordAlgorithm<'a> {
     const TYPE: AttrType = AttrType::PASSWORD_ALGORITHM;
 
     fn decode(raw: &RawAttribute<'a>, _: &TransactionId) -> Result<Self, Error> {
-        let v = raw.value;
-        if v.len() < 4 {
-            return Err(raw.bad_length("PASSWORD-ALGORITHM", "at least 4"));
-        }
-        let params_len = usize::from(u16::from_be_bytes([v[2], v[3]]));
-        let params = v
-            .get(4..4 + params_len)
+        let (&[a0, a1, l0, l1], rest) = raw
+            .value
+            .split_first_chunk()
+            .ok_or_else(|| raw.bad_length("PASSWORD-ALGORITHM", "at least 4"))?;
+        let params = rest
+            .get(..usize::from(u16::from_be_bytes([l0, l1])))
             .ok_or_else(|| raw.invalid("parameters length runs past the attribute"))?;
         Ok(PasswordAlgorithm {
-            algorithm: u16::from_be_bytes([v[0], v[1]]),
+            algorithm: u16::from_be_bytes([a0, a1]),
             params,
         })
     }
@@ -134,9 +140,7 @@ impl<'a> Attribute<'a> for PasswordAlgorithm<'a> {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[..2].copy_from_slice(&self.algorithm.to_be_bytes());
-        out[2..4].copy_from_slice(&(self.params.len() as u16).to_be_bytes());
-        out[4..].copy_from_slice(self.params);
+        self.write_entry(out);
     }
 }
 
@@ -169,15 +173,15 @@ impl<'a> PasswordAlgorithms<'a> {
 
 /// Splits the first PASSWORD-ALGORITHMS entry off `wire`.
 fn split_entry(wire: &[u8]) -> Option<(PasswordAlgorithm<'_>, &[u8])> {
-    let head = wire.get(..4)?;
-    let params_len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-    let params = wire.get(4..4 + params_len)?;
-    let rest = wire
-        .get(4 + params_len.next_multiple_of(4)..)
+    let (&[a0, a1, l0, l1], after_head) = wire.split_first_chunk()?;
+    let params_len = usize::from(u16::from_be_bytes([l0, l1]));
+    let params = after_head.get(..params_len)?;
+    let rest = after_head
+        .get(params_len.next_multiple_of(4)..)
         .unwrap_or(&[]);
     Some((
         PasswordAlgorithm {
-            algorithm: u16::from_be_bytes([head[0], head[1]]),
+            algorithm: u16::from_be_bytes([a0, a1]),
             params,
         },
         rest,
@@ -196,15 +200,13 @@ impl<'a> Attribute<'a> for PasswordAlgorithms<'a> {
     fn decode(raw: &RawAttribute<'a>, _: &TransactionId) -> Result<Self, Error> {
         let mut rest = raw.value;
         while !rest.is_empty() {
-            if rest.len() < 4 {
-                return Err(raw.invalid("truncated algorithm entry"));
-            }
-            let params_len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
-            let entry_len = 4 + params_len.next_multiple_of(4);
-            if entry_len > rest.len() {
-                return Err(raw.invalid("algorithm parameters run past the attribute"));
-            }
-            rest = &rest[entry_len..];
+            let (&[_, _, l0, l1], after_head) = rest
+                .split_first_chunk()
+                .ok_or_else(|| raw.invalid("truncated algorithm entry"))?;
+            let padded_params_len = usize::from(u16::from_be_bytes([l0, l1])).next_multiple_of(4);
+            rest = after_head
+                .get(padded_params_len..)
+                .ok_or_else(|| raw.invalid("algorithm parameters run past the attribute"))?;
         }
         Ok(PasswordAlgorithms(Repr::Wire(raw.value)))
     }
@@ -220,11 +222,16 @@ impl<'a> Attribute<'a> for PasswordAlgorithms<'a> {
         match self.0 {
             Repr::Wire(w) => out.copy_from_slice(w),
             Repr::List(l) => {
-                let mut at = 0;
+                // `out` is the sum of the entry lengths, so every entry fits.
+                let mut rest = out;
                 for a in l {
-                    let n = a.entry_len();
-                    a.write_entry(&mut out[at..at + n]);
-                    at += n;
+                    let Some((entry, tail)) =
+                        core::mem::take(&mut rest).split_at_mut_checked(a.entry_len())
+                    else {
+                        return;
+                    };
+                    a.write_entry(entry);
+                    rest = tail;
                 }
             }
         }

@@ -31,8 +31,8 @@ impl<'a> Attribute<'a> for ChangeRequest {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[..3].fill(0);
-        out[3] = (u8::from(self.change_ip) << 2) | (u8::from(self.change_port) << 1);
+        let flags = (u8::from(self.change_ip) << 2) | (u8::from(self.change_port) << 1);
+        out.copy_from_slice(&[0, 0, 0, flags]);
     }
 }
 
@@ -54,8 +54,8 @@ impl<'a> Attribute<'a> for ResponsePort {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[..2].copy_from_slice(&self.0.to_be_bytes());
-        out[2..].fill(0);
+        let [p0, p1] = self.0.to_be_bytes();
+        out.copy_from_slice(&[p0, p1, 0, 0]);
     }
 }
 

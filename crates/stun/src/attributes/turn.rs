@@ -2,8 +2,9 @@
 //! REQUESTED-ADDRESS-FAMILY, ADDITIONAL-ADDRESS-FAMILY, EVEN-PORT, RESERVATION-TOKEN,
 //! ADDRESS-ERROR-CODE and ICMP.
 
-use super::error_code::{decode_code, encode_code, validate_code};
-use super::text::decode_text;
+use super::error_code::{
+    decode_code, decode_reason, encode_code, encode_head_and_reason, split_head, validate_code,
+};
 use super::{AttrType, Attribute, RawAttribute};
 use crate::{Error, TransactionId};
 
@@ -68,8 +69,8 @@ macro_rules! family_attribute {
             const TYPE: AttrType = AttrType::$konst;
 
             fn decode(raw: &RawAttribute<'a>, _: &TransactionId) -> Result<Self, Error> {
-                let b = raw.fixed::<4>($reg, "4")?;
-                AddressFamily::decode(raw, b[0]).map($name)
+                let &[family, ..] = raw.fixed::<4>($reg, "4")?;
+                AddressFamily::decode(raw, family).map($name)
             }
 
             fn value_len(&self) -> usize {
@@ -77,8 +78,7 @@ macro_rules! family_attribute {
             }
 
             fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-                out[0] = self.0.to_u8();
-                out[1..].fill(0);
+                out.copy_from_slice(&[self.0.to_u8(), 0, 0, 0]);
             }
         }
     };
@@ -118,7 +118,7 @@ impl<'a> Attribute<'a> for EvenPort {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[0] = if self.reserve { 0x80 } else { 0 };
+        out.copy_from_slice(&[if self.reserve { 0x80 } else { 0 }]);
     }
 }
 
@@ -159,16 +159,10 @@ impl<'a> Attribute<'a> for AddressErrorCode<'a> {
     const TYPE: AttrType = AttrType::ADDRESS_ERROR_CODE;
 
     fn decode(raw: &RawAttribute<'a>, _: &TransactionId) -> Result<Self, Error> {
-        if raw.value.len() < 4 {
-            return Err(raw.bad_length("ADDRESS-ERROR-CODE", "at least 4"));
-        }
-        let family = AddressFamily::decode(raw, raw.value[0])?;
-        let code = decode_code(raw, [raw.value[2], raw.value[3]])?;
-        let reason_raw = RawAttribute {
-            value: &raw.value[4..],
-            ..*raw
-        };
-        let reason = decode_text(&reason_raw, "ADDRESS-ERROR-CODE", 763, "at most 767")?;
+        let ([family, _, class, number], reason) = split_head(raw, "ADDRESS-ERROR-CODE")?;
+        let family = AddressFamily::decode(raw, family)?;
+        let code = decode_code(raw, [class, number])?;
+        let reason = decode_reason(&reason, "ADDRESS-ERROR-CODE")?;
         Ok(AddressErrorCode {
             family,
             code,
@@ -181,10 +175,8 @@ impl<'a> Attribute<'a> for AddressErrorCode<'a> {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[0] = self.family.to_u8();
-        out[1] = 0;
-        encode_code(self.code, &mut out[2..4]);
-        out[4..].copy_from_slice(self.reason.as_bytes());
+        let [class, number] = encode_code(self.code);
+        encode_head_and_reason([self.family.to_u8(), 0, class, number], self.reason, out);
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -220,9 +212,7 @@ impl<'a> Attribute<'a> for Icmp {
     }
 
     fn encode(&self, _: &TransactionId, out: &mut [u8]) {
-        out[..2].fill(0);
-        out[2] = self.icmp_type & 0x7F;
-        out[3] = self.code;
-        out[4..].copy_from_slice(&self.error_data.to_be_bytes());
+        let [d0, d1, d2, d3] = self.error_data.to_be_bytes();
+        out.copy_from_slice(&[0, 0, self.icmp_type & 0x7F, self.code, d0, d1, d2, d3]);
     }
 }

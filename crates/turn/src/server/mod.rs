@@ -432,14 +432,14 @@ impl<R: RelayAllocator> Server<R> {
                 b.add(&Software(s))?;
             }
             b.add_fingerprint()?;
-            Ok::<_, floe_stun::Error>(b.len())
+            Ok::<_, floe_stun::Error>(b.finish().to_vec())
         })();
-        if let Ok(n) = built {
+        if let Ok(data) = built {
             self.transmits.push_back(Transmit {
                 transport: ft.transport,
                 source,
                 destination,
-                data: buf[..n].to_vec(),
+                data,
             });
         }
     }
