@@ -170,6 +170,15 @@ fn duplicate_attributes_are_rejected_in_strict_mode_and_first_wins_otherwise() {
         .map(|p| p.unwrap().0.port())
         .collect();
     assert_eq!(ports, [1000, 2000]);
+    // So may XOR-RELAYED-ADDRESS: a dual allocation's success has one per family
+    // (RFC 8656 §7.3).
+    let mut v4 = [0u8; 8];
+    XorRelayedAddress(([203, 0, 113, 1], 50_000).into()).encode(&TID, &mut v4);
+    let mut v6 = [0u8; 20];
+    XorRelayedAddress(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 50_002).into()).encode(&TID, &mut v6);
+    let m = with_attrs(&[(0x0016, &v4), (0x0016, &v6)]);
+    let msg = Message::parse_with(&m, strict).unwrap();
+    assert_eq!(msg.get_all::<XorRelayedAddress>().count(), 2);
 }
 
 #[test]

@@ -154,11 +154,15 @@ impl AttrType {
         self.name().is_some()
     }
 
-    /// Whether a second occurrence of this type makes sense. Only XOR-PEER-ADDRESS may
-    /// repeat (CreatePermission, RFC 8656 §9.1) among the known types; this drives the
-    /// strict duplicate check of [`crate::ParseOptions::reject_duplicates`].
+    /// Whether a second occurrence of this type makes sense. Among the known types only
+    /// XOR-PEER-ADDRESS (CreatePermission, RFC 8656 §10.1) and XOR-RELAYED-ADDRESS (an
+    /// Allocate success for a dual allocation carries one per family, §7.3) may
+    /// repeat; this drives the strict duplicate check of
+    /// [`crate::ParseOptions::reject_duplicates`].
     pub fn may_repeat(self) -> bool {
-        self == AttrType::XOR_PEER_ADDRESS || !self.is_known()
+        self == AttrType::XOR_PEER_ADDRESS
+            || self == AttrType::XOR_RELAYED_ADDRESS
+            || !self.is_known()
     }
 }
 
