@@ -3,12 +3,16 @@
 //! Once listening it prints one JSON line on stdout with the bound addresses
 //! (`{"listening":{"udp":[..],"tcp":[..],"tls":[..]}}`), so scripts and tests can use
 //! port 0. SIGUSR1 prints the counters as a JSON line; they are printed once more on exit.
+//! SIGTERM drains: new Allocates get 508 (or 300 with `--alternate-server`) while
+//! existing allocations keep relaying, until none remain or `--drain-seconds` pass;
+//! then the counters are printed and the process exits 0. SIGINT stops at once.
 //! A panic in any task ends the process with status 70 after printing the panic and the
 //! counters ([`crate::backstop`]): a server that stops answering never stays up.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use floe_server::{load_tls_config, spawn, ServerOptions};
@@ -80,6 +84,21 @@ pub struct ServeArgs {
     /// section of docs/benchmarks.md); they may help when many TLS handshakes arrive at once.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Most relayed payload bits per second per allocation, both directions together;
+    /// packets over it are dropped and counted (over_cap). Default: no cap.
+    #[arg(long, value_name = "BITS")]
+    pub max_bps: Option<u64>,
+    /// Most relayed payload bits per second per user over all their allocations.
+    #[arg(long, value_name = "BITS")]
+    pub user_max_bps: Option<u64>,
+    /// While draining (after SIGTERM), answer new Allocates with 300 Try Alternate
+    /// naming this server instead of 508.
+    #[arg(long, value_name = "ADDR")]
+    pub alternate_server: Option<SocketAddr>,
+    /// After SIGTERM, keep serving existing allocations for at most this many seconds
+    /// (exiting earlier once none remain). SIGINT stops at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub drain_seconds: u64,
 }
 
 /// Builds the server options, or explains what is wrong.
@@ -141,6 +160,12 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     turn.max_allocations = args.max_allocations;
     turn.max_allocations_per_user = args.user_quota;
     turn.max_unauthenticated_per_second = args.max_unauthenticated_per_second;
+    if args.max_bps == Some(0) || args.user_max_bps == Some(0) {
+        return Err("--max-bps and --user-max-bps must be above 0".into());
+    }
+    turn.max_bps = args.max_bps;
+    turn.user_max_bps = args.user_max_bps;
+    turn.alternate_server = args.alternate_server;
     Ok(opts)
 }
 
@@ -162,6 +187,8 @@ pub fn stats_json(s: &ServerStats) -> serde_json::Value {
             "rate_limited": s.rate_limited,
             "peers_refused": s.peers_refused,
             "dropped": s.dropped,
+            "over_cap": s.over_cap,
+            "drain_refusals": s.drain_refusals,
         }
     })
 }
@@ -211,7 +238,9 @@ pub fn run(args: &ServeArgs) -> u8 {
         println!("{line}");
         let _ = std::io::stdout().flush();
         eprintln!("floe serve: listening (udp {:?}, tcp {:?}, tls {:?}); Ctrl-C to stop", handle.udp_addrs(), handle.tcp_addrs(), handle.tls_addrs());
-        wait_for_stop(&handle).await;
+        if wait_for_stop(&handle).await == Stop::Drain {
+            drain(&handle, Duration::from_secs(args.drain_seconds)).await;
+        }
         println!("{}", stats_json(&handle.stats()));
         handle.shutdown().await;
         eprintln!("floe serve: stopped");
@@ -219,20 +248,52 @@ pub fn run(args: &ServeArgs) -> u8 {
     })
 }
 
+/// How the server was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGINT (Ctrl-C): at once.
+    Now,
+    /// SIGTERM: drain first.
+    Drain,
+}
+
+/// Refuses new allocations and waits until none remain or `limit` passes.
+async fn drain(handle: &floe_server::ServerHandle, limit: Duration) {
+    handle.drain().await;
+    let left = handle.stats().allocations;
+    eprintln!(
+        "floe serve: draining: {left} allocation(s) left; new ones refused; stopping when none remain or in {} s",
+        limit.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let left = handle.stats().allocations;
+        if left == 0 {
+            eprintln!("floe serve: drained");
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            eprintln!("floe serve: drain time is up with {left} allocation(s) left");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[cfg(unix)]
-async fn wait_for_stop(handle: &floe_server::ServerHandle) {
+async fn wait_for_stop(handle: &floe_server::ServerHandle) -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::user_defined1()),
     ) else {
         let _ = tokio::signal::ctrl_c().await;
-        return;
+        return Stop::Now;
     };
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return Stop::Now,
+            _ = term.recv() => return Stop::Drain,
             _ = usr1.recv() => {
                 println!("{}", stats_json(&handle.stats()));
                 let _ = std::io::stdout().flush();
@@ -242,6 +303,7 @@ async fn wait_for_stop(handle: &floe_server::ServerHandle) {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_stop(_: &floe_server::ServerHandle) {
+async fn wait_for_stop(_: &floe_server::ServerHandle) -> Stop {
     let _ = tokio::signal::ctrl_c().await;
+    Stop::Now
 }

@@ -115,6 +115,8 @@ pub(crate) enum Inbound {
         local: SocketAddr,
         remote: SocketAddr,
     },
+    /// Stop taking new allocations ([`ServerHandle::drain`]).
+    Drain,
 }
 
 /// A running server. Dropping it does not stop the server; call
@@ -126,6 +128,7 @@ pub struct ServerHandle {
     tls: Vec<SocketAddr>,
     stats: watch::Receiver<ServerStats>,
     stop: Option<oneshot::Sender<()>>,
+    inbound: mpsc::Sender<Inbound>,
     core: JoinHandle<()>,
 }
 
@@ -154,6 +157,14 @@ impl ServerHandle {
     /// panic hook or a metrics task that outlives a borrow of the handle).
     pub fn stats_watch(&self) -> watch::Receiver<ServerStats> {
         self.stats.clone()
+    }
+
+    /// Starts draining: new Allocates get 300 Try Alternate (with
+    /// [`ServerConfig::alternate_server`]) or 508, while existing allocations keep
+    /// relaying and refreshing ([`Server::drain`]). Watch `stats().allocations` fall to
+    /// zero, then [`ServerHandle::shutdown`].
+    pub async fn drain(&self) {
+        let _ = self.inbound.send(Inbound::Drain).await;
     }
 
     /// Stops listening, closes relay sockets and connections, and waits for the core.
@@ -247,6 +258,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         tls: tls_addrs,
         stats: stats_rx,
         stop: Some(stop_tx),
+        inbound: tx,
         core,
     })
 }
@@ -468,6 +480,10 @@ fn handle(
         Inbound::Closed { local, remote } => {
             conns.remove(&(local, remote));
             server.handle_connection_closed(local, remote);
+        }
+        Inbound::Drain => {
+            tracing::info!("draining: new allocations are refused");
+            server.drain();
         }
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct Allocation {
     pub(crate) created_by: TransactionId,
     pub(crate) reservation: Option<[u8; 8]>,
     pub(crate) address_error: Option<(floe_stun::attributes::AddressFamily, u16)>,
+    /// The allocation's bandwidth cap, when configured.
+    pub(crate) bucket: Option<super::bandwidth::Bucket>,
 }
 
 impl Allocation {

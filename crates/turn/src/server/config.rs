@@ -53,6 +53,15 @@ pub struct ServerConfig {
     /// still pick them, and refusing them breaks those clients for no safety gain on a
     /// TURN server's own port. Set `false` for strict RFC 8656 (400 for such numbers).
     pub rfc5766_channels: bool,
+    /// Most relayed payload bits per second per allocation, both directions together
+    /// (`--max-bps`); `None` for no cap. Over the cap, packets are dropped and counted.
+    pub max_bps: Option<u64>,
+    /// Most relayed payload bits per second per user over all their allocations
+    /// (`--user-max-bps`); `None` for no cap.
+    pub user_max_bps: Option<u64>,
+    /// Where a draining server sends new Allocates (300 Try Alternate with
+    /// ALTERNATE-SERVER, RFC 8489 §10); without it they get 508.
+    pub alternate_server: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +86,9 @@ impl Default for ServerConfig {
             rfc5780: None,
             max_tracked_sources: 16_384,
             rfc5766_channels: true,
+            max_bps: None,
+            user_max_bps: None,
+            alternate_server: None,
         }
     }
 }

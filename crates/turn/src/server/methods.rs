@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
-    AdditionalAddressFamily, AddressErrorCode, AddressFamily, ChannelNumber, Data, ErrorCode,
-    EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken,
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateServer, ChannelNumber, Data,
+    ErrorCode, EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken,
     XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use floe_stun::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
@@ -16,6 +16,7 @@ use rand::Rng;
 
 use super::allocation::{Allocation, Channel, FiveTuple};
 use super::auth::Authenticated;
+use super::bandwidth::Bucket;
 use super::{RelayAllocator, Server};
 use crate::{ChannelData, Transmit, Transport};
 
@@ -105,6 +106,19 @@ impl<R: RelayAllocator> Server<R> {
                 self.fail(ft, msg, ErrorCode::ALLOCATION_MISMATCH, auth);
             }
             return;
+        }
+        // Draining (SIGTERM): existing allocations keep working; new ones go elsewhere.
+        if self.draining {
+            self.stats.drain_refusals += 1;
+            return match self.config.alternate_server {
+                Some(alt) => {
+                    self.respond_error(ft, msg, ErrorCode::TRY_ALTERNATE, Some(auth), |b| {
+                        b.add(&AlternateServer(alt))?;
+                        Ok(())
+                    })
+                }
+                None => self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth),
+            };
         }
         match msg.get::<RequestedTransport>() {
             Ok(Some(t)) if t == RequestedTransport::UDP => {}
@@ -203,8 +217,14 @@ impl<R: RelayAllocator> Server<R> {
                 created_by: msg.transaction_id(),
                 reservation: new_token,
                 address_error,
+                bucket: self.config.max_bps.map(|bps| Bucket::new(bps, now)),
             },
         );
+        if let Some(bps) = self.config.user_max_bps {
+            self.user_buckets
+                .entry(auth.username.clone())
+                .or_insert_with(|| Bucket::new(bps, now));
+        }
         tracing::info!(client = %ft.client, relayed = ?relayed, user = %auth.username, "allocation created");
         self.allocate_success(
             ft,
@@ -454,6 +474,9 @@ impl<R: RelayAllocator> Server<R> {
             self.stats.dropped += 1;
             return;
         };
+        if !self.admit(now, ft, data.len()) {
+            return;
+        }
         self.stats.packets_to_peers += 1;
         self.stats.bytes_to_peers += data.len() as u64;
         self.transmits.push_back(Transmit {
@@ -462,6 +485,31 @@ impl<R: RelayAllocator> Server<R> {
             destination: peer,
             data: data.to_vec(),
         });
+    }
+
+    /// Whether `bytes` of payload fit the allocation's and its user's bandwidth caps
+    /// (taking them if so); a packet over either cap is counted in `over_cap`.
+    fn admit(&mut self, now: Instant, ft: &FiveTuple, bytes: usize) -> bool {
+        let Some(a) = self.allocations.get_mut(ft) else {
+            return false;
+        };
+        let fits_allocation = a.bucket.as_mut().is_none_or(|b| b.fits(now, bytes));
+        let user = self.user_buckets.get_mut(&a.username);
+        let fits_user = match user {
+            Some(b) => b.fits(now, bytes),
+            None => true,
+        };
+        if !(fits_allocation && fits_user) {
+            self.stats.over_cap += 1;
+            return false;
+        }
+        if let Some(b) = a.bucket.as_mut() {
+            b.take(bytes);
+        }
+        if let Some(b) = self.user_buckets.get_mut(&a.username) {
+            b.take(bytes);
+        }
+        true
     }
 
     /// A datagram from `peer` arriving at the relayed address `relayed` (§11.3, §12.7):
@@ -486,6 +534,12 @@ impl<R: RelayAllocator> Server<R> {
             self.stats.dropped += 1;
             return;
         }
+        if !self.admit(now, &ft, bytes.len()) {
+            return;
+        }
+        let Some(a) = self.allocations.get(&ft) else {
+            return;
+        };
         let data = if let Some(ch) = a.channel_for_peer(now, &peer) {
             let mut out = vec![0u8; bytes.len() + 8];
             match ChannelData::encode(ch, bytes, &mut out, ft.transport.is_stream()) {

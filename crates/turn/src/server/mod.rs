@@ -8,6 +8,7 @@
 
 mod allocation;
 mod auth;
+mod bandwidth;
 mod config;
 mod methods;
 mod relay;
@@ -67,6 +68,10 @@ pub struct ServerStats {
     pub peers_refused: u64,
     /// Datagrams dropped: malformed, no allocation, no permission, unbound channel.
     pub dropped: u64,
+    /// Relayed datagrams dropped over a bandwidth cap (`max_bps`, `user_max_bps`).
+    pub over_cap: u64,
+    /// Allocates refused (508 or 300) because the server is draining.
+    pub drain_refusals: u64,
 }
 
 /// A TURN server core.
@@ -84,6 +89,10 @@ pub struct Server<R> {
     /// USERHASH → username for the user table, computed once (RFC 8489 §9.2.4), so a
     /// request with a USERHASH costs one lookup, not a SHA-256 per user.
     user_hashes: HashMap<[u8; 32], String>,
+    /// Bandwidth buckets of users with allocations, when `user_max_bps` is set.
+    user_buckets: HashMap<String, bandwidth::Bucket>,
+    /// Set by [`Server::drain`]: new Allocates are refused.
+    draining: bool,
     reservations: HashMap<[u8; 8], (SocketAddr, Instant)>,
     unauth: HashMap<IpAddr, (Instant, u32)>,
     transmits: VecDeque<Transmit>,
@@ -104,6 +113,8 @@ impl<R: RelayAllocator> Server<R> {
         let user_hashes = auth::user_hashes(&config);
         Server {
             user_hashes,
+            user_buckets: HashMap::new(),
+            draining: false,
             config,
             relays,
             rng,
@@ -238,8 +249,23 @@ impl<R: RelayAllocator> Server<R> {
             *n -= 1;
             if *n == 0 {
                 self.per_user.remove(&a.username);
+                self.user_buckets.remove(&a.username);
             }
         }
+    }
+
+    /// Starts draining (what `floe serve` does on SIGTERM): from now on a new Allocate
+    /// gets 300 Try Alternate with ALTERNATE-SERVER when
+    /// [`ServerConfig::alternate_server`] is set, 508 Insufficient Capacity otherwise,
+    /// while existing allocations keep relaying and may refresh, create permissions and
+    /// bind channels until they expire or are deleted.
+    pub fn drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// Whether [`Server::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining
     }
 
     /// One message from a client: a STUN message or ChannelData, on `transport`, received

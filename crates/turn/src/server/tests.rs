@@ -1398,3 +1398,119 @@ fn userhash_names_the_user_and_an_unknown_hash_is_refused() {
         }
     }
 }
+
+/// A client of user `user` at `local` with an allocation and a permission for PEER.
+fn allocated_with_permission(net: &mut Net, local: &str, user: &str, pw: &str) -> usize {
+    let c = net.add_client(ClientConfig::new(
+        addr(local),
+        addr(SERVER),
+        Transport::Udp,
+        user,
+        pw,
+    ));
+    net.allocate(c);
+    let now = net.now;
+    net.clients[c]
+        .create_permission(now, addr(PEER).ip())
+        .unwrap();
+    net.settle();
+    c
+}
+
+/// Sends `n` datagrams of `size` bytes from client `c` to PEER at once; returns how many
+/// reached the peer.
+fn burst_to_peer(net: &mut Net, c: usize, n: usize, size: usize) -> usize {
+    let before = net.to_peers.len();
+    for _ in 0..n {
+        let t = net.clients[c]
+            .send_to(addr(PEER), &vec![7u8; size])
+            .unwrap();
+        net.server
+            .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    }
+    net.settle();
+    net.to_peers.len() - before
+}
+
+#[test]
+fn max_bps_caps_each_allocation_and_drops_the_excess() {
+    let mut cfg = config();
+    cfg.max_bps = Some(80_000); // 10,000 bytes per second, one second of burst
+    let mut net = Net::new(cfg);
+    let c = allocated_with_permission(&mut net, CLIENT, "alice", "wonderland");
+    assert_eq!(burst_to_peer(&mut net, c, 50, 1000), 10);
+    assert_eq!(net.server.stats().over_cap, 40);
+    // Peer to client counts against the same cap.
+    let relayed = net.clients[c].relayed()[0];
+    net.peer_sends(relayed, addr(PEER), &[1u8; 1000]);
+    assert!(net.from_peers.is_empty(), "the bucket is empty");
+    net.run_for(Duration::from_millis(500));
+    assert_eq!(
+        burst_to_peer(&mut net, c, 50, 1000),
+        5,
+        "half a second refills half"
+    );
+    // Another allocation has its own bucket.
+    let d = allocated_with_permission(&mut net, "198.51.100.7:40001", "bob", "builder");
+    assert_eq!(burst_to_peer(&mut net, d, 50, 1000), 10);
+}
+
+#[test]
+fn user_max_bps_is_shared_by_the_users_allocations() {
+    let mut cfg = config();
+    cfg.user_max_bps = Some(80_000);
+    let mut net = Net::new(cfg);
+    let a = allocated_with_permission(&mut net, CLIENT, "alice", "wonderland");
+    let b = allocated_with_permission(&mut net, "198.51.100.7:40001", "alice", "wonderland");
+    let c = allocated_with_permission(&mut net, "198.51.100.7:40002", "bob", "builder");
+    assert_eq!(burst_to_peer(&mut net, a, 6, 1000), 6);
+    assert_eq!(
+        burst_to_peer(&mut net, b, 6, 1000),
+        4,
+        "alice's second allocation shares"
+    );
+    assert_eq!(burst_to_peer(&mut net, c, 6, 1000), 6, "bob has his own");
+    assert_eq!(net.server.stats().over_cap, 2);
+}
+
+#[test]
+fn a_draining_server_refuses_new_allocations_and_keeps_the_old_ones() {
+    for alternate in [None, Some(addr("203.0.113.9:3478"))] {
+        let mut cfg = config();
+        cfg.alternate_server = alternate;
+        let mut net = Net::new(cfg);
+        let old = allocated_with_permission(&mut net, CLIENT, "alice", "wonderland");
+        net.server.drain();
+        assert!(net.server.is_draining());
+        let new = net.add_client(ClientConfig::new(
+            addr("198.51.100.7:40001"),
+            addr(SERVER),
+            Transport::Udp,
+            "bob",
+            "builder",
+        ));
+        net.allocate(new);
+        let want = match alternate {
+            Some(server) => TurnError::TryAlternate { server },
+            None => TurnError::InsufficientCapacity,
+        };
+        assert!(
+            net.has_event(new, |e| *e == Event::AllocationFailed(want.clone())),
+            "{:?}",
+            net.events
+        );
+        assert_eq!(net.server.stats().drain_refusals, 1);
+        // The old allocation relays, refreshes and adds permissions as before.
+        assert_eq!(burst_to_peer(&mut net, old, 1, 100), 1);
+        let now = net.now;
+        net.clients[old].refresh(now);
+        net.clients[old]
+            .create_permission(now, "192.0.2.51".parse().unwrap())
+            .unwrap();
+        net.settle();
+        assert!(net.has_event(old, |e| matches!(e, Event::Refreshed { .. })));
+        assert!(net.has_event(old, |e| *e
+            == Event::PermissionCreated("192.0.2.51".parse().unwrap())));
+        assert_eq!(net.server.stats().allocations, 1);
+    }
+}
