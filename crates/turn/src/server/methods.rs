@@ -110,15 +110,16 @@ impl<R: RelayAllocator> Server<R> {
         // Draining (SIGTERM): existing allocations keep working; new ones go elsewhere.
         if self.draining {
             self.stats.drain_refusals += 1;
-            return match self.config.alternate_server {
+            match self.config.alternate_server {
                 Some(alt) => {
                     self.respond_error(ft, msg, ErrorCode::TRY_ALTERNATE, Some(auth), |b| {
                         b.add(&AlternateServer(alt))?;
                         Ok(())
-                    })
+                    });
                 }
                 None => self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth),
-            };
+            }
+            return;
         }
         match msg.get::<RequestedTransport>() {
             Ok(Some(t)) if t == RequestedTransport::UDP => {}
