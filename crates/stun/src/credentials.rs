@@ -287,4 +287,31 @@ mod tests {
         let key = long_term_key("user", "realm", "pass", Algorithm::Sha256).unwrap();
         assert_eq!(key.as_bytes(), &*Sha256::digest(b"user:realm:pass"));
     }
+
+    /// RFC 8489 §9.2.1, §14.4: USERHASH = SHA-256(username ":" OpaqueString(realm)).
+    #[test]
+    fn userhash_is_sha256_of_username_colon_realm() {
+        // `printf 'user:realm' | sha256sum`
+        let expected = "6a3029116b47aa98bcaa325399733dc1a23cd57e26b81bef3ff6531ce624e2da";
+        let hex = userhash("user", "realm")
+            .unwrap()
+            .iter()
+            .fold(String::new(), |mut s, b| {
+                use core::fmt::Write;
+                let _ = write!(s, "{b:02x}");
+                s
+            });
+        assert_eq!(hex, expected);
+        // The realm goes through OpaqueString (a no-break space becomes a space); the
+        // username is used as given.
+        assert_eq!(
+            userhash("alice", "floe\u{00A0}realm").unwrap(),
+            <[u8; 32]>::from(Sha256::digest(b"alice:floe realm"))
+        );
+        assert_ne!(
+            userhash("Alice", "floe realm").unwrap(),
+            userhash("alice", "floe realm").unwrap()
+        );
+        assert!(userhash("alice", "").is_err(), "an empty realm is refused");
+    }
 }

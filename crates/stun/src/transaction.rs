@@ -425,6 +425,38 @@ mod tests {
         assert_eq!(t.state(), TransactionState::Answered);
     }
 
+    /// RFC 3489's RESPONSE-ADDRESS, SOURCE-ADDRESS, CHANGED-ADDRESS and REFLECTED-FROM
+    /// (reserved by RFC 8489 §18.3.1) do not make a response unusable; any other unknown
+    /// comprehension-required attribute does.
+    #[test]
+    fn the_four_rfc_3489_attributes_are_tolerated_in_responses() {
+        let response = |typ: u16| {
+            let mut buf = [0u8; 64];
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                MessageType::BINDING_SUCCESS,
+                TransactionId([9; 12]),
+            )
+            .unwrap();
+            b.add_raw(crate::AttrType(typ), &[0, 1, 0, 1, 192, 0, 2, 1])
+                .unwrap();
+            b.finish().to_vec()
+        };
+        for typ in [0x0002, 0x0004, 0x0005, 0x000B] {
+            let m = response(typ);
+            assert_eq!(
+                check_response(&Message::parse(&m).unwrap()),
+                Ok(()),
+                "{typ:#06x}"
+            );
+        }
+        for typ in [0x0007, 0x000E, 0x7FAA] {
+            let m = response(typ);
+            let err = check_response(&Message::parse(&m).unwrap()).unwrap_err();
+            assert!(err.contains(&format!("0x{typ:04x}")), "{err}");
+        }
+    }
+
     #[test]
     fn discarded_responses_do_not_stop_the_schedule_and_explain_the_timeout() {
         let start = Instant::now();

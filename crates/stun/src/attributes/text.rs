@@ -158,6 +158,56 @@ mod tests {
         );
     }
 
+    fn decode<'a, A: Attribute<'a>>(typ: AttrType, value: &'a [u8]) -> Result<A, Error> {
+        let raw = RawAttribute {
+            typ,
+            value,
+            offset: 0,
+        };
+        A::decode(&raw, &TransactionId([0; 12]))
+    }
+
+    /// RFC 8489 §14.3, §14.9, §14.10, §14.14: USERNAME is sent below 509 bytes and up to
+    /// 513 accepted (RFC 5389's limit); REALM, NONCE and SOFTWARE are sent below 128
+    /// characters and up to 763 bytes accepted.
+    #[test]
+    fn text_limits_sit_at_the_rfc_8489_boundaries() {
+        let u = "u".repeat(514);
+        assert!(Username(&u[..508]).validate().is_ok());
+        assert!(Username(&u[..509]).validate().is_err());
+        assert!(decode::<Username>(AttrType::USERNAME, &u.as_bytes()[..513]).is_ok());
+        assert!(decode::<Username>(AttrType::USERNAME, u.as_bytes()).is_err());
+        let r = "r".repeat(764);
+        let (fits, over) = (&r.as_bytes()[..763], r.as_bytes());
+        assert!(decode::<Realm>(AttrType::REALM, fits).is_ok());
+        assert!(decode::<Realm>(AttrType::REALM, over).is_err());
+        assert!(decode::<Nonce>(AttrType::NONCE, fits).is_ok());
+        assert!(decode::<Nonce>(AttrType::NONCE, over).is_err());
+        assert!(decode::<Software>(AttrType::SOFTWARE, fits).is_ok());
+        assert!(decode::<Software>(AttrType::SOFTWARE, over).is_err());
+        assert!(Realm(&r[..127]).validate().is_ok());
+        assert!(Realm(&r[..128]).validate().is_err());
+        assert!(Nonce(&r[..127]).validate().is_ok());
+        assert!(Nonce(&r[..128]).validate().is_err());
+    }
+
+    /// RFC 8489 §14.16: ALTERNATE-DOMAIN is a name of at most 255 ASCII characters.
+    #[test]
+    fn alternate_domain_is_at_most_255_ascii_characters() {
+        let d = "a".repeat(256);
+        assert!(
+            decode::<AlternateDomain>(AttrType::ALTERNATE_DOMAIN, &d.as_bytes()[..255]).is_ok()
+        );
+        assert!(decode::<AlternateDomain>(AttrType::ALTERNATE_DOMAIN, d.as_bytes()).is_err());
+        assert!(
+            decode::<AlternateDomain>(AttrType::ALTERNATE_DOMAIN, "bücher.example".as_bytes())
+                .is_err()
+        );
+        assert!(AlternateDomain(&d[..255]).validate().is_ok());
+        assert!(AlternateDomain(&d).validate().is_err());
+        assert!(AlternateDomain("bücher.example").validate().is_err());
+    }
+
     #[test]
     fn sent_text_is_limited_to_127_characters() {
         let s = "é".repeat(128);
