@@ -146,4 +146,35 @@ mod tests {
             50_003
         );
     }
+
+    /// RFC 8656 §7.2 (RFC 6056): relayed ports are drawn at random from the configured
+    /// range (49152-65535 by default in `floe serve`), not handed out in order.
+    #[test]
+    fn ports_are_drawn_at_random_from_the_range() {
+        let draw = |seed: u64| {
+            let mut pool = PortPool::new(
+                Some("192.0.2.1".parse().unwrap()),
+                None,
+                49_152..=65_535,
+                rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            );
+            (0..16)
+                .map(|_| {
+                    pool.allocate(AddressFamily::Ipv4, false, false)
+                        .unwrap()
+                        .0
+                        .port()
+                })
+                .collect::<Vec<u16>>()
+        };
+        let ports = draw(1);
+        assert!(ports.iter().all(|p| (49_152..=65_535).contains(p)));
+        let distinct: HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        let consecutive = ports.windows(2).filter(|w| w[1] == w[0] + 1).count();
+        assert!(consecutive < 2, "ports in order: {ports:?}");
+        let (lo, hi) = (ports.iter().min().unwrap(), ports.iter().max().unwrap());
+        assert!(hi - lo > 4096, "ports bunched together: {ports:?}");
+        assert_ne!(draw(2), ports, "another seed, other ports");
+    }
 }

@@ -1514,3 +1514,165 @@ fn a_draining_server_refuses_new_allocations_and_keeps_the_old_ones() {
         assert_eq!(net.server.stats().allocations, 1);
     }
 }
+
+/// RFC 8489 §6.3.1 (and RFC 8656 §7.2 step 4): a request carrying a comprehension-required
+/// attribute the server does not know gets 420 listing it, before anything else is
+/// looked at; an unknown comprehension-optional one is ignored.
+#[test]
+fn an_unknown_comprehension_required_attribute_in_a_request_gets_420() {
+    let mut net = Net::new(config());
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP).unwrap();
+            b.add_raw(floe_stun::AttrType(0x7FAA), &[1, 2, 3, 4])
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(code(&r), 420);
+    assert_eq!(
+        r.get::<UnknownAttributes>()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        [floe_stun::AttrType(0x7FAA)]
+    );
+    assert_eq!(net.server.stats().allocations, 0);
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP).unwrap();
+            b.add_raw(floe_stun::AttrType(0xC0AA), &[1, 2, 3, 4])
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(r.class(), Class::Success);
+}
+
+/// RFC 8656 §7.2 and §8.2: the lifetime granted is the one asked for, but never below
+/// the default (600 s) nor above the maximum (3600 s), on Allocate and on Refresh.
+#[test]
+fn granted_lifetimes_stay_between_the_default_and_the_maximum() {
+    for (asked, granted) in [(60, 600), (1200, 1200), (7200, 3600)] {
+        let mut net = Net::new(config());
+        let mut cc = ClientConfig::new(
+            addr(CLIENT),
+            addr(SERVER),
+            Transport::Udp,
+            "alice",
+            "wonderland",
+        );
+        cc.lifetime = Duration::from_secs(asked);
+        let c = net.add_client(cc);
+        net.allocate(c);
+        let want = Duration::from_secs(granted);
+        assert!(
+            net.has_event(
+                c,
+                |e| matches!(e, Event::Allocated { lifetime, .. } if *lifetime == want)
+            ),
+            "Allocate asking for {asked} s: {:?}",
+            net.events
+        );
+        let now = net.now;
+        net.clients[c].refresh(now);
+        net.settle();
+        assert!(
+            net.has_event(c, |e| *e == Event::Refreshed { lifetime: want }),
+            "Refresh asking for {asked} s: {:?}",
+            net.events
+        );
+    }
+}
+
+/// RFC 8656 §9: the server may cap permissions per allocation; past the cap
+/// CreatePermission gets 508 and installs nothing.
+#[test]
+fn permissions_past_the_cap_get_508() {
+    let mut cfg = config();
+    cfg.max_permissions = 2;
+    let mut net = Net::new(cfg);
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    let now = net.now;
+    let peers: Vec<IpAddr> = ["192.0.2.50", "192.0.2.51", "192.0.2.52"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    for ip in &peers {
+        net.clients[c].create_permission(now, *ip).unwrap();
+        net.settle();
+    }
+    assert!(net.has_event(c, |e| *e == Event::PermissionCreated(peers[0])));
+    assert!(net.has_event(c, |e| *e == Event::PermissionCreated(peers[1])));
+    assert!(net.has_event(c, |e| *e
+        == Event::PermissionFailed(peers[2], TurnError::InsufficientCapacity)));
+    assert_eq!(net.server.stats().permissions, 2);
+}
+
+/// RFC 5780 §6.1 (§7.5): with an alternate address configured, a Binding response goes
+/// to the port named by RESPONSE-PORT, from the address the request arrived on.
+#[test]
+fn response_port_sends_the_binding_response_to_that_port() {
+    let mut cfg = config();
+    let (a1p1, a2p2) = (addr("203.0.113.1:3478"), addr("203.0.113.2:3479"));
+    cfg.rfc5780 = Some((a1p1, a2p2));
+    let mut net = Net::new(cfg);
+    let mut buf = [0u8; 64];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([5; 12]),
+    )
+    .unwrap();
+    b.add(&ResponsePort(41_000)).unwrap();
+    let n = b.len();
+    net.server
+        .handle_client(net.now, Transport::Udp, a1p1, addr(CLIENT), &buf[..n]);
+    let t = net.server.poll_transmit().unwrap();
+    assert_eq!(t.source, a1p1);
+    assert_eq!(t.destination, addr("198.51.100.7:41000"));
+    let m = Message::parse(&t.data).unwrap();
+    assert_eq!(m.class(), Class::Success);
+    assert_eq!(
+        m.get::<XorMappedAddress>().unwrap(),
+        Some(XorMappedAddress(addr(CLIENT))),
+        "the mapped address is still the request's source"
+    );
+}
+
+/// RFC 8656 §8.1 (client side): a deallocation answered 437 (the server no longer has
+/// the allocation, e.g. after a restart) counts as done.
+#[test]
+fn a_deallocation_answered_437_counts_as_done() {
+    let mut net = Net::new(config());
+    let c = net.client("alice", "wonderland");
+    net.allocate(c);
+    // The server restarts and forgets every allocation.
+    net.server = Server::new(config(), pool(false), net.now, 2);
+    let now = net.now;
+    net.clients[c].deallocate(now);
+    // Deliver by hand to see the server's answers: a new nonce, then 437.
+    let mut codes = Vec::new();
+    while let Some(t) = net.clients[c].poll_transmit() {
+        net.server
+            .handle_client(now, t.transport, t.destination, t.source, &t.data);
+        while let Some(r) = net.server.poll_transmit() {
+            codes.push(code(&Message::parse(&r.data).unwrap()));
+            let _ = net.clients[c].handle_datagram(now, &r.data);
+        }
+    }
+    assert_eq!(codes.last(), Some(&437), "{codes:?}");
+    net.settle();
+    assert!(
+        net.has_event(c, |e| *e == Event::Deallocated),
+        "{:?}",
+        net.events
+    );
+    assert!(!net.has_event(c, |e| matches!(e, Event::AllocationLost(_))));
+}
