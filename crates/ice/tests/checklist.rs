@@ -1,0 +1,472 @@
+//! RFC 8445 checklist rules seen from outside the agent, one agent against hand-made
+//! peer messages: pairing (§6.1.2.2-§6.1.2.5), Frozen/Waiting per foundation
+//! (§6.1.2.6, §7.2.5.3.3), Ta pacing and the check RTO (§6.1.4.2, §14), what checks and
+//! their answers carry (§7.2.2, §7.3), non-symmetric responses (§7.2.5.2.1), the
+//! peer-reflexive learning limit (§7.3.1.3), regular nomination (§8.1.1) and the
+//! failure timeout (RFC 8863).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_ice::{
+    Agent, AgentConfig, Candidate, CandidateKind, ConnectionState, Credentials, Nomination,
+    PairState, Role, Transmit,
+};
+use floe_stun::attributes::{IceControlled, IceControlling, Priority, Username, XorMappedAddress};
+use floe_stun::{
+    AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, ParseOptions,
+    TransactionId,
+};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn peer() -> Credentials {
+    Credentials {
+        ufrag: "peer".into(),
+        pwd: "peer-password-0123456789".into(),
+    }
+}
+
+fn peer_key() -> IntegrityKey {
+    IntegrityKey::short_term(&peer().pwd).unwrap()
+}
+
+/// A remote host candidate; a higher `local_preference` ranks it higher.
+fn remote(a: &str, local_preference: u16) -> Candidate {
+    let a = addr(a);
+    Candidate::new(CandidateKind::Host, a, a, None, local_preference)
+}
+
+/// An agent with host candidates on `hosts`, the peer's credentials, and `remotes`.
+fn agent(
+    config: AgentConfig,
+    role: Role,
+    now: Instant,
+    hosts: &[&str],
+    remotes: &[Candidate],
+) -> Agent {
+    let mut agent = Agent::new(config, role, now, 1);
+    for (rank, h) in hosts.iter().enumerate() {
+        agent.add_host(now, addr(h), rank);
+    }
+    agent.set_remote_credentials(peer());
+    for r in remotes {
+        assert!(agent.add_remote_candidate(now, r.clone()));
+    }
+    agent
+}
+
+fn states(agent: &Agent) -> Vec<(SocketAddr, PairState)> {
+    agent.pair_stats().map(|(_, r, s, _)| (r, s)).collect()
+}
+
+/// Every Binding request the agent has queued.
+fn requests(agent: &mut Agent) -> Vec<Transmit> {
+    std::iter::from_fn(|| agent.poll_transmit())
+        .filter(|t| Message::parse(&t.data).is_ok_and(|m| m.class() == Class::Request))
+        .collect()
+}
+
+/// The peer's success response to `check`, signed with the peer's password.
+fn success(check: &Transmit) -> Vec<u8> {
+    let tid = Message::parse(&check.data).unwrap().transaction_id();
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, tid).unwrap();
+    b.add(&XorMappedAddress(check.source)).unwrap();
+    b.add_message_integrity(&peer_key())
+        .unwrap()
+        .add_fingerprint()
+        .unwrap();
+    b.finish().to_vec()
+}
+
+/// A check from the peer to `agent`, as the peer would send it.
+fn check_from_peer(agent: &Agent, tid: u8) -> Vec<u8> {
+    let ours = agent.local_credentials().clone();
+    let key = IntegrityKey::short_term(&ours.pwd).unwrap();
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([tid; 12]),
+    )
+    .unwrap();
+    let user = format!("{}:{}", ours.ufrag, peer().ufrag);
+    b.add(&Username(&user)).unwrap();
+    b.add(&Priority(1_000)).unwrap();
+    // The peer takes the other role, so that there is no role conflict.
+    match agent.role() {
+        Role::Controlling => b.add(&IceControlled(5)).unwrap(),
+        Role::Controlled => b.add(&IceControlling(5)).unwrap(),
+    };
+    b.add_message_integrity(&key)
+        .unwrap()
+        .add_fingerprint()
+        .unwrap();
+    b.finish().to_vec()
+}
+
+/// Runs the agent's timers from `start` to `until`, answering nothing; returns every
+/// Binding request sent, with its time since `start`.
+fn run_silent(agent: &mut Agent, start: Instant, until: Instant) -> Vec<(Duration, Transmit)> {
+    let mut sent = Vec::new();
+    let mut now = start;
+    agent.handle_timeout(now);
+    loop {
+        sent.extend(requests(agent).into_iter().map(|t| (now - start, t)));
+        match agent.poll_timeout() {
+            Some(t) if t <= until => {
+                now = t.max(now);
+                agent.handle_timeout(now);
+            }
+            _ => return sent,
+        }
+    }
+}
+
+/// §6.1.2.2: a local candidate is paired only with remote candidates of its family.
+#[test]
+fn pairs_form_within_one_address_family_only() {
+    let now = Instant::now();
+    let agent = agent(
+        AgentConfig::default(),
+        Role::Controlling,
+        now,
+        &["192.0.2.1:5000", "[2001:db8::1]:5000"],
+        &[
+            remote("198.51.100.7:6000", 65_535),
+            remote("[2001:db8::7]:6000", 65_535),
+        ],
+    );
+    let mut pairs: Vec<_> = agent.pair_stats().map(|(l, r, _, _)| (l, r)).collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            (addr("192.0.2.1:5000"), addr("198.51.100.7:6000")),
+            (addr("[2001:db8::1]:5000"), addr("[2001:db8::7]:6000")),
+        ]
+    );
+}
+
+/// §6.1.2.4: a server-reflexive local candidate is replaced by its base, which is
+/// already paired as the host candidate, so it adds no pair of its own.
+#[test]
+fn server_reflexive_candidates_pair_through_their_base_only() {
+    let now = Instant::now();
+    let (local, server) = (addr("192.0.2.1:5000"), addr("203.0.113.5:3478"));
+    let mut config = AgentConfig::default();
+    config.stun_servers = vec![server];
+    let mut agent = Agent::new(config, Role::Controlling, now, 1);
+    agent.add_host(now, local, 0);
+    let gather = std::iter::from_fn(|| agent.poll_transmit())
+        .find(|t| t.destination == server)
+        .expect("a Binding request to the STUN server");
+    let tid = Message::parse(&gather.data).unwrap().transaction_id();
+    let mut buf = [0u8; 64];
+    let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, tid).unwrap();
+    b.add(&XorMappedAddress(addr("198.51.100.1:40000")))
+        .unwrap();
+    let answer = b.finish().to_vec();
+    let _ = agent.handle_receive(now, local, server, &answer);
+    assert!(agent
+        .local_candidates()
+        .any(|c| c.kind == CandidateKind::ServerReflexive));
+    agent.set_remote_credentials(peer());
+    agent.add_remote_candidate(now, remote("198.51.100.7:6000", 65_535));
+    let pairs: Vec<_> = agent.pair_stats().map(|(l, r, _, _)| (l, r)).collect();
+    assert_eq!(pairs, [(local, addr("198.51.100.7:6000"))]);
+}
+
+/// §6.1.2.5: the checklist holds at most `max_pairs` pairs (100 by default).
+#[test]
+fn no_more_pairs_than_max_pairs_are_formed() {
+    let now = Instant::now();
+    let mut config = AgentConfig::default();
+    config.max_pairs = 3;
+    let remotes: Vec<_> = (0..6)
+        .map(|i| remote(&format!("198.51.100.{}:6000", 10 + i), 65_535))
+        .collect();
+    let agent = agent(
+        config,
+        Role::Controlling,
+        now,
+        &["192.0.2.1:5000"],
+        &remotes,
+    );
+    assert_eq!(agent.pair_stats().count(), 3);
+    assert_eq!(AgentConfig::default().max_pairs, 100);
+}
+
+/// §6.1.2.6: the first pair of each foundation starts Waiting, the others Frozen;
+/// §7.2.5.3.3: a success unfreezes the pairs of its foundation.
+#[test]
+fn one_pair_per_foundation_waits_and_a_success_unfreezes_the_rest() {
+    let now = Instant::now();
+    // The first three share a foundation (host candidates on one IP); the last has its
+    // own.
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlled,
+        now,
+        &["192.0.2.1:5000"],
+        &[
+            remote("198.51.100.7:6000", 65_535),
+            remote("198.51.100.7:6001", 65_000),
+            remote("198.51.100.7:6002", 64_000),
+            remote("198.51.100.8:6000", 60_000),
+        ],
+    );
+    let state_list = |agent: &Agent| {
+        states(agent)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        state_list(&agent),
+        [
+            PairState::Waiting,
+            PairState::Frozen,
+            PairState::Frozen,
+            PairState::Waiting
+        ]
+    );
+    agent.handle_timeout(now);
+    let first = requests(&mut agent);
+    assert_eq!(first.len(), 1, "one check per Ta");
+    assert_eq!(first[0].destination, addr("198.51.100.7:6000"));
+    let _ = agent.handle_receive(
+        now,
+        first[0].source,
+        first[0].destination,
+        &success(&first[0]),
+    );
+    assert_eq!(
+        state_list(&agent),
+        [
+            PairState::Succeeded,
+            PairState::Waiting,
+            PairState::Waiting,
+            PairState::Waiting
+        ]
+    );
+}
+
+/// §6.1.4.2 and §14.2: one check every Ta (50 ms), highest priority first; §14.3: a
+/// check is retransmitted after RTO = max(500 ms, Ta × Waiting and In-Progress pairs).
+#[test]
+fn checks_go_out_one_per_ta_and_are_retransmitted_after_the_rto() {
+    for (n, rto) in [(4u16, 500u64), (20, 1_000)] {
+        let start = Instant::now();
+        let remotes: Vec<_> = (0..n)
+            .map(|i| remote(&format!("198.51.100.{}:6000", 10 + i), 65_535 - i))
+            .collect();
+        let mut agent = agent(
+            AgentConfig::default(),
+            Role::Controlled,
+            start,
+            &["192.0.2.1:5000"],
+            &remotes,
+        );
+        let sent = run_silent(&mut agent, start, start + Duration::from_millis(rto + 10));
+        let times: Vec<u128> = sent.iter().map(|(t, _)| t.as_millis()).collect();
+        let mut expected: Vec<u128> = (0..u128::from(n))
+            .map(|i| i * 50)
+            .filter(|&t| t < u128::from(rto))
+            .collect();
+        expected.push(u128::from(rto));
+        assert_eq!(times, expected, "{n} pairs");
+        // In priority order, and the last send is the first check again.
+        assert_eq!(sent[0].1.destination, addr("198.51.100.10:6000"));
+        assert_eq!(sent[1].1.destination, addr("198.51.100.11:6000"));
+        let last = &sent.last().unwrap().1;
+        assert_eq!(last.destination, sent[0].1.destination);
+        assert_eq!(last.data, sent[0].1.data, "a retransmission, same bytes");
+    }
+}
+
+/// §7.2.2: a check carries USERNAME (remote ufrag ":" local ufrag), PRIORITY (as a
+/// peer-reflexive candidate), ICE-CONTROLLING or ICE-CONTROLLED, MESSAGE-INTEGRITY with
+/// the peer's password and FINGERPRINT; §7.3: the answer to the peer's check carries
+/// XOR-MAPPED-ADDRESS (the check's source), MESSAGE-INTEGRITY with our password and
+/// FINGERPRINT.
+#[test]
+fn checks_and_their_answers_carry_the_rfc_8445_attributes() {
+    let now = Instant::now();
+    let (local, far) = (addr("192.0.2.1:5000"), addr("198.51.100.7:6000"));
+    for role in [Role::Controlling, Role::Controlled] {
+        let mut agent = agent(
+            AgentConfig::default(),
+            role,
+            now,
+            &["192.0.2.1:5000"],
+            &[remote("198.51.100.7:6000", 65_535)],
+        );
+        agent.handle_timeout(now);
+        let check = requests(&mut agent).remove(0);
+        assert_eq!((check.source, check.destination), (local, far));
+        let m = Message::parse_with(&check.data, ParseOptions::strict()).unwrap();
+        let ours = agent.local_credentials().clone();
+        assert_eq!(
+            m.get::<Username>().unwrap(),
+            Some(Username(&format!("peer:{}", ours.ufrag)))
+        );
+        let priority = m.get::<Priority>().unwrap().unwrap().0;
+        assert_eq!(priority >> 24, 110, "peer-reflexive type preference");
+        match role {
+            Role::Controlling => assert!(m.get::<IceControlling>().unwrap().is_some()),
+            Role::Controlled => assert!(m.get::<IceControlled>().unwrap().is_some()),
+        }
+        assert!(
+            !m.has(AttrType::USE_CANDIDATE),
+            "no nomination in a first check"
+        );
+        assert!(m.verify(&peer_key()).is_ok());
+
+        let request = check_from_peer(&agent, 7);
+        let _ = agent.handle_receive(now, local, far, &request);
+        let answer = std::iter::from_fn(|| agent.poll_transmit())
+            .find(|t| {
+                Message::parse(&t.data)
+                    .is_ok_and(|m| m.class() == Class::Success && m.transaction_id().0 == [7; 12])
+            })
+            .expect("the check is answered");
+        assert_eq!((answer.source, answer.destination), (local, far));
+        let m = Message::parse_with(&answer.data, ParseOptions::strict()).unwrap();
+        assert_eq!(
+            m.get::<XorMappedAddress>().unwrap(),
+            Some(XorMappedAddress(far))
+        );
+        assert!(m
+            .verify(&IntegrityKey::short_term(&ours.pwd).unwrap())
+            .is_ok());
+    }
+}
+
+/// §7.2.5.2.1: a response whose source is not where the check went, or that arrives on
+/// another local address, fails the check.
+#[test]
+fn a_response_from_an_unexpected_address_fails_the_check() {
+    let now = Instant::now();
+    for (on, from) in [
+        ("192.0.2.1:5000", "198.51.100.99:6000"),
+        ("192.0.2.1:5000", "198.51.100.7:6999"),
+        ("192.0.2.2:5000", "198.51.100.7:6000"),
+    ] {
+        let mut agent = agent(
+            AgentConfig::default(),
+            Role::Controlling,
+            now,
+            &["192.0.2.1:5000", "192.0.2.2:5000"],
+            &[remote("198.51.100.7:6000", 65_535)],
+        );
+        agent.handle_timeout(now);
+        let check = requests(&mut agent)
+            .into_iter()
+            .find(|t| t.source == addr("192.0.2.1:5000"))
+            .unwrap();
+        let _ = agent.handle_receive(now, addr(on), addr(from), &success(&check));
+        let pair = agent
+            .pair_stats()
+            .find(|(l, _, _, _)| *l == addr("192.0.2.1:5000"))
+            .map(|(_, _, s, _)| s);
+        assert_eq!(pair, Some(PairState::Failed), "on {on} from {from}");
+        assert!(agent.selected_pair().is_none());
+    }
+}
+
+/// §7.3.1.3: checks from unknown sources create peer-reflexive remote candidates, at
+/// most `max_prflx_per_second` (20) a second; the rest are refused and counted.
+#[test]
+fn peer_reflexive_candidates_are_learned_at_a_bounded_rate() {
+    let now = Instant::now();
+    let local = addr("192.0.2.1:5000");
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlled,
+        now,
+        &["192.0.2.1:5000"],
+        &[],
+    );
+    let check = check_from_peer(&agent, 1);
+    for i in 0..25u16 {
+        let from = SocketAddr::new(addr("198.51.100.7:1").ip(), 10_000 + i);
+        let _ = agent.handle_receive(now, local, from, &check);
+    }
+    assert_eq!(agent.pair_stats().count(), 20);
+    assert_eq!(agent.stats().prflx_refused, 5);
+    let later = now + Duration::from_secs(1);
+    let _ = agent.handle_receive(later, local, addr("198.51.100.7:20000"), &check);
+    assert_eq!(
+        agent.pair_stats().count(),
+        21,
+        "a new second, a new allowance"
+    );
+}
+
+/// §8.1.1 with `Nomination::Regular`: the controlling agent nominates the first valid
+/// pair in its next Ta slot, without the lowest-latency settle window; with the default
+/// (`LowestLatency`) the next slot checks the other pair instead.
+#[test]
+fn regular_nomination_nominates_the_first_valid_pair_at_once() {
+    for nomination in [Nomination::Regular, Nomination::LowestLatency] {
+        let start = Instant::now();
+        let mut config = AgentConfig::default();
+        config.nomination = nomination;
+        let mut agent = agent(
+            config,
+            Role::Controlling,
+            start,
+            &["192.0.2.1:5000"],
+            &[
+                remote("198.51.100.7:6000", 65_535),
+                remote("198.51.100.8:6000", 60_000),
+            ],
+        );
+        agent.handle_timeout(start);
+        let first = requests(&mut agent).remove(0);
+        assert_eq!(first.destination, addr("198.51.100.7:6000"));
+        let now = start + Duration::from_millis(10);
+        let _ = agent.handle_receive(now, first.source, first.destination, &success(&first));
+        let next_slot = start + Duration::from_millis(50);
+        agent.handle_timeout(next_slot);
+        let next = requests(&mut agent);
+        assert_eq!(next.len(), 1, "{nomination:?}");
+        let m = Message::parse(&next[0].data).unwrap();
+        match nomination {
+            Nomination::Regular => {
+                assert_eq!(next[0].destination, first.destination);
+                assert!(m.has(AttrType::USE_CANDIDATE), "nominated at once");
+            }
+            Nomination::LowestLatency => {
+                assert_eq!(next[0].destination, addr("198.51.100.8:6000"));
+                assert!(!m.has(AttrType::USE_CANDIDATE));
+            }
+        }
+    }
+}
+
+/// RFC 8863 §5 (and RFC 8445 §8.1.2): without a valid pair, checking fails 39.5 s after
+/// it started, even while remote candidates may still trickle in.
+#[test]
+fn checking_fails_39_5_seconds_after_it_started_without_a_valid_pair() {
+    let start = Instant::now();
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlling,
+        start,
+        &["192.0.2.1:5000"],
+        &[remote("198.51.100.7:6000", 65_535)],
+    );
+    let _ = run_silent(&mut agent, start, start + Duration::from_millis(39_499));
+    assert_eq!(agent.connection_state(), ConnectionState::Checking);
+    let _ = run_silent(
+        &mut agent,
+        start + Duration::from_millis(39_499),
+        start + Duration::from_millis(39_500),
+    );
+    assert_eq!(agent.connection_state(), ConnectionState::Failed);
+}
