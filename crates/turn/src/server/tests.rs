@@ -1676,3 +1676,61 @@ fn a_deallocation_answered_437_counts_as_done() {
     );
     assert!(!net.has_event(c, |e| matches!(e, Event::AllocationLost(_))));
 }
+
+/// RFC 8656 §12.2: ChannelBind takes numbers 0x4000-0x4FFF (0x5000-0x7FFF too while
+/// `rfc5766_channels` is on), and a number bound to one peer, or a peer bound to one
+/// number, cannot be bound otherwise: 400. Binding the same pair again refreshes it.
+#[test]
+fn channel_bind_conflicts_and_numbers_out_of_range_get_400() {
+    let bind = |net: &mut Net, number: u16, peer: &str| {
+        let r = crafted(
+            net,
+            Method::CHANNEL_BIND,
+            |b| {
+                b.add(&ChannelNumber(number))
+                    .unwrap()
+                    .add(&XorPeerAddress(addr(peer)))
+                    .unwrap();
+            },
+            None,
+        );
+        (r.class(), code(&r))
+    };
+    let ok = (Class::Success, 0);
+    let bad = (Class::Error, 400);
+    for strict in [false, true] {
+        let mut cfg = config();
+        cfg.rfc5766_channels = !strict;
+        let mut net = Net::new(cfg);
+        let r = crafted(
+            &mut net,
+            Method::ALLOCATE,
+            |b| {
+                b.add(&RequestedTransport::UDP).unwrap();
+            },
+            None,
+        );
+        assert_eq!(r.class(), Class::Success);
+        assert_eq!(bind(&mut net, 0x4000, "192.0.2.50:5000"), ok);
+        assert_eq!(bind(&mut net, 0x4000, "192.0.2.50:5000"), ok, "refresh");
+        assert_eq!(
+            bind(&mut net, 0x4000, "192.0.2.51:5000"),
+            bad,
+            "number bound to another peer"
+        );
+        assert_eq!(
+            bind(&mut net, 0x4001, "192.0.2.50:5000"),
+            bad,
+            "peer bound to another number"
+        );
+        assert_eq!(bind(&mut net, 0x3FFF, "192.0.2.52:5000"), bad);
+        assert_eq!(bind(&mut net, 0x8000, "192.0.2.52:5000"), bad);
+        assert_eq!(bind(&mut net, 0x4FFF, "192.0.2.52:5000"), ok);
+        let want = if strict { bad } else { ok };
+        assert_eq!(
+            bind(&mut net, 0x5000, "192.0.2.53:5000"),
+            want,
+            "strict {strict}"
+        );
+    }
+}
