@@ -1734,3 +1734,48 @@ fn channel_bind_conflicts_and_numbers_out_of_range_get_400() {
         );
     }
 }
+
+/// RFC 8656 §9: a permission is for a peer's IP address, whatever the port; §10.2: a
+/// CreatePermission with one refused peer installs none of its peers.
+#[test]
+fn permissions_are_by_ip_and_create_permission_is_all_or_nothing() {
+    let mut net = Net::new(config());
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP).unwrap();
+        },
+        None,
+    );
+    let relayed = r.get::<XorRelayedAddress>().unwrap().unwrap().0;
+    let permit = |net: &mut Net, peers: &[&str]| {
+        let r = crafted(
+            net,
+            Method::CREATE_PERMISSION,
+            |b| {
+                for p in peers {
+                    b.add(&XorPeerAddress(addr(p))).unwrap();
+                }
+            },
+            None,
+        );
+        code(&r)
+    };
+    // Reaches the client, as a Data indication, or not.
+    let delivered = |net: &mut Net, peer: &str| {
+        net.server.handle_peer(net.now, relayed, addr(peer), b"hi");
+        std::iter::from_fn(|| net.server.poll_transmit()).any(|t| t.destination == addr(CLIENT))
+    };
+    assert_eq!(permit(&mut net, &["192.0.2.50:1"]), 0);
+    assert!(delivered(&mut net, "192.0.2.50:1"));
+    assert!(
+        delivered(&mut net, "192.0.2.50:9999"),
+        "any port of a permitted IP"
+    );
+    assert_eq!(permit(&mut net, &["192.0.2.60:1", "10.0.0.1:1"]), 403);
+    assert!(
+        !delivered(&mut net, "192.0.2.60:1"),
+        "nothing installed when one peer is refused"
+    );
+}
