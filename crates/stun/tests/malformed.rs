@@ -130,6 +130,34 @@ fn message_integrity_of_the_wrong_size() {
     );
 }
 
+/// RFC 8489 §14.6: MESSAGE-INTEGRITY-SHA256 is 16 to 32 bytes, a multiple of 4.
+#[test]
+fn message_integrity_sha256_is_16_to_32_bytes_in_steps_of_4() {
+    for len in 0..=40usize {
+        let m = with_attrs(&[(0x001C, &vec![0; len])]);
+        let allowed = (16..=32).contains(&len) && len % 4 == 0;
+        match Message::parse(&m) {
+            Ok(msg) => {
+                assert!(allowed, "{len} bytes accepted");
+                assert!(msg.has(AttrType::MESSAGE_INTEGRITY_SHA256));
+            }
+            Err(err) => {
+                assert!(!allowed, "{len} bytes refused: {err}");
+                assert!(
+                    matches!(
+                        err,
+                        Error::BadAttributeLength {
+                            typ: AttrType::MESSAGE_INTEGRITY_SHA256,
+                            ..
+                        }
+                    ),
+                    "{len}: {err}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn attributes_after_fingerprint() {
     let m = with_attrs(&[(0x8028, &[0; 4]), (0x8022, b"late")]);

@@ -203,6 +203,41 @@ mod tests {
         assert!(ErrorCode::decode(&raw, &TransactionId([0; 12])).is_err());
     }
 
+    /// RFC 8489 §14.8: a reason phrase is sent with fewer than 128 characters (up to
+    /// 763 bytes accepted), and the code is 300-699.
+    #[test]
+    fn reason_phrases_are_sent_below_128_characters() {
+        let reason = "é".repeat(128);
+        let code = |reason| ErrorCode { code: 400, reason };
+        assert!(code(&reason[..254]).validate().is_ok(), "127 characters");
+        assert!(code(&reason).validate().is_err(), "128 characters");
+        assert!(ErrorCode {
+            code: 700,
+            reason: ""
+        }
+        .validate()
+        .is_err());
+        assert!(ErrorCode {
+            code: 299,
+            reason: ""
+        }
+        .validate()
+        .is_err());
+        let mut value = vec![0, 0, 4, 0];
+        value.extend(std::iter::repeat_n(b'r', 763));
+        let decodes = |value: &[u8]| {
+            let raw = RawAttribute {
+                typ: AttrType::ERROR_CODE,
+                value,
+                offset: 20,
+            };
+            ErrorCode::decode(&raw, &TransactionId([0; 12])).is_ok()
+        };
+        assert!(decodes(&value), "763 bytes of reason");
+        value.push(b'r');
+        assert!(!decodes(&value), "764 bytes of reason");
+    }
+
     #[test]
     fn reserved_bits_are_ignored() {
         let raw = RawAttribute {
