@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use floe_ice::{
     Agent, AgentConfig, Candidate, CandidateKind, ConnectionState, Credentials, Nomination,
-    PairState, Role, Transmit,
+    PairState, Role, TcpType, Transmit, TransportProtocol,
 };
 use floe_stun::attributes::{IceControlled, IceControlling, Priority, Username, XorMappedAddress};
 use floe_stun::{
@@ -178,6 +178,30 @@ fn server_reflexive_candidates_pair_through_their_base_only() {
     agent.add_remote_candidate(now, remote("198.51.100.7:6000", 65_535));
     let pairs: Vec<_> = agent.pair_stats().map(|(l, r, _, _)| (l, r)).collect();
     assert_eq!(pairs, [(local, addr("198.51.100.7:6000"))]);
+}
+
+/// RFC 6544 TCP candidates and candidates of other components are kept by the parser
+/// but not paired: floe's agent checks UDP, component 1 only.
+#[test]
+fn tcp_candidates_and_other_components_are_not_paired() {
+    let now = Instant::now();
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlling,
+        now,
+        &["192.0.2.1:5000"],
+        &[],
+    );
+    let mut tcp = remote("198.51.100.7:9", 65_535);
+    tcp.transport = TransportProtocol::Tcp;
+    tcp.tcp_type = Some(TcpType::Active);
+    assert!(!agent.add_remote_candidate(now, tcp));
+    let mut rtcp = remote("198.51.100.7:6001", 65_535);
+    rtcp.component = 2;
+    assert!(!agent.add_remote_candidate(now, rtcp));
+    assert_eq!(agent.pair_stats().count(), 0);
+    assert!(agent.add_remote_candidate(now, remote("198.51.100.7:6000", 65_535)));
+    assert_eq!(agent.pair_stats().count(), 1);
 }
 
 /// §6.1.2.5: the checklist holds at most `max_pairs` pairs (100 by default).
