@@ -494,3 +494,39 @@ fn checking_fails_39_5_seconds_after_it_started_without_a_valid_pair() {
     );
     assert_eq!(agent.connection_state(), ConnectionState::Failed);
 }
+
+/// RFC 7675 §5.1: once a pair is selected, consent checks go out on it every 5 s,
+/// randomized by ±20 % (4-6 s), and answered ones keep the connection up.
+#[test]
+fn consent_checks_go_out_every_4_to_6_seconds() {
+    let start = Instant::now();
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlling,
+        start,
+        &["192.0.2.1:5000"],
+        &[remote("198.51.100.7:6000", 65_535)],
+    );
+    let mut now = start;
+    let mut after_nomination = Vec::new();
+    agent.handle_timeout(now);
+    while now < start + Duration::from_secs(120) {
+        for t in requests(&mut agent) {
+            if agent.connection_state() == ConnectionState::Completed {
+                after_nomination.push(now);
+            }
+            let _ = agent.handle_receive(now, t.source, t.destination, &success(&t));
+        }
+        now = agent.poll_timeout().expect("timers run").max(now);
+        agent.handle_timeout(now);
+    }
+    assert_eq!(agent.connection_state(), ConnectionState::Completed);
+    let gaps: Vec<Duration> = after_nomination.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.len() >= 18, "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .all(|g| (Duration::from_secs(4)..=Duration::from_secs(6)).contains(g)),
+        "{gaps:?}"
+    );
+    assert!(gaps.iter().any(|g| *g != gaps[0]), "randomized: {gaps:?}");
+}
