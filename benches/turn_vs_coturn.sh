@@ -50,54 +50,10 @@ if [ "$PIN" = 1 ]; then
 fi
 
 work=$(mktemp -d /tmp/turn_vs_coturn.XXXXXX)
-floe_pid=""
-coturn_pid=""
-cleanup() {
-    for pid in $floe_pid $coturn_pid; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $floe_pid $coturn_pid; do
-        for _ in $(seq 30); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-free_udp_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# floe: port 0, address from its JSON line. Both servers run with their defaults apart
-# from addresses, ports, credentials and loopback peers.
-"${server_cpu[@]}" "$floe_bin" serve --listen 127.0.0.1:0 --user alice:wonderland \
-    --allow-loopback-peers --min-port 2000 --max-port 16999 \
-    ${FLOE_ARGS:-} \
-    >"$work/floe.out" 2>"$work/floe.err" &
-floe_pid=$!
-for _ in $(seq 50); do
-    [ -s "$work/floe.out" ] && break
-    sleep 0.1
-done
-floe_addr=$(head -1 "$work/floe.out" | jq -r '.listening.udp[0]')
-
-coturn_port=$(free_udp_port)
-"${server_cpu[@]}" turnserver -n --no-cli --listening-ip 127.0.0.1 --listening-port "$coturn_port" \
-    --relay-ip 127.0.0.1 --min-port 17000 --max-port 31999 -a -u alice:wonderland -r floe \
-    --allow-loopback-peers --no-dtls --no-tls --no-tcp --no-stdout-log \
-    --log-file "$work/coturn.log" >/dev/null 2>&1 &
-coturn_pid=$!
-coturn_addr=127.0.0.1:$coturn_port
-for _ in $(seq 50); do
-    ss -Huln "sport = :$coturn_port" | grep -q . && break
-    sleep 0.1
-done
-sleep 0.5
-
+# shellcheck source=benches/servers.sh
+. "$root/benches/servers.sh"
+trap 'stop_servers; rm -rf "$work"' EXIT INT TERM
+start_servers
 echo "floe serve at $floe_addr (pid $floe_pid), coturn $(turnserver --version 2>/dev/null | head -1) at $coturn_addr (pid $coturn_pid)" >&2
 echo "results: $OUT" >&2
 : >"$OUT"

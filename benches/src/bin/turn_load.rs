@@ -15,6 +15,7 @@
 //! ```text
 //! turn_load --server 127.0.0.1:3478 packets --clients 4 --size 100 --window 64 --secs 5
 //! turn_load --server 127.0.0.1:3478 allocs --concurrency 4 --secs 5
+//! turn_load --server 127.0.0.1:3478 hold --count 2000 --secs 2
 //! ```
 // Counts become f64 only for the printed rates.
 #![allow(clippy::cast_precision_loss)]
@@ -78,6 +79,17 @@ enum Mode {
         /// Which way the data goes through the relay.
         #[arg(long, value_enum, default_value_t = Direction::Up)]
         direction: Direction,
+    },
+    /// Memory per allocation: COUNT idle allocations made one after another (each its own
+    /// 5-tuple), a JSON line `{"mode":"held",..}` once they all exist, SECS of holding
+    /// them (the caller reads the server's RSS meanwhile), then Refresh(0) for each.
+    Hold {
+        /// Allocations to hold.
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// Seconds to hold them after the "held" line.
+        #[arg(long, default_value_t = 2.0)]
+        secs: f64,
     },
     /// Allocate (with the 401 round) + Refresh(0) cycles per second.
     Allocs {
@@ -159,6 +171,7 @@ fn main() -> ExitCode {
                 secs,
                 warmup,
             } => allocs(&creds, concurrency.max(1), secs, warmup).await,
+            Mode::Hold { count, secs } => hold(&creds, count, secs).await,
         }
     });
     match result {
@@ -478,6 +491,40 @@ async fn cycle_socket(server: SocketAddr, next_ip: &AtomicU32) -> Result<UdpSock
         .await
         .map_err(|e| format!("connect: {e}"))?;
     Ok(s)
+}
+
+async fn hold(creds: &Creds, count: usize, secs: f64) -> Result<serde_json::Value, String> {
+    let start = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let next_ip = AtomicU32::new(start);
+    let t0 = Instant::now();
+    let mut held = Vec::with_capacity(count);
+    for i in 0..count {
+        let socket = cycle_socket(creds.server, &next_ip).await?;
+        let mut client = new_client(creds, &socket, i as u64 + 1)?;
+        allocate(&mut client, &socket).await?;
+        held.push((client, socket));
+    }
+    let made_in = t0.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({ "mode": "held", "allocations": held.len() })
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let mut failures = 0u64;
+    for (client, socket) in &mut held {
+        if deallocate(client, socket).await.is_err() {
+            failures += 1;
+        }
+    }
+    Ok(serde_json::json!({
+        "mode": "hold",
+        "allocations": count,
+        "made_in_s": made_in,
+        "dealloc_failures": failures,
+    }))
 }
 
 async fn allocs(
