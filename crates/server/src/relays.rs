@@ -95,10 +95,9 @@ async fn read_relay(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Se
             });
             let (data, peer) = match got {
                 Ok((Some(data), peer)) => (data, peer),
-                Ok((None, _)) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 // ICMP errors surface per datagram; the socket stays usable.
-                Err(_) => continue,
+                Ok((None, _)) | Err(_) => continue,
             };
             if inbound
                 .send(Inbound::Peer {
