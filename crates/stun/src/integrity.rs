@@ -115,12 +115,13 @@ impl Message<'_> {
     /// Verifies MESSAGE-INTEGRITY (HMAC-SHA1) specifically.
     pub fn verify_sha1(&self, key: &IntegrityKey) -> Result<(), Error> {
         let at = self.integrity_offset().ok_or(Error::MissingIntegrity)?;
-        let (covered, raw) = self.split_at_attribute(at)?;
+        let (covered, attribute) = self.split_at_attribute(at)?;
         let (header, body) = header_and_body(covered)?;
         let header = adjusted_header(header, body.len() + 4 + 20);
         let mac = key.hmac_sha1(&header, body);
         // `parse` checked the value is 20 bytes.
-        if constant_time_eq(&mac, raw.value) {
+        let found = attribute.get(4..24).unwrap_or_default();
+        if constant_time_eq(&mac, found) {
             Ok(())
         } else {
             Err(Error::IntegrityMismatch {
@@ -135,12 +136,18 @@ impl Message<'_> {
         let at = self
             .integrity_sha256_offset()
             .ok_or(Error::MissingIntegrity)?;
-        let (covered, raw) = self.split_at_attribute(at)?;
+        let (covered, attribute) = self.split_at_attribute(at)?;
         let (header, body) = header_and_body(covered)?;
-        let found = raw.value;
+        // `parse` checked the value is 16 to 32 bytes and inside the message.
+        let (&[_, _, l0, l1], rest) = attribute
+            .split_first_chunk()
+            .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
+        let found = rest
+            .get(..usize::from(u16::from_be_bytes([l0, l1])))
+            .unwrap_or_default();
         let header = adjusted_header(header, body.len() + 4 + found.len());
         let mac = key.hmac_sha256(&header, body);
-        // `parse` checked the value is 16 to 32 bytes; a prefix of the MAC is compared.
+        // A truncated value is compared with the same prefix of the MAC (RFC 8489 §14.6).
         if mac
             .get(..found.len())
             .is_some_and(|mac| constant_time_eq(mac, found))

@@ -80,9 +80,8 @@ pub struct Message<'a> {
 /// is up to 65552 bytes, so an attribute can start past byte 65535, but never more than
 /// 65528 bytes after the header (its own header needs 4 of the 65532 body bytes).
 fn body_offset(at: usize) -> Result<u16, Error> {
-    at.checked_sub(HEADER_LEN)
-        .and_then(|o| u16::try_from(o).ok())
-        .ok_or(Error::TooLong)
+    // `at >= HEADER_LEN`; were it not, the wrapped difference would fail the conversion.
+    u16::try_from(at.wrapping_sub(HEADER_LEN)).map_err(|_| Error::TooLong)
 }
 
 fn message_offset(body_offset: u16) -> usize {
@@ -170,30 +169,28 @@ impl Placement {
 /// Reads the attribute at `at`: its header, its value, and where the next one starts
 /// (after the padding).
 fn attribute_at(buf: &[u8], at: usize) -> Result<(RawAttribute<'_>, usize), Error> {
-    let (&[t0, t1, l0, l1], rest) = buf
-        .get(at..)
-        .and_then(<[u8]>::split_first_chunk)
-        .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
+    let Some((&[t0, t1, l0, l1], rest)) = buf.get(at..).and_then(<[u8]>::split_first_chunk) else {
+        return Err(Error::AttributeHeaderTruncated { offset: at });
+    };
     let typ = AttrType(u16::from_be_bytes([t0, t1]));
     let length = u16::from_be_bytes([l0, l1]);
     let padded = usize::from(length).next_multiple_of(4);
     // The value and its padding must both be inside the message.
-    let value = rest
-        .get(..padded)
-        .and_then(|padded_value| padded_value.get(..usize::from(length)))
-        .ok_or(Error::AttributeOverflow {
+    match rest.get(..usize::from(length)) {
+        Some(value) if padded <= rest.len() => Ok((
+            RawAttribute {
+                typ,
+                value,
+                offset: at,
+            },
+            at + 4 + padded,
+        )),
+        _ => Err(Error::AttributeOverflow {
             typ,
             offset: at,
             length,
-        })?;
-    Ok((
-        RawAttribute {
-            typ,
-            value,
-            offset: at,
-        },
-        at + 4 + padded,
-    ))
+        }),
+    }
 }
 
 impl<'a> Message<'a> {
@@ -230,6 +227,8 @@ impl<'a> Message<'a> {
         // A bit per possible attribute type: O(1) duplicate detection without allocating.
         let mut seen: Option<[u64; 1024]> = options.reject_duplicates.then_some([0u64; 1024]);
         let mut placement = Placement::default();
+        // Where FINGERPRINT is and the value it carries, to check once the walk is done.
+        let mut fingerprint = None;
         let mut at = HEADER_LEN;
         while at < buf.len() {
             let (raw, next) = attribute_at(buf, at)?;
@@ -251,8 +250,9 @@ impl<'a> Message<'a> {
                     msg.integrity_sha256 = Some(offset);
                 }
                 Verdict::Fingerprint => {
-                    raw.fixed::<4>("FINGERPRINT", "4")?;
+                    let value = raw.fixed::<4>("FINGERPRINT", "4")?;
                     msg.fingerprint = Some(offset);
+                    fingerprint = Some((at, u32::from_be_bytes(*value)));
                 }
                 Verdict::Ignore => msg.ignored += 1,
                 Verdict::Count => {}
@@ -280,8 +280,8 @@ impl<'a> Message<'a> {
             }
             at = next;
         }
-        if options.check_fingerprint && msg.fingerprint.is_some() {
-            msg.check_fingerprint()?;
+        if let (true, Some((at, found))) = (options.check_fingerprint, fingerprint) {
+            check_fingerprint_at(buf, at, found)?;
         }
         if options.require_fingerprint && msg.fingerprint.is_none() {
             return Err(Error::MissingFingerprint);
@@ -343,8 +343,12 @@ impl<'a> Message<'a> {
 
     /// The first attribute of type `typ`, raw.
     pub fn get_raw(&self, typ: AttrType) -> Option<RawAttribute<'a>> {
-        let indexed = usize::from(self.indexed);
-        if let Some(&(_, offset)) = self.index.iter().take(indexed).find(|(t, _)| *t == typ.0) {
+        // `indexed` never exceeds INDEX_LEN: the walk stops filling `index` when it is full.
+        let indexed = self
+            .index
+            .get(..usize::from(self.indexed))
+            .unwrap_or_default();
+        if let Some(&(_, offset)) = indexed.iter().find(|(t, _)| *t == typ.0) {
             // The walk in `parse` validated this attribute.
             return attribute_at(self.buf, message_offset(offset))
                 .ok()
@@ -353,7 +357,7 @@ impl<'a> Message<'a> {
         if !self.overflowed {
             return None;
         }
-        self.attributes().skip(indexed).find(|a| a.typ == typ)
+        self.attributes().skip(indexed.len()).find(|a| a.typ == typ)
     }
 
     /// Whether an attribute of type `typ` is present (and not ignored).
@@ -407,31 +411,37 @@ impl<'a> Message<'a> {
     pub fn check_fingerprint(&self) -> Result<(), Error> {
         let at = self.fingerprint_offset().ok_or(Error::MissingFingerprint)?;
         // FINGERPRINT is last, so the header length already covers it.
-        let (covered, raw) = self.split_at_attribute(at)?;
-        let expected = crate::fingerprint::compute(covered);
-        let found = u32::from_be_bytes(*raw.fixed::<4>("FINGERPRINT", "4")?);
-        if expected == found {
-            Ok(())
-        } else {
-            Err(Error::FingerprintMismatch { expected, found })
-        }
+        let (_, attribute) = self.split_at_attribute(at)?;
+        // `parse` checked the value is 4 bytes.
+        let &[_, _, _, _, f0, f1, f2, f3] = attribute
+            .first_chunk()
+            .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
+        check_fingerprint_at(self.buf, at, u32::from_be_bytes([f0, f1, f2, f3]))
+    }
+}
+
+/// Compares `found`, the value of the FINGERPRINT at `at`, with the CRC of what is
+/// before it (RFC 8489 §14.7).
+fn check_fingerprint_at(buf: &[u8], at: usize, found: u32) -> Result<(), Error> {
+    let covered = buf
+        .get(..at)
+        .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
+    let expected = crate::fingerprint::compute(covered);
+    if expected == found {
+        Ok(())
+    } else {
+        Err(Error::FingerprintMismatch { expected, found })
     }
 }
 
 impl<'a> Message<'a> {
-    /// The bytes before the attribute at `at`, and that attribute: what the integrity and
-    /// fingerprint checks cover and what they compare. `at` is an offset `parse` recorded,
-    /// so neither error happens.
-    pub(crate) fn split_at_attribute(
-        &self,
-        at: usize,
-    ) -> Result<(&'a [u8], RawAttribute<'a>), Error> {
-        let (before, _) = self
-            .buf
+    /// The bytes before the attribute at `at`, which the integrity and fingerprint checks
+    /// cover, and the bytes from its header on. `at` is an offset `parse` recorded and
+    /// validated, so the error does not happen.
+    pub(crate) fn split_at_attribute(&self, at: usize) -> Result<(&'a [u8], &'a [u8]), Error> {
+        self.buf
             .split_at_checked(at)
-            .ok_or(Error::AttributeHeaderTruncated { offset: at })?;
-        let (raw, _) = attribute_at(self.buf, at)?;
-        Ok((before, raw))
+            .ok_or(Error::AttributeHeaderTruncated { offset: at })
     }
 }
 

@@ -18,17 +18,18 @@ fn decode_address(
     xor: Option<&TransactionId>,
 ) -> Result<SocketAddr, Error> {
     let v = raw.value;
-    let (&[_, family, p0, p1], address) = v
-        .split_first_chunk()
-        .filter(|_| v.len() == 8 || v.len() == 20)
-        .ok_or_else(|| raw.bad_length(name, "8 or 20"))?;
+    let (&[_, family, p0, p1], address) = match v.split_first_chunk() {
+        Some(split) if v.len() == 8 || v.len() == 20 => split,
+        _ => return Err(raw.bad_length(name, "8 or 20")),
+    };
     let port = u16::from_be_bytes([p0, p1]);
     let cookie = MAGIC_COOKIE.to_be_bytes();
     match family {
         FAMILY_V4 => {
-            let mut ip: [u8; 4] = address
-                .try_into()
-                .map_err(|_| raw.bad_length(name, "8 for IPv4"))?;
+            let &[a, b, c, d] = address else {
+                return Err(raw.bad_length(name, "8 for IPv4"));
+            };
+            let mut ip = [a, b, c, d];
             let mut port = port;
             if xor.is_some() {
                 port ^= (MAGIC_COOKIE >> 16) as u16;
@@ -39,9 +40,9 @@ fn decode_address(
             Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port))
         }
         FAMILY_V6 => {
-            let mut ip: [u8; 16] = address
-                .try_into()
-                .map_err(|_| raw.bad_length(name, "20 for IPv6"))?;
+            let Ok(&(mut ip)) = <&[u8; 16]>::try_from(address) else {
+                return Err(raw.bad_length(name, "20 for IPv6"));
+            };
             let mut port = port;
             if let Some(tid) = xor {
                 port ^= (MAGIC_COOKIE >> 16) as u16;
