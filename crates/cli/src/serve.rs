@@ -99,6 +99,34 @@ pub struct ServeArgs {
     /// (exiting earlier once none remain). SIGINT stops at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub drain_seconds: u64,
+    /// Behind a 1:1 NAT (a cloud VM): relay on PRIVATE, tell clients PUBLIC in
+    /// XOR-RELAYED-ADDRESS (repeat once per address family). PRIVATE defaults to the
+    /// --relay-ip of the same family.
+    #[arg(long = "external-ip", value_name = "PUBLIC[/PRIVATE]", value_parser = parse_external_ip)]
+    pub external_ip: Vec<(IpAddr, Option<IpAddr>)>,
+}
+
+/// `PUBLIC` or `PUBLIC/PRIVATE`, both of one family.
+fn parse_external_ip(s: &str) -> Result<(IpAddr, Option<IpAddr>), String> {
+    let (public, private) = match s.split_once('/') {
+        Some((p, q)) => (p, Some(q)),
+        None => (s, None),
+    };
+    let public: IpAddr = public.parse().map_err(|e| format!("{s}: {e}"))?;
+    let private = private
+        .map(|q| q.parse::<IpAddr>().map_err(|e| format!("{s}: {e}")))
+        .transpose()?;
+    if private.is_some_and(|q| q.is_ipv4() != public.is_ipv4()) {
+        return Err(format!(
+            "{s}: the public and private addresses differ in family"
+        ));
+    }
+    if public.is_unspecified() || private.is_some_and(|q| q.is_unspecified()) {
+        return Err(format!(
+            "{s}: a wildcard address cannot be advertised or bound"
+        ));
+    }
+    Ok((public, private))
 }
 
 /// Builds the server options, or explains what is wrong.
@@ -123,6 +151,39 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     }
     opts.relay_ipv4 = relay_ips.iter().copied().find(IpAddr::is_ipv4);
     opts.relay_ipv6 = relay_ips.iter().copied().find(IpAddr::is_ipv6);
+    let mut external = Vec::new();
+    for &(public, private) in &args.external_ip {
+        let relay = if public.is_ipv4() {
+            &mut opts.relay_ipv4
+        } else {
+            &mut opts.relay_ipv6
+        };
+        let private = match (private, *relay) {
+            (Some(p), None) => {
+                *relay = Some(p);
+                p
+            }
+            (Some(p), Some(r)) if p != r => {
+                return Err(format!(
+                    "--external-ip {public}/{p}: relays are bound on {r} (--relay-ip or --listen)"
+                ))
+            }
+            (Some(p), Some(_)) => p,
+            (None, Some(r)) => r,
+            (None, None) => {
+                return Err(format!(
+                    "--external-ip {public}: give PUBLIC/PRIVATE or a --relay-ip of its family"
+                ))
+            }
+        };
+        if external
+            .iter()
+            .any(|(p, _): &(IpAddr, IpAddr)| p.is_ipv4() == public.is_ipv4())
+        {
+            return Err("--external-ip: one per address family".into());
+        }
+        external.push((public, private));
+    }
     if opts.relay_ipv4.is_none() && opts.relay_ipv6.is_none() {
         return Err("--relay-ip is required when listening on a wildcard address".into());
     }
@@ -166,6 +227,7 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     turn.max_bps = args.max_bps;
     turn.user_max_bps = args.user_max_bps;
     turn.alternate_server = args.alternate_server;
+    turn.external_ips = external;
     Ok(opts)
 }
 

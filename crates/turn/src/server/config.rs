@@ -62,6 +62,12 @@ pub struct ServerConfig {
     /// Where a draining server sends new Allocates (300 Try Alternate with
     /// ALTERNATE-SERVER, RFC 8489 §10); without it they get 508.
     pub alternate_server: Option<SocketAddr>,
+    /// A server behind a 1:1 NAT (`--external-ip PUBLIC/PRIVATE`, coturn's
+    /// `external-ip`): relay sockets are bound on the PRIVATE address and clients are
+    /// told the PUBLIC one in XOR-RELAYED-ADDRESS, one pair per address family. Traffic
+    /// between two of this server's own relayed addresses is handed over locally, so
+    /// relay-to-relay paths work without NAT hairpinning.
+    pub external_ips: Vec<(std::net::IpAddr, std::net::IpAddr)>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +95,7 @@ impl Default for ServerConfig {
             max_bps: None,
             user_max_bps: None,
             alternate_server: None,
+            external_ips: Vec::new(),
         }
     }
 }

@@ -251,8 +251,9 @@ impl<R: RelayAllocator> Server<R> {
     ) {
         let client = ft.client;
         let typ = MessageType::new(Method::ALLOCATE, Class::Success);
+        let advertised: Vec<SocketAddr> = relayed.iter().map(|r| self.advertised(*r)).collect();
         self.respond(ft, typ, tid, Some(auth), |b| {
-            for r in relayed {
+            for r in &advertised {
                 b.add(&XorRelayedAddress(*r))?;
             }
             b.add(&Lifetime(lifetime.as_secs() as u32))?;
@@ -480,12 +481,41 @@ impl<R: RelayAllocator> Server<R> {
         }
         self.stats.packets_to_peers += 1;
         self.stats.bytes_to_peers += data.len() as u64;
+        let destination = self.local_relay(peer);
         self.transmits.push_back(Transmit {
             transport: Transport::Udp,
             source,
-            destination: peer,
+            destination,
             data: data.to_vec(),
         });
+    }
+
+    /// The address clients are told for the relay socket bound at `relayed`: its
+    /// public address when the server is behind a 1:1 NAT
+    /// ([`ServerConfig::external_ips`](super::ServerConfig::external_ips)).
+    pub(super) fn advertised(&self, relayed: SocketAddr) -> SocketAddr {
+        self.config
+            .external_ips
+            .iter()
+            .find(|(_, private)| *private == relayed.ip())
+            .map_or(relayed, |(public, _)| {
+                SocketAddr::new(*public, relayed.port())
+            })
+    }
+
+    /// Where to send to `peer`: when it is the public address of one of this server's
+    /// own live relay sockets, that socket's private address (so relay-to-relay paths
+    /// need no hairpinning in the NAT); otherwise `peer` itself. Only live relay ports
+    /// are translated, so no client can reach other ports of the server's private
+    /// address this way.
+    fn local_relay(&self, peer: SocketAddr) -> SocketAddr {
+        self.config
+            .external_ips
+            .iter()
+            .filter(|(public, _)| *public == peer.ip())
+            .map(|(_, private)| SocketAddr::new(*private, peer.port()))
+            .find(|local| self.by_relay.contains_key(local))
+            .unwrap_or(peer)
     }
 
     /// Whether `bytes` of payload fit the allocation's and its user's bandwidth caps
@@ -526,6 +556,13 @@ impl<R: RelayAllocator> Server<R> {
         let Some(ft) = self.by_relay.get(&relayed).copied() else {
             self.stats.dropped += 1;
             return;
+        };
+        // Another of our relay sockets, seen by its private address: the client knows it
+        // by the public one.
+        let peer = if self.by_relay.contains_key(&peer) {
+            self.advertised(peer)
+        } else {
+            peer
         };
         let Some(a) = self.allocations.get(&ft) else {
             self.stats.dropped += 1;

@@ -1779,3 +1779,63 @@ fn permissions_are_by_ip_and_create_permission_is_all_or_nothing() {
         "nothing installed when one peer is refused"
     );
 }
+
+/// `--external-ip PUBLIC/PRIVATE` (a server behind a 1:1 NAT): clients are told the
+/// public relayed address; relay sockets stay on the private one; traffic between two
+/// of the server's own relayed addresses is handed over locally and seen by the receiver
+/// as coming from the sender's public relayed address; other ports of the public
+/// address are not translated.
+#[test]
+fn external_ips_advertise_the_public_address_and_hand_relay_to_relay_locally() {
+    let public: IpAddr = "198.18.0.1".parse().unwrap();
+    let private: IpAddr = "203.0.113.1".parse().unwrap();
+    let mut cfg = config();
+    cfg.external_ips = vec![(public, private)];
+    let mut net = Net::new(cfg);
+    let a = net.client("alice", "wonderland");
+    let b = net.add_client(ClientConfig::new(
+        addr("198.51.100.8:40000"),
+        addr(SERVER),
+        Transport::Udp,
+        "bob",
+        "builder",
+    ));
+    net.allocate(a);
+    net.allocate(b);
+    let (ra, rb) = (net.clients[a].relayed()[0], net.clients[b].relayed()[0]);
+    assert_eq!(
+        (ra.ip(), rb.ip()),
+        (public, public),
+        "clients see the public address"
+    );
+    let now = net.now;
+    net.clients[a].create_permission(now, public).unwrap();
+    net.clients[b].create_permission(now, public).unwrap();
+    net.settle();
+    let t = net.clients[a].send_to(rb, b"to b").unwrap();
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    net.settle();
+    let (src, dst, data) = net.to_peers.pop().unwrap();
+    assert_eq!(
+        src,
+        SocketAddr::new(private, ra.port()),
+        "sent from A's socket"
+    );
+    assert_eq!(
+        dst,
+        SocketAddr::new(private, rb.port()),
+        "handed to B's socket locally"
+    );
+    // What B's socket receives comes from A's private address; B's client sees A's
+    // public relayed address, for which it holds a permission.
+    net.peer_sends(dst, src, &data);
+    assert_eq!(net.from_peers, [(b, ra, b"to b".to_vec())]);
+    // Another port of the public address is not translated.
+    let other = SocketAddr::new(public, 22);
+    let t = net.clients[a].send_to(other, b"x").unwrap();
+    net.server
+        .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
+    net.settle();
+    assert_eq!(net.to_peers.pop().map(|(_, d, _)| d), Some(other));
+}
