@@ -24,7 +24,7 @@ enum Command {
     /// Watch two peers connect through simulated NATs (no network needed).
     Demo(floe_cli::demo::DemoArgs),
     /// Run a STUN/TURN server until interrupted.
-    Serve(floe_cli::serve::ServeArgs),
+    Serve(Box<floe_cli::serve::ServeArgs>),
     /// Allocate a relayed address on a TURN server and hold it.
     Relay(floe_cli::relay::RelayArgs),
     /// Ask a STUN server for this host's mapped address (one Binding exchange).
@@ -34,6 +34,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `floe serve` parses its own arguments: `--config FILE` expands into flags first,
+    // and SIGHUP parses them again.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if raw.get(1).is_some_and(|a| a == "serve") {
+        return ExitCode::from(floe_cli::serve::main(raw.get(2..).unwrap_or_default()));
+    }
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Decode(args) => {

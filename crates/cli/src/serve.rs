@@ -20,7 +20,7 @@ use floe_turn::policy::IpRange;
 use floe_turn::server::ServerStats;
 
 /// Arguments of `floe serve`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// UDP address to listen on (repeatable). Default 0.0.0.0:3478.
     #[arg(long = "listen", value_name = "ADDR")]
@@ -43,9 +43,10 @@ pub struct ServeArgs {
     /// A user, NAME:PASSWORD (repeatable).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
-    /// Shared secret for TURN REST (time-limited) credentials.
-    #[arg(long, value_name = "SECRET")]
-    pub rest_secret: Option<String>,
+    /// Shared secret for TURN REST (time-limited) credentials (repeatable: during a
+    /// rotation both the new and the old secret are accepted).
+    #[arg(long = "rest-secret", value_name = "SECRET")]
+    pub rest_secret: Vec<String>,
     /// RFC 5780 alternate address (differs from the first --listen in IP and port).
     #[arg(long, value_name = "ADDR")]
     pub alt_address: Option<SocketAddr>,
@@ -104,6 +105,14 @@ pub struct ServeArgs {
     /// --relay-ip of the same family.
     #[arg(long = "external-ip", value_name = "PUBLIC[/PRIVATE]", value_parser = parse_external_ip)]
     pub external_ip: Vec<(IpAddr, Option<IpAddr>)>,
+    /// Read settings from a TOML file whose keys are these flags' long names (flags on
+    /// the command line override it). SIGHUP reads it again and applies the users, the
+    /// REST secrets and the TLS certificate and key; other changes need a restart.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML (passwords redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// `PUBLIC` or `PUBLIC/PRIVATE`, both of one family.
@@ -211,8 +220,8 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
             .ok_or_else(|| format!("--user {u}: expected NAME:PASSWORD"))?;
         turn.users.insert(name.to_owned(), password.to_owned());
     }
-    turn.rest_secret.clone_from(&args.rest_secret);
-    if turn.users.is_empty() && turn.rest_secret.is_none() {
+    turn.rest_secrets.clone_from(&args.rest_secret);
+    if turn.users.is_empty() && turn.rest_secrets.is_empty() {
         eprintln!("floe serve: no --user or --rest-secret: TURN allocations will be refused (STUN Binding still works)");
     }
     turn.peer_policy.allow_loopback = args.allow_loopback_peers;
@@ -255,8 +264,65 @@ pub fn stats_json(s: &ServerStats) -> serde_json::Value {
     })
 }
 
-/// Runs `floe serve`; returns the exit status.
+/// The `floe serve` command line, for parsing on its own (`--config` expands first).
+fn command() -> clap::Command {
+    use clap::Args as _;
+    ServeArgs::augment_args(clap::Command::new("floe serve"))
+        .about("Run a STUN/TURN server until interrupted.")
+        .version(env!("CARGO_PKG_VERSION"))
+}
+
+/// Parses `raw` (the arguments after `serve`), with `--config FILE` expanded.
+fn parse(raw: &[std::ffi::OsString]) -> Result<(ServeArgs, clap::ArgMatches), String> {
+    use clap::FromArgMatches as _;
+    let expanded = crate::serve_config::expand(raw)?;
+    let matches = command()
+        .try_get_matches_from(std::iter::once("floe serve".into()).chain(expanded))
+        .map_err(|e| e.render().to_string())?;
+    let args = ServeArgs::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    Ok((args, matches))
+}
+
+/// `floe serve` from its raw arguments (everything after `serve`): expands `--config`,
+/// handles `--print-config` and `--help`, and runs with SIGHUP reloading from the same
+/// arguments. Returns the exit status.
+pub fn main(raw: &[std::ffi::OsString]) -> u8 {
+    // --help and --version print through clap's own path.
+    if let Err(e) = command().try_get_matches_from(
+        std::iter::once(std::ffi::OsString::from("floe serve")).chain(raw.iter().cloned()),
+    ) {
+        if matches!(
+            e.kind(),
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+        ) {
+            let _ = e.print();
+            return 0;
+        }
+    }
+    let (args, matches) = match parse(raw) {
+        Ok(x) => x,
+        Err(e) => {
+            eprint!("{e}");
+            if !e.ends_with('\n') {
+                eprintln!();
+            }
+            return 2;
+        }
+    };
+    if args.print_config {
+        print!("{}", crate::serve_config::print(&command(), &matches));
+        return 0;
+    }
+    serve(&args, Some(raw))
+}
+
+/// Runs `floe serve`; returns the exit status. SIGHUP reloads the TLS certificate and
+/// key from their files (the users and REST secrets of a command line do not change).
 pub fn run(args: &ServeArgs) -> u8 {
+    serve(args, None)
+}
+
+fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
     let opts = match options(args) {
         Ok(o) => o,
         Err(e) => {
@@ -300,7 +366,7 @@ pub fn run(args: &ServeArgs) -> u8 {
         println!("{line}");
         let _ = std::io::stdout().flush();
         eprintln!("floe serve: listening (udp {:?}, tcp {:?}, tls {:?}); Ctrl-C to stop", handle.udp_addrs(), handle.tcp_addrs(), handle.tls_addrs());
-        if wait_for_stop(&handle).await == Stop::Drain {
+        if wait_for_stop(&handle, args, raw).await == Stop::Drain {
             drain(&handle, Duration::from_secs(args.drain_seconds)).await;
         }
         println!("{}", stats_json(&handle.stats()));
@@ -343,11 +409,16 @@ async fn drain(handle: &floe_server::ServerHandle, limit: Duration) {
 }
 
 #[cfg(unix)]
-async fn wait_for_stop(handle: &floe_server::ServerHandle) -> Stop {
+async fn wait_for_stop(
+    handle: &floe_server::ServerHandle,
+    args: &ServeArgs,
+    raw: Option<&[std::ffi::OsString]>,
+) -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut usr1)) = (
+    let (Ok(mut term), Ok(mut usr1), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::user_defined1()),
+        signal(SignalKind::hangup()),
     ) else {
         let _ = tokio::signal::ctrl_c().await;
         return Stop::Now;
@@ -356,6 +427,7 @@ async fn wait_for_stop(handle: &floe_server::ServerHandle) -> Stop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Stop::Now,
             _ = term.recv() => return Stop::Drain,
+            _ = hup.recv() => reload(handle, args, raw).await,
             _ = usr1.recv() => {
                 println!("{}", stats_json(&handle.stats()));
                 let _ = std::io::stdout().flush();
@@ -364,8 +436,67 @@ async fn wait_for_stop(handle: &floe_server::ServerHandle) -> Stop {
     }
 }
 
+/// SIGHUP: reads the configuration again (the `--config` file, or the same command
+/// line) and applies the users, REST secrets and TLS certificate; on any error keeps
+/// what runs and says why. Prints `{"reloaded":{...}}` on stdout when applied.
+#[cfg(unix)]
+async fn reload(
+    handle: &floe_server::ServerHandle,
+    args: &ServeArgs,
+    raw: Option<&[std::ffi::OsString]>,
+) {
+    let fresh = match raw {
+        Some(raw) => match parse(raw) {
+            Ok((args, _)) => args,
+            Err(e) => {
+                eprintln!(
+                    "floe serve: reload refused, keeping the running configuration: {}",
+                    e.trim_end()
+                );
+                return;
+            }
+        },
+        None => {
+            // Without --config only the certificate files can have changed.
+            args.clone()
+        }
+    };
+    let opts = match options(&fresh) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("floe serve: reload refused, keeping the running configuration: {e}");
+            return;
+        }
+    };
+    let tls = opts
+        .tls_config
+        .clone()
+        .filter(|_| !handle.tls_addrs().is_empty());
+    let has_tls = tls.is_some();
+    let (users, secrets) = (opts.turn.users.clone(), opts.turn.rest_secrets.clone());
+    let (n_users, n_secrets) = (users.len(), secrets.len());
+    match handle.reload(users, secrets, tls).await {
+        Ok(()) => {
+            eprintln!(
+                "floe serve: reloaded: {n_users} users, {n_secrets} REST secrets{}",
+                if has_tls { ", TLS certificate" } else { "" }
+            );
+            println!(
+                "{}",
+                serde_json::json!({ "reloaded": { "users": n_users, "rest_secrets": n_secrets, "tls": has_tls } })
+            );
+            let _ = std::io::stdout().flush();
+        }
+        Err(e) => eprintln!("floe serve: reload failed: {e}"),
+    }
+}
+
 #[cfg(not(unix))]
-async fn wait_for_stop(_: &floe_server::ServerHandle) -> Stop {
+async fn wait_for_stop(
+    _: &floe_server::ServerHandle,
+    _: &ServeArgs,
+    _: Option<&[std::ffi::OsString]>,
+) -> Stop {
     let _ = tokio::signal::ctrl_c().await;
     Stop::Now
 }

@@ -117,6 +117,11 @@ pub(crate) enum Inbound {
     },
     /// Stop taking new allocations ([`ServerHandle::drain`]).
     Drain,
+    /// New users and REST secrets ([`ServerHandle::reload`]).
+    Reload {
+        users: HashMap<String, String>,
+        rest_secrets: Vec<String>,
+    },
 }
 
 /// A running server. Dropping it does not stop the server; call
@@ -129,6 +134,7 @@ pub struct ServerHandle {
     stats: watch::Receiver<ServerStats>,
     stop: Option<oneshot::Sender<()>>,
     inbound: mpsc::Sender<Inbound>,
+    tls_acceptor: Option<watch::Sender<Arc<rustls::ServerConfig>>>,
     core: JoinHandle<()>,
 }
 
@@ -165,6 +171,32 @@ impl ServerHandle {
     /// zero, then [`ServerHandle::shutdown`].
     pub async fn drain(&self) {
         let _ = self.inbound.send(Inbound::Drain).await;
+    }
+
+    /// Replaces the users, the REST secrets and (when TLS listeners exist and `tls` is
+    /// given) the TLS certificate, without dropping allocations or connections that are
+    /// up: the new certificate serves later handshakes ([`Server::reload_credentials`]).
+    /// Returns an error if a certificate is given but the server has no TLS listener.
+    pub async fn reload(
+        &self,
+        users: HashMap<String, String>,
+        rest_secrets: Vec<String>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<()> {
+        if let Some(config) = tls {
+            let sender = self
+                .tls_acceptor
+                .as_ref()
+                .ok_or_else(|| io::Error::other("no TLS listener to give a certificate to"))?;
+            sender.send_replace(config);
+        }
+        self.inbound
+            .send(Inbound::Reload {
+                users,
+                rest_secrets,
+            })
+            .await
+            .map_err(|_| io::Error::other("the server has stopped"))
     }
 
     /// Stops listening, closes relay sockets and connections, and waits for the core.
@@ -220,20 +252,18 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         tasks.push(tokio::spawn(accept_tcp(l, None, tx.clone())));
     }
     let mut tls_addrs = Vec::new();
+    let mut tls_acceptor = None;
     if !opts.tls.is_empty() {
         let config = opts
             .tls_config
             .clone()
             .ok_or_else(|| io::Error::other("TLS listeners need a certificate and key"))?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let (tls_tx, tls_rx) = watch::channel(config);
+        tls_acceptor = Some(tls_tx);
         for addr in &opts.tls {
             let l = TcpListener::bind(addr).await?;
             tls_addrs.push(l.local_addr()?);
-            tasks.push(tokio::spawn(accept_tcp(
-                l,
-                Some(acceptor.clone()),
-                tx.clone(),
-            )));
+            tasks.push(tokio::spawn(accept_tcp(l, Some(tls_rx.clone()), tx.clone())));
         }
     }
     let relays = SocketRelays::new(
@@ -259,6 +289,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         stats: stats_rx,
         stop: Some(stop_tx),
         inbound: tx,
+        tls_acceptor,
         core,
     })
 }
@@ -309,7 +340,7 @@ async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<In
 
 async fn accept_tcp(
     listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<watch::Receiver<Arc<rustls::ServerConfig>>>,
     tx: mpsc::Sender<Inbound>,
 ) {
     loop {
@@ -326,7 +357,9 @@ async fn accept_tcp(
                 tokio::spawn(serve_stream(stream, local, remote, tx));
             }
             Some(acceptor) => {
-                let acceptor = acceptor.clone();
+                // The certificate in force now; a reload changes it for later
+                // handshakes only, so connections that are up stay up.
+                let acceptor = tokio_rustls::TlsAcceptor::from(acceptor.borrow().clone());
                 tokio::spawn(async move {
                     match acceptor.accept(stream).await {
                         Ok(tls) => serve_stream(tls, local, remote, tx).await,
@@ -480,6 +513,17 @@ fn handle(
         Inbound::Closed { local, remote } => {
             conns.remove(&(local, remote));
             server.handle_connection_closed(local, remote);
+        }
+        Inbound::Reload {
+            users,
+            rest_secrets,
+        } => {
+            tracing::info!(
+                users = users.len(),
+                rest_secrets = rest_secrets.len(),
+                "credentials reloaded"
+            );
+            server.reload_credentials(users, rest_secrets);
         }
         Inbound::Drain => {
             tracing::info!("draining: new allocations are refused");

@@ -116,16 +116,23 @@ impl<R: super::RelayAllocator> Server<R> {
         constant_time_eq(&expected, mac_hex) && u64::from(expiry) > now_secs
     }
 
-    /// The password for `username`: from the user table, or a valid unexpired TURN REST
-    /// username.
-    fn password_for(&self, now: Instant, username: &str) -> Option<String> {
+    /// The passwords `username` may have: from the user table, or, for a valid
+    /// unexpired TURN REST username, one per configured secret.
+    fn passwords_for(&self, now: Instant, username: &str) -> Vec<String> {
         if let Some(p) = self.config.users.get(username) {
-            return Some(p.clone());
+            return vec![p.clone()];
         }
-        let secret = self.config.rest_secret.as_deref()?;
-        let expiry = rest::expiry(username)?;
-        let unix_now = self.unix_time(now)?;
-        (expiry > unix_now).then(|| rest::password(secret, username))
+        let (Some(expiry), Some(unix_now)) = (rest::expiry(username), self.unix_time(now)) else {
+            return Vec::new();
+        };
+        if expiry <= unix_now {
+            return Vec::new();
+        }
+        self.config
+            .rest_secrets
+            .iter()
+            .map(|secret| rest::password(secret, username))
+            .collect()
     }
 
     /// The username whose USERHASH matches (RFC 8489 §9.2.4), from the user table.
@@ -174,17 +181,22 @@ impl<R: super::RelayAllocator> Server<R> {
             }
             Err(_) => return Err(Refusal::BadRequest),
         };
-        let password = self
-            .password_for(now, &username)
-            .ok_or(Refusal::Unauthenticated)?;
-        let key = IntegrityKey::long_term(&username, &self.config.realm, &password, algorithm)
-            .map_err(|_| Refusal::Unauthenticated)?;
-        let kind = msg.verify(&key).map_err(|_| Refusal::Unauthenticated)?;
-        Ok(Authenticated {
-            username,
-            key,
-            sha256: kind == floe_stun::IntegrityKind::Sha256,
-        })
+        // Every candidate password is tried (several REST secrets during a rotation).
+        for password in self.passwords_for(now, &username) {
+            let Ok(key) =
+                IntegrityKey::long_term(&username, &self.config.realm, &password, algorithm)
+            else {
+                continue;
+            };
+            if let Ok(kind) = msg.verify(&key) {
+                return Ok(Authenticated {
+                    username,
+                    key,
+                    sha256: kind == floe_stun::IntegrityKind::Sha256,
+                });
+            }
+        }
+        Err(Refusal::Unauthenticated)
     }
 
     /// Whether a 401 may be sent to `client` now (per-source rate limit).

@@ -14,8 +14,11 @@ pub struct ServerConfig {
     pub realm: String,
     /// Long-term credential users: name → password.
     pub users: HashMap<String, String>,
-    /// Shared secret for TURN REST credentials (coturn's `--use-auth-secret`).
-    pub rest_secret: Option<String>,
+    /// Shared secrets for TURN REST credentials (coturn's `--use-auth-secret`): a REST
+    /// username is accepted when its password matches any of them, so a secret can be
+    /// rotated by adding the new one, waiting out the old credentials' lifetime, then
+    /// removing the old one.
+    pub rest_secrets: Vec<String>,
     /// SOFTWARE sent in responses; `None` to send none.
     pub software: Option<String>,
     /// How long a nonce stays valid (RFC 8489 §9.2: servers pick; default 10 min).
@@ -75,7 +78,7 @@ impl Default for ServerConfig {
         ServerConfig {
             realm: "floe".into(),
             users: HashMap::new(),
-            rest_secret: None,
+            rest_secrets: Vec::new(),
             software: Some(concat!("floe ", env!("CARGO_PKG_VERSION")).into()),
             nonce_lifetime: Duration::from_secs(600),
             default_lifetime: Duration::from_secs(600),

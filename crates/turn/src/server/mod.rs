@@ -254,6 +254,20 @@ impl<R: RelayAllocator> Server<R> {
         }
     }
 
+    /// Replaces the long-term users and the TURN REST secrets (what `floe serve` does
+    /// on SIGHUP). Allocations stay; a request of a user who is gone, or whose
+    /// password changed, is refused from now on, so such allocations end at their next
+    /// refresh.
+    pub fn reload_credentials(
+        &mut self,
+        users: HashMap<String, String>,
+        rest_secrets: Vec<String>,
+    ) {
+        self.config.users = users;
+        self.config.rest_secrets = rest_secrets;
+        self.user_hashes = auth::user_hashes(&self.config);
+    }
+
     /// Starts draining (what `floe serve` does on SIGTERM): from now on a new Allocate
     /// gets 300 Try Alternate with ALTERNATE-SERVER when
     /// [`ServerConfig::alternate_server`] is set, 508 Insufficient Capacity otherwise,

@@ -1,6 +1,7 @@
 //! Client and server state machines against each other in virtual time, plus crafted
 //! requests for the rules a well-behaved client never breaks.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -588,7 +589,7 @@ fn deallocate_removes_the_allocation() {
 #[test]
 fn turn_rest_credentials_work_until_they_expire() {
     let mut cfg = config();
-    cfg.rest_secret = Some("north-wind".into());
+    cfg.rest_secrets = vec!["north-wind".into()];
     let mut net = Net::new(cfg);
     net.server.set_wall_clock(net.now, 1_000_000);
     let (user, pass) = crate::rest::credentials("north-wind", "carol", 1_000_100);
@@ -1838,4 +1839,65 @@ fn external_ips_advertise_the_public_address_and_hand_relay_to_relay_locally() {
         .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
     net.settle();
     assert_eq!(net.to_peers.pop().map(|(_, d, _)| d), Some(other));
+}
+
+/// Secret rotation: with two REST secrets both sign valid credentials; after a reload
+/// with only the new one, the old one's credentials are refused. A reload of the user
+/// table refuses a removed user's next request (its allocation ends at its refresh) and
+/// accepts a new user at once.
+#[test]
+fn reloaded_users_and_rest_secrets_take_effect_for_the_next_request() {
+    let mut cfg = config();
+    cfg.rest_secrets = vec!["new-wind".into(), "north-wind".into()];
+    let mut net = Net::new(cfg);
+    net.server.set_wall_clock(net.now, 1_000_000);
+    let rest_client = |net: &mut Net, port: u16, secret: &str| {
+        let (user, pass) = crate::rest::credentials(secret, "carol", 1_000_100);
+        net.add_client(ClientConfig::new(
+            SocketAddr::new(addr(CLIENT).ip(), port),
+            addr(SERVER),
+            Transport::Udp,
+            &user,
+            &pass,
+        ))
+    };
+    for (port, secret) in [(1, "north-wind"), (2, "new-wind")] {
+        let c = rest_client(&mut net, port, secret);
+        net.allocate(c);
+        assert_eq!(net.clients[c].state(), &ClientState::Allocated, "{secret}");
+    }
+    let alice = net.client("alice", "wonderland");
+    net.allocate(alice);
+    assert_eq!(net.clients[alice].state(), &ClientState::Allocated);
+
+    let mut users = HashMap::new();
+    users.insert("dave".to_owned(), "diver".to_owned());
+    net.server
+        .reload_credentials(users, vec!["new-wind".into()]);
+    let c = rest_client(&mut net, 3, "north-wind");
+    net.allocate(c);
+    assert!(net.has_event(c, |e| *e
+        == Event::AllocationFailed(TurnError::Unauthenticated)));
+    let c = rest_client(&mut net, 4, "new-wind");
+    net.allocate(c);
+    assert_eq!(net.clients[c].state(), &ClientState::Allocated);
+    let dave = net.add_client(ClientConfig::new(
+        addr("198.51.100.7:5"),
+        addr(SERVER),
+        Transport::Udp,
+        "dave",
+        "diver",
+    ));
+    net.allocate(dave);
+    assert_eq!(net.clients[dave].state(), &ClientState::Allocated);
+    // alice's allocation is still there, but her next refresh is refused.
+    assert_eq!(net.clients[alice].state(), &ClientState::Allocated);
+    let now = net.now;
+    net.clients[alice].refresh(now);
+    net.settle();
+    assert!(
+        net.has_event(alice, |e| matches!(e, Event::AllocationLost(_))),
+        "{:?}",
+        net.events
+    );
 }
