@@ -71,6 +71,12 @@ pub struct ServerConfig {
     /// between two of this server's own relayed addresses is handed over locally, so
     /// relay-to-relay paths work without NAT hairpinning.
     pub external_ips: Vec<(std::net::IpAddr, std::net::IpAddr)>,
+    /// Allocation counts shared with the other workers of this server, so the
+    /// allocation limits hold for the whole process; `None` gives each [`Server`] its
+    /// own. Give every worker a clone of one `Arc`.
+    ///
+    /// [`Server`]: super::Server
+    pub quota: Option<std::sync::Arc<super::SharedQuota>>,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +105,7 @@ impl Default for ServerConfig {
             user_max_bps: None,
             alternate_server: None,
             external_ips: Vec::new(),
+            quota: None,
         }
     }
 }

@@ -20,6 +20,14 @@ use super::bandwidth::Bucket;
 use super::{RelayAllocator, Server};
 use crate::{ChannelData, Transmit, Transport};
 
+/// The error code for a full quota: 486 for the user's, 508 for the server's.
+fn quota_code(full: super::quota::Full) -> ErrorCode<'static> {
+    match full {
+        super::quota::Full::User => ErrorCode::ALLOCATION_QUOTA_REACHED,
+        super::quota::Full::Server => ErrorCode::INSUFFICIENT_CAPACITY,
+    }
+}
+
 fn family_of(addr: &SocketAddr) -> AddressFamily {
     if addr.is_ipv4() {
         AddressFamily::Ipv4
@@ -150,13 +158,12 @@ impl<R: RelayAllocator> Server<R> {
         if token.is_none() && !self.relays.supports(family) {
             return self.fail(ft, msg, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, auth);
         }
-        if self.per_user.get(&auth.username).copied().unwrap_or(0)
-            >= self.config.max_allocations_per_user
-        {
-            return self.fail(ft, msg, ErrorCode::ALLOCATION_QUOTA_REACHED, auth);
-        }
-        if self.allocations.len() >= self.config.max_allocations {
-            return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+        let (max_total, max_user) = (
+            self.config.max_allocations,
+            self.config.max_allocations_per_user,
+        );
+        if let Err(full) = self.quota.check(&auth.username, max_total, max_user) {
+            return self.fail(ft, msg, quota_code(full), auth);
         }
 
         let mut relayed = Vec::with_capacity(2);
@@ -199,6 +206,20 @@ impl<R: RelayAllocator> Server<R> {
                     address_error = Some((AddressFamily::Ipv6, 508));
                 }
             }
+        }
+        // The place is taken only now, when the relay exists, so a failure above
+        // leaves nothing to give back; another worker may have taken the last place
+        // since the check.
+        if let Err(full) = self.quota.acquire(&auth.username, max_total, max_user) {
+            for r in &relayed {
+                self.relays.release(*r);
+            }
+            if let Some(t) = new_token {
+                if let Some((next, _)) = self.reservations.remove(&t) {
+                    self.relays.release(next);
+                }
+            }
+            return self.fail(ft, msg, quota_code(full), auth);
         }
         let lifetime = self.granted_lifetime(msg);
         for r in &relayed {

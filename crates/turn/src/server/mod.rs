@@ -11,6 +11,7 @@ mod auth;
 mod bandwidth;
 mod config;
 mod methods;
+mod quota;
 mod relay;
 
 use std::collections::{HashMap, VecDeque};
@@ -32,6 +33,7 @@ use allocation::Allocation;
 pub use allocation::FiveTuple;
 use auth::{Authenticated, Refusal, OFFERED};
 pub use config::ServerConfig;
+pub use quota::SharedQuota;
 pub use relay::{PortPool, RelayAllocator};
 
 use crate::{Transmit, Transport};
@@ -93,6 +95,8 @@ pub struct Server<R> {
     user_buckets: HashMap<String, bandwidth::Bucket>,
     /// Set by [`Server::drain`]: new Allocates are refused.
     draining: bool,
+    /// Allocation counts, maybe shared with other workers.
+    quota: std::sync::Arc<SharedQuota>,
     reservations: HashMap<[u8; 8], (SocketAddr, Instant)>,
     unauth: HashMap<IpAddr, (Instant, u32)>,
     transmits: VecDeque<Transmit>,
@@ -115,6 +119,7 @@ impl<R: RelayAllocator> Server<R> {
             user_hashes,
             user_buckets: HashMap::new(),
             draining: false,
+            quota: config.quota.clone().unwrap_or_default(),
             config,
             relays,
             rng,
@@ -245,6 +250,7 @@ impl<R: RelayAllocator> Server<R> {
             self.by_relay.remove(addr);
             self.relays.release(*addr);
         }
+        self.quota.release(&a.username);
         if let Some(n) = self.per_user.get_mut(&a.username) {
             *n -= 1;
             if *n == 0 {
@@ -252,6 +258,18 @@ impl<R: RelayAllocator> Server<R> {
                 self.user_buckets.remove(&a.username);
             }
         }
+    }
+
+    /// The nonce key and epoch of this server, for [`Server::share_nonces_with`].
+    fn nonce_state(&self) -> ([u8; 20], Instant) {
+        (self.nonce_secret, self.epoch)
+    }
+
+    /// Makes this server accept the nonces `other` issues and the other way round (the
+    /// workers of one process share one nonce key and epoch, so a client whose packets
+    /// reach another worker, e.g. over a new TCP connection, is not challenged again).
+    pub fn share_nonces_with<S: RelayAllocator>(&mut self, other: &Server<S>) {
+        (self.nonce_secret, self.epoch) = other.nonce_state();
     }
 
     /// Replaces the long-term users and the TURN REST secrets (what `floe serve` does

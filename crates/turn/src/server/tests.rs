@@ -1901,3 +1901,63 @@ fn reloaded_users_and_rest_secrets_take_effect_for_the_next_request() {
         net.events
     );
 }
+
+/// Workers of one process share allocation counts (a user's quota and the total hold
+/// for the process) and nonces (one worker's nonce is good at another).
+#[test]
+fn workers_share_quotas_and_nonces() {
+    let quota = std::sync::Arc::new(SharedQuota::new());
+    let mut cfg = config();
+    cfg.max_allocations_per_user = 2;
+    cfg.max_allocations = 3;
+    cfg.quota = Some(quota.clone());
+    let mut w1 = Net::new(cfg.clone());
+    let mut w2 = Net::new(cfg);
+    w2.server.share_nonces_with(&w1.server);
+    let nonce = w1.server.make_nonce(w1.now, addr(CLIENT).ip());
+    assert!(w2.server.nonce_valid(w1.now, addr(CLIENT).ip(), &nonce));
+
+    let alice = |net: &mut Net, port: u16| {
+        net.add_client(ClientConfig::new(
+            SocketAddr::new(addr(CLIENT).ip(), port),
+            addr(SERVER),
+            Transport::Udp,
+            "alice",
+            "wonderland",
+        ))
+    };
+    let a1 = alice(&mut w1, 1);
+    w1.allocate(a1);
+    let a2 = alice(&mut w2, 2);
+    w2.allocate(a2);
+    assert_eq!(quota.allocations_of("alice"), 2);
+    let a3 = alice(&mut w1, 3);
+    w1.allocate(a3);
+    assert!(w1.has_event(a3, |e| *e
+        == Event::AllocationFailed(TurnError::QuotaReached)));
+    // The total: bob gets the third place, then the process is full.
+    let bob = |net: &mut Net, port: u16| {
+        net.add_client(ClientConfig::new(
+            SocketAddr::new(addr(CLIENT).ip(), port),
+            addr(SERVER),
+            Transport::Udp,
+            "bob",
+            "builder",
+        ))
+    };
+    let b1 = bob(&mut w2, 4);
+    w2.allocate(b1);
+    assert_eq!(w2.clients[b1].state(), &ClientState::Allocated);
+    let b2 = bob(&mut w1, 5);
+    w1.allocate(b2);
+    assert!(w1.has_event(b2, |e| *e
+        == Event::AllocationFailed(TurnError::InsufficientCapacity)));
+    // A deallocation on one worker frees a place on the other.
+    let now = w2.now;
+    w2.clients[a2].deallocate(now);
+    w2.settle();
+    assert_eq!(quota.allocations(), 2);
+    let a4 = alice(&mut w1, 6);
+    w1.allocate(a4);
+    assert_eq!(w1.clients[a4].state(), &ClientState::Allocated);
+}
