@@ -542,23 +542,48 @@ impl Agent {
         {
             return Some(i);
         }
-        if self.pairs.len() >= self.config.max_pairs {
-            // RFC 8445 §6.1.2.5: keep the highest-priority pairs; a new one that ranks
-            // below all of them is dropped.
-            return None;
-        }
         let (g, d) = match self.role {
             Role::Controlling => (l.candidate.priority, r.priority),
             Role::Controlled => (r.priority, l.candidate.priority),
         };
+        let priority = pair_priority(g, d);
+        // RFC 8445 §6.1.2.5: at the limit, keep the highest-priority pairs. The new pair
+        // takes the place of the lowest-priority pair that has not been checked yet
+        // (Frozen, or Waiting and not queued for a triggered check), if it ranks above
+        // it; otherwise it is dropped. Replacing in place keeps every index valid.
+        let mut replace = None;
+        if self.pairs.len() >= self.config.max_pairs {
+            let lowest = self
+                .pairs
+                .iter()
+                .enumerate()
+                .filter(|(i, p)| {
+                    p.check.is_none()
+                        && !p.nominated
+                        && self.selected != Some(*i)
+                        && (p.state == PairState::Frozen
+                            || (p.state == PairState::Waiting && !self.triggered.contains(i)))
+                })
+                .min_by_key(|(_, p)| p.priority)
+                .map(|(i, p)| (i, p.priority));
+            match lowest {
+                Some((i, lowest)) if lowest < priority => replace = Some(i),
+                _ => return None,
+            }
+        }
         let foundation = (l.candidate.foundation.clone(), r.foundation.clone());
         // The first pair of a foundation starts Waiting, the rest Frozen (§6.1.2.6).
-        let state = if self.pairs.iter().any(|p| p.foundation == foundation) {
+        let state = if self
+            .pairs
+            .iter()
+            .enumerate()
+            .any(|(i, p)| p.foundation == foundation && Some(i) != replace)
+        {
             PairState::Frozen
         } else {
             PairState::Waiting
         };
-        self.pairs.push(Pair {
+        let pair = Pair {
             local,
             remote,
             base: l.base,
@@ -566,7 +591,7 @@ impl Agent {
             local_kind: l.candidate.kind,
             remote_kind: r.kind,
             foundation,
-            priority: pair_priority(g, d),
+            priority,
             state,
             check: None,
             nominated: false,
@@ -575,7 +600,12 @@ impl Agent {
             last_response: None,
             first_check: None,
             stats: PairStats::default(),
-        });
+        };
+        if let Some(slot) = replace.and_then(|i| self.pairs.get_mut(i)) {
+            *slot = pair;
+            return replace;
+        }
+        self.pairs.push(pair);
         Some(self.pairs.len() - 1)
     }
 

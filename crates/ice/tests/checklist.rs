@@ -224,6 +224,38 @@ fn no_more_pairs_than_max_pairs_are_formed() {
     assert_eq!(AgentConfig::default().max_pairs, 100);
 }
 
+/// §6.1.2.5: at the limit the highest-priority pairs are kept: a remote candidate that
+/// ranks above an unchecked pair takes its place; one that ranks below all is dropped.
+#[test]
+fn at_the_pair_limit_a_higher_priority_pair_replaces_the_lowest_unchecked_one() {
+    let now = Instant::now();
+    let mut config = AgentConfig::default();
+    config.max_pairs = 3;
+    // Three remotes on different IPs (three foundations, all Waiting), low preferences.
+    let low: Vec<_> = (0..3)
+        .map(|i| remote(&format!("198.51.100.{}:6000", 10 + i), 1000 + i))
+        .collect();
+    let mut agent = agent(config, Role::Controlling, now, &["192.0.2.1:5000"], &low);
+    assert!(agent.add_remote_candidate(now, remote("198.51.100.99:6000", 65_000)));
+    let remotes: Vec<SocketAddr> = states(&agent).into_iter().map(|(r, _)| r).collect();
+    assert_eq!(remotes.len(), 3, "{remotes:?}");
+    assert!(
+        remotes.contains(&addr("198.51.100.99:6000")),
+        "the best pair is kept: {remotes:?}"
+    );
+    assert!(
+        !remotes.contains(&addr("198.51.100.10:6000")),
+        "the lowest one gave way: {remotes:?}"
+    );
+    // One below everything is dropped.
+    agent.add_remote_candidate(now, remote("198.51.100.50:6000", 10));
+    let remotes: Vec<SocketAddr> = states(&agent).into_iter().map(|(r, _)| r).collect();
+    assert!(
+        !remotes.contains(&addr("198.51.100.50:6000")),
+        "{remotes:?}"
+    );
+}
+
 /// §6.1.2.6: the first pair of each foundation starts Waiting, the others Frozen;
 /// §7.2.5.3.3: a success unfreezes the pairs of its foundation.
 #[test]
