@@ -631,6 +631,12 @@ impl Agent {
         remote: SocketAddr,
         bytes: &'a [u8],
     ) -> Option<&'a [u8]> {
+        // A closed agent answers nothing: its relays are released, and a response sent
+        // "from" a relayed address would leave as plain UDP from an address we no longer
+        // hold.
+        if matches!(self.connection_state, ConnectionState::Closed) {
+            return None;
+        }
         self.clock = now;
         // From a TURN server we use: TURN traffic, unless it answers one of our own
         // transactions (a STUN Binding for a server-reflexive candidate to the same server).

@@ -562,3 +562,49 @@ fn consent_checks_go_out_every_4_to_6_seconds() {
     );
     assert!(gaps.iter().any(|g| *g != gaps[0]), "randomized: {gaps:?}");
 }
+
+/// After `close`, the agent answers no check and sends nothing (found in review: its
+/// relays are released, so an answer "from" a relayed address would leave as plain UDP).
+#[test]
+fn a_closed_agent_answers_nothing() {
+    let now = Instant::now();
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlled,
+        now,
+        &["192.0.2.1:5000"],
+        &[remote("198.51.100.7:6000", 65_535)],
+    );
+    let _ = requests(&mut agent);
+    let ours = agent.local_credentials().clone();
+    let key = IntegrityKey::short_term(&ours.pwd).unwrap();
+    let mut buf = [0u8; 256];
+    let mut b = floe_stun::MessageBuilder::new(
+        &mut buf,
+        floe_stun::MessageType::BINDING_REQUEST,
+        floe_stun::TransactionId([3; 12]),
+    )
+    .unwrap();
+    let user = format!("{}:peer", ours.ufrag);
+    b.add(&floe_stun::attributes::Username(&user)).unwrap();
+    b.add(&floe_stun::attributes::Priority(1)).unwrap();
+    b.add(&floe_stun::attributes::IceControlling(9)).unwrap();
+    b.add_message_integrity(&key)
+        .unwrap()
+        .add_fingerprint()
+        .unwrap();
+    let check = b.finish().to_vec();
+    agent.close();
+    while agent.poll_transmit().is_some() {}
+    agent.handle_receive(
+        now,
+        addr("192.0.2.1:5000"),
+        addr("198.51.100.7:6000"),
+        &check,
+    );
+    assert!(
+        agent.poll_transmit().is_none(),
+        "a closed agent sent something"
+    );
+    assert_eq!(agent.poll_timeout(), None);
+}
