@@ -14,9 +14,10 @@ use floe_stun::attributes::{
 use floe_stun::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 use rand::Rng;
 
-use super::allocation::{Allocation, Channel, FiveTuple};
+use super::allocation::{Allocation, Channel, FiveTuple, Lifecycle};
 use super::auth::Authenticated;
 use super::bandwidth::Bucket;
+use super::stats::{AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily};
 use super::{RelayAllocator, Server};
 use crate::{ChannelData, Transmit, Transport};
 
@@ -75,6 +76,23 @@ impl<R: RelayAllocator> Server<R> {
         auth: &Authenticated,
     ) {
         self.respond_error(ft, msg, code, Some(auth), |_| Ok(()));
+    }
+
+    /// Refuses a request for `limit`: 486 for the user's allocation quota, 508 for the
+    /// others (RFC 8656 §7.2, §10.2, §12.2), counted by limit and by code.
+    fn refuse(
+        &mut self,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        auth: &Authenticated,
+        limit: QuotaLimit,
+    ) {
+        self.stats.count_quota_refusal(limit);
+        let code = match limit {
+            QuotaLimit::UserAllocations => ErrorCode::ALLOCATION_QUOTA_REACHED,
+            _ => ErrorCode::INSUFFICIENT_CAPACITY,
+        };
+        self.fail(ft, msg, code, auth);
     }
 
     pub(super) fn allocate(
@@ -153,10 +171,10 @@ impl<R: RelayAllocator> Server<R> {
         if self.per_user.get(&auth.username).copied().unwrap_or(0)
             >= self.config.max_allocations_per_user
         {
-            return self.fail(ft, msg, ErrorCode::ALLOCATION_QUOTA_REACHED, auth);
+            return self.refuse(ft, msg, auth, QuotaLimit::UserAllocations);
         }
         if self.allocations.len() >= self.config.max_allocations {
-            return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+            return self.refuse(ft, msg, auth, QuotaLimit::Allocations);
         }
 
         let mut relayed = Vec::with_capacity(2);
@@ -167,18 +185,24 @@ impl<R: RelayAllocator> Server<R> {
                 Some((addr, expires)) if expires > now => relayed.push(addr),
                 Some((addr, _)) => {
                     self.relays.release(addr);
+                    self.stats
+                        .count_auth_failure(AuthFailure::InsufficientCapacity);
                     return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
                 }
-                None => return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth),
+                None => {
+                    self.stats
+                        .count_auth_failure(AuthFailure::InsufficientCapacity);
+                    return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                }
             }
         } else {
             let even_port = even.is_some();
             let reserve = even.is_some_and(|e| e.reserve);
             if reserve && self.reservations.len() >= self.config.max_tracked_sources {
-                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                return self.refuse(ft, msg, auth, QuotaLimit::Reservations);
             }
             let Some((addr, next)) = self.relays.allocate(family, even_port, reserve) else {
-                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                return self.refuse(ft, msg, auth, QuotaLimit::RelayPorts);
             };
             relayed.push(addr);
             if let Some(next) = next {
@@ -206,27 +230,33 @@ impl<R: RelayAllocator> Server<R> {
         }
         *self.per_user.entry(auth.username.clone()).or_insert(0) += 1;
         self.stats.allocations_created += 1;
-        self.allocations.insert(
-            *ft,
-            Allocation {
-                username: auth.username.clone(),
-                relayed: relayed.clone(),
-                expires: now + lifetime,
-                permissions: HashMap::new(),
-                channels: HashMap::new(),
-                channel_by_peer: HashMap::new(),
-                created_by: msg.transaction_id(),
-                reservation: new_token,
-                address_error,
-                bucket: self.config.max_bps.map(|bps| Bucket::new(bps, now)),
-            },
-        );
+        let kind = AllocationKind::new(ft.transport, RelayFamily::of(&relayed));
+        if let Some(k) = self.stats.kind_mut(kind) {
+            k.created += 1;
+            k.current += 1;
+        }
+        let a = Allocation {
+            username: auth.username.clone(),
+            relayed: relayed.clone(),
+            expires: now + lifetime,
+            permissions: HashMap::new(),
+            channels: HashMap::new(),
+            channel_by_peer: HashMap::new(),
+            created_by: msg.transaction_id(),
+            reservation: new_token,
+            address_error,
+            bucket: self.config.max_bps.map(|bps| Bucket::new(bps, now)),
+            kind,
+            bytes_to_peers: 0,
+            bytes_to_clients: 0,
+        };
+        a.log(ft, Lifecycle::Created(lifetime));
+        self.allocations.insert(*ft, a);
         if let Some(bps) = self.config.user_max_bps {
             self.user_buckets
                 .entry(auth.username.clone())
                 .or_insert_with(|| Bucket::new(bps, now));
         }
-        tracing::info!(client = %ft.client, relayed = ?relayed, user = %auth.username, "allocation created");
         self.allocate_success(
             ft,
             msg.transaction_id(),
@@ -292,10 +322,10 @@ impl<R: RelayAllocator> Server<R> {
             _ => self.granted_lifetime(msg),
         };
         if lifetime.is_zero() {
-            tracing::info!(client = %ft.client, "allocation deleted by refresh");
-            self.remove_allocation(ft);
+            self.remove_allocation(ft, Lifecycle::Deleted("refresh"));
         } else if let Some(a) = self.allocations.get_mut(ft) {
             a.expires = now + lifetime;
+            a.log(ft, Lifecycle::Refreshed(lifetime));
         }
         self.ok(ft, msg, auth, |b| {
             b.add(&Lifetime(lifetime.as_secs() as u32))?;
@@ -313,9 +343,9 @@ impl<R: RelayAllocator> Server<R> {
         if a.relayed_for(peer).is_none() {
             return Err(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         }
-        if !self.config.peer_policy.permits(peer.ip()) {
-            self.stats.peers_refused += 1;
-            tracing::debug!(peer = %peer, "peer refused by policy");
+        if let Err(why) = self.config.peer_policy.check(peer.ip()) {
+            self.stats.count_peer_refusal(why);
+            tracing::debug!(peer = %peer, why = why.as_str(), "peer refused by policy");
             return Err(ErrorCode::FORBIDDEN);
         }
         Ok(())
@@ -362,7 +392,7 @@ impl<R: RelayAllocator> Server<R> {
         if a.permissions.len() + new > max {
             a.expire(now);
             if a.permissions.len() + new > max {
-                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                return self.refuse(ft, msg, auth, QuotaLimit::Permissions);
             }
         }
         for p in &peers {
@@ -413,7 +443,7 @@ impl<R: RelayAllocator> Server<R> {
             return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
         }
         if !a.channels.contains_key(&number.0) && a.channels.len() >= max {
-            return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+            return self.refuse(ft, msg, auth, QuotaLimit::Channels);
         }
         if a.channels
             .insert(
@@ -441,7 +471,7 @@ impl<R: RelayAllocator> Server<R> {
     pub(super) fn client_send(&mut self, now: Instant, ft: &FiveTuple, msg: &Message<'_>) {
         let (Ok(Some(peer)), Ok(Some(data))) = (msg.get::<XorPeerAddress>(), msg.get::<Data>())
         else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::Malformed);
             return;
         };
         self.relay_to_peer(now, ft, peer.0, data.0);
@@ -450,33 +480,39 @@ impl<R: RelayAllocator> Server<R> {
     /// ChannelData from a client (§12.6).
     pub(super) fn client_channel_data(&mut self, now: Instant, ft: &FiveTuple, bytes: &[u8]) {
         let Ok(cd) = ChannelData::parse_in_range(bytes, self.max_channel_number()) else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::Malformed);
             return;
         };
-        let peer = self.allocations.get(ft).and_then(|a| {
-            a.channels
-                .get(&cd.channel)
-                .filter(|c| c.expires > now)
-                .map(|c| c.peer)
-        });
+        let Some(a) = self.allocations.get(ft) else {
+            self.stats.count_drop(DropReason::NoAllocation);
+            return;
+        };
+        let peer = a
+            .channels
+            .get(&cd.channel)
+            .filter(|c| c.expires > now)
+            .map(|c| c.peer);
         match peer {
             Some(peer) => self.relay_to_peer(now, ft, peer, cd.data),
-            None => self.stats.dropped += 1,
+            None => self.stats.count_drop(DropReason::NoPermission),
         }
     }
 
     fn relay_to_peer(&mut self, now: Instant, ft: &FiveTuple, peer: SocketAddr, data: &[u8]) {
-        let source = self
-            .allocations
-            .get(ft)
-            .filter(|a| a.permitted(now, peer.ip()))
-            .and_then(|a| a.relayed_for(&peer));
+        let Some(a) = self.allocations.get(ft) else {
+            self.stats.count_drop(DropReason::NoAllocation);
+            return;
+        };
+        let source = a.relayed_for(&peer).filter(|_| a.permitted(now, peer.ip()));
         let Some(source) = source else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::NoPermission);
             return;
         };
         if !self.admit(now, ft, data.len()) {
             return;
+        }
+        if let Some(a) = self.allocations.get_mut(ft) {
+            a.bytes_to_peers += data.len() as u64;
         }
         self.stats.packets_to_peers += 1;
         self.stats.bytes_to_peers += data.len() as u64;
@@ -501,7 +537,7 @@ impl<R: RelayAllocator> Server<R> {
             None => true,
         };
         if !(fits_allocation && fits_user) {
-            self.stats.over_cap += 1;
+            self.stats.count_drop(DropReason::OverCap);
             return false;
         }
         if let Some(b) = a.bucket.as_mut() {
@@ -524,15 +560,19 @@ impl<R: RelayAllocator> Server<R> {
         bytes: &[u8],
     ) {
         let Some(ft) = self.by_relay.get(&relayed).copied() else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::NoAllocation);
             return;
         };
         let Some(a) = self.allocations.get(&ft) else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::NoAllocation);
             return;
         };
-        if !a.permitted(now, peer.ip()) || a.expires <= now {
-            self.stats.dropped += 1;
+        if a.expires <= now {
+            self.stats.count_drop(DropReason::NoAllocation);
+            return;
+        }
+        if !a.permitted(now, peer.ip()) {
+            self.stats.count_drop(DropReason::NoPermission);
             return;
         }
         if !self.admit(now, &ft, bytes.len()) {
@@ -549,7 +589,7 @@ impl<R: RelayAllocator> Server<R> {
                     out
                 }
                 Err(_) => {
-                    self.stats.dropped += 1;
+                    self.stats.count_drop(DropReason::TooLarge);
                     return;
                 }
             }
@@ -571,11 +611,14 @@ impl<R: RelayAllocator> Server<R> {
                     out
                 }
                 Err(_) => {
-                    self.stats.dropped += 1;
+                    self.stats.count_drop(DropReason::TooLarge);
                     return;
                 }
             }
         };
+        if let Some(a) = self.allocations.get_mut(&ft) {
+            a.bytes_to_clients += bytes.len() as u64;
+        }
         self.stats.packets_to_clients += 1;
         self.stats.bytes_to_clients += bytes.len() as u64;
         self.transmits.push_back(Transmit {

@@ -1779,3 +1779,5 @@ fn permissions_are_by_ip_and_create_permission_is_all_or_nothing() {
         "nothing installed when one peer is refused"
     );
 }
+
+mod stats;
