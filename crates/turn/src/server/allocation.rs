@@ -90,7 +90,7 @@ macro_rules! lifecycle {
     ($a:expr, $ft:expr, $msg:literal $(, $field:ident = $value:expr)*) => {
         tracing::info!(
             user = %$a.username,
-            transport = $ft.transport.as_str(),
+            transport = %$ft.transport.as_str(),
             client = %$ft.client,
             server = %$ft.server,
             relayed = %Relayed(&$a.relayed),
@@ -114,7 +114,12 @@ impl Allocation {
             }
             Lifecycle::Expired => lifecycle!(self, ft, "allocation expired"),
             Lifecycle::Deleted(reason) => {
-                lifecycle!(self, ft, "allocation deleted", reason = reason);
+                lifecycle!(
+                    self,
+                    ft,
+                    "allocation deleted",
+                    reason = tracing::field::display(reason)
+                );
             }
         }
     }
