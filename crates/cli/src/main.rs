@@ -24,7 +24,7 @@ enum Command {
     /// Watch two peers connect through simulated NATs (no network needed).
     Demo(floe_cli::demo::DemoArgs),
     /// Run a STUN/TURN server until interrupted.
-    Serve(floe_cli::serve::ServeArgs),
+    Serve(Box<floe_cli::serve::ServeArgs>),
     /// Allocate a relayed address on a TURN server and hold it.
     Relay(floe_cli::relay::RelayArgs),
     /// Ask a STUN server for this host's mapped address (one Binding exchange).
