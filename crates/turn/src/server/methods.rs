@@ -21,6 +21,13 @@ use super::stats::{AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFam
 use super::{RelayAllocator, Server};
 use crate::{ChannelData, Transmit, Transport};
 
+/// Which way a relayed packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ToPeer,
+    ToClient,
+}
+
 fn family_of(addr: &SocketAddr) -> AddressFamily {
     if addr.is_ipv4() {
         AddressFamily::Ipv4
@@ -508,11 +515,8 @@ impl<R: RelayAllocator> Server<R> {
             self.stats.count_drop(DropReason::NoPermission);
             return;
         };
-        if !self.admit(now, ft, data.len()) {
+        if !self.admit(now, ft, data.len(), Direction::ToPeer) {
             return;
-        }
-        if let Some(a) = self.allocations.get_mut(ft) {
-            a.bytes_to_peers += data.len() as u64;
         }
         self.stats.packets_to_peers += 1;
         self.stats.bytes_to_peers += data.len() as u64;
@@ -525,8 +529,10 @@ impl<R: RelayAllocator> Server<R> {
     }
 
     /// Whether `bytes` of payload fit the allocation's and its user's bandwidth caps
-    /// (taking them if so); a packet over either cap is counted in `over_cap`.
-    fn admit(&mut self, now: Instant, ft: &FiveTuple, bytes: usize) -> bool {
+    /// (taking them, and counting them in the allocation's bytes for its direction, if
+    /// so); a packet over either cap is counted in `over_cap`. One lookup of the
+    /// allocation serves both, on the path every relayed packet takes.
+    fn admit(&mut self, now: Instant, ft: &FiveTuple, bytes: usize, direction: Direction) -> bool {
         let Some(a) = self.allocations.get_mut(ft) else {
             return false;
         };
@@ -545,6 +551,10 @@ impl<R: RelayAllocator> Server<R> {
         }
         if let Some(b) = self.user_buckets.get_mut(&a.username) {
             b.take(bytes);
+        }
+        match direction {
+            Direction::ToPeer => a.bytes_to_peers += bytes as u64,
+            Direction::ToClient => a.bytes_to_clients += bytes as u64,
         }
         true
     }
@@ -575,7 +585,7 @@ impl<R: RelayAllocator> Server<R> {
             self.stats.count_drop(DropReason::NoPermission);
             return;
         }
-        if !self.admit(now, &ft, bytes.len()) {
+        if !self.admit(now, &ft, bytes.len(), Direction::ToClient) {
             return;
         }
         let Some(a) = self.allocations.get(&ft) else {
@@ -616,9 +626,6 @@ impl<R: RelayAllocator> Server<R> {
                 }
             }
         };
-        if let Some(a) = self.allocations.get_mut(&ft) {
-            a.bytes_to_clients += bytes.len() as u64;
-        }
         self.stats.packets_to_clients += 1;
         self.stats.bytes_to_clients += bytes.len() as u64;
         self.transmits.push_back(Transmit {
