@@ -8,7 +8,7 @@
 //!   pcap and pcapng).
 //! - [`connect`]: `floe connect`, netcat over ICE.
 //! - [`demo`]: `floe demo`, two peers connecting through simulated NATs.
-//! - [`serve`]: `floe serve`, the STUN/TURN server.
+//! - [`serve`]: `floe serve`, the STUN/TURN server, with its [`logging`].
 //! - [`relay`]: `floe relay`, a TURN allocation held from the command line.
 //! - [`stun`]: `floe stun`, one STUN Binding exchange (mapped address, RTT).
 //! - [`nat`]: `floe nat`, RFC 5780 NAT behaviour discovery.
@@ -20,6 +20,7 @@ pub mod backstop;
 pub mod connect;
 pub mod decode;
 pub mod demo;
+pub mod logging;
 pub mod nat;
 pub mod relay;
 pub mod serve;

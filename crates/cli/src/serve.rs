@@ -1,11 +1,14 @@
 //! `floe serve`: a STUN/TURN server (floe-server) until interrupted.
 //!
 //! Once listening it prints one JSON line on stdout with the bound addresses
-//! (`{"listening":{"udp":[..],"tcp":[..],"tls":[..]}}`), so scripts and tests can use
+//! (`{"listening":{"udp":[..],"tcp":[..],"tls":[..],"metrics":..}}`), so scripts and tests can use
 //! port 0. SIGUSR1 prints the counters as a JSON line; they are printed once more on exit.
 //! SIGTERM drains: new Allocates get 508 (or 300 with `--alternate-server`) while
 //! existing allocations keep relaying, until none remain or `--drain-seconds` pass;
 //! then the counters are printed and the process exits 0. SIGINT stops at once.
+//! `--metrics ADDR` serves Prometheus metrics at `http://ADDR/metrics` (the bound
+//! address is the `metrics` key of the `listening` line); logs go to stderr as text or
+//! JSON lines ([`crate::logging`]).
 //! A panic in any task ends the process with status 70 after printing the panic and the
 //! counters ([`crate::backstop`]): a server that stops answering never stays up.
 
@@ -16,8 +19,10 @@ use std::time::Duration;
 
 use clap::Args;
 use floe_server::{load_tls_config, spawn, ServerOptions};
-use floe_turn::policy::IpRange;
-use floe_turn::server::ServerStats;
+use floe_turn::policy::{IpRange, PeerRefusal};
+use floe_turn::server::{AllocationKind, AuthFailure, DropReason, QuotaLimit, ServerStats};
+
+use crate::logging::{self, LogFormat};
 
 /// Arguments of `floe serve`.
 #[derive(Debug, Clone, Args)]
@@ -113,6 +118,17 @@ pub struct ServeArgs {
     /// Print the effective configuration as TOML (passwords redacted) and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9641; port 0 for
+    /// any). Keep it off the public internet.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// Log lines on stderr as text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log level or filter (error, warn, info, debug, trace, or directives such as
+    /// floe_turn=debug,info). Default: RUST_LOG, else info.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 /// `PUBLIC` or `PUBLIC/PRIVATE`, both of one family.
@@ -222,7 +238,7 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     }
     turn.rest_secrets.clone_from(&args.rest_secret);
     if turn.users.is_empty() && turn.rest_secrets.is_empty() {
-        eprintln!("floe serve: no --user or --rest-secret: TURN allocations will be refused (STUN Binding still works)");
+        tracing::warn!("no --user or --rest-secret: TURN allocations will be refused (STUN Binding still works)");
     }
     turn.peer_policy.allow_loopback = args.allow_loopback_peers;
     turn.peer_policy.allow.clone_from(&args.allow_peer);
@@ -260,8 +276,47 @@ pub fn stats_json(s: &ServerStats) -> serde_json::Value {
             "dropped": s.dropped,
             "over_cap": s.over_cap,
             "drain_refusals": s.drain_refusals,
+            "allocations_expired": s.allocations_expired(),
+            "allocations_deleted": s.allocations_deleted(),
+            "allocations_by_kind": by_kind(s),
+            "auth_failures_by_code": AuthFailure::ALL
+                .iter()
+                .map(|f| (f.code().to_string(), s.auth_failures_of(*f).into()))
+                .collect::<serde_json::Map<_, _>>(),
+            "quota_refusals": s.quota_refusals(),
+            "quota_refusals_by_limit": QuotaLimit::ALL
+                .iter()
+                .map(|l| (l.as_str().to_owned(), s.quota_refusals_of(*l).into()))
+                .collect::<serde_json::Map<_, _>>(),
+            "peers_refused_by_kind": PeerRefusal::ALL
+                .iter()
+                .map(|r| (r.as_str().to_owned(), s.peers_refused_as(*r).into()))
+                .collect::<serde_json::Map<_, _>>(),
+            "dropped_by_reason": DropReason::ALL
+                .iter()
+                .map(|r| (r.as_str().to_owned(), s.dropped_for(*r).into()))
+                .collect::<serde_json::Map<_, _>>(),
         }
     })
+}
+
+/// Allocation counters by kind, keyed `udp_ipv4`, `tcp_dual`, ...
+fn by_kind(s: &ServerStats) -> serde_json::Map<String, serde_json::Value> {
+    AllocationKind::ALL
+        .iter()
+        .map(|k| {
+            let c = s.allocations_of(*k);
+            (
+                format!("{}_{}", k.transport.as_str(), k.family.as_str()),
+                serde_json::json!({
+                    "current": c.current,
+                    "created": c.created,
+                    "expired": c.expired,
+                    "deleted": c.deleted,
+                }),
+            )
+        })
+        .collect()
 }
 
 /// The `floe serve` command line, for parsing on its own (`--config` expands first).
@@ -323,6 +378,10 @@ pub fn run(args: &ServeArgs) -> u8 {
 }
 
 fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
+    if let Err(e) = logging::init(args.log_format, args.log_level.as_deref()) {
+        eprintln!("floe serve: {e}");
+        return 2;
+    }
     let opts = match options(args) {
         Ok(o) => o,
         Err(e) => {
@@ -351,27 +410,42 @@ fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
     };
     crate::backstop::install(None);
     rt.block_on(async move {
-        let handle = match spawn(opts).await {
+        let mut handle = match spawn(opts).await {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("floe serve: cannot listen: {e}");
                 return 1;
             }
         };
+        let metrics = match args.metrics {
+            Some(addr) => match handle.serve_metrics(addr).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    eprintln!("floe serve: cannot serve metrics on {addr}: {e}");
+                    handle.shutdown().await;
+                    return 1;
+                }
+            },
+            None => None,
+        };
         crate::backstop::install(Some(handle.stats_watch()));
         crate::backstop::test_panic_from_env();
         let line = serde_json::json!({
-            "listening": { "udp": handle.udp_addrs(), "tcp": handle.tcp_addrs(), "tls": handle.tls_addrs() }
+            "listening": {
+                "udp": handle.udp_addrs(),
+                "tcp": handle.tcp_addrs(),
+                "tls": handle.tls_addrs(),
+                "metrics": metrics,
+            }
         });
         println!("{line}");
         let _ = std::io::stdout().flush();
-        eprintln!("floe serve: listening (udp {:?}, tcp {:?}, tls {:?}); Ctrl-C to stop", handle.udp_addrs(), handle.tcp_addrs(), handle.tls_addrs());
+        tracing::info!("listening; Ctrl-C to stop, SIGTERM to drain, SIGHUP to reload");
         if wait_for_stop(&handle, args, raw).await == Stop::Drain {
             drain(&handle, Duration::from_secs(args.drain_seconds)).await;
         }
         println!("{}", stats_json(&handle.stats()));
         handle.shutdown().await;
-        eprintln!("floe serve: stopped");
         0
     })
 }
@@ -389,19 +463,20 @@ enum Stop {
 async fn drain(handle: &floe_server::ServerHandle, limit: Duration) {
     handle.drain().await;
     let left = handle.stats().allocations;
-    eprintln!(
-        "floe serve: draining: {left} allocation(s) left; new ones refused; stopping when none remain or in {} s",
-        limit.as_secs()
+    tracing::info!(
+        allocations = left,
+        limit_s = limit.as_secs(),
+        "draining: new allocations refused; stopping when none remain or the limit passes"
     );
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let left = handle.stats().allocations;
         if left == 0 {
-            eprintln!("floe serve: drained");
+            tracing::info!("drained");
             return;
         }
         if tokio::time::Instant::now() >= deadline {
-            eprintln!("floe serve: drain time is up with {left} allocation(s) left");
+            tracing::warn!(allocations = left, "drain time is up");
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -449,10 +524,7 @@ async fn reload(
         Some(raw) => match parse(raw) {
             Ok((args, _)) => args,
             Err(e) => {
-                eprintln!(
-                    "floe serve: reload refused, keeping the running configuration: {}",
-                    e.trim_end()
-                );
+                tracing::error!(error = %e.trim_end(), "reload refused, keeping the running configuration");
                 return;
             }
         },
@@ -464,7 +536,7 @@ async fn reload(
     let opts = match options(&fresh) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("floe serve: reload refused, keeping the running configuration: {e}");
+            tracing::error!(error = %e, "reload refused, keeping the running configuration");
             return;
         }
     };
@@ -477,9 +549,11 @@ async fn reload(
     let (n_users, n_secrets) = (users.len(), secrets.len());
     match handle.reload(users, secrets, tls).await {
         Ok(()) => {
-            eprintln!(
-                "floe serve: reloaded: {n_users} users, {n_secrets} REST secrets{}",
-                if has_tls { ", TLS certificate" } else { "" }
+            tracing::info!(
+                users = n_users,
+                rest_secrets = n_secrets,
+                tls = has_tls,
+                "reloaded"
             );
             println!(
                 "{}",
@@ -487,7 +561,7 @@ async fn reload(
             );
             let _ = std::io::stdout().flush();
         }
-        Err(e) => eprintln!("floe serve: reload failed: {e}"),
+        Err(e) => tracing::error!(error = %e, "reload failed"),
     }
 }
 

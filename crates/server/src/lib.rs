@@ -2,8 +2,9 @@
 //!
 //! The tokio runtime around the sans-IO [`floe_turn::server::Server`]: UDP, TCP and TLS
 //! listeners on any number of addresses, relay sockets from a port range, RFC 5780
-//! alternate-address sockets, graceful shutdown and counters. This is what `floe serve`
-//! runs and what tests start in-process on loopback.
+//! alternate-address sockets, graceful shutdown, counters and Prometheus metrics
+//! ([`ServerHandle::serve_metrics`]). This is what `floe serve` runs and what tests start
+//! in-process on loopback.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -28,6 +29,7 @@
     )
 )]
 
+pub mod metrics;
 mod relays;
 mod tls;
 
@@ -39,7 +41,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use floe_stun::framing::{Framing, StreamDecoder};
-use floe_turn::server::{Server, ServerConfig, ServerStats};
+use floe_turn::server::{DropReason, Server, ServerConfig, ServerStats};
 use floe_turn::{Transmit, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -136,6 +138,9 @@ pub struct ServerHandle {
     inbound: mpsc::Sender<Inbound>,
     tls_acceptor: Option<watch::Sender<Arc<rustls::ServerConfig>>>,
     core: JoinHandle<()>,
+    /// When [`spawn`] was called, in seconds since the Unix epoch.
+    started_unix: f64,
+    metrics: Vec<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -163,6 +168,37 @@ impl ServerHandle {
     /// panic hook or a metrics task that outlives a borrow of the handle).
     pub fn stats_watch(&self) -> watch::Receiver<ServerStats> {
         self.stats.clone()
+    }
+
+    /// Events waiting for the TURN core in its queue (there is one core, "worker 0");
+    /// readers wait when it is full, so a depth near [`ServerHandle::queue_capacity`]
+    /// means the core is the bottleneck.
+    pub fn queue_depth(&self) -> usize {
+        self.inbound
+            .max_capacity()
+            .saturating_sub(self.inbound.capacity())
+    }
+
+    /// The most events the core's queue holds.
+    pub fn queue_capacity(&self) -> usize {
+        self.inbound.max_capacity()
+    }
+
+    /// Serves Prometheus metrics at `GET /metrics` on `addr` (port 0 for any) until
+    /// [`ServerHandle::shutdown`], and returns the bound address. See [`metrics`] for
+    /// the metric names and the limits of the HTTP responder.
+    pub async fn serve_metrics(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let registry = metrics::registry(metrics::Sources {
+            stats: self.stats.clone(),
+            queues: vec![self.inbound.downgrade()],
+            started_unix: self.started_unix,
+        });
+        self.metrics
+            .push(tokio::spawn(metrics::serve(listener, Arc::new(registry))));
+        tracing::info!(metrics = %local, "serving Prometheus metrics at /metrics");
+        Ok(local)
     }
 
     /// Starts draining: new Allocates get 300 Try Alternate (with
@@ -201,6 +237,9 @@ impl ServerHandle {
 
     /// Stops listening, closes relay sockets and connections, and waits for the core.
     pub async fn shutdown(mut self) {
+        for m in self.metrics.drain(..) {
+            m.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -210,6 +249,9 @@ impl ServerHandle {
 
 /// Binds every listener and starts the server.
 pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let (tx, rx) = mpsc::channel::<Inbound>(4096);
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
@@ -263,7 +305,11 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         for addr in &opts.tls {
             let l = TcpListener::bind(addr).await?;
             tls_addrs.push(l.local_addr()?);
-            tasks.push(tokio::spawn(accept_tcp(l, Some(tls_rx.clone()), tx.clone())));
+            tasks.push(tokio::spawn(accept_tcp(
+                l,
+                Some(tls_rx.clone()),
+                tx.clone(),
+            )));
         }
     }
     let relays = SocketRelays::new(
@@ -291,6 +337,8 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         inbound: tx,
         tls_acceptor,
         core,
+        started_unix,
+        metrics: Vec::new(),
     })
 }
 
@@ -466,7 +514,9 @@ async fn run_core(
             }
         }
         while let Some(t) = server.poll_transmit() {
-            send(&server, &udp, &conns, t).await;
+            if let Some(reason) = send(&server, &udp, &conns, t).await {
+                server.record_drop(reason);
+            }
         }
         let now = server.stats();
         stats.send_if_modified(|s| {
@@ -539,12 +589,13 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// Sends one transmit; says why if it was dropped here.
 async fn send(
     server: &Server<SocketRelays>,
     udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
     conns: &HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
     t: Transmit,
-) {
+) -> Option<DropReason> {
     match t.transport {
         Transport::Udp => {
             let socket = udp
@@ -567,8 +618,11 @@ async fn send(
             if let Some(w) = conns.get(&(t.source, t.destination)) {
                 // A client that does not read loses messages rather than stalling the
                 // whole server.
-                let _ = w.try_send(t.data);
+                if let Err(mpsc::error::TrySendError::Full(_)) = w.try_send(t.data) {
+                    return Some(DropReason::QueueFull);
+                }
             }
         }
     }
+    None
 }

@@ -45,6 +45,63 @@ pub enum AddressClass {
     Global,
 }
 
+impl AddressClass {
+    /// Every class, in declaration order.
+    pub const ALL: [AddressClass; 7] = [
+        AddressClass::Unspecified,
+        AddressClass::Loopback,
+        AddressClass::Private,
+        AddressClass::LinkLocal,
+        AddressClass::Multicast,
+        AddressClass::Broadcast,
+        AddressClass::Global,
+    ];
+
+    /// A lower-case name for logs and metric labels: `loopback`, `link_local`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressClass::Unspecified => "unspecified",
+            AddressClass::Loopback => "loopback",
+            AddressClass::Private => "private",
+            AddressClass::LinkLocal => "link_local",
+            AddressClass::Multicast => "multicast",
+            AddressClass::Broadcast => "broadcast",
+            AddressClass::Global => "global",
+        }
+    }
+}
+
+/// Why [`PeerPolicy::check`] refused a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PeerRefusal {
+    /// An address the peer may reach is of a class refused by default and not allowed.
+    Class(AddressClass),
+    /// An address the peer may reach is in one of the operator's deny ranges.
+    Denied,
+}
+
+impl PeerRefusal {
+    /// Every refusal a policy can give (a global address is refused only when denied).
+    pub const ALL: [PeerRefusal; 7] = [
+        PeerRefusal::Class(AddressClass::Unspecified),
+        PeerRefusal::Class(AddressClass::Loopback),
+        PeerRefusal::Class(AddressClass::Private),
+        PeerRefusal::Class(AddressClass::LinkLocal),
+        PeerRefusal::Class(AddressClass::Multicast),
+        PeerRefusal::Class(AddressClass::Broadcast),
+        PeerRefusal::Denied,
+    ];
+
+    /// A lower-case name for logs and metric labels: the class's name, or `denied`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerRefusal::Class(c) => c.as_str(),
+            PeerRefusal::Denied => "denied",
+        }
+    }
+}
+
 /// Every IPv4 address an IPv6 address may reach through the forms in the table above
 /// (at most four; none for a plain IPv6 address).
 pub fn embedded_ipv4s(v6: &Ipv6Addr) -> impl Iterator<Item = Ipv4Addr> {
@@ -214,20 +271,31 @@ impl PeerPolicy {
     /// only if every one of them is global, loopback with `allow_loopback`, or in an
     /// allow range.
     pub fn permits(&self, ip: IpAddr) -> bool {
+        self.check(ip).is_ok()
+    }
+
+    /// [`PeerPolicy::permits`], saying why a peer is refused: [`PeerRefusal::Denied`]
+    /// when a deny range holds it, else the class of the first address it may reach
+    /// that is neither global nor allowed.
+    pub fn check(&self, ip: IpAddr) -> Result<(), PeerRefusal> {
         if reach(ip).any(|a| self.deny.iter().any(|r| r.contains_exactly(a))) {
-            return false;
+            return Err(PeerRefusal::Denied);
         }
-        reach(ip).all(|a| {
+        for a in reach(ip) {
             let class = match a {
                 IpAddr::V4(v4) => classify_v4(v4),
                 IpAddr::V6(v6) => classify_v6(v6),
             };
-            match class {
+            let permitted = match class {
                 AddressClass::Global => true,
                 AddressClass::Loopback if self.allow_loopback => true,
                 _ => self.allow.iter().any(|r| r.contains_exactly(a)),
+            };
+            if !permitted {
+                return Err(PeerRefusal::Class(class));
             }
-        })
+        }
+        Ok(())
     }
 }
 
@@ -455,6 +523,36 @@ mod tests {
             ..PeerPolicy::default()
         };
         assert!(!p.permits("198.51.100.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn check_names_why_a_peer_is_refused() {
+        let p = PeerPolicy {
+            deny: vec!["198.51.100.0/24".parse().unwrap()],
+            ..PeerPolicy::default()
+        };
+        let why = |s: &str| p.check(s.parse().unwrap());
+        assert_eq!(why("8.8.8.8"), Ok(()));
+        assert_eq!(why("198.51.100.7"), Err(PeerRefusal::Denied));
+        assert_eq!(why("::ffff:198.51.100.7"), Err(PeerRefusal::Denied));
+        assert_eq!(
+            why("127.0.0.1"),
+            Err(PeerRefusal::Class(AddressClass::Loopback))
+        );
+        assert_eq!(
+            why("64:ff9b::a00:1"),
+            Err(PeerRefusal::Class(AddressClass::Private)),
+            "the embedded IPv4 address decides"
+        );
+        assert_eq!(
+            why("fe80::1"),
+            Err(PeerRefusal::Class(AddressClass::LinkLocal))
+        );
+        assert_eq!(
+            PeerRefusal::Class(AddressClass::LinkLocal).as_str(),
+            "link_local"
+        );
+        assert_eq!(PeerRefusal::Denied.as_str(), "denied");
     }
 
     #[test]

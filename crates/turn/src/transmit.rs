@@ -17,6 +17,14 @@ impl Transport {
     pub fn is_stream(self) -> bool {
         self == Transport::Tcp
     }
+
+    /// `udp` or `tcp`, for logs and metric labels (TLS is `tcp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
 }
 
 /// One message to send: `data` from `source` to `destination` over `transport`.

@@ -14,18 +14,26 @@ use floe_stun::attributes::{
 use floe_stun::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 use rand::Rng;
 
-use super::allocation::{Allocation, Channel, FiveTuple};
+use super::allocation::{Allocation, Channel, FiveTuple, Lifecycle};
 use super::auth::Authenticated;
 use super::bandwidth::Bucket;
+use super::stats::{AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily};
 use super::{RelayAllocator, Server};
 use crate::{ChannelData, Transmit, Transport};
 
-/// The error code for a full quota: 486 for the user's, 508 for the server's.
-fn quota_code(full: super::quota::Full) -> ErrorCode<'static> {
+/// The limit a full shared quota stands for: the user's (486) or the server's (508).
+fn quota_limit(full: super::quota::Full) -> QuotaLimit {
     match full {
-        super::quota::Full::User => ErrorCode::ALLOCATION_QUOTA_REACHED,
-        super::quota::Full::Server => ErrorCode::INSUFFICIENT_CAPACITY,
+        super::quota::Full::User => QuotaLimit::UserAllocations,
+        super::quota::Full::Server => QuotaLimit::Allocations,
     }
+}
+
+/// Which way a relayed packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ToPeer,
+    ToClient,
 }
 
 fn family_of(addr: &SocketAddr) -> AddressFamily {
@@ -83,6 +91,23 @@ impl<R: RelayAllocator> Server<R> {
         auth: &Authenticated,
     ) {
         self.respond_error(ft, msg, code, Some(auth), |_| Ok(()));
+    }
+
+    /// Refuses a request for `limit`: 486 for the user's allocation quota, 508 for the
+    /// others (RFC 8656 §7.2, §10.2, §12.2), counted by limit and by code.
+    fn refuse(
+        &mut self,
+        ft: &FiveTuple,
+        msg: &Message<'_>,
+        auth: &Authenticated,
+        limit: QuotaLimit,
+    ) {
+        self.stats.count_quota_refusal(limit);
+        let code = match limit {
+            QuotaLimit::UserAllocations => ErrorCode::ALLOCATION_QUOTA_REACHED,
+            _ => ErrorCode::INSUFFICIENT_CAPACITY,
+        };
+        self.fail(ft, msg, code, auth);
     }
 
     pub(super) fn allocate(
@@ -163,7 +188,7 @@ impl<R: RelayAllocator> Server<R> {
             self.config.max_allocations_per_user,
         );
         if let Err(full) = self.quota.check(&auth.username, max_total, max_user) {
-            return self.fail(ft, msg, quota_code(full), auth);
+            return self.refuse(ft, msg, auth, quota_limit(full));
         }
 
         let mut relayed = Vec::with_capacity(2);
@@ -174,18 +199,24 @@ impl<R: RelayAllocator> Server<R> {
                 Some((addr, expires)) if expires > now => relayed.push(addr),
                 Some((addr, _)) => {
                     self.relays.release(addr);
+                    self.stats
+                        .count_auth_failure(AuthFailure::InsufficientCapacity);
                     return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
                 }
-                None => return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth),
+                None => {
+                    self.stats
+                        .count_auth_failure(AuthFailure::InsufficientCapacity);
+                    return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                }
             }
         } else {
             let even_port = even.is_some();
             let reserve = even.is_some_and(|e| e.reserve);
             if reserve && self.reservations.len() >= self.config.max_tracked_sources {
-                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                return self.refuse(ft, msg, auth, QuotaLimit::Reservations);
             }
             let Some((addr, next)) = self.relays.allocate(family, even_port, reserve) else {
-                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                return self.refuse(ft, msg, auth, QuotaLimit::RelayPorts);
             };
             relayed.push(addr);
             if let Some(next) = next {
@@ -219,7 +250,7 @@ impl<R: RelayAllocator> Server<R> {
                     self.relays.release(next);
                 }
             }
-            return self.fail(ft, msg, quota_code(full), auth);
+            return self.refuse(ft, msg, auth, quota_limit(full));
         }
         let lifetime = self.granted_lifetime(msg);
         for r in &relayed {
@@ -227,27 +258,33 @@ impl<R: RelayAllocator> Server<R> {
         }
         *self.per_user.entry(auth.username.clone()).or_insert(0) += 1;
         self.stats.allocations_created += 1;
-        self.allocations.insert(
-            *ft,
-            Allocation {
-                username: auth.username.clone(),
-                relayed: relayed.clone(),
-                expires: now + lifetime,
-                permissions: HashMap::new(),
-                channels: HashMap::new(),
-                channel_by_peer: HashMap::new(),
-                created_by: msg.transaction_id(),
-                reservation: new_token,
-                address_error,
-                bucket: self.config.max_bps.map(|bps| Bucket::new(bps, now)),
-            },
-        );
+        let kind = AllocationKind::new(ft.transport, RelayFamily::of(&relayed));
+        if let Some(k) = self.stats.kind_mut(kind) {
+            k.created += 1;
+            k.current += 1;
+        }
+        let a = Allocation {
+            username: auth.username.clone(),
+            relayed: relayed.clone(),
+            expires: now + lifetime,
+            permissions: HashMap::new(),
+            channels: HashMap::new(),
+            channel_by_peer: HashMap::new(),
+            created_by: msg.transaction_id(),
+            reservation: new_token,
+            address_error,
+            bucket: self.config.max_bps.map(|bps| Bucket::new(bps, now)),
+            kind,
+            bytes_to_peers: 0,
+            bytes_to_clients: 0,
+        };
+        a.log(ft, Lifecycle::Created(lifetime));
+        self.allocations.insert(*ft, a);
         if let Some(bps) = self.config.user_max_bps {
             self.user_buckets
                 .entry(auth.username.clone())
                 .or_insert_with(|| Bucket::new(bps, now));
         }
-        tracing::info!(client = %ft.client, relayed = ?relayed, user = %auth.username, "allocation created");
         self.allocate_success(
             ft,
             msg.transaction_id(),
@@ -314,10 +351,10 @@ impl<R: RelayAllocator> Server<R> {
             _ => self.granted_lifetime(msg),
         };
         if lifetime.is_zero() {
-            tracing::info!(client = %ft.client, "allocation deleted by refresh");
-            self.remove_allocation(ft);
+            self.remove_allocation(ft, Lifecycle::Deleted("refresh"));
         } else if let Some(a) = self.allocations.get_mut(ft) {
             a.expires = now + lifetime;
+            a.log(ft, Lifecycle::Refreshed(lifetime));
         }
         self.ok(ft, msg, auth, |b| {
             b.add(&Lifetime(lifetime.as_secs() as u32))?;
@@ -335,9 +372,9 @@ impl<R: RelayAllocator> Server<R> {
         if a.relayed_for(peer).is_none() {
             return Err(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         }
-        if !self.config.peer_policy.permits(peer.ip()) {
-            self.stats.peers_refused += 1;
-            tracing::debug!(peer = %peer, "peer refused by policy");
+        if let Err(why) = self.config.peer_policy.check(peer.ip()) {
+            self.stats.count_peer_refusal(why);
+            tracing::debug!(peer = %peer, why = why.as_str(), "peer refused by policy");
             return Err(ErrorCode::FORBIDDEN);
         }
         Ok(())
@@ -384,7 +421,7 @@ impl<R: RelayAllocator> Server<R> {
         if a.permissions.len() + new > max {
             a.expire(now);
             if a.permissions.len() + new > max {
-                return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+                return self.refuse(ft, msg, auth, QuotaLimit::Permissions);
             }
         }
         for p in &peers {
@@ -435,7 +472,7 @@ impl<R: RelayAllocator> Server<R> {
             return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
         }
         if !a.channels.contains_key(&number.0) && a.channels.len() >= max {
-            return self.fail(ft, msg, ErrorCode::INSUFFICIENT_CAPACITY, auth);
+            return self.refuse(ft, msg, auth, QuotaLimit::Channels);
         }
         if a.channels
             .insert(
@@ -463,7 +500,7 @@ impl<R: RelayAllocator> Server<R> {
     pub(super) fn client_send(&mut self, now: Instant, ft: &FiveTuple, msg: &Message<'_>) {
         let (Ok(Some(peer)), Ok(Some(data))) = (msg.get::<XorPeerAddress>(), msg.get::<Data>())
         else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::Malformed);
             return;
         };
         self.relay_to_peer(now, ft, peer.0, data.0);
@@ -472,32 +509,35 @@ impl<R: RelayAllocator> Server<R> {
     /// ChannelData from a client (§12.6).
     pub(super) fn client_channel_data(&mut self, now: Instant, ft: &FiveTuple, bytes: &[u8]) {
         let Ok(cd) = ChannelData::parse_in_range(bytes, self.max_channel_number()) else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::Malformed);
             return;
         };
-        let peer = self.allocations.get(ft).and_then(|a| {
-            a.channels
-                .get(&cd.channel)
-                .filter(|c| c.expires > now)
-                .map(|c| c.peer)
-        });
+        let Some(a) = self.allocations.get(ft) else {
+            self.stats.count_drop(DropReason::NoAllocation);
+            return;
+        };
+        let peer = a
+            .channels
+            .get(&cd.channel)
+            .filter(|c| c.expires > now)
+            .map(|c| c.peer);
         match peer {
             Some(peer) => self.relay_to_peer(now, ft, peer, cd.data),
-            None => self.stats.dropped += 1,
+            None => self.stats.count_drop(DropReason::NoPermission),
         }
     }
 
     fn relay_to_peer(&mut self, now: Instant, ft: &FiveTuple, peer: SocketAddr, data: &[u8]) {
-        let source = self
-            .allocations
-            .get(ft)
-            .filter(|a| a.permitted(now, peer.ip()))
-            .and_then(|a| a.relayed_for(&peer));
-        let Some(source) = source else {
-            self.stats.dropped += 1;
+        let Some(a) = self.allocations.get(ft) else {
+            self.stats.count_drop(DropReason::NoAllocation);
             return;
         };
-        if !self.admit(now, ft, data.len()) {
+        let source = a.relayed_for(&peer).filter(|_| a.permitted(now, peer.ip()));
+        let Some(source) = source else {
+            self.stats.count_drop(DropReason::NoPermission);
+            return;
+        };
+        if !self.admit(now, ft, data.len(), Direction::ToPeer) {
             return;
         }
         self.stats.packets_to_peers += 1;
@@ -540,8 +580,10 @@ impl<R: RelayAllocator> Server<R> {
     }
 
     /// Whether `bytes` of payload fit the allocation's and its user's bandwidth caps
-    /// (taking them if so); a packet over either cap is counted in `over_cap`.
-    fn admit(&mut self, now: Instant, ft: &FiveTuple, bytes: usize) -> bool {
+    /// (taking them, and counting them in the allocation's bytes for its direction, if
+    /// so); a packet over either cap is counted in `over_cap`. One lookup of the
+    /// allocation serves both, on the path every relayed packet takes.
+    fn admit(&mut self, now: Instant, ft: &FiveTuple, bytes: usize, direction: Direction) -> bool {
         let Some(a) = self.allocations.get_mut(ft) else {
             return false;
         };
@@ -552,7 +594,7 @@ impl<R: RelayAllocator> Server<R> {
             None => true,
         };
         if !(fits_allocation && fits_user) {
-            self.stats.over_cap += 1;
+            self.stats.count_drop(DropReason::OverCap);
             return false;
         }
         if let Some(b) = a.bucket.as_mut() {
@@ -560,6 +602,10 @@ impl<R: RelayAllocator> Server<R> {
         }
         if let Some(b) = self.user_buckets.get_mut(&a.username) {
             b.take(bytes);
+        }
+        match direction {
+            Direction::ToPeer => a.bytes_to_peers += bytes as u64,
+            Direction::ToClient => a.bytes_to_clients += bytes as u64,
         }
         true
     }
@@ -575,7 +621,7 @@ impl<R: RelayAllocator> Server<R> {
         bytes: &[u8],
     ) {
         let Some(ft) = self.by_relay.get(&relayed).copied() else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::NoAllocation);
             return;
         };
         // Another of our relay sockets, seen by its private address: the client knows it
@@ -586,14 +632,18 @@ impl<R: RelayAllocator> Server<R> {
             peer
         };
         let Some(a) = self.allocations.get(&ft) else {
-            self.stats.dropped += 1;
+            self.stats.count_drop(DropReason::NoAllocation);
             return;
         };
-        if !a.permitted(now, peer.ip()) || a.expires <= now {
-            self.stats.dropped += 1;
+        if a.expires <= now {
+            self.stats.count_drop(DropReason::NoAllocation);
             return;
         }
-        if !self.admit(now, &ft, bytes.len()) {
+        if !a.permitted(now, peer.ip()) {
+            self.stats.count_drop(DropReason::NoPermission);
+            return;
+        }
+        if !self.admit(now, &ft, bytes.len(), Direction::ToClient) {
             return;
         }
         let Some(a) = self.allocations.get(&ft) else {
@@ -607,7 +657,7 @@ impl<R: RelayAllocator> Server<R> {
                     out
                 }
                 Err(_) => {
-                    self.stats.dropped += 1;
+                    self.stats.count_drop(DropReason::TooLarge);
                     return;
                 }
             }
@@ -629,7 +679,7 @@ impl<R: RelayAllocator> Server<R> {
                     out
                 }
                 Err(_) => {
-                    self.stats.dropped += 1;
+                    self.stats.count_drop(DropReason::TooLarge);
                     return;
                 }
             }

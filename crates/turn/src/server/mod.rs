@@ -13,6 +13,7 @@ mod config;
 mod methods;
 mod quota;
 mod relay;
+mod stats;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -29,52 +30,17 @@ use floe_stun::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use allocation::Allocation;
 pub use allocation::FiveTuple;
+use allocation::{Allocation, Lifecycle};
 use auth::{Authenticated, Refusal, OFFERED};
 pub use config::ServerConfig;
 pub use quota::SharedQuota;
 pub use relay::{PortPool, RelayAllocator};
+pub use stats::{
+    AllocationCounts, AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily, ServerStats,
+};
 
 use crate::{Transmit, Transport};
-
-/// Counters a server exposes (all monotonic except the current-state gauges).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerStats {
-    /// Allocations alive now.
-    pub allocations: usize,
-    /// Allocations ever created.
-    pub allocations_created: u64,
-    /// Permissions alive now (over all allocations, as of the last sweep or change).
-    pub permissions: usize,
-    /// Channels bound now.
-    pub channels: usize,
-    /// Binding requests answered.
-    pub bindings: u64,
-    /// Datagrams relayed client → peer.
-    pub packets_to_peers: u64,
-    /// Payload bytes relayed client → peer.
-    pub bytes_to_peers: u64,
-    /// Datagrams relayed peer → client.
-    pub packets_to_clients: u64,
-    /// Payload bytes relayed peer → client.
-    pub bytes_to_clients: u64,
-    /// Requests that failed authentication (401/438 after credentials were offered, 441).
-    pub auth_failures: u64,
-    /// 401 challenges sent.
-    pub challenges: u64,
-    /// Requests dropped by the 401 rate limit.
-    pub rate_limited: u64,
-    /// Peer addresses refused by the policy (403).
-    pub peers_refused: u64,
-    /// Datagrams dropped: malformed, no allocation, no permission, unbound channel.
-    pub dropped: u64,
-    /// Relayed datagrams dropped over a bandwidth cap (`max_bps`, `user_max_bps`).
-    pub over_cap: u64,
-    /// Allocates refused (508 or 300) because the server is draining.
-    pub drain_refusals: u64,
-}
 
 /// A TURN server core.
 #[derive(Debug)]
@@ -170,6 +136,12 @@ impl<R: RelayAllocator> Server<R> {
         s
     }
 
+    /// Counts a datagram the runtime dropped (a full per-connection send queue, say),
+    /// so that one set of counters covers the core and the runtime around it.
+    pub fn record_drop(&mut self, reason: DropReason) {
+        self.stats.count_drop(reason);
+    }
+
     /// The allocation on a 5-tuple, if any: (relayed addresses, expiry).
     pub fn allocation(&self, five_tuple: &FiveTuple) -> Option<(&[SocketAddr], Instant)> {
         self.allocations
@@ -199,7 +171,7 @@ impl<R: RelayAllocator> Server<R> {
             .map(|(k, _)| *k)
             .collect();
         for k in expired {
-            self.remove_allocation(&k);
+            self.remove_allocation(&k, Lifecycle::Expired);
         }
         let (mut permissions, mut channels) = (0, 0);
         for a in self.allocations.values_mut() {
@@ -235,17 +207,28 @@ impl<R: RelayAllocator> Server<R> {
     /// A TCP (or TLS) connection from a client closed: its allocation goes with it
     /// (RFC 8656 §5: the 5-tuple no longer exists).
     pub fn handle_connection_closed(&mut self, local: SocketAddr, remote: SocketAddr) {
-        self.remove_allocation(&FiveTuple {
+        let ft = FiveTuple {
             transport: Transport::Tcp,
             client: remote,
             server: local,
-        });
+        };
+        self.remove_allocation(&ft, Lifecycle::Deleted("connection closed"));
     }
 
-    fn remove_allocation(&mut self, key: &FiveTuple) {
+    /// Removes an allocation that expired or was deleted (`why`), counting and logging
+    /// its end.
+    fn remove_allocation(&mut self, key: &FiveTuple, why: Lifecycle) {
         let Some(a) = self.allocations.remove(key) else {
             return;
         };
+        a.log(key, why);
+        if let Some(k) = self.stats.kind_mut(a.kind) {
+            k.current = k.current.saturating_sub(1);
+            match why {
+                Lifecycle::Expired => k.expired += 1,
+                _ => k.deleted += 1,
+            }
+        }
         for addr in &a.relayed {
             self.by_relay.remove(addr);
             self.relays.release(*addr);
@@ -326,9 +309,9 @@ impl<R: RelayAllocator> Server<R> {
             PacketKind::Quic if legacy_channel => self.client_channel_data(now, &ft, bytes),
             PacketKind::Stun => match Message::parse(bytes) {
                 Ok(msg) => self.client_stun(now, &ft, &msg),
-                Err(_) => self.stats.dropped += 1,
+                Err(_) => self.stats.count_drop(DropReason::Malformed),
             },
-            _ => self.stats.dropped += 1,
+            _ => self.stats.count_drop(DropReason::Malformed),
         }
         if self.next_sweep.is_none() {
             self.schedule_sweep(now);
@@ -355,7 +338,7 @@ impl<R: RelayAllocator> Server<R> {
                     return;
                 }
                 if let Some(why) = over_limit_text(msg) {
-                    self.stats.dropped += 1;
+                    self.stats.count_drop(DropReason::Malformed);
                     let code = ErrorCode {
                         code: ErrorCode::BAD_REQUEST.code,
                         reason: why,
@@ -375,7 +358,7 @@ impl<R: RelayAllocator> Server<R> {
                 }
             }
             // Responses and other indications from clients mean nothing to a server.
-            _ => self.stats.dropped += 1,
+            _ => self.stats.count_drop(DropReason::Unexpected),
         }
     }
 
@@ -386,6 +369,15 @@ impl<R: RelayAllocator> Server<R> {
             Err(refusal) => {
                 if refusal != Refusal::Unauthenticated || msg.has_integrity() {
                     self.stats.auth_failures += 1;
+                    match refusal {
+                        Refusal::Unauthenticated => {
+                            self.stats.count_auth_failure(AuthFailure::Unauthenticated);
+                        }
+                        Refusal::StaleNonce => {
+                            self.stats.count_auth_failure(AuthFailure::StaleNonce);
+                        }
+                        Refusal::BadRequest => {}
+                    }
                 }
                 if matches!(refusal, Refusal::Unauthenticated | Refusal::StaleNonce) {
                     if !self.may_challenge(now, ip) {
@@ -410,6 +402,7 @@ impl<R: RelayAllocator> Server<R> {
         if let Some(a) = self.allocations.get(ft) {
             if a.username != auth.username {
                 self.stats.auth_failures += 1;
+                self.stats.count_auth_failure(AuthFailure::WrongCredentials);
                 self.respond_error(ft, msg, ErrorCode::WRONG_CREDENTIALS, Some(&auth), |_| {
                     Ok(())
                 });

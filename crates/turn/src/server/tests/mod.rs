@@ -1961,3 +1961,5 @@ fn workers_share_quotas_and_nonces() {
     w1.allocate(a4);
     assert_eq!(w1.clients[a4].state(), &ClientState::Allocated);
 }
+
+mod stats;

@@ -1,0 +1,47 @@
+//! Logs of `floe serve` on stderr, through `tracing-subscriber`: human-readable text
+//! (the default) or one JSON object per line for a log pipeline (`--log-format json`).
+//!
+//! The level comes from `--log-level`, else `RUST_LOG`, else `info`; either takes
+//! `tracing` filter directives (`warn`, `floe_turn=debug,info`). At `info` the server
+//! logs its state changes: listening, draining, stopping, and one line per allocation
+//! created, refreshed, expired or deleted, each with the user, the 5-tuple, the relayed
+//! addresses and the bytes relayed each way. Per-packet events are `debug`.
+//! Passwords, keys and nonces are never logged.
+
+use clap::ValueEnum;
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// `2024-05-01T12:00:00.000000Z  INFO floe_turn::server::methods: allocation created user=alice ...`
+    #[default]
+    Text,
+    /// `{"timestamp":"...","level":"INFO","message":"allocation created","user":"alice",...}`
+    Json,
+}
+
+/// Installs the subscriber for the process; `level` overrides `RUST_LOG`.
+pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).map_err(|e| format!("--log-level {l}: {e}"))?,
+        None => match std::env::var("RUST_LOG") {
+            Ok(l) if !l.trim().is_empty() => {
+                EnvFilter::try_new(&l).map_err(|e| format!("RUST_LOG={l}: {e}"))?
+            }
+            _ => EnvFilter::new("info"),
+        },
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    let installed = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+    installed.map_err(|e| format!("cannot install the logger: {e}"))
+}
