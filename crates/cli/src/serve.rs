@@ -85,10 +85,11 @@ pub struct ServeArgs {
     /// dropped (so the server is a poor reflector). Benchmarks from one IP raise it.
     #[arg(long, default_value_t = 20)]
     pub max_unauthenticated_per_second: u32,
-    /// Runtime threads (0 = one per CPU). The TURN core is a single task, so more
-    /// threads only hand datagrams between threads on the way to it (see the TURN
-    /// section of docs/benchmarks.md); they may help when many TLS handshakes arrive at once.
-    #[arg(long, default_value_t = 1)]
+    /// Workers (0 = one per CPU): each has its own SO_REUSEPORT sockets on every
+    /// listen address, its own TURN core, allocations and relay sockets, and its own
+    /// runtime thread; the kernel keeps a client's 5-tuple on one worker. They share
+    /// the nonce key, users, quotas and counters. More than one needs Linux.
+    #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Most relayed payload bits per second per allocation, both directions together;
     /// packets over it are dropped and counted (over_cap). Default: no cap.
@@ -228,6 +229,7 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
         };
     }
     opts.alternate = args.alt_address;
+    opts.workers = args.threads;
     let turn = &mut opts.turn;
     turn.realm.clone_from(&args.realm);
     for u in &args.users {
@@ -389,17 +391,19 @@ fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
             return 2;
         }
     };
-    let rt = match args.threads {
-        1 => tokio::runtime::Builder::new_current_thread()
+    let workers = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build(),
-        0 => tokio::runtime::Builder::new_multi_thread()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
             .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
+            .build()
     };
     let rt = match rt {
         Ok(rt) => rt,

@@ -182,6 +182,42 @@ fn a_plain_turn_uri_with_udp_unreachable_connects_over_tcp_within_two_seconds() 
     rt.block_on(server.shutdown());
 }
 
+/// Two workers (SO_REUSEPORT): each peer's allocation may land on either, and the
+/// relay-to-relay traffic between them crosses workers through the kernel; over UDP
+/// and over TCP, lines go both ways.
+#[test]
+fn relay_only_through_two_workers_over_udp_and_tcp() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(async {
+        let mut opts = server_options();
+        opts.udp = vec!["127.0.0.1:0".parse().unwrap()];
+        opts.tcp = vec!["127.0.0.1:0".parse().unwrap()];
+        opts.workers = 2;
+        floe_server::spawn(opts).await.unwrap()
+    });
+    assert_eq!(server.workers(), 2);
+    for turn in [
+        format!("turn:{}?transport=udp", server.udp_addrs()[0]),
+        format!("turn:{}?transport=tcp", server.tcp_addrs()[0]),
+    ] {
+        let procs = connect_pair(&turn, &[]);
+        for (_, _, selected) in &procs {
+            assert_eq!(selected["type"], "relay", "{turn}: {selected}");
+        }
+        check_lines(procs);
+    }
+    assert!(
+        server.stats().allocations_created >= 4,
+        "{:?}",
+        server.stats()
+    );
+    rt.block_on(server.shutdown());
+}
+
 #[test]
 fn turns_with_a_tls_ca_file_connects_over_tls() {
     let dir = std::env::temp_dir().join(format!("floe-connect-tls-{}", std::process::id()));

@@ -29,6 +29,7 @@
     )
 )]
 
+mod listen;
 pub mod metrics;
 mod relays;
 mod tls;
@@ -74,6 +75,11 @@ pub struct ServerOptions {
     pub alternate: Option<SocketAddr>,
     /// The TURN server core's configuration.
     pub turn: ServerConfig,
+    /// Independent workers, each with its own `SO_REUSEPORT` sockets on every listen
+    /// address, its own TURN core, allocations and relay sockets; they share the nonce
+    /// key, the users, the allocation quotas and the counters. 0 = one per CPU. More
+    /// than one needs Linux. Default 1.
+    pub workers: usize,
 }
 
 impl ServerOptions {
@@ -90,6 +96,7 @@ impl ServerOptions {
             relay_ports: 49_152..=65_535,
             alternate: None,
             turn: ServerConfig::default(),
+            workers: 1,
         }
     }
 }
@@ -133,11 +140,17 @@ pub struct ServerHandle {
     udp: Vec<SocketAddr>,
     tcp: Vec<SocketAddr>,
     tls: Vec<SocketAddr>,
+    /// The sum of the workers' counters.
     stats: watch::Receiver<ServerStats>,
-    stop: Option<oneshot::Sender<()>>,
-    inbound: mpsc::Sender<Inbound>,
+    /// Each worker's own counters.
+    worker_stats: Vec<watch::Receiver<ServerStats>>,
+    stop: Vec<oneshot::Sender<()>>,
+    /// Each worker's queue.
+    inbound: Vec<mpsc::Sender<Inbound>>,
     tls_acceptor: Option<watch::Sender<Arc<rustls::ServerConfig>>>,
-    core: JoinHandle<()>,
+    cores: Vec<JoinHandle<()>>,
+    /// Tasks that add the workers' counters up.
+    summing: Vec<JoinHandle<()>>,
     /// When [`spawn`] was called, in seconds since the Unix epoch.
     started_unix: f64,
     metrics: Vec<JoinHandle<()>>,
@@ -159,9 +172,14 @@ impl ServerHandle {
         &self.tls
     }
 
-    /// The latest counters.
+    /// The latest counters, summed over the workers.
     pub fn stats(&self) -> ServerStats {
-        *self.stats.borrow()
+        sum_stats(&self.worker_stats)
+    }
+
+    /// How many workers run.
+    pub fn workers(&self) -> usize {
+        self.inbound.len()
     }
 
     /// A receiver of the counters, updated after every batch the core handles (for a
@@ -170,18 +188,19 @@ impl ServerHandle {
         self.stats.clone()
     }
 
-    /// Events waiting for the TURN core in its queue (there is one core, "worker 0");
-    /// readers wait when it is full, so a depth near [`ServerHandle::queue_capacity`]
-    /// means the core is the bottleneck.
+    /// Events waiting for the TURN cores in their queues, over all workers; readers
+    /// wait when a queue is full, so a depth near [`ServerHandle::queue_capacity`] means
+    /// the cores are the bottleneck.
     pub fn queue_depth(&self) -> usize {
         self.inbound
-            .max_capacity()
-            .saturating_sub(self.inbound.capacity())
+            .iter()
+            .map(|q| q.max_capacity().saturating_sub(q.capacity()))
+            .sum()
     }
 
-    /// The most events the core's queue holds.
+    /// The most events the workers' queues hold, together.
     pub fn queue_capacity(&self) -> usize {
-        self.inbound.max_capacity()
+        self.inbound.iter().map(mpsc::Sender::max_capacity).sum()
     }
 
     /// Serves Prometheus metrics at `GET /metrics` on `addr` (port 0 for any) until
@@ -192,7 +211,7 @@ impl ServerHandle {
         let local = listener.local_addr()?;
         let registry = metrics::registry(metrics::Sources {
             stats: self.stats.clone(),
-            queues: vec![self.inbound.downgrade()],
+            queues: self.inbound.iter().map(mpsc::Sender::downgrade).collect(),
             started_unix: self.started_unix,
         });
         self.metrics
@@ -206,7 +225,9 @@ impl ServerHandle {
     /// relaying and refreshing ([`Server::drain`]). Watch `stats().allocations` fall to
     /// zero, then [`ServerHandle::shutdown`].
     pub async fn drain(&self) {
-        let _ = self.inbound.send(Inbound::Drain).await;
+        for q in &self.inbound {
+            let _ = q.send(Inbound::Drain).await;
+        }
     }
 
     /// Replaces the users, the REST secrets and (when TLS listeners exist and `tls` is
@@ -226,13 +247,15 @@ impl ServerHandle {
                 .ok_or_else(|| io::Error::other("no TLS listener to give a certificate to"))?;
             sender.send_replace(config);
         }
-        self.inbound
-            .send(Inbound::Reload {
-                users,
-                rest_secrets,
+        for q in &self.inbound {
+            q.send(Inbound::Reload {
+                users: users.clone(),
+                rest_secrets: rest_secrets.clone(),
             })
             .await
-            .map_err(|_| io::Error::other("the server has stopped"))
+            .map_err(|_| io::Error::other("the server has stopped"))?;
+        }
+        Ok(())
     }
 
     /// Stops listening, closes relay sockets and connections, and waits for the core.
@@ -240,30 +263,78 @@ impl ServerHandle {
         for m in self.metrics.drain(..) {
             m.abort();
         }
-        if let Some(stop) = self.stop.take() {
+        for stop in self.stop.drain(..) {
             let _ = stop.send(());
         }
-        let _ = (&mut self.core).await;
+        for core in self.cores.drain(..) {
+            let _ = core.await;
+        }
+        for t in self.summing.drain(..) {
+            t.abort();
+        }
     }
 }
 
-/// Binds every listener and starts the server.
+/// The sum of the workers' counters.
+fn sum_stats(workers: &[watch::Receiver<ServerStats>]) -> ServerStats {
+    let mut total = ServerStats::default();
+    for w in workers {
+        total.add(&w.borrow());
+    }
+    total
+}
+
+/// One worker's share of the listeners, before its core starts.
+struct Worker {
+    tx: mpsc::Sender<Inbound>,
+    rx: mpsc::Receiver<Inbound>,
+    /// Sockets the worker sends from (its listeners and the RFC 5780 ones).
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Binds every listener and starts the server: [`ServerOptions::workers`] independent
+/// workers (see there), each a TURN core task with its own queue.
 pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let (tx, rx) = mpsc::channel::<Inbound>(4096);
-    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
-    let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let n = match opts.workers {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let shared = n > 1;
+    let mut workers: Vec<Worker> = (0..n)
+        .map(|_| {
+            let (tx, rx) = mpsc::channel::<Inbound>(4096);
+            Worker {
+                tx,
+                rx,
+                udp: HashMap::new(),
+                tasks: Vec::new(),
+            }
+        })
+        .collect();
+    // UDP listeners: worker 0 binds (port 0 picks the port), the others bind what it got.
     let mut udp_addrs = Vec::new();
     for addr in &opts.udp {
-        let s = Arc::new(UdpSocket::bind(addr).await?);
-        set_buffers(&s, LISTENER_BUFFER);
-        let local = s.local_addr()?;
-        udp_addrs.push(local);
-        udp_sockets.insert(local, s);
+        let mut local = *addr;
+        for (i, w) in workers.iter_mut().enumerate() {
+            let s = Arc::new(listen::udp(local, shared)?);
+            set_buffers(&s, LISTENER_BUFFER);
+            if i == 0 {
+                local = s.local_addr()?;
+                udp_addrs.push(local);
+            }
+            w.tasks
+                .push(tokio::spawn(read_udp(s.clone(), local, w.tx.clone())));
+            w.udp.insert(local, s);
+        }
     }
     let mut turn = opts.turn.clone();
+    if turn.quota.is_none() {
+        turn.quota = Some(Arc::new(floe_turn::server::SharedQuota::new()));
+    }
     if let Some(alternate) = opts.alternate {
         let primary = *udp_addrs
             .first()
@@ -275,71 +346,119 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
                 "the alternate address must differ from the primary in both IP and port",
             ));
         }
-        udp_sockets.insert(alt_addr, alt);
+        let mut extra = vec![(alt_addr, alt)];
         for mixed in [
             SocketAddr::new(primary.ip(), alt_addr.port()),
             SocketAddr::new(alt_addr.ip(), primary.port()),
         ] {
-            udp_sockets.insert(mixed, Arc::new(UdpSocket::bind(mixed).await?));
+            extra.push((mixed, Arc::new(UdpSocket::bind(mixed).await?)));
+        }
+        // Worker 0 reads these; every worker may answer from them.
+        for (i, w) in workers.iter_mut().enumerate() {
+            for (local, s) in &extra {
+                if i == 0 {
+                    w.tasks
+                        .push(tokio::spawn(read_udp(s.clone(), *local, w.tx.clone())));
+                }
+                w.udp.insert(*local, s.clone());
+            }
         }
         turn.rfc5780 = Some((primary, alt_addr));
     }
-    for (local, s) in &udp_sockets {
-        tasks.push(tokio::spawn(read_udp(s.clone(), *local, tx.clone())));
-    }
-    let mut tcp_addrs = Vec::new();
-    for addr in &opts.tcp {
-        let l = TcpListener::bind(addr).await?;
-        tcp_addrs.push(l.local_addr()?);
-        tasks.push(tokio::spawn(accept_tcp(l, None, tx.clone())));
-    }
-    let mut tls_addrs = Vec::new();
+    let tcp_addrs = listen_streams(&opts.tcp, None, &mut workers, shared)?;
     let mut tls_acceptor = None;
-    if !opts.tls.is_empty() {
+    let tls_addrs = if opts.tls.is_empty() {
+        Vec::new()
+    } else {
         let config = opts
             .tls_config
             .clone()
             .ok_or_else(|| io::Error::other("TLS listeners need a certificate and key"))?;
         let (tls_tx, tls_rx) = watch::channel(config);
         tls_acceptor = Some(tls_tx);
-        for addr in &opts.tls {
-            let l = TcpListener::bind(addr).await?;
-            tls_addrs.push(l.local_addr()?);
-            tasks.push(tokio::spawn(accept_tcp(
-                l,
-                Some(tls_rx.clone()),
-                tx.clone(),
-            )));
-        }
-    }
-    let relays = SocketRelays::new(
-        opts.relay_ipv4,
-        opts.relay_ipv6,
-        opts.relay_ports.clone(),
-        tx.clone(),
-    );
+        listen_streams(&opts.tls, Some(&tls_rx), &mut workers, shared)?
+    };
     let now = Instant::now();
-    let mut server = Server::new(turn, relays, now, rand::random());
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    server.set_wall_clock(now, unix);
-    let (stats_tx, stats_rx) = watch::channel(ServerStats::default());
-    let (stop_tx, stop_rx) = oneshot::channel();
-    tracing::info!(udp = ?udp_addrs, tcp = ?tcp_addrs, tls = ?tls_addrs, "floe server listening");
-    let core = tokio::spawn(run_core(server, rx, udp_sockets, stats_tx, stop_rx, tasks));
-    Ok(ServerHandle {
+    let mut servers: Vec<Server<SocketRelays>> = Vec::with_capacity(n);
+    for w in &workers {
+        let relays = SocketRelays::new(
+            opts.relay_ipv4,
+            opts.relay_ipv6,
+            opts.relay_ports.clone(),
+            w.tx.clone(),
+        );
+        let mut server = Server::new(turn.clone(), relays, now, rand::random());
+        if let Some(first) = servers.first() {
+            server.share_nonces_with(first);
+        }
+        server.set_wall_clock(now, unix);
+        servers.push(server);
+    }
+    tracing::info!(udp = ?udp_addrs, tcp = ?tcp_addrs, tls = ?tls_addrs, workers = n, "floe server listening");
+    let mut handle = ServerHandle {
         udp: udp_addrs,
         tcp: tcp_addrs,
         tls: tls_addrs,
-        stats: stats_rx,
-        stop: Some(stop_tx),
-        inbound: tx,
+        stats: watch::channel(ServerStats::default()).1,
+        worker_stats: Vec::with_capacity(n),
+        stop: Vec::with_capacity(n),
+        inbound: Vec::with_capacity(n),
         tls_acceptor,
-        core,
+        cores: Vec::with_capacity(n),
+        summing: Vec::new(),
         started_unix,
         metrics: Vec::new(),
-    })
+    };
+    for (w, server) in workers.into_iter().zip(servers) {
+        let (stats_tx, stats_rx) = watch::channel(ServerStats::default());
+        let (stop_tx, stop_rx) = oneshot::channel();
+        handle.cores.push(tokio::spawn(run_core(
+            server, w.rx, w.udp, stats_tx, stop_rx, w.tasks,
+        )));
+        handle.worker_stats.push(stats_rx);
+        handle.stop.push(stop_tx);
+        handle.inbound.push(w.tx);
+    }
+    // The summed counters as one watch, for a panic hook or the metrics.
+    let (sum_tx, sum_rx) = watch::channel(ServerStats::default());
+    let sum_tx = Arc::new(sum_tx);
+    for w in &handle.worker_stats {
+        let (mut one, all, sum_tx) = (w.clone(), handle.worker_stats.clone(), sum_tx.clone());
+        handle.summing.push(tokio::spawn(async move {
+            while one.changed().await.is_ok() {
+                sum_tx.send_replace(sum_stats(&all));
+            }
+        }));
+    }
+    handle.stats = sum_rx;
+    Ok(handle)
+}
+
+/// Binds the TCP (or, with `tls`, TLS) listeners on `addrs` for every worker; returns
+/// the bound addresses.
+fn listen_streams(
+    addrs: &[SocketAddr],
+    tls: Option<&watch::Receiver<Arc<rustls::ServerConfig>>>,
+    workers: &mut [Worker],
+    shared: bool,
+) -> io::Result<Vec<SocketAddr>> {
+    let mut bound = Vec::new();
+    for addr in addrs {
+        let mut local = *addr;
+        for (i, w) in workers.iter_mut().enumerate() {
+            let l = listen::tcp(local, shared)?;
+            if i == 0 {
+                local = l.local_addr()?;
+                bound.push(local);
+            }
+            w.tasks
+                .push(tokio::spawn(accept_tcp(l, tls.cloned(), w.tx.clone())));
+        }
+    }
+    Ok(bound)
 }
 
 /// Socket buffer size asked for on UDP listeners (the kernel caps it at

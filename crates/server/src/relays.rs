@@ -115,6 +115,11 @@ async fn read_relay(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Se
 }
 
 impl RelayAllocator for SocketRelays {
+    fn in_relay_range(&self, addr: SocketAddr) -> bool {
+        (Some(addr.ip()) == self.ipv4 || Some(addr.ip()) == self.ipv6)
+            && self.ports.contains(&addr.port())
+    }
+
     fn supports(&self, family: AddressFamily) -> bool {
         match family {
             AddressFamily::Ipv4 => self.ipv4.is_some(),

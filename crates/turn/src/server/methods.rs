@@ -564,18 +564,24 @@ impl<R: RelayAllocator> Server<R> {
             })
     }
 
+    /// Whether `addr` is a relay socket of this server: one of this worker's, or an
+    /// address in the relay range that another worker of the same server holds.
+    fn is_our_relay(&self, addr: SocketAddr) -> bool {
+        self.by_relay.contains_key(&addr) || self.relays.in_relay_range(addr)
+    }
+
     /// Where to send to `peer`: when it is the public address of one of this server's
-    /// own live relay sockets, that socket's private address (so relay-to-relay paths
-    /// need no hairpinning in the NAT); otherwise `peer` itself. Only live relay ports
-    /// are translated, so no client can reach other ports of the server's private
-    /// address this way.
+    /// relay sockets, that socket's private address (so relay-to-relay paths need no
+    /// hairpinning in the NAT); otherwise `peer` itself. Only the relay range is
+    /// translated, so no client can reach other ports of the server's private address
+    /// this way (any peer on the internet reaches the relay range anyway).
     fn local_relay(&self, peer: SocketAddr) -> SocketAddr {
         self.config
             .external_ips
             .iter()
             .filter(|(public, _)| *public == peer.ip())
             .map(|(_, private)| SocketAddr::new(*private, peer.port()))
-            .find(|local| self.by_relay.contains_key(local))
+            .find(|local| self.is_our_relay(*local))
             .unwrap_or(peer)
     }
 
@@ -626,7 +632,7 @@ impl<R: RelayAllocator> Server<R> {
         };
         // Another of our relay sockets, seen by its private address: the client knows it
         // by the public one.
-        let peer = if self.by_relay.contains_key(&peer) {
+        let peer = if self.is_our_relay(peer) {
             self.advertised(peer)
         } else {
             peer

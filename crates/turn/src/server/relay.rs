@@ -25,6 +25,16 @@ pub trait RelayAllocator {
 
     /// Returns an address to the pool.
     fn release(&mut self, addr: SocketAddr);
+
+    /// Whether `addr` is in the relay address space this allocator draws from (its IPs
+    /// and port range), whoever holds it: another worker of the same server may. Used
+    /// to hand relay-to-relay traffic over inside the server behind a 1:1 NAT
+    /// ([`ServerConfig::external_ips`](super::ServerConfig::external_ips)). The default
+    /// says no.
+    fn in_relay_range(&self, addr: SocketAddr) -> bool {
+        let _ = addr;
+        false
+    }
 }
 
 /// Addresses from one IPv4 and/or one IPv6 address and a port range, chosen at random
@@ -68,6 +78,11 @@ impl<G: Rng> PortPool<G> {
 }
 
 impl<G: Rng> RelayAllocator for PortPool<G> {
+    fn in_relay_range(&self, addr: SocketAddr) -> bool {
+        (Some(addr.ip()) == self.ipv4 || Some(addr.ip()) == self.ipv6)
+            && self.ports.contains(&addr.port())
+    }
+
     fn supports(&self, family: AddressFamily) -> bool {
         match family {
             AddressFamily::Ipv4 => self.ipv4.is_some(),

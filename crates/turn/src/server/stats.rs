@@ -366,6 +366,46 @@ impl ServerStats {
             .unwrap_or(0)
     }
 
+    /// Adds `other`'s counters and gauges to these: the counters of a server made of
+    /// several workers are the sums of theirs.
+    pub fn add(&mut self, other: &ServerStats) {
+        fn sum<const N: usize>(a: &mut [u64; N], b: &[u64; N]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = x.saturating_add(*y);
+            }
+        }
+        self.allocations = self.allocations.saturating_add(other.allocations);
+        self.permissions = self.permissions.saturating_add(other.permissions);
+        self.channels = self.channels.saturating_add(other.channels);
+        for (x, y) in [
+            (&mut self.allocations_created, other.allocations_created),
+            (&mut self.bindings, other.bindings),
+            (&mut self.packets_to_peers, other.packets_to_peers),
+            (&mut self.bytes_to_peers, other.bytes_to_peers),
+            (&mut self.packets_to_clients, other.packets_to_clients),
+            (&mut self.bytes_to_clients, other.bytes_to_clients),
+            (&mut self.auth_failures, other.auth_failures),
+            (&mut self.challenges, other.challenges),
+            (&mut self.rate_limited, other.rate_limited),
+            (&mut self.peers_refused, other.peers_refused),
+            (&mut self.dropped, other.dropped),
+            (&mut self.over_cap, other.over_cap),
+            (&mut self.drain_refusals, other.drain_refusals),
+        ] {
+            *x = x.saturating_add(y);
+        }
+        for (x, y) in self.by_kind.iter_mut().zip(&other.by_kind) {
+            x.current = x.current.saturating_add(y.current);
+            x.created = x.created.saturating_add(y.created);
+            x.expired = x.expired.saturating_add(y.expired);
+            x.deleted = x.deleted.saturating_add(y.deleted);
+        }
+        sum(&mut self.by_code, &other.by_code);
+        sum(&mut self.by_limit, &other.by_limit);
+        sum(&mut self.by_peer_refusal, &other.by_peer_refusal);
+        sum(&mut self.by_drop_reason, &other.by_drop_reason);
+    }
+
     pub(crate) fn kind_mut(&mut self, kind: AllocationKind) -> Option<&mut AllocationCounts> {
         self.by_kind.get_mut(kind.index())
     }
@@ -413,6 +453,26 @@ impl ServerStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_stats_sums_every_counter_and_gauge() {
+        let mut a = ServerStats::default();
+        a.allocations = 2;
+        a.bindings = 5;
+        a.count_drop(DropReason::OverCap);
+        a.count_quota_refusal(QuotaLimit::UserAllocations);
+        if let Some(k) = a.kind_mut(AllocationKind::ALL[0]) {
+            k.current = 2;
+        }
+        let mut total = ServerStats::default();
+        total.add(&a);
+        total.add(&a);
+        assert_eq!((total.allocations, total.bindings, total.over_cap), (4, 10, 2));
+        assert_eq!(total.quota_refusals_of(QuotaLimit::UserAllocations), 2);
+        assert_eq!(total.auth_failures_of(AuthFailure::QuotaReached), 2);
+        assert_eq!(total.dropped_for(DropReason::OverCap), 2);
+        assert_eq!(total.allocations_of(AllocationKind::ALL[0]).current, 4);
+    }
 
     #[test]
     fn every_kind_has_its_own_slot() {
