@@ -456,9 +456,11 @@ mod tests {
 
     #[test]
     fn adding_stats_sums_every_counter_and_gauge() {
-        let mut a = ServerStats::default();
-        a.allocations = 2;
-        a.bindings = 5;
+        let mut a = ServerStats {
+            allocations: 2,
+            bindings: 5,
+            ..ServerStats::default()
+        };
         a.count_drop(DropReason::OverCap);
         a.count_quota_refusal(QuotaLimit::UserAllocations);
         if let Some(k) = a.kind_mut(AllocationKind::ALL[0]) {
