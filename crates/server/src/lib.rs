@@ -29,6 +29,7 @@
     )
 )]
 
+mod batch;
 mod listen;
 pub mod metrics;
 mod relays;
@@ -210,7 +211,7 @@ impl ServerHandle {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let registry = metrics::registry(metrics::Sources {
-            stats: self.stats.clone(),
+            stats: self.worker_stats.clone(),
             queues: self.inbound.iter().map(mpsc::Sender::downgrade).collect(),
             started_unix: self.started_unix,
         });
@@ -276,7 +277,7 @@ impl ServerHandle {
 }
 
 /// The sum of the workers' counters.
-fn sum_stats(workers: &[watch::Receiver<ServerStats>]) -> ServerStats {
+pub(crate) fn sum_stats(workers: &[watch::Receiver<ServerStats>]) -> ServerStats {
     let mut total = ServerStats::default();
     for w in workers {
         total.add(&w.borrow());
@@ -326,8 +327,11 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
                 local = s.local_addr()?;
                 udp_addrs.push(local);
             }
-            w.tasks
-                .push(tokio::spawn(read_udp(s.clone(), local, w.tx.clone())));
+            w.tasks.push(tokio::spawn(batch::read_udp(
+                s.clone(),
+                local,
+                w.tx.clone(),
+            )));
             w.udp.insert(local, s);
         }
     }
@@ -480,7 +484,9 @@ pub(crate) fn set_buffers(socket: &UdpSocket, bytes: usize) {
     }
 }
 
-async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<Inbound>) {
+/// Reads one datagram at a time (the RFC 5780 sockets, and the fallback of
+/// [`batch::read_udp`]).
+pub(crate) async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<Inbound>) {
     let mut buf = vec![0u8; 65_536];
     loop {
         // Errors such as ICMP port unreachable surfacing as ECONNREFUSED are per-datagram.

@@ -8,7 +8,12 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 
-fn socket(addr: SocketAddr, kind: Type, protocol: Protocol, reuse_port: bool) -> io::Result<Socket> {
+fn socket(
+    addr: SocketAddr,
+    kind: Type,
+    protocol: Protocol,
+    reuse_port: bool,
+) -> io::Result<Socket> {
     let s = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
     if kind == Type::STREAM {
         // What std's TcpListener::bind does on Unix: a restarted server can bind at once.

@@ -47,8 +47,9 @@ const MAX_DISCARD: usize = 64 * 1024;
 /// What the collector reads at each scrape.
 #[derive(Debug)]
 pub(crate) struct Sources {
-    pub(crate) stats: watch::Receiver<ServerStats>,
-    /// Each worker's inbound queue (one worker today). Weak, so a scrape never keeps a
+    /// Each worker's counters, summed at every scrape.
+    pub(crate) stats: Vec<watch::Receiver<ServerStats>>,
+    /// Each worker's inbound queue. Weak, so a scrape never keeps a
     /// stopped server's channel open.
     pub(crate) queues: Vec<mpsc::WeakSender<Inbound>>,
     /// When the server started, in seconds since the Unix epoch.
@@ -82,7 +83,7 @@ impl Sources {
 
 impl Collector for Sources {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let stats = *self.stats.borrow();
+        let stats = crate::sum_stats(&self.stats);
         encode(&mut encoder, &stats, &self.queues(), self.started_unix)
     }
 }
@@ -479,7 +480,7 @@ mod tests {
     fn test_registry() -> Registry {
         let (_tx, rx) = watch::channel(ServerStats::default());
         registry(Sources {
-            stats: rx,
+            stats: vec![rx],
             queues: Vec::new(),
             started_unix: 1_700_000_000.5,
         })

@@ -469,7 +469,10 @@ mod tests {
         let mut total = ServerStats::default();
         total.add(&a);
         total.add(&a);
-        assert_eq!((total.allocations, total.bindings, total.over_cap), (4, 10, 2));
+        assert_eq!(
+            (total.allocations, total.bindings, total.over_cap),
+            (4, 10, 2)
+        );
         assert_eq!(total.quota_refusals_of(QuotaLimit::UserAllocations), 2);
         assert_eq!(total.auth_failures_of(AuthFailure::QuotaReached), 2);
         assert_eq!(total.dropped_for(DropReason::OverCap), 2);
