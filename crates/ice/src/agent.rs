@@ -640,11 +640,8 @@ impl Agent {
         self.clock = now;
         // From a TURN server we use: TURN traffic, unless it answers one of our own
         // transactions (a STUN Binding for a server-reflexive candidate to the same server).
-        let ours = matches!(bytes.first(), Some(0..=3))
-            && bytes
-                .get(8..20)
-                .and_then(|tid| <[u8; 12]>::try_from(tid).ok())
-                .is_some_and(|tid| self.transactions.contains_key(&TransactionId(tid)));
+        let ours = floe_stun::peek_transaction_id(bytes)
+            .is_some_and(|tid| self.transactions.contains_key(&tid));
         let relay = self.relays.iter_mut().find(|r| {
             r.transport == Transport::Udp && r.base == local && r.server == remote && r.active()
         });
@@ -688,7 +685,7 @@ impl Agent {
             // With the magic cookie it claims to be STUN: a broken one is dropped, never
             // handed to the application. Without, it is the application's (floe carries
             // arbitrary datagrams, whatever their first byte).
-            if bytes.get(4..8) == Some(&[0x21, 0x12, 0xA4, 0x42][..]) {
+            if floe_stun::has_magic_cookie(bytes) {
                 self.stats.malformed += 1;
                 return None;
             }

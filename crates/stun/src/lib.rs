@@ -80,4 +80,6 @@ pub use header::{
     Class, MessageType, Method, TransactionId, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN,
 };
 pub use integrity::{IntegrityKey, IntegrityKind};
-pub use message::{peek_header, Attributes, Message, ParseOptions};
+pub use message::{
+    has_magic_cookie, peek_header, peek_transaction_id, Attributes, Message, ParseOptions,
+};

@@ -92,6 +92,24 @@ fn message_offset(body_offset: u16) -> usize {
 /// Allocate response about 8.
 const INDEX_LEN: usize = 12;
 
+/// Whether `buf` has the magic cookie where a STUN header carries it (RFC 8489 §5):
+/// what tells a STUN message from other traffic that shares the first-byte range.
+pub fn has_magic_cookie(buf: &[u8]) -> bool {
+    buf.get(4..8) == Some(&crate::MAGIC_COOKIE.to_be_bytes()[..])
+}
+
+/// The transaction id of what looks like a STUN message (first byte 0-3, the magic
+/// cookie in place), read without parsing the rest: for routing a datagram to its
+/// transaction before it is parsed.
+pub fn peek_transaction_id(buf: &[u8]) -> Option<crate::TransactionId> {
+    if !matches!(buf.first(), Some(0..=3)) || !has_magic_cookie(buf) {
+        return None;
+    }
+    buf.get(8..20)
+        .and_then(|id| <[u8; 12]>::try_from(id).ok())
+        .map(crate::TransactionId)
+}
+
 /// Reads the first four header fields and checks what can be checked without the body:
 /// the two zero bits, the cookie, the length alignment. Returns the type and the total
 /// message length the header announces (header included). Used by stream framing too.
@@ -465,6 +483,27 @@ impl<'a> Iterator for Attributes<'a> {
                 return Some(raw);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod peek_tests {
+    use super::*;
+
+    #[test]
+    fn peeking_reads_the_id_only_of_what_has_the_cookie() {
+        let mut m = [0u8; 20];
+        m[4..8].copy_from_slice(&crate::MAGIC_COOKIE.to_be_bytes());
+        m[8..20].copy_from_slice(&[7; 12]);
+        assert_eq!(peek_transaction_id(&m), Some(crate::TransactionId([7; 12])));
+        assert!(has_magic_cookie(&m));
+        m[0] = 0x40;
+        assert_eq!(peek_transaction_id(&m), None, "ChannelData range");
+        m[0] = 0;
+        m[4] = 0;
+        assert_eq!(peek_transaction_id(&m), None, "no cookie");
+        assert!(!has_magic_cookie(&m));
+        assert_eq!(peek_transaction_id(&m[..19]), None);
     }
 }
 

@@ -106,15 +106,10 @@ impl ClientTransaction {
         config: TransactionConfig,
     ) -> Result<ClientTransaction, Error> {
         peek_header(&request)?;
-        // `peek_header` checked there are 20 bytes.
-        let tid = request
-            .get(8..20)
-            .and_then(|id| <[u8; 12]>::try_from(id).ok())
-            .map(TransactionId)
-            .ok_or(Error::Truncated {
-                needed: 20,
-                have: request.len(),
-            })?;
+        let tid = crate::message::peek_transaction_id(&request).ok_or(Error::Truncated {
+            needed: 20,
+            have: request.len(),
+        })?;
         Ok(ClientTransaction {
             request,
             tid,

@@ -38,6 +38,7 @@ use floe_stun::attributes::{
     XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use floe_stun::credentials::{Algorithm, SecurityFeatures};
+use floe_stun::demux::PacketKind;
 use floe_stun::framing::{Framing, StreamDecoder};
 use floe_stun::transaction::{ClientTransaction, Reliability, TransactionState};
 use floe_stun::{Class, IntegrityKey, Message, MessageBuilder, MessageType, Method, TransactionId};
@@ -400,8 +401,8 @@ impl Client {
         now: Instant,
         bytes: &'a [u8],
     ) -> Option<(SocketAddr, &'a [u8])> {
-        match bytes.first() {
-            Some(0x40..=0x4F) => {
+        match floe_stun::demux::classify(bytes) {
+            PacketKind::ChannelData => {
                 let cd = ChannelData::parse(bytes).ok()?;
                 let peer = self
                     .channels
@@ -410,7 +411,7 @@ impl Client {
                     .map(|(p, _)| *p)?;
                 Some((peer, cd.data))
             }
-            Some(0x00..=0x03) => {
+            PacketKind::Stun => {
                 let msg = Message::parse(bytes).ok()?;
                 if msg.class() == Class::Indication {
                     // RFC 8489 §6.3.2: an indication with an unknown
