@@ -7,8 +7,7 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use floe_stun::attributes::AddressFamily;
-use floe_turn::server::RelayAllocator;
-use rand::Rng;
+use floe_turn::server::{RelayAllocator, RelayRange};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -25,9 +24,7 @@ struct Relay {
 /// Binds relay sockets in a port range, at random ports (RFC 8656 §7.2, RFC 6056).
 #[derive(Debug)]
 pub(crate) struct SocketRelays {
-    ipv4: Option<IpAddr>,
-    ipv6: Option<IpAddr>,
-    ports: RangeInclusive<u16>,
+    range: RelayRange,
     sockets: HashMap<SocketAddr, Relay>,
     inbound: mpsc::Sender<Inbound>,
 }
@@ -40,9 +37,7 @@ impl SocketRelays {
         inbound: mpsc::Sender<Inbound>,
     ) -> SocketRelays {
         SocketRelays {
-            ipv4,
-            ipv6,
-            ports,
+            range: RelayRange { ipv4, ipv6, ports },
             sockets: HashMap::new(),
             inbound,
         }
@@ -116,15 +111,11 @@ async fn read_relay(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Se
 
 impl RelayAllocator for SocketRelays {
     fn in_relay_range(&self, addr: SocketAddr) -> bool {
-        (Some(addr.ip()) == self.ipv4 || Some(addr.ip()) == self.ipv6)
-            && self.ports.contains(&addr.port())
+        self.range.contains(addr)
     }
 
     fn supports(&self, family: AddressFamily) -> bool {
-        match family {
-            AddressFamily::Ipv4 => self.ipv4.is_some(),
-            AddressFamily::Ipv6 => self.ipv6.is_some(),
-        }
+        self.range.ip(family).is_some()
     }
 
     fn allocate(
@@ -133,24 +124,13 @@ impl RelayAllocator for SocketRelays {
         even: bool,
         reserve_next: bool,
     ) -> Option<(SocketAddr, Option<SocketAddr>)> {
-        let ip = match family {
-            AddressFamily::Ipv4 => self.ipv4?,
-            AddressFamily::Ipv6 => self.ipv6?,
-        };
-        let (lo, hi) = (*self.ports.start(), *self.ports.end());
+        let ip = self.range.ip(family)?;
         let mut rng = rand::thread_rng();
-        // Random ports first, then give up: the OS decides what is free.
+        // Random ports, then give up: the OS decides what is free (binding is the test).
         for _ in 0..64 {
-            let mut port = rng.gen_range(lo..=hi);
-            if even {
-                port &= !1;
-                if port < lo {
-                    continue;
-                }
-            }
-            if reserve_next && port >= hi {
+            let Some(port) = self.range.draw(&mut rng, even, reserve_next) else {
                 continue;
-            }
+            };
             let Some(addr) = self.bind(SocketAddr::new(ip, port)) else {
                 continue;
             };

@@ -35,7 +35,7 @@ use allocation::{Allocation, Lifecycle};
 use auth::{Authenticated, Refusal, OFFERED};
 pub use config::ServerConfig;
 pub use quota::SharedQuota;
-pub use relay::{PortPool, RelayAllocator};
+pub use relay::{PortPool, RelayAllocator, RelayRange};
 pub use stats::{
     AllocationCounts, AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily, ServerStats,
 };

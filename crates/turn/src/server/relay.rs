@@ -37,14 +37,57 @@ pub trait RelayAllocator {
     }
 }
 
-/// Addresses from one IPv4 and/or one IPv6 address and a port range, chosen at random
-/// (RFC 8656 §7.2 recommends RFC 6056 randomization). Allocation tries a bounded number
-/// of random ports, then scans.
+/// The relay address space of a server: one IPv4 and/or one IPv6 address and a port
+/// range (RFC 8656 §7.2: SHOULD be within 49152-65535), and how a port is drawn from it
+/// at random (RFC 6056). Every [`RelayAllocator`] of floe draws from one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayRange {
+    /// The IPv4 relay address.
+    pub ipv4: Option<IpAddr>,
+    /// The IPv6 relay address.
+    pub ipv6: Option<IpAddr>,
+    /// The relay ports.
+    pub ports: RangeInclusive<u16>,
+}
+
+impl RelayRange {
+    /// The relay address of `family`, if any (440 otherwise).
+    pub fn ip(&self, family: AddressFamily) -> Option<IpAddr> {
+        match family {
+            AddressFamily::Ipv4 => self.ipv4,
+            AddressFamily::Ipv6 => self.ipv6,
+        }
+    }
+
+    /// Whether `addr` is one of this range's addresses.
+    pub fn contains(&self, addr: SocketAddr) -> bool {
+        (Some(addr.ip()) == self.ipv4 || Some(addr.ip()) == self.ipv6)
+            && self.ports.contains(&addr.port())
+    }
+
+    /// A random port that can start an allocation: even when `even`, and with room for
+    /// port + 1 when `reserve_next` (EVEN-PORT R). `None` if the draw misses (the caller
+    /// draws again).
+    pub fn draw(&self, rng: &mut impl Rng, even: bool, reserve_next: bool) -> Option<u16> {
+        let (lo, hi) = (*self.ports.start(), *self.ports.end());
+        let port = rng.gen_range(lo..=hi);
+        self.fits(port, even, reserve_next).then_some(port)
+    }
+
+    /// Whether `port` can start an allocation (see [`RelayRange::draw`]).
+    pub fn fits(&self, port: u16, even: bool, reserve_next: bool) -> bool {
+        self.ports.contains(&port)
+            && (!even || port % 2 == 0)
+            && (!reserve_next || port < *self.ports.end())
+    }
+}
+
+/// Addresses from a [`RelayRange`], chosen at random (RFC 8656 §7.2 recommends RFC 6056
+/// randomization), remembered in memory. Allocation tries a bounded number of random
+/// ports, then scans.
 #[derive(Debug, Clone)]
 pub struct PortPool<G> {
-    ipv4: Option<IpAddr>,
-    ipv6: Option<IpAddr>,
-    ports: RangeInclusive<u16>,
+    range: RelayRange,
     used: HashSet<SocketAddr>,
     rng: G,
 }
@@ -59,9 +102,7 @@ impl<G: Rng> PortPool<G> {
         rng: G,
     ) -> PortPool<G> {
         PortPool {
-            ipv4,
-            ipv6,
-            ports,
+            range: RelayRange { ipv4, ipv6, ports },
             used: HashSet::new(),
             rng,
         }
@@ -79,15 +120,11 @@ impl<G: Rng> PortPool<G> {
 
 impl<G: Rng> RelayAllocator for PortPool<G> {
     fn in_relay_range(&self, addr: SocketAddr) -> bool {
-        (Some(addr.ip()) == self.ipv4 || Some(addr.ip()) == self.ipv6)
-            && self.ports.contains(&addr.port())
+        self.range.contains(addr)
     }
 
     fn supports(&self, family: AddressFamily) -> bool {
-        match family {
-            AddressFamily::Ipv4 => self.ipv4.is_some(),
-            AddressFamily::Ipv6 => self.ipv6.is_some(),
-        }
+        self.range.ip(family).is_some()
     }
 
     fn allocate(
@@ -96,25 +133,22 @@ impl<G: Rng> RelayAllocator for PortPool<G> {
         even: bool,
         reserve_next: bool,
     ) -> Option<(SocketAddr, Option<SocketAddr>)> {
-        let ip = match family {
-            AddressFamily::Ipv4 => self.ipv4?,
-            AddressFamily::Ipv6 => self.ipv6?,
-        };
-        let (lo, hi) = (*self.ports.start(), *self.ports.end());
+        let ip = self.range.ip(family)?;
         let ok = |pool: &Self, port: u16| {
-            let fits = (!even || port % 2 == 0) && (!reserve_next || port < hi);
-            fits && pool.free(SocketAddr::new(ip, port))
+            pool.range.fits(port, even, reserve_next)
+                && pool.free(SocketAddr::new(ip, port))
                 && (!reserve_next || pool.free(SocketAddr::new(ip, port + 1)))
         };
         let mut port = None;
         for _ in 0..32 {
-            let p = self.rng.gen_range(lo..=hi);
-            if ok(self, p) {
-                port = Some(p);
-                break;
+            if let Some(p) = self.range.draw(&mut self.rng, even, reserve_next) {
+                if ok(self, p) {
+                    port = Some(p);
+                    break;
+                }
             }
         }
-        let port = port.or_else(|| (lo..=hi).find(|&p| ok(self, p)))?;
+        let port = port.or_else(|| self.range.ports.clone().find(|&p| ok(self, p)))?;
         let addr = SocketAddr::new(ip, port);
         self.used.insert(addr);
         let next = reserve_next.then(|| SocketAddr::new(ip, port + 1));
