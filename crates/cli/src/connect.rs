@@ -205,7 +205,7 @@ async fn connect(args: &ConnectArgs) -> u8 {
             password: password.clone(),
         });
     }
-    config.relay_only = args.relay_only;
+    config.agent.relay_only = args.relay_only;
     // Offer renomination (ice_options): used only when the other side offers it too, so
     // two floe peers keep moving to the fastest path; other agents get RFC 8445 behaviour.
     config.agent.renomination = true;

@@ -45,8 +45,6 @@ pub struct PeerConfig {
     pub stun: Vec<IceServerUri>,
     /// TURN servers.
     pub turn: Vec<TurnServer>,
-    /// Use only relayed candidates.
-    pub relay_only: bool,
     /// Which interfaces to open sockets on.
     pub interfaces: InterfacePolicy,
     /// Bind exactly these local addresses instead of enumerating interfaces (port 0 picks
@@ -54,7 +52,8 @@ pub struct PeerConfig {
     pub bind: Vec<SocketAddr>,
     /// How long `connect` waits for a selected pair (default 30 s).
     pub connect_timeout: Option<Duration>,
-    /// Agent settings (Ta, timers, limits).
+    /// Agent settings (Ta, timers, limits, and `relay_only`: use only relayed
+    /// candidates).
     pub agent: AgentConfig,
     /// DSCP code point (0-63, RFC 2474) for every packet: set as the IPv4 TOS / IPv6
     /// traffic class on the UDP sockets and the TCP/TLS connections to TURN servers.
@@ -264,7 +263,6 @@ impl PeerConnection {
         let (sockets, ranked) = bind_sockets(&config).await?;
         // Servers.
         let mut agent_config = config.agent.clone();
-        agent_config.relay_only = config.relay_only;
         for uri in &config.stun {
             if uri.scheme == Scheme::Stun {
                 agent_config

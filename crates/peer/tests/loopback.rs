@@ -103,7 +103,7 @@ async fn relay_only_goes_through_an_in_process_floe_server() {
         .parse()
         .unwrap();
     let mut config = loopback_config();
-    config.relay_only = true;
+    config.agent.relay_only = true;
     config.turn = vec![TurnServer {
         uri,
         username: "peer".into(),

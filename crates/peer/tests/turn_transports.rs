@@ -28,7 +28,7 @@ fn relay_config(uri: &str) -> PeerConfig {
     let mut c = PeerConfig::default();
     c.bind = vec!["127.0.0.1:0".parse().unwrap()];
     c.connect_timeout = Some(Duration::from_secs(10));
-    c.relay_only = true;
+    c.agent.relay_only = true;
     c.turn = vec![TurnServer {
         uri: uri.parse::<IceServerUri>().unwrap(),
         username: "peer".into(),
@@ -267,7 +267,7 @@ async fn a_dead_turn_server_delays_nothing_and_is_reported_with_its_reasons() {
     // UDP Allocate times out after the gather timeout (5 s).
     let dead = free_udp_and_tcp_port();
     let mut config = relay_config(&format!("turn:{dead}"));
-    config.relay_only = false;
+    config.agent.relay_only = false;
     let started = Instant::now();
     let (a, mut b) = pair(config.clone(), config).await;
     // Host candidates connected without waiting for the server.
