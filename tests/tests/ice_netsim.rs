@@ -1155,7 +1155,8 @@ fn an_mdns_host_candidate_is_resolved_by_the_caller_and_used() {
     assert_eq!(asked, [name]);
     sim.with_node(a, |n: &mut AgentNode, now| {
         n.set_now(now);
-        n.agent.mdns_resolved(now, name, Some(ip("192.168.1.3")));
+        n.agent
+            .handle_mdns_resolved(now, name, Some(ip("192.168.1.3")));
     });
     assert!(run_until_connected(&mut sim, a, b, Duration::from_secs(2)));
     sim.run_for(Duration::from_secs(1));

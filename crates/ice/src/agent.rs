@@ -436,7 +436,7 @@ impl Agent {
     ///
     /// A candidate whose address is an mDNS name (`<uuid>.local`, as browsers hide host
     /// addresses) is kept aside and announced with [`Event::ResolveMdns`]: resolve the name
-    /// (the agent does no IO) and call [`Agent::mdns_resolved`]. At most 16 names wait.
+    /// (the agent does no IO) and call [`Agent::handle_mdns_resolved`]. At most 16 names wait.
     pub fn add_remote_candidate(&mut self, now: Instant, candidate: Candidate) -> bool {
         let Some(addr) = candidate.addr() else {
             if let CandidateAddress::Mdns { name, .. } = &candidate.address {
@@ -500,7 +500,7 @@ impl Agent {
 
     /// The answer to [`Event::ResolveMdns`]: the candidates waiting on `name` get
     /// `address` (or are dropped with `None`, when the name does not resolve) and are added.
-    pub fn mdns_resolved(&mut self, now: Instant, name: &str, address: Option<IpAddr>) {
+    pub fn handle_mdns_resolved(&mut self, now: Instant, name: &str, address: Option<IpAddr>) {
         let (waiting, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_mdns)
             .into_iter()
             .partition(
@@ -1841,11 +1841,13 @@ impl Agent {
         }
     }
 
-    /// Stops everything. TURN allocations are freed: a Refresh with lifetime 0 goes out
-    /// for UDP ones (poll the transmits once more), [`Event::CloseStream`] for the others.
-    pub fn close(&mut self) {
+    /// Stops everything at `now`. TURN allocations are freed: a Refresh with lifetime 0
+    /// goes out for UDP ones (poll the transmits once more), [`Event::CloseStream`] for
+    /// the others. A closed agent ignores what it receives.
+    pub fn close(&mut self, now: Instant) {
+        self.clock = now;
         self.transactions.clear();
-        self.release_relays(self.clock);
+        self.release_relays(now);
         self.set_state(ConnectionState::Closed);
     }
 }

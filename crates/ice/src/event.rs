@@ -84,7 +84,7 @@ pub enum Event {
         server: SocketAddr,
     },
     /// A remote candidate has an mDNS hostname: resolve `name` (a `.local` name, RFC 6762)
-    /// and call [`Agent::mdns_resolved`](crate::Agent::mdns_resolved).
+    /// and call [`Agent::handle_mdns_resolved`](crate::Agent::handle_mdns_resolved).
     ResolveMdns {
         /// The name to resolve.
         name: String,

@@ -594,7 +594,7 @@ fn a_closed_agent_answers_nothing() {
         .add_fingerprint()
         .unwrap();
     let check = b.finish().to_vec();
-    agent.close();
+    agent.close(now);
     while agent.poll_transmit().is_some() {}
     agent.handle_receive(
         now,

@@ -788,7 +788,7 @@ impl Driver {
                     }
                 }
                 Some(input) = self.stream_rx.recv() => self.stream_input(input),
-                Some((name, ip)) = self.mdns_rx.recv() => self.agent.mdns_resolved(Instant::now(), &name, ip),
+                Some((name, ip)) = self.mdns_rx.recv() => self.agent.handle_mdns_resolved(Instant::now(), &name, ip),
                 Some(msg) = self.sig_in_rx.recv() => match msg {
                     Ok(Some(SignalMessage::Candidate { candidate })) => add_line(&mut self.agent, Instant::now(), &candidate),
                     Ok(Some(SignalMessage::EndOfCandidates)) => self.agent.end_of_remote_candidates(),
@@ -836,7 +836,7 @@ impl Driver {
         }
         // Releases the allocations: UDP ones are deallocated (the transmits go out in this
         // flush), stream ones closed.
-        self.agent.close();
+        self.agent.close(Instant::now());
         self.flush().await;
         self.streams.shutdown().await;
         for r in self.readers {
@@ -880,7 +880,8 @@ impl Driver {
             } if self.streams.is_current(transport, server, id) => {
                 tracing::debug!(%server, %transport, %reason, "TURN connection lost");
                 self.streams.remove(transport, server);
-                self.agent.stream_failed(now, transport, server, &reason);
+                self.agent
+                    .handle_stream_failed(now, transport, server, &reason);
             }
             // From a connection already closed or replaced.
             StreamInput::Data { .. } | StreamInput::Closed { .. } => {}

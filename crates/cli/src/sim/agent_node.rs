@@ -151,7 +151,7 @@ impl floe_netsim::Node for AgentNode {
             StreamEvent::Closed(id) | StreamEvent::Reset(id) => {
                 if let Some((transport, server)) = key_of(&self.streams, id) {
                     self.streams.remove(&(transport, server));
-                    self.agent.stream_closed(now, transport, server);
+                    self.agent.handle_stream_closed(now, transport, server);
                 }
             }
             _ => {}

@@ -6,7 +6,7 @@
 //! [`transport`](Transmit::transport) is [`Transport::Tcp`] or [`Transport::Tls`] goes on
 //! the runtime's connection to `destination` (opened on the first such transmit; TLS is the
 //! runtime's). Bytes read from it are given to [`Agent::handle_stream_receive`]; a failed
-//! or closed connection is reported with [`Agent::stream_closed`]; when the agent no
+//! or closed connection is reported with [`Agent::handle_stream_closed`]; when the agent no
 //! longer needs a connection it raises [`Event::CloseStream`].
 
 use std::fmt;
@@ -538,13 +538,13 @@ impl Agent {
     }
 
     /// The runtime's `transport` connection to `server` failed to open or closed.
-    pub fn stream_closed(&mut self, now: Instant, transport: Transport, server: SocketAddr) {
-        self.stream_failed(now, transport, server, "connection closed");
+    pub fn handle_stream_closed(&mut self, now: Instant, transport: Transport, server: SocketAddr) {
+        self.handle_stream_failed(now, transport, server, "connection closed");
     }
 
-    /// Like [`Agent::stream_closed`], with the runtime's reason (`connection refused`, a
+    /// Like [`Agent::handle_stream_closed`], with the runtime's reason (`connection refused`, a
     /// TLS certificate error...), which ends up in [`Event::ServerFailed`].
-    pub fn stream_failed(
+    pub fn handle_stream_failed(
         &mut self,
         now: Instant,
         transport: Transport,
