@@ -8,9 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use floe_cli::sim::{exchange_candidates, run_until_connected, AgentNode, TurnServerNode};
 use floe_ice::{Agent, AgentConfig, ConnectionState, Role};
 use floe_netsim::{LinkConfig, NatConfig, Simulator};
+use floe_sim::{exchange_candidates, run_until_connected, AgentNode, TurnServerNode};
 use floe_turn::server::ServerConfig;
 
 const SERVER: &str = "198.51.100.1:3478";

@@ -1,3 +1,3 @@
 //! floe-ice agents as floe-netsim nodes (they live in floe-cli, which `floe demo` uses).
 
-pub use floe_cli::sim::{exchange_candidates, run_until_connected, AgentNode};
+pub use floe_sim::{exchange_candidates, run_until_connected, AgentNode};

@@ -1,4 +1,4 @@
 //! floe-turn's client and server as floe-netsim nodes (they live in floe-cli, which
 //! `floe demo` uses).
 
-pub use floe_cli::sim::{TurnClientNode, TurnServerNode};
+pub use floe_sim::{TurnClientNode, TurnServerNode};

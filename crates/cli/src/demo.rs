@@ -16,7 +16,7 @@ use floe_netsim::{
 };
 use floe_turn::server::ServerConfig;
 
-use crate::sim::{exchange_candidates, run_until_connected, AgentNode, TurnServerNode};
+use floe_sim::{exchange_candidates, run_until_connected, AgentNode, TurnServerNode};
 
 /// Arguments of `floe demo`.
 #[derive(Debug, Args)]

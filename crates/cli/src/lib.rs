@@ -25,6 +25,5 @@ pub mod nat;
 pub mod relay;
 pub mod serve;
 pub mod serve_config;
-pub mod sim;
 pub mod stun;
 pub mod turn_io;

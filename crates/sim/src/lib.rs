@@ -1,5 +1,8 @@
+//! # floe-sim
+//!
 //! floe's sans-IO state machines as floe-netsim nodes: what `floe demo` runs, and what
-//! the integration tests in `tests/` build their scenarios from.
+//! the integration tests in `tests/` and the benches build their scenarios from. A
+//! library, so that none of them depends on the `floe` binary's crate.
 
 mod agent_node;
 mod turn_nodes;
