@@ -336,7 +336,8 @@ pub(crate) async fn hairpin(
     .map_err(io::Error::other)?;
     let tid = tx.transaction_id();
     let deadline = Instant::now() + timeout;
-    let mut buf = vec![0u8; 2048];
+    // Read whole: a hairpinned Binding may be any legal size.
+    let mut buf = vec![0u8; 65_535];
     loop {
         let now = Instant::now();
         if now >= deadline || tx.state() != TransactionState::Pending {
