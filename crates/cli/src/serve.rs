@@ -85,11 +85,13 @@ pub struct ServeArgs {
     /// dropped (so the server is a poor reflector). Benchmarks from one IP raise it.
     #[arg(long, default_value_t = 20)]
     pub max_unauthenticated_per_second: u32,
-    /// Workers (0 = one per CPU): each has its own SO_REUSEPORT sockets on every
-    /// listen address, its own TURN core, allocations and relay sockets, and its own
-    /// runtime thread; the kernel keeps a client's 5-tuple on one worker. They share
-    /// the nonce key, users, quotas and counters. More than one needs Linux.
-    #[arg(long, default_value_t = 0)]
+    /// Workers (0 = one per CPU; default 1): each has its own SO_REUSEPORT sockets on
+    /// every listen address, its own TURN core, allocations and relay sockets, and its
+    /// own runtime thread; the kernel keeps a client's 5-tuple on one worker. They share
+    /// the nonce key, users, quotas and counters. More than one needs Linux, and a
+    /// RESERVATION-TOKEN (EVEN-PORT R, RTP/RTCP pairs) then works only when the second
+    /// Allocate reaches the worker that holds it.
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Most relayed payload bits per second per allocation, both directions together;
     /// packets over it are dropped and counted (over_cap). Default: no cap.
