@@ -25,10 +25,10 @@ for t in "${targets[@]}"; do
         -max_total_time="$seconds" -runs=100000000 -print_final_stats=1 >"$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-    cov=$(echo "$last" | grep -o 'cov: [0-9]*' | grep -o '[0-9]*')
-    ft=$(echo "$last" | grep -o 'ft: [0-9]*' | grep -o '[0-9]*')
+    runs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -a -o '[0-9]*$' | tail -1)
+    last=$(grep -a -E '^#[0-9]+' "$log" | tail -1)
+    cov=$(echo "$last" | grep -a -o 'cov: [0-9]*' | grep -a -o '[0-9]*')
+    ft=$(echo "$last" | grep -a -o 'ft: [0-9]*' | grep -a -o '[0-9]*')
     result=$([ $rc -eq 0 ] && echo "no crash" || echo "CRASH (exit $rc, see $log)")
     echo "| \`$t\` | ${runs:-?} | ${took} s | ${cov:-?} | ${ft:-?} | $result | $(date -u +%F) |"
 done
