@@ -85,13 +85,12 @@ pub struct ServeArgs {
     /// dropped (so the server is a poor reflector). Benchmarks from one IP raise it.
     #[arg(long, default_value_t = 20)]
     pub max_unauthenticated_per_second: u32,
-    /// Workers (0 = one per CPU; default 1): each has its own SO_REUSEPORT sockets on
+    /// Workers (0, the default: one per CPU): each has its own SO_REUSEPORT sockets on
     /// every listen address, its own TURN core, allocations and relay sockets, and its
     /// own runtime thread; the kernel keeps a client's 5-tuple on one worker. They share
-    /// the nonce key, users, quotas and counters. More than one needs Linux, and a
-    /// RESERVATION-TOKEN (EVEN-PORT R, RTP/RTCP pairs) then works only when the second
-    /// Allocate reaches the worker that holds it.
-    #[arg(long, default_value_t = 1)]
+    /// the nonce key, users, quotas, RESERVATION-TOKENs and counters. More than one
+    /// needs Linux (elsewhere 0 means 1).
+    #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Most relayed payload bits per second per allocation, both directions together;
     /// packets over it are dropped and counted (over_cap). Default: no cap.
@@ -393,10 +392,7 @@ fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
             return 2;
         }
     };
-    let workers = match args.threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        n => n,
-    };
+    let workers = floe_server::worker_count(args.threads);
     let rt = if workers == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -78,8 +78,9 @@ pub struct ServerOptions {
     pub turn: ServerConfig,
     /// Independent workers, each with its own `SO_REUSEPORT` sockets on every listen
     /// address, its own TURN core, allocations and relay sockets; they share the nonce
-    /// key, the users, the allocation quotas and the counters. 0 = one per CPU. More
-    /// than one needs Linux. Default 1.
+    /// key, the users, the allocation quotas, the RESERVATION-TOKENs and the counters.
+    /// 0 = one per CPU on Linux, one elsewhere ([`worker_count`]). More than one needs
+    /// Linux. Default 1.
     pub workers: usize,
 }
 
@@ -294,16 +295,25 @@ struct Worker {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// How many workers [`ServerOptions::workers`] asks for: 0 is one per CPU on Linux
+/// (SO_REUSEPORT spreads clients over them there) and one elsewhere.
+pub fn worker_count(workers: usize) -> usize {
+    match workers {
+        0 if cfg!(target_os = "linux") => {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }
+        0 => 1,
+        n => n,
+    }
+}
+
 /// Binds every listener and starts the server: [`ServerOptions::workers`] independent
 /// workers (see there), each a TURN core task with its own queue.
 pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let n = match opts.workers {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        n => n,
-    };
+    let n = worker_count(opts.workers);
     let shared = n > 1;
     let mut workers: Vec<Worker> = (0..n)
         .map(|_| {
@@ -339,6 +349,10 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     if turn.quota.is_none() {
         turn.quota = Some(Arc::new(floe_turn::server::SharedQuota::new()));
     }
+    if turn.reservations.is_none() {
+        turn.reservations = Some(Arc::new(floe_turn::server::SharedReservations::new()));
+    }
+    let parked = relays::Parked::default();
     if let Some(alternate) = opts.alternate {
         let primary = *udp_addrs
             .first()
@@ -392,6 +406,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
             opts.relay_ipv4,
             opts.relay_ipv6,
             opts.relay_ports.clone(),
+            parked.clone(),
             w.tx.clone(),
         );
         let mut server = Server::new(turn.clone(), relays, now, rand::random());

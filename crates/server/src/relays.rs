@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use floe_stun::attributes::AddressFamily;
 use floe_turn::server::{RelayAllocator, RelayRange};
@@ -21,11 +21,18 @@ struct Relay {
     reader: JoinHandle<()>,
 }
 
+/// Reserved relay sockets (EVEN-PORT R, RFC 8656 §7.2): bound, so the port stays
+/// taken, but not read by anyone until an Allocate redeems the token. Shared by the
+/// workers of one server, so whichever worker the second Allocate reaches takes the
+/// socket over ([`RelayAllocator::claim`]) and reads it from then on.
+pub(crate) type Parked = Arc<Mutex<HashMap<SocketAddr, std::net::UdpSocket>>>;
+
 /// Binds relay sockets in a port range, at random ports (RFC 8656 §7.2, RFC 6056).
 #[derive(Debug)]
 pub(crate) struct SocketRelays {
     range: RelayRange,
     sockets: HashMap<SocketAddr, Relay>,
+    parked: Parked,
     inbound: mpsc::Sender<Inbound>,
 }
 
@@ -34,11 +41,13 @@ impl SocketRelays {
         ipv4: Option<IpAddr>,
         ipv6: Option<IpAddr>,
         ports: RangeInclusive<u16>,
+        parked: Parked,
         inbound: mpsc::Sender<Inbound>,
     ) -> SocketRelays {
         SocketRelays {
             range: RelayRange { ipv4, ipv6, ports },
             sockets: HashMap::new(),
+            parked,
             inbound,
         }
     }
@@ -49,6 +58,11 @@ impl SocketRelays {
 
     fn bind(&mut self, addr: SocketAddr) -> Option<SocketAddr> {
         let std = std::net::UdpSocket::bind(addr).ok()?;
+        self.start(std)
+    }
+
+    /// Reads a bound socket from now on, in this worker.
+    fn start(&mut self, std: std::net::UdpSocket) -> Option<SocketAddr> {
         std.set_nonblocking(true).ok()?;
         let socket = Arc::new(UdpSocket::from_std(std).ok()?);
         crate::set_buffers(&socket, crate::RELAY_BUFFER);
@@ -58,10 +72,17 @@ impl SocketRelays {
         Some(local)
     }
 
+    fn parked(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, std::net::UdpSocket>> {
+        // A worker that panicked holding the lock ends the process (floe serve's
+        // backstop); the map is consistent between statements.
+        self.parked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn close_all(&mut self) {
         for (_, r) in self.sockets.drain() {
             r.reader.abort();
         }
+        self.parked().clear();
     }
 }
 
@@ -137,7 +158,9 @@ impl RelayAllocator for SocketRelays {
             if !reserve_next {
                 return Some((addr, None));
             }
-            if let Some(next) = self.bind(SocketAddr::new(ip, port + 1)) {
+            let next = SocketAddr::new(ip, port + 1);
+            if let Ok(socket) = std::net::UdpSocket::bind(next) {
+                self.parked().insert(next, socket);
                 return Some((addr, Some(next)));
             }
             self.release(addr);
@@ -148,6 +171,13 @@ impl RelayAllocator for SocketRelays {
     fn release(&mut self, addr: SocketAddr) {
         if let Some(r) = self.sockets.remove(&addr) {
             r.reader.abort();
+        } else {
+            self.parked().remove(&addr);
         }
+    }
+
+    fn claim(&mut self, addr: SocketAddr) -> bool {
+        let socket = self.parked().remove(&addr);
+        socket.and_then(|s| self.start(s)).is_some()
     }
 }

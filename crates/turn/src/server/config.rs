@@ -77,6 +77,14 @@ pub struct ServerConfig {
     ///
     /// [`Server`]: super::Server
     pub quota: Option<std::sync::Arc<super::SharedQuota>>,
+    /// RESERVATION-TOKENs shared with the other workers of this server, so a client's
+    /// second Allocate may redeem its token on whichever worker it reaches; `None` gives
+    /// each [`Server`] its own table. Give every worker a clone of one `Arc`, and
+    /// relay allocators that can [`claim`](super::RelayAllocator::claim) each other's
+    /// reserved addresses.
+    ///
+    /// [`Server`]: super::Server
+    pub reservations: Option<std::sync::Arc<super::SharedReservations>>,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +114,7 @@ impl Default for ServerConfig {
             alternate_server: None,
             external_ips: Vec::new(),
             quota: None,
+            reservations: None,
         }
     }
 }

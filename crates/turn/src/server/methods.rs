@@ -195,8 +195,10 @@ impl<R: RelayAllocator> Server<R> {
         let mut new_token = None;
         let mut address_error = None;
         if let Some(t) = token {
-            match self.reservations.remove(&t.0) {
-                Some((addr, expires)) if expires > now => relayed.push(addr),
+            match self.reservations.take(&t.0) {
+                Some((addr, expires)) if expires > now && self.relays.claim(addr) => {
+                    relayed.push(addr);
+                }
                 Some((addr, _)) => {
                     self.relays.release(addr);
                     self.stats
@@ -212,7 +214,7 @@ impl<R: RelayAllocator> Server<R> {
         } else {
             let even_port = even.is_some();
             let reserve = even.is_some_and(|e| e.reserve);
-            if reserve && self.reservations.len() >= self.config.max_tracked_sources {
+            if reserve && self.reservations.is_full(self.config.max_tracked_sources) {
                 return self.refuse(ft, msg, auth, QuotaLimit::Reservations);
             }
             let Some((addr, next)) = self.relays.allocate(family, even_port, reserve) else {
@@ -221,9 +223,17 @@ impl<R: RelayAllocator> Server<R> {
             relayed.push(addr);
             if let Some(next) = next {
                 let t: [u8; 8] = self.rng.gen();
-                self.reservations
-                    .insert(t, (next, now + self.config.reservation_lifetime));
-                new_token = Some(t);
+                let expires = now + self.config.reservation_lifetime;
+                if self
+                    .reservations
+                    .insert(t, next, expires, self.config.max_tracked_sources)
+                {
+                    new_token = Some(t);
+                } else {
+                    // Another worker filled the table since the check, or a 64-bit
+                    // collision: the allocation stands without a reservation.
+                    self.relays.release(next);
+                }
             }
             if additional.is_some() {
                 // §7.2 step 9: a partial dual allocation succeeds with ADDRESS-ERROR-CODE.
@@ -246,7 +256,7 @@ impl<R: RelayAllocator> Server<R> {
                 self.relays.release(*r);
             }
             if let Some(t) = new_token {
-                if let Some((next, _)) = self.reservations.remove(&t) {
+                if let Some((next, _)) = self.reservations.take(&t) {
                     self.relays.release(next);
                 }
             }

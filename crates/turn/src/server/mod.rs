@@ -13,6 +13,7 @@ mod config;
 mod methods;
 mod quota;
 mod relay;
+mod reservations;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
@@ -36,6 +37,7 @@ use auth::{Authenticated, Refusal, OFFERED};
 pub use config::ServerConfig;
 pub use quota::SharedQuota;
 pub use relay::{PortPool, RelayAllocator, RelayRange};
+pub use reservations::SharedReservations;
 pub use stats::{
     AllocationCounts, AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily, ServerStats,
 };
@@ -63,7 +65,8 @@ pub struct Server<R> {
     draining: bool,
     /// Allocation counts, maybe shared with other workers.
     quota: std::sync::Arc<SharedQuota>,
-    reservations: HashMap<[u8; 8], (SocketAddr, Instant)>,
+    /// RESERVATION-TOKENs, maybe shared with other workers.
+    reservations: std::sync::Arc<SharedReservations>,
     unauth: HashMap<IpAddr, (Instant, u32)>,
     transmits: VecDeque<Transmit>,
     stats: ServerStats,
@@ -86,6 +89,7 @@ impl<R: RelayAllocator> Server<R> {
             user_buckets: HashMap::new(),
             draining: false,
             quota: config.quota.clone().unwrap_or_default(),
+            reservations: config.reservations.clone().unwrap_or_default(),
             config,
             relays,
             rng,
@@ -95,7 +99,6 @@ impl<R: RelayAllocator> Server<R> {
             allocations: HashMap::new(),
             by_relay: HashMap::new(),
             per_user: HashMap::new(),
-            reservations: HashMap::new(),
             unauth: HashMap::new(),
             transmits: VecDeque::new(),
             stats: ServerStats::default(),
@@ -181,16 +184,8 @@ impl<R: RelayAllocator> Server<R> {
         }
         self.stats.permissions = permissions;
         self.stats.channels = channels;
-        let dead: Vec<[u8; 8]> = self
-            .reservations
-            .iter()
-            .filter(|(_, (_, t))| *t <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for token in dead {
-            if let Some((addr, _)) = self.reservations.remove(&token) {
-                self.relays.release(addr);
-            }
+        for addr in self.reservations.take_expired(now) {
+            self.relays.release(addr);
         }
         self.unauth
             .retain(|_, (start, _)| now.saturating_duration_since(*start) < SWEEP_INTERVAL);

@@ -26,6 +26,14 @@ pub trait RelayAllocator {
     /// Returns an address to the pool.
     fn release(&mut self, addr: SocketAddr);
 
+    /// Takes over `addr`, the second address an [`allocate`](Self::allocate) with
+    /// `reserve_next` returned, for the allocation that redeems its RESERVATION-TOKEN
+    /// (RFC 8656 §7.2 step 6). The allocator that reserved it may be another worker's
+    /// when the server's workers share their reservations
+    /// ([`ServerConfig::reservations`](super::ServerConfig::reservations)). `false`
+    /// when the address is no longer held: the Allocate gets 508.
+    fn claim(&mut self, addr: SocketAddr) -> bool;
+
     /// Whether `addr` is in the relay address space this allocator draws from (its IPs
     /// and port range), whoever holds it: another worker of the same server may. Used
     /// to hand relay-to-relay traffic over inside the server behind a 1:1 NAT
@@ -160,6 +168,18 @@ impl<G: Rng> RelayAllocator for PortPool<G> {
 
     fn release(&mut self, addr: SocketAddr) {
         self.used.remove(&addr);
+    }
+
+    /// A pool's own reservations are in its used set already. Addresses of the same
+    /// range reserved by another pool are marked used here too; that pool keeps its own
+    /// mark, so pools of workers sharing reservations should not share ports (the
+    /// runtime's `SocketRelays` lets the operating system decide instead).
+    fn claim(&mut self, addr: SocketAddr) -> bool {
+        if !self.range.contains(addr) {
+            return false;
+        }
+        self.used.insert(addr);
+        true
     }
 }
 

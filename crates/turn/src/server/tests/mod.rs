@@ -1963,3 +1963,73 @@ fn workers_share_quotas_and_nonces() {
 }
 
 mod stats;
+
+/// A RESERVATION-TOKEN made by one worker is redeemed at another (RFC 8656 §7.2 step
+/// 6): the client's second Allocate comes from another 5-tuple, which SO_REUSEPORT may
+/// hand to any worker. Redeemed once; an expired token swept by one worker is gone for
+/// all.
+#[test]
+fn workers_share_reservation_tokens() {
+    let reservations = std::sync::Arc::new(SharedReservations::new());
+    let mut cfg = config();
+    cfg.reservations = Some(reservations.clone());
+    let mut w1 = Net::new(cfg.clone());
+    let mut w2 = Net::new(cfg);
+    w2.server.share_nonces_with(&w1.server);
+    let reserve = |net: &mut Net| {
+        let r = crafted(
+            net,
+            Method::ALLOCATE,
+            |b| {
+                b.add(&RequestedTransport::UDP)
+                    .unwrap()
+                    .add(&EvenPort { reserve: true })
+                    .unwrap();
+            },
+            None,
+        );
+        let relayed = r.get::<XorRelayedAddress>().unwrap().unwrap().0;
+        (relayed, r.get::<ReservationToken>().unwrap().unwrap())
+    };
+    let redeem = |net: &mut Net, token: ReservationToken| {
+        crafted(
+            net,
+            Method::ALLOCATE,
+            |b| {
+                b.add(&RequestedTransport::UDP)
+                    .unwrap()
+                    .add(&token)
+                    .unwrap();
+            },
+            None,
+        )
+    };
+    let (relayed, token) = reserve(&mut w1);
+    assert_eq!(reservations.len(), 1);
+    let r = redeem(&mut w2, token);
+    assert_eq!(r.class(), Class::Success, "{r:?}");
+    let second = r.get::<XorRelayedAddress>().unwrap().unwrap().0;
+    assert_eq!(second, SocketAddr::new(relayed.ip(), relayed.port() + 1));
+    assert!(reservations.is_empty());
+    // Once only, at either worker.
+    let mut w3 = Net::new({
+        let mut c = config();
+        c.reservations = Some(reservations.clone());
+        c
+    });
+    w3.server.share_nonces_with(&w1.server);
+    assert_eq!(code(&redeem(&mut w3, token)), 508);
+
+    // Expiry: w2 sweeps a token w4 made; w3 cannot redeem it afterwards.
+    let mut w4 = Net::new({
+        let mut c = config();
+        c.reservations = Some(reservations.clone());
+        c
+    });
+    let (_, token) = reserve(&mut w4);
+    let later = w4.now + config().reservation_lifetime + Duration::from_secs(1);
+    w2.server.handle_timeout(later);
+    assert!(reservations.is_empty());
+    w3.now = later;
+    assert_eq!(code(&redeem(&mut w3, token)), 508);
+}
