@@ -195,7 +195,7 @@ impl<R: RelayAllocator> Server<R> {
         let mut new_token = None;
         let mut address_error = None;
         if let Some(t) = token {
-            match self.reservations.take(&t.0) {
+            match self.reservations.take(t.0) {
                 Some((addr, expires)) if expires > now && self.relays.claim(addr) => {
                     relayed.push(addr);
                 }
@@ -256,7 +256,7 @@ impl<R: RelayAllocator> Server<R> {
                 self.relays.release(*r);
             }
             if let Some(t) = new_token {
-                if let Some((next, _)) = self.reservations.take(&t) {
+                if let Some((next, _)) = self.reservations.take(t) {
                     self.relays.release(next);
                 }
             }

@@ -58,8 +58,8 @@ impl SharedReservations {
     }
 
     /// Redeems `token`: its address and when it expires, once.
-    pub(crate) fn take(&self, token: &[u8; 8]) -> Option<(SocketAddr, Instant)> {
-        self.lock().remove(token)
+    pub(crate) fn take(&self, token: [u8; 8]) -> Option<(SocketAddr, Instant)> {
+        self.lock().remove(&token)
     }
 
     /// Removes the tokens that expired by `now` and returns their addresses, for the
@@ -109,8 +109,8 @@ mod tests {
         assert!(!t.insert([3; 8], b, now, 2), "bounded");
         assert_eq!(t.take_expired(now + Duration::from_secs(1)), vec![b]);
         assert_eq!(t.len(), 1);
-        assert_eq!(t.take(&[1; 8]), Some((a, now + Duration::from_secs(30))));
-        assert_eq!(t.take(&[1; 8]), None);
+        assert_eq!(t.take([1; 8]), Some((a, now + Duration::from_secs(30))));
+        assert_eq!(t.take([1; 8]), None);
         assert!(t.is_empty());
     }
 }
