@@ -33,6 +33,7 @@ mod batch;
 mod listen;
 pub mod metrics;
 mod relays;
+mod send;
 mod tls;
 
 use std::collections::HashMap;
@@ -43,8 +44,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use floe_stun::framing::{Framing, StreamDecoder};
-use floe_turn::server::{DropReason, Server, ServerConfig, ServerStats};
-use floe_turn::{Transmit, Transport};
+use floe_turn::server::{Server, ServerConfig, ServerStats};
+use floe_turn::Transport;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -635,7 +636,8 @@ async fn run_core(
     mut stop: oneshot::Receiver<()>,
     tasks: Vec<JoinHandle<()>>,
 ) {
-    let mut conns: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut conns = send::Conns::new();
+    let mut sender = send::Sender::new(udp.values().next().map(|s| &**s));
     loop {
         let deadline = server.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -653,11 +655,7 @@ async fn run_core(
                 }
             }
         }
-        while let Some(t) = server.poll_transmit() {
-            if let Some(reason) = send(&server, &udp, &conns, t).await {
-                server.record_drop(reason);
-            }
-        }
+        sender.flush(&mut server, &udp, &conns).await;
         let now = server.stats();
         stats.send_if_modified(|s| {
             let changed = *s != now;
@@ -675,11 +673,7 @@ async fn run_core(
 /// Most queued events the core handles before sending what they produced.
 const BATCH: usize = 256;
 
-fn handle(
-    server: &mut Server<SocketRelays>,
-    conns: &mut HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
-    ev: Inbound,
-) {
+fn handle(server: &mut Server<SocketRelays>, conns: &mut send::Conns, ev: Inbound) {
     let now = Instant::now();
     match ev {
         Inbound::Client {
@@ -727,42 +721,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// Sends one transmit; says why if it was dropped here.
-async fn send(
-    server: &Server<SocketRelays>,
-    udp: &HashMap<SocketAddr, Arc<UdpSocket>>,
-    conns: &HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
-    t: Transmit,
-) -> Option<DropReason> {
-    match t.transport {
-        Transport::Udp => {
-            let socket = udp
-                .get(&t.source)
-                .or_else(|| server.relays().socket(&t.source));
-            if let Some(s) = socket {
-                // Most sends fit the socket buffer at once; only a full one costs an await.
-                let sent = match s.try_send_to(&t.data, t.destination) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        s.send_to(&t.data, t.destination).await
-                    }
-                    r => r,
-                };
-                if let Err(e) = sent {
-                    tracing::debug!(to = %t.destination, error = %e, "send failed");
-                }
-            }
-        }
-        Transport::Tcp => {
-            if let Some(w) = conns.get(&(t.source, t.destination)) {
-                // A client that does not read loses messages rather than stalling the
-                // whole server.
-                if let Err(mpsc::error::TrySendError::Full(_)) = w.try_send(t.data) {
-                    return Some(DropReason::QueueFull);
-                }
-            }
-        }
-    }
-    None
 }
