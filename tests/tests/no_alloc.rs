@@ -102,3 +102,95 @@ fn encoding_into_a_caller_buffer_allocates_nothing() {
 fn the_counter_sees_allocations() {
     assert!(allocations_in(|| drop(std::hint::black_box(vec![1u8; 10]))) >= 1);
 }
+
+/// The TURN server's relay paths allocate nothing once warm when the runtime recycles
+/// what it sent (`Server::recycle`): ChannelData and Send indications from the client
+/// to the peer, ChannelData and Data indications from the peer to the client.
+#[test]
+fn the_turn_servers_relay_paths_allocate_nothing_once_warm() {
+    use floe_turn::client::{Client, ClientConfig};
+    use floe_turn::server::{PortPool, Server, ServerConfig};
+    use floe_turn::Transport;
+    use rand::SeedableRng;
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    let server_addr: SocketAddr = "192.0.2.1:3478".parse().unwrap();
+    let client_addr: SocketAddr = "198.51.100.2:40000".parse().unwrap();
+    let (with_channel, without): (SocketAddr, SocketAddr) = (
+        "203.0.113.9:5000".parse().unwrap(),
+        "203.0.113.10:5000".parse().unwrap(),
+    );
+    let mut config = ServerConfig::default();
+    config.users.insert("alice".into(), "wonderland".into());
+    let pool = PortPool::new(
+        Some("192.0.2.1".parse().unwrap()),
+        None,
+        49_152..=49_200,
+        rand_chacha::ChaCha8Rng::seed_from_u64(1),
+    );
+    let now = Instant::now();
+    let mut server = Server::new(config, pool, now, 7);
+    let mut client = Client::new(
+        ClientConfig::new(
+            client_addr,
+            server_addr,
+            Transport::Udp,
+            "alice",
+            "wonderland",
+        ),
+        9,
+    );
+    // Control traffic until quiet.
+    let exchange = |client: &mut Client, server: &mut Server<PortPool<_>>| {
+        for _ in 0..20 {
+            while let Some(t) = client.poll_transmit() {
+                server.handle_client(now, t.transport, t.destination, t.source, &t.data);
+            }
+            let mut any = false;
+            while let Some(t) = server.poll_transmit() {
+                any = true;
+                client.handle_datagram(now, &t.data);
+            }
+            if !any {
+                break;
+            }
+        }
+    };
+    client.allocate(now);
+    exchange(&mut client, &mut server);
+    let relayed = client.relayed()[0];
+    client.create_permission(now, without.ip()).unwrap();
+    client.bind_channel(now, with_channel).unwrap();
+    exchange(&mut client, &mut server);
+    assert!(client.channel(with_channel).is_some());
+
+    let payload = [0x5au8; 160];
+    let mut up_channel = [0u8; 256];
+    let n = client
+        .encode_send(with_channel, &payload, &mut up_channel)
+        .unwrap();
+    let up_channel = &up_channel[..n];
+    let mut up_send = [0u8; 256];
+    let n = client.encode_send(without, &payload, &mut up_send).unwrap();
+    let up_send = &up_send[..n];
+    let relay = |server: &mut Server<PortPool<_>>| {
+        let mut sent = 0;
+        for _ in 0..50 {
+            server.handle_client(now, Transport::Udp, server_addr, client_addr, up_channel);
+            server.handle_client(now, Transport::Udp, server_addr, client_addr, up_send);
+            server.handle_peer(now, relayed, with_channel, &payload);
+            server.handle_peer(now, relayed, without, &payload);
+            while let Some(t) = server.poll_transmit() {
+                sent += 1;
+                server.recycle(t.data);
+            }
+        }
+        sent
+    };
+    assert_eq!(relay(&mut server), 200, "warm-up: every datagram relayed");
+    let mut sent = 0;
+    let allocations = allocations_in(|| sent = relay(&mut server));
+    assert_eq!(sent, 200);
+    assert_eq!(allocations, 0, "the relay paths allocated");
+}

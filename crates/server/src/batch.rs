@@ -8,12 +8,12 @@ use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use floe_turn::Transport;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::datagrams::Datagrams;
 use crate::Inbound;
 
 /// Bytes per receive buffer: one datagram of any size, or a GRO batch (the kernel caps
@@ -56,21 +56,35 @@ pub(crate) async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc
                 // ICMP errors (ECONNREFUSED) are per datagram; the socket stays usable.
                 Err(_) => continue,
             };
+            let mut batch = Datagrams::default();
             for (m, buf) in meta.iter().zip(storage.chunks(SLOT)).take(n) {
                 let Some(filled) = buf.get(..m.len) else {
                     continue;
                 };
                 for datagram in filled.chunks(m.stride.max(1)) {
-                    let ev = Inbound::Client {
-                        transport: Transport::Udp,
-                        local,
-                        remote: m.addr,
-                        data: datagram.to_vec(),
-                    };
-                    if tx.send(ev).await.is_err() {
-                        return;
+                    batch.push(m.addr, datagram);
+                    if batch.is_full() {
+                        let datagrams = std::mem::take(&mut batch);
+                        if tx
+                            .send(Inbound::Datagrams { local, datagrams })
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
                     }
                 }
+            }
+            if !batch.is_empty()
+                && tx
+                    .send(Inbound::Datagrams {
+                        local,
+                        datagrams: batch,
+                    })
+                    .await
+                    .is_err()
+            {
+                return;
             }
         }
     }

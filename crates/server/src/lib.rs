@@ -30,6 +30,7 @@
 )]
 
 mod batch;
+mod datagrams;
 mod listen;
 pub mod metrics;
 mod relays;
@@ -113,10 +114,15 @@ pub(crate) enum Inbound {
         remote: SocketAddr,
         data: Vec<u8>,
     },
+    /// UDP datagrams from clients to the listener `local`, read in one go.
+    Datagrams {
+        local: SocketAddr,
+        datagrams: datagrams::Datagrams,
+    },
+    /// UDP datagrams from peers to the relayed address `relayed`, read in one go.
     Peer {
         relayed: SocketAddr,
-        peer: SocketAddr,
-        data: Vec<u8>,
+        datagrams: datagrams::Datagrams,
     },
     Opened {
         local: SocketAddr,
@@ -645,13 +651,13 @@ async fn run_core(
             () = sleep_until(deadline) => server.handle_timeout(Instant::now()),
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                handle(&mut server, &mut conns, ev);
+                let mut handled = handle(&mut server, &mut conns, ev);
                 // Under load, take what is already queued without going back to the
-                // scheduler: one wakeup, one flush and one counter update per batch
-                // instead of per datagram.
-                for _ in 1..BATCH {
+                // scheduler: one wakeup, one flush (GSO runs) and one counter update per
+                // batch instead of per datagram.
+                while handled < BATCH {
                     let Ok(ev) = rx.try_recv() else { break };
-                    handle(&mut server, &mut conns, ev);
+                    handled += handle(&mut server, &mut conns, ev);
                 }
             }
         }
@@ -670,10 +676,12 @@ async fn run_core(
     tracing::info!("floe server stopped");
 }
 
-/// Most queued events the core handles before sending what they produced.
-const BATCH: usize = 256;
+/// Datagrams (or other events) the core handles, at least, before sending what they
+/// produced, when that many are queued.
+const BATCH: usize = 512;
 
-fn handle(server: &mut Server<SocketRelays>, conns: &mut send::Conns, ev: Inbound) {
+/// Handles one event; returns how many datagrams (or other events: 1) it held.
+fn handle(server: &mut Server<SocketRelays>, conns: &mut send::Conns, ev: Inbound) -> usize {
     let now = Instant::now();
     match ev {
         Inbound::Client {
@@ -682,11 +690,18 @@ fn handle(server: &mut Server<SocketRelays>, conns: &mut send::Conns, ev: Inboun
             remote,
             data,
         } => server.handle_client(now, transport, local, remote, &data),
-        Inbound::Peer {
-            relayed,
-            peer,
-            data,
-        } => server.handle_peer(now, relayed, peer, &data),
+        Inbound::Datagrams { local, datagrams } => {
+            for (remote, data) in datagrams.iter() {
+                server.handle_client(now, Transport::Udp, local, remote, data);
+            }
+            return datagrams.len();
+        }
+        Inbound::Peer { relayed, datagrams } => {
+            for (peer, data) in datagrams.iter() {
+                server.handle_peer(now, relayed, peer, data);
+            }
+            return datagrams.len();
+        }
         Inbound::Opened {
             local,
             remote,
@@ -714,6 +729,7 @@ fn handle(server: &mut Server<SocketRelays>, conns: &mut send::Conns, ev: Inboun
             server.drain();
         }
     }
+    1
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

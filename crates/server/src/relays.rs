@@ -12,6 +12,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::datagrams::Datagrams;
 use crate::Inbound;
 
 /// One relay socket and the task reading it.
@@ -95,36 +96,44 @@ thread_local! {
 }
 
 /// Reads one relay socket: waits for readiness, then drains what is queued through the
-/// thread's shared buffer. The task holds the socket, its address and a channel sender,
-/// and no buffer.
+/// thread's shared buffer into batches ([`Datagrams`]), one queue event each. The task
+/// holds the socket, its address and a channel sender, and no buffer while it waits.
 async fn read_relay(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Sender<Inbound>) {
     loop {
         if socket.readable().await.is_err() {
             return;
         }
+        let mut batch = Datagrams::default();
         loop {
             let got = RELAY_BUF.with(|buf| {
                 let mut buf = buf.borrow_mut();
-                socket
-                    .try_recv_from(&mut buf)
-                    .map(|(n, peer)| (buf.get(..n).map(<[u8]>::to_vec), peer))
+                let (n, peer) = socket.try_recv_from(&mut buf)?;
+                if let Some(data) = buf.get(..n) {
+                    batch.push(peer, data);
+                }
+                Ok::<_, std::io::Error>(())
             });
-            let (data, peer) = match got {
-                Ok((Some(data), peer)) => (data, peer),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            let drained = match got {
+                Ok(()) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
                 // ICMP errors surface per datagram; the socket stays usable.
-                Ok((None, _)) | Err(_) => continue,
+                Err(_) => continue,
             };
-            if inbound
-                .send(Inbound::Peer {
-                    relayed: local,
-                    peer,
-                    data,
-                })
-                .await
-                .is_err()
-            {
-                return;
+            if (drained || batch.is_full()) && !batch.is_empty() {
+                let datagrams = std::mem::take(&mut batch);
+                if inbound
+                    .send(Inbound::Peer {
+                        relayed: local,
+                        datagrams,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if drained {
+                break;
             }
         }
     }

@@ -93,6 +93,9 @@ impl Sender {
             }
             start = end;
         }
+        for t in self.batch.drain(..) {
+            server.recycle(t.data);
+        }
     }
 }
 

@@ -553,11 +553,13 @@ impl<R: RelayAllocator> Server<R> {
         self.stats.packets_to_peers += 1;
         self.stats.bytes_to_peers += data.len() as u64;
         let destination = self.local_relay(peer);
+        let mut out = self.buffer(0);
+        out.extend_from_slice(data);
         self.transmits.push_back(Transmit {
             transport: Transport::Udp,
             source,
             destination,
-            data: data.to_vec(),
+            data: out,
         });
     }
 
@@ -665,8 +667,9 @@ impl<R: RelayAllocator> Server<R> {
         let Some(a) = self.allocations.get(&ft) else {
             return;
         };
-        let data = if let Some(ch) = a.channel_for_peer(now, &peer) {
-            let mut out = vec![0u8; bytes.len() + 8];
+        let channel = a.channel_for_peer(now, &peer);
+        let data = if let Some(ch) = channel {
+            let mut out = self.buffer(bytes.len() + 8);
             match ChannelData::encode(ch, bytes, &mut out, ft.transport.is_stream()) {
                 Ok(n) => {
                     out.truncate(n);
@@ -678,7 +681,7 @@ impl<R: RelayAllocator> Server<R> {
                 }
             }
         } else {
-            let mut out = vec![0u8; bytes.len() + 64];
+            let mut out = self.buffer(bytes.len() + 64);
             let tid = TransactionId(self.rng.gen());
             let built = (|| {
                 let mut b = MessageBuilder::new(

@@ -69,9 +69,17 @@ pub struct Server<R> {
     reservations: std::sync::Arc<SharedReservations>,
     unauth: HashMap<IpAddr, (Instant, u32)>,
     transmits: VecDeque<Transmit>,
+    /// Buffers of sent transmits, given back with [`Server::recycle`].
+    spare: Vec<Vec<u8>>,
     stats: ServerStats,
     next_sweep: Option<Instant>,
 }
+
+/// Most spare transmit buffers a server keeps ([`Server::recycle`]): 256 of at most
+/// [`SPARE_CAPACITY`], half a MiB.
+pub const SPARE_BUFFERS: usize = 256;
+/// Largest buffer kept for reuse: any datagram of a 1500-byte path and more.
+pub const SPARE_CAPACITY: usize = 2048;
 
 /// How often expired state is swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -101,6 +109,7 @@ impl<R: RelayAllocator> Server<R> {
             per_user: HashMap::new(),
             unauth: HashMap::new(),
             transmits: VecDeque::new(),
+            spare: Vec::new(),
             stats: ServerStats::default(),
             next_sweep: None,
         }
@@ -155,6 +164,25 @@ impl<R: RelayAllocator> Server<R> {
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// Gives back the buffer of a sent [`Transmit`]. The relay paths (ChannelData and
+    /// Send indications to peers, ChannelData and Data indications to clients) take
+    /// their buffers from those given back, so a runtime that recycles what it sent
+    /// relays without allocating once warm. At most [`SPARE_BUFFERS`] are kept, and only
+    /// those of datagram size ([`SPARE_CAPACITY`]); others are dropped.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= SPARE_CAPACITY {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    /// A buffer of `len` zero bytes, recycled when one is spare.
+    pub(crate) fn buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.resize(len, 0);
+        b
     }
 
     /// When [`Server::handle_timeout`] should next run.
