@@ -7,6 +7,9 @@
 #   - relayed packets/s: CLIENTS allocations, one channel each to a local UDP peer,
 #     100 B and 1200 B payloads, client -> peer ("up"), plus 100 B peer -> client ("down"),
 #     as fast as a window of WINDOW packets per allocation allows (loss is counted);
+#   - server CPU per relayed packet at a fixed offered load: RATE packets/s over the
+#     CLIENTS allocations, 100 B up (both servers carry it without loss; batching
+#     helps less than at saturation, since fewer datagrams wait per wakeup);
 #   - allocations/s: ALLOC_WORKERS workers looping Allocate (401 + authenticated) and
 #     Refresh(LIFETIME 0).
 # Prints every run as JSON (plus the server's CPU seconds during it, from /proc), then a
@@ -15,7 +18,7 @@
 # per packet is the steadier measure of the server's cost. Both servers are stopped on
 # exit.
 #
-# Usage: benches/turn_vs_coturn.sh   (env: REPS=3 SECS=3 CLIENTS=4 WINDOW=64
+# Usage: benches/turn_vs_coturn.sh   (env: REPS=3 SECS=3 CLIENTS=4 WINDOW=64 RATE=50000
 #                                     ALLOC_WORKERS=4 ALLOC_SECS=1 PIN=0 OUT=/tmp/..jsonl)
 # PIN=1 runs the servers on CPU 0 and the load generator on CPU 1 (taskset).
 # FLOE_BIN=path measures another floe binary (e.g. an older build); FLOE_ARGS adds
@@ -26,6 +29,7 @@ REPS=${REPS:-3}
 SECS=${SECS:-3}
 CLIENTS=${CLIENTS:-4}
 WINDOW=${WINDOW:-64}
+RATE=${RATE:-50000}
 ALLOC_WORKERS=${ALLOC_WORKERS:-4}
 # coturn keeps a deleted allocation's relay port for about a second, so a long
 # allocation run measures its port range, not its speed: both servers get 15 000 ports
@@ -76,6 +80,7 @@ scenarios=(
     "packets --clients $CLIENTS --window $WINDOW --size 100 --secs $SECS"
     "packets --clients $CLIENTS --window $WINDOW --size 1200 --secs $SECS"
     "packets --clients $CLIENTS --window $WINDOW --size 100 --secs $SECS --direction down"
+    "packets --clients $CLIENTS --window $WINDOW --size 100 --secs $SECS --rate $RATE"
     "allocs --concurrency $ALLOC_WORKERS --secs $ALLOC_SECS --warmup 0.2"
 )
 for rep in $(seq "$REPS"); do
@@ -100,7 +105,8 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def key(r):
     if r["mode"] == "packets":
-        return f'packets {r["direction"]} {r["size"]} B'
+        rate = f' at {r["rate"]:,} pps offered' if r.get("rate") else ""
+        return f'packets {r["direction"]} {r["size"]} B{rate}'
     return f'allocs x{r["concurrency"]}'
 keys = list(dict.fromkeys(key(r) for r in rows))
 def med(k, name, field):
