@@ -392,17 +392,11 @@ fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
             return 2;
         }
     };
-    let workers = floe_server::worker_count(args.threads);
-    let rt = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-    };
+    // One worker runs on this thread's runtime; several run on threads of their own
+    // (floe-server), and this one keeps the signals, metrics and counters.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {

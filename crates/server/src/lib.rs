@@ -157,7 +157,8 @@ pub struct ServerHandle {
     /// Each worker's queue.
     inbound: Vec<mpsc::Sender<Inbound>>,
     tls_acceptor: Option<watch::Sender<Arc<rustls::ServerConfig>>>,
-    cores: Vec<JoinHandle<()>>,
+    /// Each worker's end.
+    cores: Vec<oneshot::Receiver<()>>,
     /// Tasks that add the workers' counters up.
     summing: Vec<JoinHandle<()>>,
     /// When [`spawn`] was called, in seconds since the Unix epoch.
@@ -300,6 +301,9 @@ struct Worker {
     /// Sockets the worker sends from (its listeners and the RFC 5780 ones).
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     tasks: Vec<JoinHandle<()>>,
+    /// The worker's own runtime (one thread) when there are several workers; `None`:
+    /// the caller's.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// How many workers [`ServerOptions::workers`] asks for: 0 is one per CPU on Linux
@@ -322,22 +326,36 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         .map_or(0.0, |d| d.as_secs_f64());
     let n = worker_count(opts.workers);
     let shared = n > 1;
-    let mut workers: Vec<Worker> = (0..n)
-        .map(|_| {
-            let (tx, rx) = mpsc::channel::<Inbound>(4096);
-            Worker {
-                tx,
-                rx,
-                udp: HashMap::new(),
-                tasks: Vec::new(),
-            }
-        })
-        .collect();
+    let mut workers: Vec<Worker> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = mpsc::channel::<Inbound>(4096);
+        // Several workers: each runs on a thread of its own with a single-threaded
+        // runtime, so its readers, relay sockets and core never wake each other
+        // across CPUs (a multi-threaded runtime moves tasks between threads).
+        let runtime = if shared {
+            Some(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?,
+            )
+        } else {
+            None
+        };
+        workers.push(Worker {
+            tx,
+            rx,
+            udp: HashMap::new(),
+            tasks: Vec::new(),
+            runtime,
+        });
+    }
     // UDP listeners: worker 0 binds (port 0 picks the port), the others bind what it got.
     let mut udp_addrs = Vec::new();
     for addr in &opts.udp {
         let mut local = *addr;
         for (i, w) in workers.iter_mut().enumerate() {
+            // Sockets made and tasks spawned here belong to the worker's thread.
+            let _entered = w.runtime.as_ref().map(tokio::runtime::Runtime::enter);
             let s = Arc::new(listen::udp(local, shared)?);
             set_buffers(&s, LISTENER_BUFFER);
             if i == 0 {
@@ -441,9 +459,27 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     for (w, server) in workers.into_iter().zip(servers) {
         let (stats_tx, stats_rx) = watch::channel(ServerStats::default());
         let (stop_tx, stop_rx) = oneshot::channel();
-        handle.cores.push(tokio::spawn(run_core(
-            server, w.rx, w.udp, stats_tx, stop_rx, w.tasks,
-        )));
+        let (done_tx, done_rx) = oneshot::channel();
+        let core = run_core(server, w.rx, w.udp, stats_tx, stop_rx, w.tasks);
+        match w.runtime {
+            None => {
+                tokio::spawn(async move {
+                    core.await;
+                    let _ = done_tx.send(());
+                });
+            }
+            Some(runtime) => {
+                let name = format!("floe-worker-{}", handle.cores.len());
+                std::thread::Builder::new().name(name).spawn(move || {
+                    runtime.block_on(core);
+                    // Dropping the runtime ends the worker's other tasks (connections)
+                    // and closes their sockets before shutdown returns.
+                    drop(runtime);
+                    let _ = done_tx.send(());
+                })?;
+            }
+        }
+        handle.cores.push(done_rx);
         handle.worker_stats.push(stats_rx);
         handle.stop.push(stop_tx);
         handle.inbound.push(w.tx);
@@ -475,6 +511,7 @@ fn listen_streams(
     for addr in addrs {
         let mut local = *addr;
         for (i, w) in workers.iter_mut().enumerate() {
+            let _entered = w.runtime.as_ref().map(tokio::runtime::Runtime::enter);
             let l = listen::tcp(local, shared)?;
             if i == 0 {
                 local = l.local_addr()?;
