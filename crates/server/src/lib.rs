@@ -80,7 +80,8 @@ pub struct ServerOptions {
     pub turn: ServerConfig,
     /// Independent workers, each with its own `SO_REUSEPORT` sockets on every listen
     /// address, its own TURN core, allocations and relay sockets; they share the nonce
-    /// key, the users, the allocation quotas, the RESERVATION-TOKENs and the counters.
+    /// key, the users, the allocation quotas, the RESERVATION-TOKENs, the users'
+    /// bandwidth buckets and the counters.
     /// 0 = one per CPU on Linux, one elsewhere ([`worker_count`]). More than one needs
     /// Linux. Default 1.
     pub workers: usize,
@@ -376,6 +377,9 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     }
     if turn.reservations.is_none() {
         turn.reservations = Some(Arc::new(floe_turn::server::SharedReservations::new()));
+    }
+    if turn.user_buckets.is_none() {
+        turn.user_buckets = Some(Arc::new(floe_turn::server::SharedUserBuckets::new()));
     }
     let parked = relays::Parked::default();
     if let Some(alternate) = opts.alternate {

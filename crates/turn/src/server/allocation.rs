@@ -46,6 +46,8 @@ pub(crate) struct Allocation {
     pub(crate) address_error: Option<(floe_stun::attributes::AddressFamily, u16)>,
     /// The allocation's bandwidth cap, when configured.
     pub(crate) bucket: Option<super::bandwidth::Bucket>,
+    /// The user's bucket (`user_max_bps`), shared with the user's other allocations.
+    pub(crate) user_bucket: Option<super::bandwidth::UserBucket>,
     /// Its kind, for the counters by kind.
     pub(crate) kind: AllocationKind,
     /// Payload bytes relayed to peers, for the log line at its end.

@@ -2,8 +2,62 @@
 //! `user-quota`-style bandwidth, floe's `--max-bps` and `--user-max-bps`): token buckets
 //! over relayed payload bytes in both directions. A packet over the cap is dropped and
 //! counted, never queued, so a cap costs no memory.
+//!
+//! A user's bucket is shared by all the user's allocations on every worker of the
+//! process ([`SharedUserBuckets`]): each allocation holds the bucket itself, so the
+//! packet path takes only that user's lock, never a global one.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
+
+/// The bucket of one user, held by each of the user's allocations.
+pub(crate) type UserBucket = Arc<Mutex<Bucket>>;
+
+/// Locks a user's bucket. A worker that panicked holding it ends the process (floe
+/// serve's backstop); the bucket is consistent between statements.
+pub(crate) fn lock(b: &UserBucket) -> MutexGuard<'_, Bucket> {
+    b.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The users' buckets of one server process (`user_max_bps`), shared through an `Arc`
+/// by every worker's [`Server`](super::Server)
+/// ([`ServerConfig::user_buckets`](super::ServerConfig::user_buckets)). The map's lock
+/// is taken when an allocation is made, never on the packet path; a bucket lives as
+/// long as one of the user's allocations holds it.
+#[derive(Debug, Default)]
+pub struct SharedUserBuckets {
+    inner: Mutex<HashMap<String, Weak<Mutex<Bucket>>>>,
+}
+
+impl SharedUserBuckets {
+    /// No buckets.
+    pub fn new() -> SharedUserBuckets {
+        SharedUserBuckets::default()
+    }
+
+    /// The bucket of `user`, made full at `bits_per_second` if none is live.
+    pub(crate) fn get(&self, user: &str, bits_per_second: u64, now: Instant) -> UserBucket {
+        let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(b) = map.get(user).and_then(Weak::upgrade) {
+            return b;
+        }
+        // Forget users without allocations now and then: the map stays within about
+        // twice the users that have allocations.
+        if map.len() >= 64 && map.len().is_power_of_two() {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        let b = Arc::new(Mutex::new(Bucket::new(bits_per_second, now)));
+        map.insert(user.to_owned(), Arc::downgrade(&b));
+        b
+    }
+
+    /// Users with a live bucket.
+    pub fn users(&self) -> usize {
+        let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        map.values().filter(|w| w.strong_count() > 0).count()
+    }
+}
 
 /// A token bucket of `rate` bytes per second that holds at most one second's worth (the
 /// burst a cap allows).
@@ -85,6 +139,32 @@ mod tests {
         }
         // One second of burst plus 3 s at the rate, within one packet.
         assert!((39_000..=40_000).contains(&passed), "{passed}");
+    }
+
+    #[test]
+    fn a_users_bucket_is_one_while_an_allocation_holds_it_and_the_map_stays_bounded() {
+        let now = Instant::now();
+        let shared = SharedUserBuckets::new();
+        let a = shared.get("alice", 8_000, now);
+        let b = shared.get("alice", 8_000, now);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(lock(&a).fits(now, 1000));
+        lock(&a).take(1000);
+        assert!(
+            !lock(&b).fits(now, 1),
+            "taken through one, gone for the other"
+        );
+        drop((a, b));
+        assert_eq!(shared.users(), 0);
+        assert!(
+            lock(&shared.get("alice", 8_000, now)).fits(now, 1000),
+            "a new bucket"
+        );
+        for i in 0..10_000 {
+            drop(shared.get(&format!("u{i}"), 8_000, now));
+        }
+        let len = shared.inner.lock().unwrap().len();
+        assert!(len <= 8_192, "{len} entries for no live user");
     }
 
     #[test]

@@ -85,6 +85,12 @@ pub struct ServerConfig {
     ///
     /// [`Server`]: super::Server
     pub reservations: Option<std::sync::Arc<super::SharedReservations>>,
+    /// The users' bandwidth buckets (`user_max_bps`) shared with the other workers of
+    /// this server, so a user's cap holds for the whole process; `None` gives each
+    /// [`Server`] its own. Give every worker a clone of one `Arc`.
+    ///
+    /// [`Server`]: super::Server
+    pub user_buckets: Option<std::sync::Arc<super::SharedUserBuckets>>,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +121,7 @@ impl Default for ServerConfig {
             external_ips: Vec::new(),
             quota: None,
             reservations: None,
+            user_buckets: None,
         }
     }
 }

@@ -284,17 +284,16 @@ impl<R: RelayAllocator> Server<R> {
             reservation: new_token,
             address_error,
             bucket: self.config.max_bps.map(|bps| Bucket::new(bps, now)),
+            user_bucket: self
+                .config
+                .user_max_bps
+                .map(|bps| self.user_buckets.get(&auth.username, bps, now)),
             kind,
             bytes_to_peers: 0,
             bytes_to_clients: 0,
         };
         a.log(ft, Lifecycle::Created(lifetime));
         self.allocations.insert(*ft, a);
-        if let Some(bps) = self.config.user_max_bps {
-            self.user_buckets
-                .entry(auth.username.clone())
-                .or_insert_with(|| Bucket::new(bps, now));
-        }
         self.allocate_success(
             ft,
             msg.transaction_id(),
@@ -606,19 +605,18 @@ impl<R: RelayAllocator> Server<R> {
             return false;
         };
         let fits_allocation = a.bucket.as_mut().is_none_or(|b| b.fits(now, bytes));
-        let user = self.user_buckets.get_mut(&a.username);
-        let fits_user = match user {
-            Some(b) => b.fits(now, bytes),
-            None => true,
-        };
+        let mut user = a.user_bucket.as_ref().map(super::bandwidth::lock);
+        let fits_user = user.as_mut().is_none_or(|b| b.fits(now, bytes));
         if !(fits_allocation && fits_user) {
+            drop(user);
             self.stats.count_drop(DropReason::OverCap);
             return false;
         }
-        if let Some(b) = a.bucket.as_mut() {
+        if let Some(b) = user.as_mut() {
             b.take(bytes);
         }
-        if let Some(b) = self.user_buckets.get_mut(&a.username) {
+        drop(user);
+        if let Some(b) = a.bucket.as_mut() {
             b.take(bytes);
         }
         match direction {

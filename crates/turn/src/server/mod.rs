@@ -34,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 pub use allocation::FiveTuple;
 use allocation::{Allocation, Lifecycle};
 use auth::{Authenticated, Refusal, OFFERED};
+pub use bandwidth::SharedUserBuckets;
 pub use config::ServerConfig;
 pub use quota::SharedQuota;
 pub use relay::{PortPool, RelayAllocator, RelayRange};
@@ -60,7 +61,7 @@ pub struct Server<R> {
     /// request with a USERHASH costs one lookup, not a SHA-256 per user.
     user_hashes: HashMap<[u8; 32], String>,
     /// Bandwidth buckets of users with allocations, when `user_max_bps` is set.
-    user_buckets: HashMap<String, bandwidth::Bucket>,
+    user_buckets: std::sync::Arc<SharedUserBuckets>,
     /// Set by [`Server::drain`]: new Allocates are refused.
     draining: bool,
     /// Allocation counts, maybe shared with other workers.
@@ -94,7 +95,7 @@ impl<R: RelayAllocator> Server<R> {
         let user_hashes = auth::user_hashes(&config);
         Server {
             user_hashes,
-            user_buckets: HashMap::new(),
+            user_buckets: config.user_buckets.clone().unwrap_or_default(),
             draining: false,
             quota: config.quota.clone().unwrap_or_default(),
             reservations: config.reservations.clone().unwrap_or_default(),
@@ -261,7 +262,6 @@ impl<R: RelayAllocator> Server<R> {
             *n -= 1;
             if *n == 0 {
                 self.per_user.remove(&a.username);
-                self.user_buckets.remove(&a.username);
             }
         }
     }

@@ -1474,6 +1474,34 @@ fn user_max_bps_is_shared_by_the_users_allocations() {
     assert_eq!(net.server.stats().over_cap, 2);
 }
 
+/// Two workers sharing the users' buckets: alice's cap holds over her allocations on
+/// both, and goes when her last allocation does.
+#[test]
+fn user_max_bps_holds_across_workers() {
+    let buckets = std::sync::Arc::new(SharedUserBuckets::new());
+    let mut cfg = config();
+    cfg.user_max_bps = Some(80_000);
+    cfg.user_buckets = Some(buckets.clone());
+    let mut w1 = Net::new(cfg.clone());
+    let mut w2 = Net::new(cfg);
+    let a = allocated_with_permission(&mut w1, CLIENT, "alice", "wonderland");
+    let b = allocated_with_permission(&mut w2, "198.51.100.7:40001", "alice", "wonderland");
+    assert_eq!(buckets.users(), 1);
+    assert_eq!(burst_to_peer(&mut w1, a, 6, 1000), 6);
+    assert_eq!(
+        burst_to_peer(&mut w2, b, 6, 1000),
+        4,
+        "the other worker shares"
+    );
+    assert_eq!(w2.server.stats().over_cap, 2);
+    for (net, c) in [(&mut w1, a), (&mut w2, b)] {
+        let now = net.now;
+        net.clients[c].deallocate(now);
+        net.settle();
+    }
+    assert_eq!(buckets.users(), 0, "no allocation holds it");
+}
+
 #[test]
 fn a_draining_server_refuses_new_allocations_and_keeps_the_old_ones() {
     for alternate in [None, Some(addr("203.0.113.9:3478"))] {
