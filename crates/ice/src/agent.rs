@@ -17,29 +17,15 @@ use rand_chacha::ChaCha8Rng;
 mod prune;
 mod relay;
 
-pub use relay::{Transport, TurnServer};
+pub use relay::TurnServer;
+
+pub use crate::transport::{Transmit, Transport};
 
 use crate::candidate::{self, Candidate, CandidateAddress, CandidateKind};
 use crate::checklist::{pair_priority, Pair, PairState, PairStats};
 use crate::config::{AgentConfig, Nomination, Role};
 use crate::event::{ConnectionState, Event, GatheringState, SelectedPair};
 use crate::stats::AgentStats;
-
-/// A datagram to send: from `source` (a local socket the runtime owns) to `destination`.
-///
-/// With [`Transport::Tcp`] or [`Transport::Tls`] the bytes go on the runtime's connection to
-/// the TURN server `destination` instead (see [`Agent::handle_stream_receive`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// UDP, or the stream to a TURN server.
-    pub transport: Transport,
-    /// The local socket address to send from.
-    pub source: SocketAddr,
-    /// Where to.
-    pub destination: SocketAddr,
-    /// The bytes.
-    pub data: Vec<u8>,
-}
 
 /// Whether `msg` carries a comprehension-required attribute floe does not know
 /// (RFC 8489 §14: types below 0x8000), which makes a response or indication unusable;

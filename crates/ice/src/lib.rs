@@ -24,10 +24,12 @@ pub mod config;
 pub mod event;
 pub mod sdp;
 pub mod stats;
+pub mod transport;
 
-pub use agent::{Agent, Credentials, SendError, Transmit, Transport, TurnServer};
+pub use agent::{Agent, Credentials, SendError, TurnServer};
 pub use candidate::{Candidate, CandidateAddress, CandidateKind, TcpType, TransportProtocol};
 pub use checklist::{PairState, PairStats};
 pub use config::{AgentConfig, Nomination, Role};
 pub use event::{ConnectionState, Event, GatheringState, SelectedPair};
 pub use stats::AgentStats;
+pub use transport::{Transmit, Transport};

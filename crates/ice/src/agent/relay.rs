@@ -9,50 +9,17 @@
 //! or closed connection is reported with [`Agent::handle_stream_closed`]; when the agent no
 //! longer needs a connection it raises [`Event::CloseStream`].
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use floe_turn::client::{Client as TurnClient, ClientConfig as TurnConfig, Event as TurnEvent};
 use rand::Rng;
 
-use super::{Agent, Transmit};
+use super::Agent;
 use crate::candidate::{self, Candidate, CandidateKind};
 use crate::checklist::PairState;
 use crate::event::Event;
-
-/// How a local socket reaches a TURN server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// UDP datagrams (and all host and server-reflexive traffic).
-    Udp,
-    /// A TCP connection (RFC 8656 §3.1; framing per RFC 8489 §6.2.2).
-    Tcp,
-    /// TLS over TCP (`turns:`, RFC 7065); the runtime does the TLS.
-    Tls,
-}
-
-impl Transport {
-    /// Whether this is a byte stream (TCP or TLS).
-    pub fn is_stream(self) -> bool {
-        !matches!(self, Transport::Udp)
-    }
-
-    /// `udp`, `tcp` or `tls`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::transport::{Transmit, Transport};
 
 /// A TURN server to allocate a relayed candidate on.
 ///
