@@ -18,12 +18,17 @@
 )]
 
 pub mod agent;
+mod binding;
 pub mod candidate;
 pub mod checklist;
 pub mod config;
+mod consent;
 pub mod event;
+pub mod gather;
+mod nomination;
 pub mod sdp;
 pub mod stats;
+mod transactions;
 pub mod transport;
 
 pub use agent::{Agent, Credentials, SendError, TurnServer};
