@@ -1,13 +1,14 @@
 //! The ICE agent (RFC 8445), sans-IO: the orchestration of its parts.
 //!
-//! The parts own their state: the [`Checklist`] (pairs, triggered checks, Ta pacing,
-//! pruning), the [`Transactions`] in flight, [`Nominations`] with the pure nomination
-//! [`Policy`], [`Consent`] freshness, and the gathering of local candidates and relays
-//! ([`Gathering`]). This file holds the agent's public surface (inputs `handle_*(now, ..)`
+//! The parts own their state: the `Checklist` (pairs, triggered checks, Ta pacing,
+//! pruning), the `Transactions` in flight, `Nominations` with the pure nomination
+//! `Policy`, `Consent` freshness, and the gathering of local candidates and relays
+//! (`Gathering`). This file holds the agent's public surface (inputs `handle_*(now, ..)`
 //! and the application's calls; outputs `poll_transmit`, `poll_event`, `poll_timeout`),
 //! takes the earliest of the parts' timers and dispatches `handle_timeout` to them.
 //! The submodules join the parts where one input touches several: `checks` (STUN checks
-//! out and in), `candidates` (local and remote candidates, pairing) and `relay` (TURN).
+//! out and in), `candidates` (local and remote candidates, pairing), `relay` (TURN) and
+//! `selection` (the selected pair, nomination, pruning).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,7 +21,9 @@ use rand_chacha::ChaCha8Rng;
 mod candidates;
 mod checks;
 mod relay;
+mod selection;
 
+pub use crate::credentials::Credentials;
 pub use crate::gather::TurnServer;
 pub use crate::transport::{Transmit, Transport};
 
@@ -30,35 +33,9 @@ use crate::config::{AgentConfig, Role};
 use crate::consent::Consent;
 use crate::event::{ConnectionState, Event, GatheringState, SelectedPair};
 use crate::gather::Gathering;
-use crate::nomination::{Nominations, Policy};
+use crate::nomination::Nominations;
 use crate::stats::AgentStats;
 use crate::transactions::Transactions;
-
-/// ICE credentials (RFC 8445 §5.3; RFC 8839 §5.4: ufrag ≥ 4 and pwd ≥ 22 characters).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// ice-ufrag.
-    pub ufrag: String,
-    /// ice-pwd.
-    pub pwd: String,
-}
-
-impl Credentials {
-    /// Random credentials: 8-character ufrag, 24-character pwd from the ice-char set.
-    pub fn random<R: Rng>(rng: &mut R) -> Credentials {
-        const ICE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut pick = |n: usize| {
-            (0..n)
-                .filter_map(|_| ICE.get(rng.gen_range(0..ICE.len())).copied())
-                .map(char::from)
-                .collect::<String>()
-        };
-        Credentials {
-            ufrag: pick(8),
-            pwd: pick(24),
-        }
-    }
-}
 
 /// Why data could not be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -188,7 +165,7 @@ impl Agent {
     }
 
     /// Stats of every pair: (local base, remote, state, stats). Once a pair is nominated
-    /// the others are forgotten (RFC 8445 §8.1.2, [`Checklist::prune`]), so only the
+    /// the others are forgotten (RFC 8445 §8.1.2, `Checklist::prune`), so only the
     /// selected pair (and, when renominating, the pairs still measured) remain.
     pub fn pair_stats(
         &self,
@@ -346,130 +323,6 @@ impl Agent {
             self.connection_state = state;
             self.events.push_back(Event::ConnectionState(state));
         }
-    }
-
-    fn policy(&self) -> Policy<'_> {
-        Policy {
-            checklist: &self.checklist,
-            role: self.role,
-            config: &self.config,
-        }
-    }
-
-    fn select(&mut self, now: Instant, id: PairId) {
-        if self.selected == Some(id) {
-            return;
-        }
-        let Some(described) = self.describe(id) else {
-            return;
-        };
-        self.selected = Some(id);
-        // Consent is per pair (RFC 7675 §5.1): the new pair's latest response counts.
-        self.consent.refreshed(
-            self.checklist
-                .get(id)
-                .and_then(|q| q.last_response)
-                .unwrap_or(now),
-        );
-        tracing::info!(pair = %id, local = %described.local, remote = %described.remote, rtt_ms = ?described.rtt.map(|r| r.as_millis()), "selected pair");
-        self.events.push_back(Event::SelectedPair(described));
-    }
-
-    fn describe(&self, id: PairId) -> Option<SelectedPair> {
-        let pair = self.checklist.get(id)?;
-        Some(SelectedPair {
-            local: pair.base,
-            remote: pair.remote_addr,
-            local_kind: pair.local_kind,
-            remote_kind: pair.remote_kind,
-            rtt: pair.stats.smoothed_rtt,
-            nominated: self.nominations.nominated == Some(id),
-            turn_transport: self.gathering.relay_transport(pair.base),
-        })
-    }
-
-    /// The pair is nominated (RFC 8445 §8.1.1 as the controlling agent, §8.2 as the
-    /// controlled one): it is selected, the others are pruned at the next timer, and the
-    /// controlling agent starts its consent checks.
-    fn nominate(&mut self, now: Instant, id: PairId) {
-        if let Some(pair) = self.checklist.get_mut(id) {
-            pair.nominated = true;
-        }
-        self.nominations.nominated = Some(id);
-        self.checklist.request_prune();
-        let already = self.selected == Some(id);
-        self.select(now, id);
-        if already {
-            // Same pair, now final: say so.
-            if let Some(described) = self.describe(id) {
-                self.events.push_back(Event::SelectedPair(described));
-            }
-        }
-        self.set_state(ConnectionState::Completed);
-        if self.role == Role::Controlling {
-            self.consent
-                .start_randomized(now, &self.config, &mut self.rng);
-        }
-    }
-
-    /// Before nomination, data goes on the best usable pair (lowest RTT among direct pairs,
-    /// else relayed); the controlling side nominates once the choice is settled
-    /// ([`Policy::choice`]), and renominates a clearly better pair ([`Policy::better_than`]).
-    fn update_selection(&mut self, now: Instant) {
-        if self.nominations.nominated.is_none() {
-            if let Some(best) = self.policy().best_usable() {
-                if self.selected != Some(best) {
-                    self.select(now, best);
-                }
-                self.set_state(ConnectionState::Connected);
-                self.consent.start(now, &self.config);
-            }
-        }
-        if self.role != Role::Controlling || self.nominations.nominating.is_some() {
-            return;
-        }
-        let next = match self.nominations.nominated {
-            None => (!self.checklist.nominating_check_in_flight())
-                .then(|| {
-                    self.policy()
-                        .choice(now, self.nominations.first_direct_success)
-                })
-                .flatten(),
-            Some(nominated) => {
-                let better = self
-                    .renominate
-                    .then(|| self.policy().better_than(nominated))
-                    .flatten();
-                if let Some(p) = better {
-                    self.nominations.counter += 1;
-                    tracing::info!(pair = %p, "renominating a better pair");
-                }
-                better
-            }
-        };
-        if let Some(p) = next {
-            self.nominations.nominating = Some(p);
-            self.checklist.trigger_first(now, p);
-        }
-    }
-
-    /// Drops the pairs a nomination made useless ([`Checklist::prune`]) and their
-    /// transactions, and gives back the capacity of idle queues.
-    fn prune_after_nomination(&mut self) {
-        let Some(selected) = self.selected else {
-            return;
-        };
-        let mut keep = vec![selected];
-        keep.extend(self.policy().measured(selected, self.renominate));
-        keep.extend(self.nominations.nominated);
-        keep.extend(self.nominations.nominating);
-        self.checklist.prune(&keep);
-        let checklist = &self.checklist;
-        self.transactions
-            .retain(|o| o.purpose.pair().is_none_or(|p| checklist.get(p).is_some()));
-        self.remotes.shrink_to_fit();
-        self.locals.shrink_to_fit();
-        self.shrink_idle_queues();
     }
 
     /// Gives back the capacity of empty event and transmit queues (a burst at start-up

@@ -1,10 +1,10 @@
-//! The checklist (RFC 8445 §6.1.2): the candidate pairs, keyed by [`PairId`], their
+//! The checklist (RFC 8445 §6.1.2): the candidate pairs, keyed by `PairId`, their
 //! states, and the order checks go out in: the triggered-check queue (§7.3.1.4), pacing by
 //! Ta (§6.1.4.2), unfreezing (§6.1.2.6, §7.2.5.3.3), the pair limit (§6.1.2.5) and
 //! pruning once a pair is nominated (§8.1.2).
 //!
 //! The checklist knows nothing of STUN: the agent sends the check it picks
-//! ([`Checklist::next_due`]) and tells it what became of it.
+//! (`Checklist::next_due`) and tells it what became of it.
 
 use std::collections::VecDeque;
 use std::fmt;

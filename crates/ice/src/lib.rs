@@ -23,13 +23,14 @@ pub mod candidate;
 pub mod checklist;
 pub mod config;
 mod consent;
+mod credentials;
 pub mod event;
-pub mod gather;
+mod gather;
 mod nomination;
 pub mod sdp;
 pub mod stats;
 mod transactions;
-pub mod transport;
+mod transport;
 
 pub use agent::{Agent, Credentials, SendError, TurnServer};
 pub use candidate::{Candidate, CandidateAddress, CandidateKind, TcpType, TransportProtocol};
