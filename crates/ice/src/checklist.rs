@@ -22,6 +22,14 @@ use crate::candidate::CandidateKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct PairId(u64);
 
+#[cfg(test)]
+impl PairId {
+    /// An id for tests of other parts.
+    pub(crate) fn for_test(n: u64) -> PairId {
+        PairId(n)
+    }
+}
+
 impl fmt::Display for PairId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -506,6 +514,84 @@ pub(crate) fn pair_priority(controlling: u32, controlled: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn new_pair(remote_port: u16, foundation: &str, priority: u64) -> NewPair {
+        NewPair {
+            local: 0,
+            remote: usize::from(remote_port),
+            base: "192.0.2.1:5000".parse().unwrap(),
+            remote_addr: SocketAddr::from(([198, 51, 100, 7], remote_port)),
+            local_kind: CandidateKind::Host,
+            remote_kind: CandidateKind::Host,
+            foundation: ("1".into(), foundation.into()),
+            priority,
+        }
+    }
+
+    fn state(list: &Checklist, id: PairId) -> PairState {
+        list.get(id).unwrap().state
+    }
+
+    #[test]
+    fn pair_ids_survive_pruning_and_a_replacement_gets_a_new_one() {
+        let ta = Duration::from_millis(50);
+        let mut list = Checklist::new(ta, 3);
+        let a = list.insert(new_pair(1, "a", 10), None).unwrap();
+        let b = list.insert(new_pair(2, "b", 30), None).unwrap();
+        let c = list.insert(new_pair(3, "c", 20), None).unwrap();
+        assert_eq!(
+            list.insert(new_pair(2, "b", 30), None),
+            Some(b),
+            "same pair"
+        );
+        // Full: a higher-priority pair takes the place of the lowest (a), with a new id.
+        let d = list.insert(new_pair(4, "d", 40), None).unwrap();
+        assert!(![a, b, c].contains(&d));
+        assert!(list.get(a).is_none());
+        assert_eq!(
+            list.insert(new_pair(5, "e", 1), None),
+            None,
+            "ranks below all"
+        );
+        list.prune(&[d, b]);
+        assert!(list.is_pruned());
+        assert!(list.get(c).is_none());
+        assert_eq!(list.get(b).unwrap().priority, 30);
+        assert_eq!(list.get(d).unwrap().priority, 40);
+    }
+
+    #[test]
+    fn checks_are_paced_by_ta_triggered_first_then_by_priority() {
+        let ta = Duration::from_millis(50);
+        let now = Instant::now();
+        let mut list = Checklist::new(ta, 100);
+        let low = list.insert(new_pair(1, "a", 10), None).unwrap();
+        let high = list.insert(new_pair(2, "b", 30), None).unwrap();
+        let frozen = list.insert(new_pair(3, "a", 50), None).unwrap();
+        assert_eq!(
+            state(&list, frozen),
+            PairState::Frozen,
+            "second of foundation a"
+        );
+        assert!(list.start(now));
+        list.schedule(now);
+        assert_eq!(list.trigger(now, low), None);
+        let due = list.next_due(now, None).unwrap();
+        assert_eq!(due.pair, low, "the triggered check first");
+        list.check_sent(low, now, TransactionId([1; 12]), false, ta);
+        assert!(
+            list.next_due(now + ta / 2, None).is_none(),
+            "one check per Ta"
+        );
+        assert_eq!(list.poll_timeout(), Some(now + ta));
+        assert_eq!(list.next_due(now + ta, None).unwrap().pair, high);
+        list.check_sent(high, now + ta, TransactionId([2; 12]), false, ta);
+        // A request on a pair with a plain check in flight cancels that check (§7.3.1.4).
+        assert_eq!(list.trigger(now + ta, low), Some(TransactionId([1; 12])));
+        assert_eq!(state(&list, low), PairState::Waiting);
+        list.unfreeze(&("1".into(), "a".into()));
+        assert_eq!(state(&list, frozen), PairState::Waiting);
+    }
 
     #[test]
     fn pair_priority_matches_rfc_8445_formula() {

@@ -96,3 +96,34 @@ impl Consent {
         tc
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn consent_checks_are_randomized_and_consent_expires_after_the_timeout() {
+        let config = AgentConfig::default();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let now = Instant::now();
+        let mut consent = Consent::default();
+        assert_eq!(consent.poll_timeout(false, &config), None);
+        consent.start(now, &config);
+        consent.refreshed(now);
+        assert!(consent.is_running() && !consent.is_due(now));
+        let at = now + config.consent_interval;
+        assert!(consent.is_due(at));
+        for _ in 0..100 {
+            consent.rearm(at, &config, &mut rng);
+            let next = consent.poll_timeout(false, &config).unwrap();
+            let gap = next - at;
+            assert!(gap >= config.consent_interval.mul_f64(0.8));
+            assert!(gap <= config.consent_interval.mul_f64(1.2));
+        }
+        assert!(!consent.is_expired(now + config.consent_timeout / 2, &config));
+        assert!(consent.is_expired(now + config.consent_timeout, &config));
+        consent.stop();
+        assert!(!consent.is_running());
+    }
+}

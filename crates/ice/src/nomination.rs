@@ -241,3 +241,20 @@ impl Nominations {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_nomination_stands_unless_a_higher_nomination_value_comes() {
+        let mut n = Nominations::default();
+        assert!(!n.accept_remote(false, None));
+        assert!(n.accept_remote(true, None));
+        n.nominated = Some(PairId::for_test(0));
+        assert!(!n.accept_remote(true, None), "RFC 8445 §8.1.1: once");
+        assert!(n.accept_remote(true, Some(2)), "renomination");
+        assert!(!n.accept_remote(true, Some(2)), "not the same value twice");
+        assert!(!n.accept_remote(true, Some(1)));
+    }
+}

@@ -409,7 +409,8 @@ impl Agent {
     }
 
     /// A check failed: with every pair failed and no more candidates to come, checking
-    /// failed (RFC 8445 §7.2.5.4... §8: the checklist is Failed).
+    /// failed (RFC 8445 §6.1.2.1: the checklist is Failed; with trickle not before the
+    /// peer's end-of-candidates, RFC 8838).
     pub(super) fn check_failure(&mut self, now: Instant) {
         if self.checklist.all_failed() && self.remote_end_of_candidates && self.selected.is_none() {
             self.set_state(ConnectionState::Failed);

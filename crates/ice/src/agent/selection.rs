@@ -1,6 +1,6 @@
 //! The selected pair through the agent: before nomination the best usable pair carries
 //! data; the controlling agent nominates (RFC 8445 §8.1.1) when the nomination
-//! [`Policy`] says so, the controlled one when the peer does (§8.2); then the other pairs
+//! [`Policy`] says so, the controlled one when the peer does (§7.3.1.5); then the other pairs
 //! are pruned (§8.1.2) and consent freshness (RFC 7675) takes over.
 
 use std::time::Instant;
@@ -52,7 +52,7 @@ impl Agent {
         })
     }
 
-    /// The pair is nominated (RFC 8445 §8.1.1 as the controlling agent, §8.2 as the
+    /// The pair is nominated (RFC 8445 §8.1.1 as the controlling agent, §7.3.1.5 as the
     /// controlled one): it is selected, the others are pruned at the next timer, and the
     /// controlling agent starts its consent checks.
     pub(super) fn nominate(&mut self, now: Instant, id: PairId) {
