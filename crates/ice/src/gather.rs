@@ -333,6 +333,7 @@ impl Gathering {
 
     /// Attempt `i` failed: Happy Eyeballs starts the next transport of its group at once;
     /// when every transport failed, [`Event::ServerFailed`] says why, per transport.
+    /// Whether another attempt started (its Allocate waits in its client: drain it).
     pub(crate) fn failed(
         &mut self,
         now: Instant,
@@ -340,9 +341,9 @@ impl Gathering {
         reason: String,
         config: &AgentConfig,
         events: &mut VecDeque<Event>,
-    ) {
+    ) -> bool {
         let Some(r) = self.relays.get_mut(i) else {
-            return;
+            return false;
         };
         let was_stream_open = r.transport.is_stream() && r.active();
         r.state = RelayState::Done;
@@ -360,7 +361,7 @@ impl Gathering {
             .clone()
             .any(|(_, r)| r.state == RelayState::Allocated)
         {
-            return;
+            return false;
         }
         // The next attempt inherits the pending gather.
         let first_in = |pick: fn(RelayState) -> bool| {
@@ -385,7 +386,7 @@ impl Gathering {
             if next.is_some() {
                 self.start_due(now, config, events);
             }
-            return;
+            return next.is_some();
         }
         // Every transport failed.
         let reason = self
@@ -403,9 +404,11 @@ impl Gathering {
         {
             self.finish(events);
         }
+        false
     }
 
     /// Attempt `i` failed, unless it was cancelled already (then it is simply done).
+    /// Whether another attempt started ([`Gathering::failed`]).
     pub(crate) fn failed_unless_cancelled(
         &mut self,
         now: Instant,
@@ -413,11 +416,14 @@ impl Gathering {
         reason: String,
         config: &AgentConfig,
         events: &mut VecDeque<Event>,
-    ) {
+    ) -> bool {
         match self.relays.get_mut(i) {
-            Some(r) if matches!(r.state, RelayState::Cancelled(_)) => r.state = RelayState::Done,
+            Some(r) if matches!(r.state, RelayState::Cancelled(_)) => {
+                r.state = RelayState::Done;
+                false
+            }
             Some(_) => self.failed(now, i, reason, config, events),
-            None => {}
+            None => false,
         }
     }
 

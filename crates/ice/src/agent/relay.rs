@@ -85,13 +85,16 @@ impl Agent {
                 relayed, mapped, ..
             } => self.relay_allocated(now, i, relayed.first().copied(), mapped),
             TurnEvent::AllocationFailed(e) => {
-                self.gathering.failed_unless_cancelled(
+                let started = self.gathering.failed_unless_cancelled(
                     now,
                     i,
                     e.to_string(),
                     &self.config,
                     &mut self.events,
                 );
+                if started {
+                    self.drain_relays(now);
+                }
             }
             TurnEvent::AllocationLost(e) => self.relay_lost(now, i, &e.to_string()),
             _ => {}
@@ -177,9 +180,15 @@ impl Agent {
         if self.gathering.is_allocated(i) {
             // The connection is already gone; no CloseStream needed, but harmless.
             self.relay_lost(now, i, &reason);
-        } else {
-            self.gathering
-                .failed_unless_cancelled(now, i, reason, &self.config, &mut self.events);
+        } else if self.gathering.failed_unless_cancelled(
+            now,
+            i,
+            reason,
+            &self.config,
+            &mut self.events,
+        ) {
+            // The next transport's Allocate goes out now, as the failed one's would have.
+            self.drain_relays(now);
         }
     }
 
