@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
         let from = if op & 0x80 != 0 { SocketAddr::from(([203, 0, 113, op & 0x7F], 7000)) } else { remote };
         match op & 3 {
             0 if op & 0x60 == 0x60 => {
-                let _ = agent.handle_receive(now, local, turn, chunk);
+                agent.handle_receive(now, local, turn, chunk, |_, _| {});
             }
             0 if op & 0x40 != 0 => {
                 agent.handle_stream_receive(now, Transport::Tcp, turn, chunk, |_, _| {});
@@ -91,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
                 if authenticated_check(chunk, &own_ufrag, &own_key) {
                     allowed.insert(from);
                 }
-                let _ = agent.handle_receive(now, local, from, chunk);
+                agent.handle_receive(now, local, from, chunk, |_, _| {});
             }
             1 | 2 => {
                 let signed_response = op & 3 == 2;
@@ -126,7 +126,7 @@ fuzz_target!(|data: &[u8]| {
                 if authenticated_check(&buf[..n], &own_ufrag, &own_key) {
                     allowed.insert(from);
                 }
-                let _ = agent.handle_receive(now, local, from, &buf[..n]);
+                agent.handle_receive(now, local, from, &buf[..n], |_, _| {});
             }
             _ => {
                 now += Duration::from_millis(u64::from(chunk.first().copied().unwrap_or(50)) * 20);

@@ -65,7 +65,7 @@ fn deliver(now: Instant, from: &mut Agent, to: &mut Agent, to_hosts: &[SocketAdd
     while let Some(t) = from.poll_transmit() {
         any = true;
         if to_hosts.contains(&t.destination) {
-            let _ = to.handle_receive(now, t.destination, t.source, &t.data);
+            to.handle_receive(now, t.destination, t.source, &t.data, |_, _| {});
         }
     }
     any
@@ -96,8 +96,8 @@ fn connected_pair(idle: Duration) -> (Agent, Agent) {
     for c in ca {
         b.add_remote_candidate(now, c);
     }
-    a.end_of_remote_candidates();
-    b.end_of_remote_candidates();
+    a.handle_end_of_remote_candidates(now);
+    b.handle_end_of_remote_candidates(now);
     while a.poll_event().is_some() {}
     while b.poll_event().is_some() {}
     let end_of_setup = now + Duration::from_secs(10);

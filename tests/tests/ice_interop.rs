@@ -425,7 +425,7 @@ impl<F: ForeignAgent> Harness<F> {
             );
             lines.push(format!("{} -> floe: {line}", F::NAME));
         }
-        floe.end_of_remote_candidates();
+        floe.handle_end_of_remote_candidates(now);
 
         Harness {
             now,
@@ -505,12 +505,11 @@ impl<F: ForeignAgent> Harness<F> {
             if dead.contains(&d.source) || dead.contains(&d.destination) {
                 self.dropped += 1;
             } else if d.destination == addr(FLOE) {
-                if let Some(data) = self
-                    .floe
-                    .handle_receive(now, d.destination, d.source, &d.data)
-                {
-                    self.floe_received.push(data.to_vec());
-                }
+                let received = &mut self.floe_received;
+                self.floe
+                    .handle_receive(now, d.destination, d.source, &d.data, |_, data| {
+                        received.push(data.to_vec());
+                    });
             } else if d.destination == addr(FOREIGN) {
                 if let Some(data) = self.foreign.receive(now, d.destination, d.source, &d.data) {
                     self.foreign_received.push(data);

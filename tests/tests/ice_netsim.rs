@@ -1132,7 +1132,7 @@ fn an_mdns_host_candidate_is_resolved_by_the_caller_and_used() {
         for c in hidden {
             assert!(n.agent.add_remote_candidate(now, c));
         }
-        n.agent.end_of_remote_candidates();
+        n.agent.handle_end_of_remote_candidates(now);
     });
     sim.with_node(b, |n: &mut AgentNode, now| {
         n.set_now(now);
@@ -1140,7 +1140,7 @@ fn an_mdns_host_candidate_is_resolved_by_the_caller_and_used() {
         for c in ca {
             n.agent.add_remote_candidate(now, c);
         }
-        n.agent.end_of_remote_candidates();
+        n.agent.handle_end_of_remote_candidates(now);
     });
     sim.run_for(Duration::from_millis(1));
     let asked: Vec<String> = sim

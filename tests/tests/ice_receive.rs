@@ -8,6 +8,21 @@ use std::time::{Duration, Instant};
 use floe_ice::{Agent, AgentConfig, Role};
 use floe_stun::{Class, Message};
 
+/// What [`Agent::handle_receive`] hands to the application, if anything.
+fn received(
+    agent: &mut Agent,
+    now: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+    bytes: &[u8],
+) -> Option<Vec<u8>> {
+    let mut got = None;
+    agent.handle_receive(now, local, remote, bytes, |_, data| {
+        got = Some(data.to_vec());
+    });
+    got
+}
+
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
@@ -36,25 +51,25 @@ fn data_arrives_on_a_pair_the_peer_checked_before_our_own_check_succeeds() {
         a.handle_timeout(now);
         b.handle_timeout(now);
         while let Some(t) = b.poll_transmit() {
-            let _ = a.handle_receive(now, t.destination, t.source, &t.data);
+            a.handle_receive(now, t.destination, t.source, &t.data, |_, _| {});
         }
         while let Some(t) = a.poll_transmit() {
             // Only A's responses get through, never its own checks.
             if Message::parse(&t.data).is_ok_and(|m| m.class() == Class::Success) {
-                let _ = b.handle_receive(now, t.destination, t.source, &t.data);
+                b.handle_receive(now, t.destination, t.source, &t.data, |_, _| {});
             }
         }
         now += Duration::from_millis(10);
     }
     let t = b.send(b"early data").expect("B has a valid pair");
     assert_eq!(
-        a.handle_receive(now, t.destination, t.source, &t.data),
-        Some(&b"early data"[..]),
+        received(&mut a, now, t.destination, t.source, &t.data),
+        Some(b"early data".to_vec()),
         "A must accept data on the pair B checked"
     );
     // From an address that never sent an authenticated check: dropped, and counted.
     assert_eq!(
-        a.handle_receive(now, ha, addr("10.0.0.3:5000"), b"spoofed"),
+        received(&mut a, now, ha, addr("10.0.0.3:5000"), b"spoofed"),
         None
     );
     assert_eq!(a.stats().data_dropped, 1);
@@ -73,7 +88,7 @@ fn hostile_datagrams_are_dropped_and_counted() {
     a.set_remote_credentials(peer.clone());
     // Broken STUN (first byte 0-3 and the magic cookie) is not application data.
     let broken = [0, 1, 0, 8, 0x21, 0x12, 0xA4, 0x42, 1];
-    assert_eq!(a.handle_receive(now, ha, stranger, &broken), None);
+    assert_eq!(received(&mut a, now, ha, stranger, &broken), None);
     // A Binding request signed with the wrong password.
     let wrong = floe_stun::IntegrityKey::short_term("not-the-agents-password").unwrap();
     let username = format!("{}:peer", a.local_credentials().ufrag);
@@ -87,7 +102,7 @@ fn hostile_datagrams_are_dropped_and_counted() {
     b.add(&floe_stun::attributes::Username(&username)).unwrap();
     b.add_message_integrity(&wrong).unwrap();
     let n = b.len();
-    assert_eq!(a.handle_receive(now, ha, stranger, &buf[..n]), None);
+    assert_eq!(received(&mut a, now, ha, stranger, &buf[..n]), None);
     assert!(a.poll_transmit().is_none(), "no response to a forged check");
     // A success response to nothing the agent sent.
     let mut b = floe_stun::MessageBuilder::new(
@@ -98,7 +113,7 @@ fn hostile_datagrams_are_dropped_and_counted() {
     .unwrap();
     b.add_fingerprint().unwrap();
     let n = b.len();
-    assert_eq!(a.handle_receive(now, ha, stranger, &buf[..n]), None);
+    assert_eq!(received(&mut a, now, ha, stranger, &buf[..n]), None);
     let stats = a.stats();
     assert_eq!(
         (

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::agent::Transport;
 use crate::candidate::{Candidate, CandidateKind};
+use crate::transport::Transport;
 
 /// RTCIceConnectionState.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -18,16 +18,24 @@
 )]
 
 pub mod agent;
+mod binding;
 pub mod candidate;
 pub mod checklist;
 pub mod config;
+mod consent;
+mod credentials;
 pub mod event;
+mod gather;
+mod nomination;
 pub mod sdp;
 pub mod stats;
+mod transactions;
+mod transport;
 
-pub use agent::{Agent, Credentials, SendError, Transmit, Transport, TurnServer};
+pub use agent::{Agent, Credentials, SendError, TurnServer};
 pub use candidate::{Candidate, CandidateAddress, CandidateKind, TcpType, TransportProtocol};
 pub use checklist::{PairState, PairStats};
 pub use config::{AgentConfig, Nomination, Role};
 pub use event::{ConnectionState, Event, GatheringState, SelectedPair};
 pub use stats::AgentStats;
+pub use transport::{Transmit, Transport};

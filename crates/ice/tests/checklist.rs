@@ -170,7 +170,7 @@ fn server_reflexive_candidates_pair_through_their_base_only() {
     b.add(&XorMappedAddress(addr("198.51.100.1:40000")))
         .unwrap();
     let answer = b.finish().to_vec();
-    let _ = agent.handle_receive(now, local, server, &answer);
+    agent.handle_receive(now, local, server, &answer, |_, _| {});
     assert!(agent
         .local_candidates()
         .any(|c| c.kind == CandidateKind::ServerReflexive));
@@ -294,11 +294,12 @@ fn one_pair_per_foundation_waits_and_a_success_unfreezes_the_rest() {
     let first = requests(&mut agent);
     assert_eq!(first.len(), 1, "one check per Ta");
     assert_eq!(first[0].destination, addr("198.51.100.7:6000"));
-    let _ = agent.handle_receive(
+    agent.handle_receive(
         now,
         first[0].source,
         first[0].destination,
         &success(&first[0]),
+        |_, _| {},
     );
     assert_eq!(
         state_list(&agent),
@@ -383,7 +384,7 @@ fn checks_and_their_answers_carry_the_rfc_8445_attributes() {
         assert!(m.verify(&peer_key()).is_ok());
 
         let request = check_from_peer(&agent, 7);
-        let _ = agent.handle_receive(now, local, far, &request);
+        agent.handle_receive(now, local, far, &request, |_, _| {});
         let answer = std::iter::from_fn(|| agent.poll_transmit())
             .find(|t| {
                 Message::parse(&t.data)
@@ -424,7 +425,7 @@ fn a_response_from_an_unexpected_address_fails_the_check() {
             .into_iter()
             .find(|t| t.source == addr("192.0.2.1:5000"))
             .unwrap();
-        let _ = agent.handle_receive(now, addr(on), addr(from), &success(&check));
+        agent.handle_receive(now, addr(on), addr(from), &success(&check), |_, _| {});
         let pair = agent
             .pair_stats()
             .find(|(l, _, _, _)| *l == addr("192.0.2.1:5000"))
@@ -450,12 +451,12 @@ fn peer_reflexive_candidates_are_learned_at_a_bounded_rate() {
     let check = check_from_peer(&agent, 1);
     for i in 0..25u16 {
         let from = SocketAddr::new(addr("198.51.100.7:1").ip(), 10_000 + i);
-        let _ = agent.handle_receive(now, local, from, &check);
+        agent.handle_receive(now, local, from, &check, |_, _| {});
     }
     assert_eq!(agent.pair_stats().count(), 20);
     assert_eq!(agent.stats().prflx_refused, 5);
     let later = now + Duration::from_secs(1);
-    let _ = agent.handle_receive(later, local, addr("198.51.100.7:20000"), &check);
+    agent.handle_receive(later, local, addr("198.51.100.7:20000"), &check, |_, _| {});
     assert_eq!(
         agent.pair_stats().count(),
         21,
@@ -486,7 +487,13 @@ fn regular_nomination_nominates_the_first_valid_pair_at_once() {
         let first = requests(&mut agent).remove(0);
         assert_eq!(first.destination, addr("198.51.100.7:6000"));
         let now = start + Duration::from_millis(10);
-        let _ = agent.handle_receive(now, first.source, first.destination, &success(&first));
+        agent.handle_receive(
+            now,
+            first.source,
+            first.destination,
+            &success(&first),
+            |_, _| {},
+        );
         let next_slot = start + Duration::from_millis(50);
         agent.handle_timeout(next_slot);
         let next = requests(&mut agent);
@@ -547,7 +554,7 @@ fn consent_checks_go_out_every_4_to_6_seconds() {
             if agent.connection_state() == ConnectionState::Completed {
                 after_nomination.push(now);
             }
-            let _ = agent.handle_receive(now, t.source, t.destination, &success(&t));
+            agent.handle_receive(now, t.source, t.destination, &success(&t), |_, _| {});
         }
         now = agent.poll_timeout().expect("timers run").max(now);
         agent.handle_timeout(now);
@@ -601,6 +608,7 @@ fn a_closed_agent_answers_nothing() {
         addr("192.0.2.1:5000"),
         addr("198.51.100.7:6000"),
         &check,
+        |_, _| {},
     );
     assert!(
         agent.poll_transmit().is_none(),

@@ -11,6 +11,21 @@ use floe_stun::{
     AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, TransactionId,
 };
 
+/// What [`Agent::handle_receive`] hands to the application, if anything.
+fn received(
+    agent: &mut Agent,
+    now: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+    bytes: &[u8],
+) -> Option<Vec<u8>> {
+    let mut got = None;
+    agent.handle_receive(now, local, remote, bytes, |_, data| {
+        got = Some(data.to_vec());
+    });
+    got
+}
+
 /// Comprehension-required (below 0x8000) and unknown to floe.
 const UNKNOWN_REQUIRED: AttrType = AttrType(0x7FAA);
 
@@ -91,7 +106,7 @@ fn an_authenticated_success_with_an_unknown_required_attribute_does_not_make_the
         Some(&key),
     );
     assert!(Message::parse(&forged).unwrap().verify(&key).is_ok());
-    assert_eq!(agent.handle_receive(now, local, remote, &forged), None);
+    assert_eq!(received(&mut agent, now, local, remote, &forged), None);
     assert_eq!(pair_state(&agent), PairState::InProgress);
     assert!(agent.selected_pair().is_none());
     let stats = agent.stats();
@@ -111,7 +126,7 @@ fn an_authenticated_success_with_an_unknown_required_attribute_does_not_make_the
         &[],
         Some(&key),
     );
-    assert_eq!(agent.handle_receive(now, local, remote, &valid), None);
+    assert_eq!(received(&mut agent, now, local, remote, &valid), None);
     assert_eq!(pair_state(&agent), PairState::Succeeded);
     assert_eq!(agent.selected_pair().map(|s| s.remote), Some(remote));
     assert_eq!(agent.stats().unknown_transaction, 0);
@@ -133,7 +148,7 @@ fn a_check_whose_responses_all_carry_an_unknown_required_attribute_is_retransmit
     let mut retransmissions = 0;
     let end = now + Duration::from_secs(60);
     while pair_state(&agent) != PairState::Failed && now < end {
-        let _ = agent.handle_receive(now, local, remote, &forged);
+        agent.handle_receive(now, local, remote, &forged, |_, _| {});
         now = agent.poll_timeout().unwrap_or(end).max(now);
         agent.handle_timeout(now);
         while let Some(t) = agent.poll_transmit() {
@@ -164,7 +179,7 @@ fn an_authenticated_role_conflict_with_an_unknown_required_attribute_is_discarde
         &[(UNKNOWN_REQUIRED, b"x")],
         Some(&key),
     );
-    let _ = agent.handle_receive(now, local, remote, &conflict);
+    agent.handle_receive(now, local, remote, &conflict, |_, _| {});
     assert_eq!(agent.role(), Role::Controlling, "no role switch");
     assert_eq!(pair_state(&agent), PairState::InProgress);
     assert_eq!(agent.stats().unknown_required_attributes, 1);
@@ -177,7 +192,7 @@ fn an_authenticated_role_conflict_with_an_unknown_required_attribute_is_discarde
         &[],
         Some(&key),
     );
-    let _ = agent.handle_receive(now, local, remote, &conflict);
+    agent.handle_receive(now, local, remote, &conflict, |_, _| {});
     assert_eq!(agent.role(), Role::Controlled);
 }
 
@@ -195,7 +210,7 @@ fn an_unauthenticated_response_with_an_unknown_required_attribute_counts_as_unau
             &[(UNKNOWN_REQUIRED, b"")],
             key,
         );
-        let _ = agent.handle_receive(now, local, remote, &forged);
+        agent.handle_receive(now, local, remote, &forged, |_, _| {});
     }
     let stats = agent.stats();
     assert_eq!(
@@ -218,7 +233,7 @@ fn indications_with_an_unknown_required_attribute_are_discarded_and_counted() {
         &[],
         None,
     );
-    assert_eq!(agent.handle_receive(now, local, remote, &keepalive), None);
+    assert_eq!(received(&mut agent, now, local, remote, &keepalive), None);
     assert_eq!(agent.stats().unknown_required_attributes, 0);
     let odd = message(
         MessageType::BINDING_INDICATION,
@@ -228,7 +243,7 @@ fn indications_with_an_unknown_required_attribute_are_discarded_and_counted() {
         &[(UNKNOWN_REQUIRED, b"zz")],
         None,
     );
-    assert_eq!(agent.handle_receive(now, local, remote, &odd), None);
+    assert_eq!(received(&mut agent, now, local, remote, &odd), None);
     // Comprehension-optional unknown attributes (0x8000 and up) are fine.
     let optional = message(
         MessageType::BINDING_INDICATION,
@@ -238,7 +253,7 @@ fn indications_with_an_unknown_required_attribute_are_discarded_and_counted() {
         &[(AttrType(0xFFAA), b"zz")],
         None,
     );
-    assert_eq!(agent.handle_receive(now, local, remote, &optional), None);
+    assert_eq!(received(&mut agent, now, local, remote, &optional), None);
     assert_eq!(agent.stats().unknown_required_attributes, 1);
     assert!(std::iter::from_fn(|| agent.poll_transmit())
         .all(|t| Message::parse(&t.data).is_ok_and(|m| m.class() == Class::Request)));
@@ -271,7 +286,7 @@ fn a_stun_server_response_with_an_unknown_required_attribute_gives_no_server_ref
         &[(UNKNOWN_REQUIRED, b"")],
         None,
     );
-    let _ = agent.handle_receive(now, local, server, &forged);
+    agent.handle_receive(now, local, server, &forged, |_, _| {});
     assert_eq!(srflx(&agent), 0);
     assert_eq!(agent.stats().unknown_required_attributes, 1);
     let error = message(
@@ -282,7 +297,7 @@ fn a_stun_server_response_with_an_unknown_required_attribute_gives_no_server_ref
         &[(UNKNOWN_REQUIRED, b"")],
         None,
     );
-    let _ = agent.handle_receive(now, local, server, &error);
+    agent.handle_receive(now, local, server, &error, |_, _| {});
     assert_eq!(agent.stats().unknown_required_attributes, 2);
     assert!(
         std::iter::from_fn(|| agent.poll_event())
@@ -290,7 +305,7 @@ fn a_stun_server_response_with_an_unknown_required_attribute_gives_no_server_ref
         "the gather is still waiting"
     );
     let valid = message(MessageType::BINDING_SUCCESS, tid, mapped, None, &[], None);
-    let _ = agent.handle_receive(now, local, server, &valid);
+    agent.handle_receive(now, local, server, &valid, |_, _| {});
     assert_eq!(srflx(&agent), 1);
 }
 
@@ -323,7 +338,7 @@ fn a_check_with_an_unknown_required_attribute_gets_420() {
             .unwrap();
         b.finish().to_vec()
     };
-    agent.handle_receive(now, local, remote, &check(UNKNOWN_REQUIRED));
+    agent.handle_receive(now, local, remote, &check(UNKNOWN_REQUIRED), |_, _| {});
     let answers: Vec<_> = std::iter::from_fn(|| agent.poll_transmit()).collect();
     assert_eq!(answers.len(), 1, "one 420, nothing else");
     let resp = Message::parse(&answers[0].data).unwrap();
@@ -340,7 +355,7 @@ fn a_check_with_an_unknown_required_attribute_gets_420() {
     assert!(resp.verify(&key).is_ok(), "the 420 is signed");
     assert_eq!(agent.stats().unknown_required_attributes, 1);
     // Comprehension-optional: answered with a success.
-    agent.handle_receive(now, local, remote, &check(AttrType(0xC0AA)));
+    agent.handle_receive(now, local, remote, &check(AttrType(0xC0AA)), |_, _| {});
     let ok = std::iter::from_fn(|| agent.poll_transmit()).find_map(|t| {
         Message::parse(&t.data)
             .ok()

@@ -354,7 +354,9 @@ impl PeerConnection {
                     Some(SignalMessage::Candidate { candidate }) => {
                         add_line(&mut agent, now, &candidate);
                     }
-                    Some(SignalMessage::EndOfCandidates) => agent.end_of_remote_candidates(),
+                    Some(SignalMessage::EndOfCandidates) => {
+                        agent.handle_end_of_remote_candidates(now);
+                    }
                     Some(SignalMessage::Answer(_)) => {
                         return Err(PeerError::Signalling(
                             "got an answer, expected an offer".into(),
@@ -782,16 +784,17 @@ impl Driver {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => self.agent.handle_timeout(Instant::now()),
                 Some((local, remote, bytes)) = self.in_rx.recv() => {
-                    if let Some(data) = self.agent.handle_receive(Instant::now(), local, remote, &bytes) {
+                    let data_tx = &self.data_tx;
+                    self.agent.handle_receive(Instant::now(), local, remote, &bytes, |_, data| {
                         // A full receive queue drops the datagram, as a socket would.
-                        let _ = self.data_tx.try_send(Bytes::copy_from_slice(data));
-                    }
+                        let _ = data_tx.try_send(Bytes::copy_from_slice(data));
+                    });
                 }
                 Some(input) = self.stream_rx.recv() => self.stream_input(input),
                 Some((name, ip)) = self.mdns_rx.recv() => self.agent.handle_mdns_resolved(Instant::now(), &name, ip),
                 Some(msg) = self.sig_in_rx.recv() => match msg {
                     Ok(Some(SignalMessage::Candidate { candidate })) => add_line(&mut self.agent, Instant::now(), &candidate),
-                    Ok(Some(SignalMessage::EndOfCandidates)) => self.agent.end_of_remote_candidates(),
+                    Ok(Some(SignalMessage::EndOfCandidates)) => self.agent.handle_end_of_remote_candidates(Instant::now()),
                     Ok(Some(SignalMessage::Offer(d))) => {
                         // An offer with new credentials mid-session: the peer restarted ICE
                         // (RFC 8445 §9); restart too and answer with ours.

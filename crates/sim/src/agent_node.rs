@@ -116,9 +116,13 @@ impl floe_netsim::Node for AgentNode {
         bytes: &[u8],
     ) {
         self.now = now;
-        if let Some(data) = self.agent.handle_receive(now, local, remote, bytes) {
-            self.received.push((now, remote, data.to_vec()));
-        }
+        let received = &mut self.received;
+        // Recorded from the address the datagram came from (a TURN server's for relayed
+        // data), as before the callback gave the peer's.
+        self.agent
+            .handle_receive(now, local, remote, bytes, |_, data| {
+                received.push((now, remote, data.to_vec()));
+            });
         self.collect();
     }
 
@@ -193,7 +197,7 @@ pub fn exchange_candidates(sim: &mut Simulator, a: NodeId, b: NodeId) -> Instant
         for c in cb {
             n.agent.add_remote_candidate(now, c);
         }
-        n.agent.end_of_remote_candidates();
+        n.agent.handle_end_of_remote_candidates(now);
     });
     sim.with_node(b, |n: &mut AgentNode, now| {
         n.set_now(now);
@@ -201,7 +205,7 @@ pub fn exchange_candidates(sim: &mut Simulator, a: NodeId, b: NodeId) -> Instant
         for c in ca {
             n.agent.add_remote_candidate(now, c);
         }
-        n.agent.end_of_remote_candidates();
+        n.agent.handle_end_of_remote_candidates(now);
     });
     sim.now()
 }
