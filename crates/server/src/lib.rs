@@ -134,8 +134,9 @@ pub(crate) enum Inbound {
         local: SocketAddr,
         remote: SocketAddr,
     },
-    /// Stop taking new allocations ([`ServerHandle::drain`]).
-    Drain,
+    /// Stop taking new allocations ([`ServerHandle::drain`]); the sender hears when the
+    /// worker has, and has published its counters.
+    Drain(oneshot::Sender<()>),
     /// New users and REST secrets ([`ServerHandle::reload`]).
     Reload {
         users: HashMap<String, String>,
@@ -193,8 +194,9 @@ impl ServerHandle {
         self.inbound.len()
     }
 
-    /// A receiver of the counters, updated after every batch the core handles (for a
-    /// panic hook or a metrics task that outlives a borrow of the handle).
+    /// A receiver of the counters, updated after each batch the cores handle, and at
+    /// most every 5 ms when only the relayed packets and bytes changed (for a panic hook
+    /// or a metrics task that outlives a borrow of the handle).
     pub fn stats_watch(&self) -> watch::Receiver<ServerStats> {
         self.stats.clone()
     }
@@ -233,11 +235,15 @@ impl ServerHandle {
 
     /// Starts draining: new Allocates get 300 Try Alternate (with
     /// [`ServerConfig::alternate_server`]) or 508, while existing allocations keep
-    /// relaying and refreshing ([`Server::drain`]). Watch `stats().allocations` fall to
-    /// zero, then [`ServerHandle::shutdown`].
+    /// relaying and refreshing ([`Server::drain`]). Returns once every worker refuses
+    /// them and has published its counters, so `stats().allocations` then counts every
+    /// allocation made before; watch it fall to zero, then [`ServerHandle::shutdown`].
     pub async fn drain(&self) {
         for q in &self.inbound {
-            let _ = q.send(Inbound::Drain).await;
+            let (ack, done) = oneshot::channel();
+            if q.send(Inbound::Drain(ack)).await.is_ok() {
+                let _ = done.await;
+            }
         }
     }
 
@@ -685,31 +691,60 @@ async fn run_core(
 ) {
     let mut conns = send::Conns::new();
     let mut sender = send::Sender::new(udp.values().next().map(|s| &**s));
+    // Traffic counters are published at most every STATS_INTERVAL (each publication
+    // wakes the task that sums the workers' counters, on another thread when there are
+    // several); other changes at once.
+    let mut published = tokio::time::Instant::now();
+    let mut pending = false;
+    // Drain requests answered once the counters that precede them are published.
+    let mut acks = Vec::new();
     loop {
-        let deadline = server.poll_timeout().map(tokio::time::Instant::from_std);
+        let core = server.poll_timeout().map(tokio::time::Instant::from_std);
+        let publish = pending.then_some(published + STATS_INTERVAL);
+        let deadline = match (core, publish) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             _ = &mut stop => break,
-            () = sleep_until(deadline) => server.handle_timeout(Instant::now()),
+            () = sleep_until(deadline) => {
+                if core.is_some_and(|c| c <= tokio::time::Instant::now()) {
+                    server.handle_timeout(Instant::now());
+                }
+            }
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                let mut handled = handle(&mut server, &mut conns, ev);
+                let mut handled = handle(&mut server, &mut conns, &mut acks, ev);
                 // Under load, take what is already queued without going back to the
                 // scheduler: one wakeup, one flush (GSO runs) and one counter update per
                 // batch instead of per datagram.
                 while handled < BATCH {
                     let Ok(ev) = rx.try_recv() else { break };
-                    handled += handle(&mut server, &mut conns, ev);
+                    handled += handle(&mut server, &mut conns, &mut acks, ev);
                 }
             }
         }
         sender.flush(&mut server, &udp, &conns).await;
-        let now = server.stats();
+        let now = tokio::time::Instant::now();
+        let current = server.stats();
+        let only_traffic = without_traffic(current) == without_traffic(*stats.borrow());
+        if now < published + STATS_INTERVAL && acks.is_empty() && only_traffic {
+            pending = true;
+            continue;
+        }
         stats.send_if_modified(|s| {
-            let changed = *s != now;
-            *s = now;
+            let changed = *s != current;
+            *s = current;
             changed
         });
+        published = now;
+        pending = false;
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
     }
+    let last = server.stats();
+    stats.send_replace(last);
     for t in tasks {
         t.abort();
     }
@@ -717,12 +752,31 @@ async fn run_core(
     tracing::info!("floe server stopped");
 }
 
+/// The counters without the relayed packets and bytes, which change with every
+/// datagram: a change elsewhere (an allocation made, a refusal) is published at once.
+fn without_traffic(mut s: ServerStats) -> ServerStats {
+    s.packets_to_peers = 0;
+    s.bytes_to_peers = 0;
+    s.packets_to_clients = 0;
+    s.bytes_to_clients = 0;
+    s
+}
+
+/// How often, at most, a worker publishes its counters while only the relayed packets
+/// and bytes change.
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Datagrams (or other events) the core handles, at least, before sending what they
 /// produced, when that many are queued.
 const BATCH: usize = 512;
 
 /// Handles one event; returns how many datagrams (or other events: 1) it held.
-fn handle(server: &mut Server<SocketRelays>, conns: &mut send::Conns, ev: Inbound) -> usize {
+fn handle(
+    server: &mut Server<SocketRelays>,
+    conns: &mut send::Conns,
+    acks: &mut Vec<oneshot::Sender<()>>,
+    ev: Inbound,
+) -> usize {
     let now = Instant::now();
     match ev {
         Inbound::Client {
@@ -765,9 +819,10 @@ fn handle(server: &mut Server<SocketRelays>, conns: &mut send::Conns, ev: Inboun
             );
             server.reload_credentials(users, rest_secrets);
         }
-        Inbound::Drain => {
+        Inbound::Drain(ack) => {
             tracing::info!("draining: new allocations are refused");
             server.drain();
+            acks.push(ack);
         }
     }
     1
