@@ -259,11 +259,7 @@ impl Run<'_, '_> {
 /// Inspects `input`, judging every message with `credentials` (when given), and sends
 /// what it finds to `sink`; returns the worst [`Status`]. Never panics, whatever the
 /// input; holds at most one message or capture block, plus bounded TCP state, at a time.
-pub fn inspect(
-    input: Input<'_>,
-    credentials: Option<&Credentials>,
-    sink: &mut dyn Sink,
-) -> Status {
+pub fn inspect(input: Input<'_>, credentials: Option<&Credentials>, sink: &mut dyn Sink) -> Status {
     let mut run = Run {
         sink,
         credentials,

@@ -1,24 +1,46 @@
-//! A small, streaming reader for capture files: classic pcap (both byte orders,
-//! microsecond and nanosecond timestamps) and pcapng (Section Header, Interface
-//! Description, Enhanced, Simple and obsolete Packet blocks; other blocks are skipped).
+//! Reading capture files: classic pcap (both byte orders, microsecond and nanosecond
+//! timestamps) and pcapng (any number of sections, each with its own byte order and
+//! interfaces, each interface with its own link type and if_tsresol; Enhanced, Simple and
+//! obsolete Packet blocks; every other block is skipped). Formats: classic pcap as in
+//! draft-ietf-opsawg-pcap; pcapng as in draft-ietf-opsawg-pcapng.
 //!
-//! floe reads captures itself rather than through a crate: it needs a few hundred lines
-//! of it, with hard limits on every length a file can claim (a record or block is read
-//! only after its length has been checked against [`MAX_RECORD_LEN`] /
-//! [`MAX_BLOCK_LEN`]), and a fuzz target (`decode_pcap`) covers it.
+//! The blocks are parsed by the `pcap-parser` crate (rusticata; its streaming readers and
+//! nom parsers are fuzzed upstream). It reads through one circular buffer of a fixed
+//! size ([`MAX_BLOCK_LEN`] + 1 bytes), allocated once: a block or record whose length does
+//! not fit is refused with [`CaptureError::BadLength`] (pcap-parser's `BufferTooSmall`)
+//! before anything of that size is allocated, so a pcapng block claiming 4 GiB costs
+//! nothing. floe adds what pcap-parser leaves to its caller, by hand, each a few lines:
 //!
-//! Formats: classic pcap as in draft-ietf-opsawg-pcap; pcapng as in
-//! draft-ietf-opsawg-pcapng.
+//! - telling pcap from pcapng by the magic number ([`is_capture`]), and reading the
+//!   file header or first Section Header Block whole before handing the stream over
+//!   (pcap-parser's constructors parse it from a single `read`, which a pipe may cut
+//!   short);
+//! - the interface table per section, and timestamps scaled by if_tsresol (pcap-parser's
+//!   `build_ts_resolution` refuses every power-of-two resolution, so [`scaled_time`]
+//!   decodes it);
+//! - the obsolete Packet Block (type 2), which pcap-parser hands over as an unknown
+//!   block;
+//! - the limit of [`MAX_RECORD_LEN`] on one classic record, and the claimed length in
+//!   a refusal (read from the block header in the buffer).
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Read};
+use std::rc::Rc;
 use std::time::Duration;
+
+use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
+use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
 /// The largest captured length of one packet floe accepts (the largest snaplen tcpdump
 /// uses is 262144).
 pub const MAX_RECORD_LEN: usize = 262_144;
-/// The largest pcapng block floe reads into memory; larger blocks are refused.
+/// The largest pcapng block (or classic record with its header) floe reads into memory;
+/// larger ones are refused.
 pub const MAX_BLOCK_LEN: usize = MAX_RECORD_LEN + 4096;
+/// The reader's buffer: pcap-parser reports `BufferTooSmall` once a block needs as many
+/// bytes as the buffer holds, so one more byte lets a block of [`MAX_BLOCK_LEN`] through.
+const BUFFER_LEN: usize = MAX_BLOCK_LEN + 1;
 /// Interfaces remembered per pcapng section.
 const MAX_INTERFACES: usize = 4096;
 
@@ -26,6 +48,8 @@ const PCAP_MICROS: u32 = 0xa1b2_c3d4;
 const PCAP_NANOS: u32 = 0xa1b2_3c4d;
 const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
 const PCAPNG_BOM: u32 = 0x1a2b_3c4d;
+/// The obsolete Packet Block of pcapng's first drafts.
+const PCAPNG_PACKET_BLOCK: u32 = 2;
 
 /// Whether `head` starts like a classic pcap or a pcapng file.
 pub fn is_capture(head: &[u8]) -> bool {
@@ -78,6 +102,11 @@ pub enum CaptureError {
         /// The interface id.
         id: u32,
     },
+    /// A block's contents contradict its header (pcap-parser refused it).
+    Malformed {
+        /// What was being read.
+        what: &'static str,
+    },
     /// Reading failed.
     Io(io::Error),
 }
@@ -93,6 +122,7 @@ impl fmt::Display for CaptureError {
             CaptureError::UnknownInterface { id } => {
                 write!(f, "packet refers to undescribed interface {id}")
             }
+            CaptureError::Malformed { what } => write!(f, "{what} is malformed"),
             CaptureError::Io(e) => write!(f, "read error: {e}"),
         }
     }
@@ -109,26 +139,83 @@ struct Interface {
     exponent: u8,
 }
 
-#[derive(Debug)]
-enum Format {
+impl Interface {
+    fn new(link_type: u32, if_tsresol: u8) -> Interface {
+        let (base, exponent) = if if_tsresol & 0x80 == 0 {
+            (10, if_tsresol)
+        } else {
+            (2, if_tsresol & 0x7F)
+        };
+        Interface {
+            link_type,
+            base,
+            exponent,
+        }
+    }
+}
+
+/// A `Read` that keeps the last I/O error where floe can find it: pcap-parser owns the
+/// reader and reduces its errors to `ReadError`.
+struct Keep<R> {
+    r: R,
+    error: Rc<Cell<Option<io::Error>>>,
+}
+
+impl<R: Read> Read for Keep<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.r.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let copy = io::Error::new(e.kind(), e.to_string());
+                    self.error.set(Some(e));
+                    return Err(copy);
+                }
+                // A `Read` that breaks its contract (n > len) must not confuse the buffer.
+                Ok(n) => return Ok(n.min(buf.len())),
+            }
+        }
+    }
+}
+
+/// The header bytes floe read itself, then the rest of the stream.
+type Stream<R> = io::Chain<io::Cursor<Vec<u8>>, Keep<R>>;
+
+enum Inner<R: Read> {
     Classic {
+        reader: Box<LegacyPcapReader<Stream<R>>>,
         big_endian: bool,
         nanos: bool,
         link_type: u32,
     },
     Ng {
+        reader: Box<PcapNGReader<Stream<R>>>,
         big_endian: bool,
         interfaces: Vec<Interface>,
     },
 }
 
 /// Reads frames one at a time from a pcap or pcapng stream.
-#[derive(Debug)]
-pub struct CaptureReader<R> {
-    r: R,
-    format: Format,
+pub struct CaptureReader<R: Read> {
+    inner: Inner<R>,
+    /// The last I/O error of the stream.
+    io_error: Rc<Cell<Option<io::Error>>>,
     number: u64,
     done: bool,
+}
+
+impl<R: Read> fmt::Debug for CaptureReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let format = match self.inner {
+            Inner::Classic { .. } => "pcap",
+            Inner::Ng { .. } => "pcapng",
+        };
+        f.debug_struct("CaptureReader")
+            .field("format", &format)
+            .field("number", &self.number)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reads exactly `buf.len()` bytes; `Ok(false)` if the input ended before the first byte.
@@ -156,21 +243,21 @@ fn must_fill(r: &mut dyn Read, buf: &mut [u8], what: &'static str) -> Result<(),
     }
 }
 
-fn u16_at(b: &[u8], at: usize, big_endian: bool) -> Option<u16> {
-    let v: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
-    Some(if big_endian {
-        u16::from_be_bytes(v)
-    } else {
-        u16::from_le_bytes(v)
-    })
-}
-
 fn u32_at(b: &[u8], at: usize, big_endian: bool) -> Option<u32> {
-    let v: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+    let v: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(if big_endian {
         u32::from_be_bytes(v)
     } else {
         u32::from_le_bytes(v)
+    })
+}
+
+fn u16_at(b: &[u8], at: usize, big_endian: bool) -> Option<u16> {
+    let v: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u16::from_be_bytes(v)
+    } else {
+        u16::from_le_bytes(v)
     })
 }
 
@@ -182,21 +269,143 @@ fn scaled_time(units: u64, base: u8, exponent: u8) -> Option<Duration> {
     Some(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
+/// Reads the rest of a Section Header Block whose type was just read (whole, so that
+/// pcap-parser's constructor finds it in its first read); returns its bytes.
+fn section_header(r: &mut dyn Read) -> Result<Vec<u8>, CaptureError> {
+    let mut head = PCAPNG_SHB.to_be_bytes().to_vec();
+    head.resize(12, 0);
+    must_fill(
+        r,
+        head.get_mut(4..).unwrap_or_default(),
+        "a section header block",
+    )?;
+    let big_endian = match u32_at(&head, 8, false) {
+        Some(PCAPNG_BOM) => false,
+        Some(v) if v.swap_bytes() == PCAPNG_BOM => true,
+        _ => return Err(CaptureError::BadMagic),
+    };
+    let len = u32_at(&head, 4, big_endian).unwrap_or(0) as usize;
+    if len < 28 || len % 4 != 0 || len > MAX_BLOCK_LEN {
+        return Err(CaptureError::BadLength {
+            what: "a section header block",
+            length: len as u64,
+        });
+    }
+    head.resize(len, 0);
+    must_fill(
+        r,
+        head.get_mut(12..).unwrap_or_default(),
+        "a section header block",
+    )?;
+    Ok(head)
+}
+
+/// Refills the buffer after an incomplete parse.
+fn refill(reader: &mut dyn PcapReaderIterator, what: &'static str) -> Result<(), CaptureError> {
+    let before = reader.data().len();
+    if reader.refill().is_err() {
+        // Never reached: the caller turns `ReadError` into the kept I/O error first.
+        return Err(CaptureError::Truncated { what });
+    }
+    if reader.data().len() == before && !reader.reader_exhausted() {
+        // No room left and no progress: the block cannot fit in the buffer.
+        return Err(CaptureError::BadLength {
+            what,
+            length: BUFFER_LEN as u64,
+        });
+    }
+    Ok(())
+}
+
+/// A pcap-parser error, without the borrow of the buffer it carries.
+enum Failure {
+    Eof,
+    Incomplete,
+    Read,
+    Other(CaptureError),
+}
+
+fn failure(e: &PcapError<&[u8]>, what: &'static str) -> Failure {
+    match e {
+        PcapError::Eof => Failure::Eof,
+        PcapError::Incomplete(_) => Failure::Incomplete,
+        PcapError::ReadError => Failure::Read,
+        PcapError::UnexpectedEof => Failure::Other(CaptureError::Truncated { what }),
+        // `BufferTooSmall` among them: the caller looks at the length the block claims.
+        _ => Failure::Other(CaptureError::Malformed { what }),
+    }
+}
+
+/// A refusal (`BufferTooSmall`, or `UnexpectedEof` at the end of the input) given the
+/// length the block's header claims (a classic record's captured length, a pcapng
+/// block's total length), read from the buffer: over the limit it is
+/// [`CaptureError::BadLength`], as the length check before reading always said.
+fn refusal(
+    data: &[u8],
+    big_endian: bool,
+    what: &'static str,
+    otherwise: CaptureError,
+) -> CaptureError {
+    let (claimed, limit) = if what == RECORD {
+        (u32_at(data, 8, big_endian), MAX_RECORD_LEN)
+    } else {
+        (u32_at(data, 4, big_endian), MAX_BLOCK_LEN)
+    };
+    match claimed {
+        Some(length) if length as usize > limit => CaptureError::BadLength {
+            what,
+            length: u64::from(length),
+        },
+        _ => otherwise,
+    }
+}
+
+/// The length of a whole pcapng block at the start of `data` whose type floe has no use
+/// for, so that it can be skipped when pcap-parser refuses its contents (a Name
+/// Resolution Block with a bad record, say): the blocks floe reads are the ones it judges.
+fn skippable(data: &[u8], big_endian: bool) -> Option<usize> {
+    let typ = u32_at(data, 0, big_endian)?;
+    let len = u32_at(data, 4, big_endian)? as usize;
+    let used = [PCAPNG_SHB, 1, 3, 6, PCAPNG_PACKET_BLOCK];
+    (!used.contains(&typ) && len >= 12 && len % 4 == 0 && len <= data.len()).then_some(len)
+}
+
+/// Whether the buffer holds the whole pcapng block it starts with, by the block's length.
+fn whole_block(data: &[u8], big_endian: bool) -> bool {
+    u32_at(data, 4, big_endian).is_some_and(|len| len >= 12 && len as usize <= data.len())
+}
+
+const RECORD: &str = "a record";
+const BLOCK: &str = "a pcapng block";
+
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header (or the first pcapng Section Header Block).
-    pub fn new(mut r: R) -> Result<CaptureReader<R>, CaptureError> {
+    pub fn new(r: R) -> Result<CaptureReader<R>, CaptureError> {
+        let io_error = Rc::new(Cell::new(None));
+        let mut r = Keep {
+            r,
+            error: Rc::clone(&io_error),
+        };
         let mut magic = [0u8; 4];
         if !fill(&mut r, &mut magic, "the file header")? {
             return Err(CaptureError::BadMagic);
         }
         let le = u32::from_le_bytes(magic);
         let be = u32::from_be_bytes(magic);
-        let format = if be == PCAPNG_SHB {
-            let interfaces = Vec::new();
-            let big_endian = Self::section_rest(&mut r)?;
-            Format::Ng {
+        // The header is already whole in the first read, so pcap-parser cannot fail here
+        // but for a header it finds malformed.
+        let refused = |_| CaptureError::Malformed {
+            what: "the file header",
+        };
+        let inner = if be == PCAPNG_SHB {
+            let head = section_header(&mut r)?;
+            let big_endian = u32_at(&head, 8, false) != Some(PCAPNG_BOM);
+            let reader =
+                PcapNGReader::new(BUFFER_LEN, io::Cursor::new(head).chain(r)).map_err(refused)?;
+            Inner::Ng {
+                reader: Box::new(reader),
                 big_endian,
-                interfaces,
+                interfaces: Vec::new(),
             }
         } else {
             let (big_endian, nanos) = match (le, be) {
@@ -206,44 +415,30 @@ impl<R: Read> CaptureReader<R> {
                 (_, PCAP_NANOS) => (true, true),
                 _ => return Err(CaptureError::BadMagic),
             };
-            let mut rest = [0u8; 20];
-            must_fill(&mut r, &mut rest, "the file header")?;
+            let mut head = magic.to_vec();
+            head.resize(24, 0);
+            must_fill(
+                &mut r,
+                head.get_mut(4..).unwrap_or_default(),
+                "the file header",
+            )?;
             // The link type is the low 16 bits; the high bits carry FCS information.
-            let link_type = u32_at(&rest, 16, big_endian).unwrap_or(0) & 0xFFFF;
-            Format::Classic {
+            let link_type = u32_at(&head, 20, big_endian).unwrap_or(0) & 0xFFFF;
+            let reader = LegacyPcapReader::new(BUFFER_LEN, io::Cursor::new(head).chain(r))
+                .map_err(refused)?;
+            Inner::Classic {
+                reader: Box::new(reader),
                 big_endian,
                 nanos,
                 link_type,
             }
         };
         Ok(CaptureReader {
-            r,
-            format,
+            inner,
+            io_error,
             number: 0,
             done: false,
         })
-    }
-
-    /// Reads the rest of a Section Header Block whose type was just read; returns the
-    /// section's byte order.
-    fn section_rest(r: &mut R) -> Result<bool, CaptureError> {
-        let mut head = [0u8; 8];
-        must_fill(r, &mut head, "a section header block")?;
-        let big_endian = match u32::from_le_bytes([head[4], head[5], head[6], head[7]]) {
-            PCAPNG_BOM => false,
-            v if v.swap_bytes() == PCAPNG_BOM => true,
-            _ => return Err(CaptureError::BadMagic),
-        };
-        let len = u32_at(&head, 0, big_endian).unwrap_or(0) as usize;
-        if len < 28 || len % 4 != 0 || len > MAX_BLOCK_LEN {
-            return Err(CaptureError::BadLength {
-                what: "a section header block",
-                length: len as u64,
-            });
-        }
-        let mut rest = vec![0u8; len - 12];
-        must_fill(r, &mut rest, "a section header block")?;
-        Ok(big_endian)
     }
 
     /// The next frame, `Ok(None)` at the end of the file. After an error, the reader
@@ -252,193 +447,258 @@ impl<R: Read> CaptureReader<R> {
         if self.done {
             return Ok(None);
         }
-        let result = match self.format {
-            Format::Classic { .. } => self.next_classic(),
-            Format::Ng { .. } => self.next_ng(),
+        let result = match self.inner {
+            Inner::Classic { .. } => self.next_classic(),
+            Inner::Ng { .. } => self.next_ng(),
         };
-        if !matches!(result, Ok(Some(_))) {
-            self.done = true;
+        match result {
+            Ok(Some(mut frame)) => {
+                self.number += 1;
+                frame.number = self.number;
+                Ok(Some(frame))
+            }
+            Err(CaptureError::Truncated { .. }) if self.io_error_pending() => {
+                self.done = true;
+                Err(self.io_error())
+            }
+            other => {
+                self.done = true;
+                other
+            }
         }
-        result
+    }
+
+    fn io_error_pending(&self) -> bool {
+        let e = self.io_error.take();
+        let pending = e.is_some();
+        self.io_error.set(e);
+        pending
+    }
+
+    fn io_error(&self) -> CaptureError {
+        match self.io_error.take() {
+            Some(e) => CaptureError::Io(e),
+            None => CaptureError::Io(io::Error::other("read failed")),
+        }
     }
 
     fn next_classic(&mut self) -> Result<Option<Frame>, CaptureError> {
-        let Format::Classic {
+        let Inner::Classic {
+            reader,
             big_endian,
             nanos,
             link_type,
-        } = self.format
+        } = &mut self.inner
         else {
             return Ok(None);
         };
-        let mut head = [0u8; 16];
-        if !fill(&mut self.r, &mut head, "a record header")? {
-            return Ok(None);
+        loop {
+            let failed = match reader.next() {
+                Ok((offset, PcapBlockOwned::Legacy(b))) => {
+                    let frame = classic_frame(&b, *nanos, *link_type);
+                    reader.consume(offset);
+                    return frame.map(Some);
+                }
+                Ok((offset, _)) => {
+                    // The file header, already read.
+                    reader.consume(offset);
+                    continue;
+                }
+                Err(e) => failure(&e, RECORD),
+            };
+            match failed {
+                Failure::Eof => return Ok(None),
+                Failure::Incomplete => refill(reader.as_mut(), RECORD)?,
+                Failure::Read => return Err(self.io_error()),
+                Failure::Other(e) => return Err(refusal(reader.data(), *big_endian, RECORD, e)),
+            }
         }
-        let secs = u32_at(&head, 0, big_endian).unwrap_or(0);
-        let frac = u32_at(&head, 4, big_endian).unwrap_or(0);
-        let captured = u32_at(&head, 8, big_endian).unwrap_or(0) as usize;
-        let original = u32_at(&head, 12, big_endian).unwrap_or(0) as usize;
-        if captured > MAX_RECORD_LEN {
-            return Err(CaptureError::BadLength {
-                what: "a record",
-                length: captured as u64,
-            });
-        }
-        let mut data = vec![0u8; captured];
-        must_fill(&mut self.r, &mut data, "a record")?;
-        let frac = if nanos {
-            frac
-        } else {
-            frac.saturating_mul(1000)
-        };
-        self.number += 1;
-        Ok(Some(Frame {
-            number: self.number,
-            time: (frac < 1_000_000_000).then(|| Duration::new(u64::from(secs), frac)),
-            link_type,
-            data,
-            original_len: original.max(captured),
-        }))
     }
 
     fn next_ng(&mut self) -> Result<Option<Frame>, CaptureError> {
+        let Inner::Ng {
+            reader,
+            big_endian,
+            interfaces,
+        } = &mut self.inner
+        else {
+            return Ok(None);
+        };
         loop {
-            let mut typ = [0u8; 4];
-            if !fill(&mut self.r, &mut typ, "a block header")? {
-                return Ok(None);
-            }
-            if u32::from_be_bytes(typ) == PCAPNG_SHB {
-                let big_endian = Self::section_rest(&mut self.r)?;
-                self.format = Format::Ng {
-                    big_endian,
-                    interfaces: Vec::new(),
-                };
-                continue;
-            }
-            let Format::Ng {
-                big_endian,
-                ref mut interfaces,
-            } = self.format
-            else {
-                return Ok(None);
-            };
-            let mut len = [0u8; 4];
-            must_fill(&mut self.r, &mut len, "a block header")?;
-            let typ = u32_at(&typ, 0, big_endian).unwrap_or(0);
-            let len = u32_at(&len, 0, big_endian).unwrap_or(0) as usize;
-            if len < 12 || len % 4 != 0 || len > MAX_BLOCK_LEN {
-                return Err(CaptureError::BadLength {
-                    what: "a pcapng block",
-                    length: len as u64,
-                });
-            }
-            // Body and the trailing copy of the length.
-            let mut body = vec![0u8; len - 8];
-            must_fill(&mut self.r, &mut body, "a pcapng block")?;
-            body.truncate(len - 12);
-            match typ {
-                1 => {
-                    if interfaces.len() >= MAX_INTERFACES {
-                        return Err(CaptureError::BadLength {
-                            what: "the interface list",
-                            length: interfaces.len() as u64,
-                        });
+            let failed = match reader.next() {
+                Ok((offset, PcapBlockOwned::NG(block))) => {
+                    let frame = ng_block(&block, big_endian, interfaces);
+                    reader.consume(offset);
+                    match frame? {
+                        Some(frame) => return Ok(Some(frame)),
+                        None => continue,
                     }
-                    interfaces.push(interface(&body, big_endian));
                 }
-                6 | 2 => {
-                    let (id, at) = if typ == 6 {
-                        (u32_at(&body, 0, big_endian), 4)
-                    } else {
-                        (u16_at(&body, 0, big_endian).map(u32::from), 4)
-                    };
-                    let (Some(id), Some(high), Some(low), Some(captured), Some(original)) = (
-                        id,
-                        u32_at(&body, at, big_endian),
-                        u32_at(&body, at + 4, big_endian),
-                        u32_at(&body, at + 8, big_endian),
-                        u32_at(&body, at + 12, big_endian),
-                    ) else {
-                        return Err(CaptureError::Truncated {
-                            what: "a packet block",
-                        });
-                    };
-                    let iface = *interfaces
-                        .get(id as usize)
-                        .ok_or(CaptureError::UnknownInterface { id })?;
-                    let start = at + 16;
-                    // Checked: on a 32-bit host `start + captured` could wrap.
-                    let end = usize::try_from(captured)
-                        .ok()
-                        .and_then(|c| start.checked_add(c));
-                    let data = end
-                        .and_then(|end| body.get(start..end))
-                        .ok_or(CaptureError::Truncated {
-                            what: "a packet block",
-                        })?
-                        .to_vec();
-                    let units = (u64::from(high) << 32) | u64::from(low);
-                    self.number += 1;
-                    return Ok(Some(Frame {
-                        number: self.number,
-                        time: scaled_time(units, iface.base, iface.exponent),
-                        link_type: iface.link_type,
-                        original_len: (original as usize).max(data.len()),
-                        data,
-                    }));
+                Ok((offset, _)) => {
+                    reader.consume(offset);
+                    continue;
                 }
-                3 => {
-                    let iface = *interfaces
-                        .first()
-                        .ok_or(CaptureError::UnknownInterface { id: 0 })?;
-                    let original = u32_at(&body, 0, big_endian).unwrap_or(0) as usize;
-                    let data = body.get(4..).unwrap_or_default();
-                    let data = data.get(..original).unwrap_or(data).to_vec();
-                    self.number += 1;
-                    return Ok(Some(Frame {
-                        number: self.number,
-                        time: None,
-                        link_type: iface.link_type,
-                        original_len: original.max(data.len()),
-                        data,
-                    }));
+                Err(e) => failure(&e, BLOCK),
+            };
+            match failed {
+                Failure::Eof => return Ok(None),
+                Failure::Incomplete => {
+                    // pcap-parser's streaming parsers also say "incomplete" when a block's
+                    // contents run past its own length (an Enhanced Packet Block's captured
+                    // length, a Name Resolution record): once the whole block is in the
+                    // buffer, more input cannot help.
+                    if whole_block(reader.data(), *big_endian) {
+                        if let Some(len) = skippable(reader.data(), *big_endian) {
+                            reader.consume(len);
+                            continue;
+                        }
+                        return Err(CaptureError::Malformed { what: BLOCK });
+                    }
+                    refill(reader.as_mut(), BLOCK)?;
                 }
-                // Name resolution, statistics, custom and other blocks say nothing about
-                // the packets themselves.
-                _ => {}
+                Failure::Read => return Err(self.io_error()),
+                Failure::Other(e) => {
+                    if let Some(len) = skippable(reader.data(), *big_endian) {
+                        reader.consume(len);
+                        continue;
+                    }
+                    return Err(refusal(reader.data(), *big_endian, BLOCK, e));
+                }
             }
         }
     }
 }
 
-/// Reads an Interface Description Block body: link type and if_tsresol (option 9).
-fn interface(body: &[u8], big_endian: bool) -> Interface {
-    let mut iface = Interface {
-        link_type: u32::from(u16_at(body, 0, big_endian).unwrap_or(0)),
-        base: 10,
-        exponent: 6,
-    };
-    let mut at = 8;
-    while let (Some(code), Some(len)) = (
-        u16_at(body, at, big_endian),
-        u16_at(body, at + 2, big_endian),
-    ) {
-        if code == 0 {
-            break;
-        }
-        let value = body.get(at + 4..at + 4 + usize::from(len));
-        if let (9, Some(&[v])) = (code, value) {
-            if v & 0x80 == 0 {
-                iface.exponent = v;
-            } else {
-                iface.base = 2;
-                iface.exponent = v & 0x7F;
-            }
-        }
-        at += 4 + usize::from(len).next_multiple_of(4);
+/// A classic pcap record as a frame.
+fn classic_frame(
+    b: &pcap_parser::LegacyPcapBlock<'_>,
+    nanos: bool,
+    link_type: u32,
+) -> Result<Frame, CaptureError> {
+    let captured = b.caplen as usize;
+    if captured > MAX_RECORD_LEN {
+        return Err(CaptureError::BadLength {
+            what: RECORD,
+            length: u64::from(b.caplen),
+        });
     }
-    iface
+    let frac = if nanos {
+        b.ts_usec
+    } else {
+        b.ts_usec.saturating_mul(1000)
+    };
+    Ok(Frame {
+        number: 0,
+        time: (frac < 1_000_000_000).then(|| Duration::new(u64::from(b.ts_sec), frac)),
+        link_type,
+        data: b.data.to_vec(),
+        original_len: (b.origlen as usize).max(b.data.len()),
+    })
+}
+
+/// What one pcapng block does: a frame, a change of section or interfaces, or nothing.
+fn ng_block(
+    block: &Block<'_>,
+    big_endian: &mut bool,
+    interfaces: &mut Vec<Interface>,
+) -> Result<Option<Frame>, CaptureError> {
+    match block {
+        Block::SectionHeader(shb) => {
+            *big_endian = shb.big_endian();
+            interfaces.clear();
+        }
+        Block::InterfaceDescription(idb) => {
+            if interfaces.len() >= MAX_INTERFACES {
+                return Err(CaptureError::BadLength {
+                    what: "the interface list",
+                    length: interfaces.len() as u64,
+                });
+            }
+            // Link types are 16 bits in an IDB.
+            let link_type = u32::try_from(idb.linktype.0 & 0xFFFF).unwrap_or(0);
+            interfaces.push(Interface::new(link_type, idb.if_tsresol));
+        }
+        Block::EnhancedPacket(epb) => {
+            let iface = *interfaces
+                .get(epb.if_id as usize)
+                .ok_or(CaptureError::UnknownInterface { id: epb.if_id })?;
+            let data = epb.packet_data().to_vec();
+            let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+            return Ok(Some(Frame {
+                number: 0,
+                time: scaled_time(units, iface.base, iface.exponent),
+                link_type: iface.link_type,
+                original_len: (epb.origlen as usize).max(data.len()),
+                data,
+            }));
+        }
+        Block::SimplePacket(spb) => {
+            let iface = *interfaces
+                .first()
+                .ok_or(CaptureError::UnknownInterface { id: 0 })?;
+            let original = spb.origlen as usize;
+            // The block holds the packet padded to 32 bits (or cut to the snap length).
+            let data = spb.data.get(..original).unwrap_or(spb.data).to_vec();
+            return Ok(Some(Frame {
+                number: 0,
+                time: None,
+                link_type: iface.link_type,
+                original_len: original.max(data.len()),
+                data,
+            }));
+        }
+        // The obsolete Packet Block: pcap-parser reads its type little-endian.
+        Block::Unknown(ub)
+            if (if *big_endian {
+                ub.block_type.swap_bytes()
+            } else {
+                ub.block_type
+            }) == PCAPNG_PACKET_BLOCK =>
+        {
+            return packet_block(ub.data, *big_endian, interfaces).map(Some);
+        }
+        // Name resolution, statistics, custom and other blocks say nothing about the
+        // packets themselves.
+        _ => {}
+    }
+    Ok(None)
+}
+
+/// The obsolete Packet Block (pcapng drafts before 2014): interface id (16 bits), drops
+/// (16 bits), timestamp (2 × 32 bits), captured length, original length, data.
+fn packet_block(
+    body: &[u8],
+    big_endian: bool,
+    interfaces: &[Interface],
+) -> Result<Frame, CaptureError> {
+    let truncated = CaptureError::Truncated {
+        what: "a packet block",
+    };
+    let (Some(id), Some(high), Some(low), Some(captured), Some(original)) = (
+        u16_at(body, 0, big_endian).map(u32::from),
+        u32_at(body, 4, big_endian),
+        u32_at(body, 8, big_endian),
+        u32_at(body, 12, big_endian),
+        u32_at(body, 16, big_endian),
+    ) else {
+        return Err(truncated);
+    };
+    let iface = *interfaces
+        .get(id as usize)
+        .ok_or(CaptureError::UnknownInterface { id })?;
+    let data = body
+        .get(20..)
+        .and_then(|d| d.get(..usize::try_from(captured).ok()?))
+        .ok_or(truncated)?
+        .to_vec();
+    let units = (u64::from(high) << 32) | u64::from(low);
+    Ok(Frame {
+        number: 0,
+        time: scaled_time(units, iface.base, iface.exponent),
+        link_type: iface.link_type,
+        original_len: (original as usize).max(data.len()),
+        data,
+    })
 }
 
 #[cfg(test)]
@@ -595,5 +855,221 @@ mod tests {
         assert_eq!(scaled_time(1, 10, 6), Some(Duration::from_micros(1)));
         assert_eq!(scaled_time(1024, 2, 10), Some(Duration::from_secs(1)));
         assert_eq!(scaled_time(5, 10, 200), None);
+    }
+
+    fn shb(big_endian: bool) -> Vec<u8> {
+        let w32 = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut body = w32(PCAPNG_BOM).to_vec();
+        body.extend_from_slice(&if big_endian {
+            [0, 1, 0, 0]
+        } else {
+            [1, 0, 0, 0]
+        });
+        body.extend_from_slice(&(-1i64).to_le_bytes());
+        block_in(big_endian, PCAPNG_SHB, &body)
+    }
+
+    fn block_in(big_endian: bool, typ: u32, body: &[u8]) -> Vec<u8> {
+        let w32 = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut body = body.to_vec();
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+        let len = (body.len() + 12) as u32;
+        let mut b = w32(typ).to_vec();
+        b.extend_from_slice(&w32(len));
+        b.extend_from_slice(&body);
+        b.extend_from_slice(&w32(len));
+        b
+    }
+
+    #[test]
+    fn pcapng_sections_with_their_own_byte_order_interfaces_and_link_types() {
+        let mut f = shb(false);
+        // Two interfaces: Ethernet in microseconds, raw IP in 2^-10 s.
+        f.extend(block(1, &[1, 0, 0, 0, 0, 0, 0, 0]));
+        f.extend(block(
+            1,
+            &[
+                101, 0, 0, 0, 0, 0, 0, 0, 9, 0, 1, 0, 0x8A, 0, 0, 0, 0, 0, 0, 0,
+            ],
+        ));
+        for (iface, ts) in [(1u32, 2048u32), (0, 5)] {
+            let mut epb = Vec::new();
+            for v in [iface, 0, ts, 2, 2] {
+                epb.extend_from_slice(&v.to_le_bytes());
+            }
+            epb.extend_from_slice(b"ab");
+            f.extend(block(6, &epb));
+        }
+        // A big-endian section: its interface table starts empty; an obsolete Packet Block.
+        f.extend(shb(true));
+        f.extend(block_in(true, 1, &[0, 113, 0, 0, 0, 0, 0, 0]));
+        let mut pb = vec![0, 0, 0, 0];
+        for v in [0u32, 7, 3, 9] {
+            pb.extend_from_slice(&v.to_be_bytes());
+        }
+        pb.extend_from_slice(b"cde");
+        f.extend(block_in(true, PCAPNG_PACKET_BLOCK, &pb));
+        let frames = all(&f).unwrap();
+        let summary: Vec<_> = frames
+            .iter()
+            .map(|f| {
+                (
+                    f.number,
+                    f.link_type,
+                    f.time,
+                    f.data.as_slice(),
+                    f.original_len,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, 101, Some(Duration::from_secs(2)), &b"ab"[..], 2),
+                (2, 1, Some(Duration::from_micros(5)), &b"ab"[..], 2),
+                (3, 113, Some(Duration::from_micros(7)), &b"cde"[..], 9),
+            ]
+        );
+        // In the new section, interface 1 is not described.
+        let mut g = f.clone();
+        let mut epb = Vec::new();
+        for v in [1u32, 0, 0, 1, 1] {
+            epb.extend_from_slice(&v.to_be_bytes());
+        }
+        epb.push(0);
+        g.extend(block_in(true, 6, &epb));
+        let mut r = CaptureReader::new(&g[..]).unwrap();
+        for _ in 0..3 {
+            r.next_frame().unwrap().unwrap();
+        }
+        assert!(matches!(
+            r.next_frame(),
+            Err(CaptureError::UnknownInterface { id: 1 })
+        ));
+    }
+
+    /// A reader that hands out one byte per read, as a slow pipe might.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(slot)) => {
+                    *slot = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn short_reads_give_the_same_frames() {
+        let c = classic(true, false, &[(1, 2, b"abc"), (3, 4, &[9; 300])]);
+        let mut shb = PCAPNG_BOM.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        shb.extend_from_slice(&[1, 0, 4, 0, b'o', b'p', b't', b's', 0, 0, 0, 0]);
+        let mut n = block(PCAPNG_SHB, &shb);
+        n.extend(block(1, &[1, 0, 0, 0, 0, 0, 0, 0]));
+        let mut spb = 5u32.to_le_bytes().to_vec();
+        spb.extend_from_slice(b"hello");
+        n.extend(block(3, &spb));
+        for file in [c, n] {
+            let mut r = CaptureReader::new(Trickle(&file)).unwrap();
+            let mut trickled = Vec::new();
+            while let Some(f) = r.next_frame().unwrap() {
+                trickled.push(f);
+            }
+            assert_eq!(trickled, all(&file).unwrap());
+            assert!(!trickled.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_4_gb_block_inside_a_longer_stream_is_refused_with_its_length() {
+        let mut shb = PCAPNG_BOM.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut f = block(PCAPNG_SHB, &shb);
+        f.extend_from_slice(&6u32.to_le_bytes());
+        f.extend_from_slice(&0xFFFF_FFFCu32.to_le_bytes());
+        // More input than the buffer holds: the reader stops when the buffer is full.
+        f.resize(f.len() + 2 * BUFFER_LEN, 0);
+        assert!(matches!(
+            all(&f),
+            Err(CaptureError::BadLength {
+                length: 0xFFFF_FFFC,
+                ..
+            })
+        ));
+        // A classic record of 4 GiB, likewise.
+        let mut c = classic(false, false, &[]);
+        c.extend_from_slice(&[0; 8]);
+        c.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        c.extend_from_slice(&[0; 4]);
+        c.resize(c.len() + 2 * BUFFER_LEN, 0);
+        assert!(matches!(
+            all(&c),
+            Err(CaptureError::BadLength {
+                length: 0xFFFF_FFF0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_packet_block_whose_data_runs_past_its_length_is_malformed() {
+        let mut shb = PCAPNG_BOM.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut f = block(PCAPNG_SHB, &shb);
+        f.extend(block(1, &[1, 0, 0, 0, 0, 0, 0, 0]));
+        let mut epb = Vec::new();
+        for v in [0u32, 0, 0, 1000, 1000] {
+            epb.extend_from_slice(&v.to_le_bytes());
+        }
+        f.extend(block(6, &epb));
+        f.extend(block(6, &epb));
+        assert!(matches!(all(&f), Err(CaptureError::Malformed { .. })));
+    }
+
+    #[test]
+    fn read_errors_are_reported_as_io_errors() {
+        struct Failing<'a>(&'a [u8]);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let f = classic(false, false, &[(1, 0, b"abcd")]);
+        let mut r = CaptureReader::new(Failing(&f)).unwrap();
+        assert_eq!(r.next_frame().unwrap().unwrap().data, b"abcd");
+        match r.next_frame() {
+            Err(CaptureError::Io(e)) => assert_eq!(e.to_string(), "disk on fire"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(r.next_frame(), Ok(None)));
     }
 }

@@ -57,8 +57,9 @@ fn check_report(bytes: &[u8], r: &Report, with_credentials: bool) {
     assert_eq!(v["size"], bytes.len());
 }
 
-/// What [`check_run`] inspects.
+/// What [`check_run`] inspects (each target uses some of these).
 #[derive(Clone, Copy)]
+#[allow(dead_code)]
 pub enum Source<'a> {
     /// `floe decode --hex`.
     Hex(&'a str),
