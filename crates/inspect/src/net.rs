@@ -1,8 +1,27 @@
-//! From a captured frame to a UDP datagram or TCP segment: the link layers floe knows
-//! (Ethernet with VLAN tags, raw IP, BSD loopback, Linux cooked capture v1 and v2), IPv4
-//! and IPv6 (with extension headers), UDP and TCP. Fragments are not reassembled.
+//! From a captured frame to a UDP datagram or TCP segment. The headers are parsed by the
+//! `etherparse` crate, leniently (`LaxSlicedPacket`), so that a packet the capture cut
+//! short still gives the part of its payload that was captured: Ethernet II with up to
+//! three VLAN tags (802.1Q, 802.1ad, QinQ), Linux cooked capture v1, IPv4 and IPv6 with
+//! their extension headers (RFC 8200 §4: hop-by-hop, routing, destination options,
+//! fragment, authentication), UDP and TCP. IP fragments are not reassembled: a fragment
+//! (RFC 791 §3.2; RFC 8200 §4.5) is skipped, an IPv6 "atomic fragment" (offset 0, no more
+//! fragments, RFC 6946) is read as the whole packet it is.
+//!
+//! Written here: the link types' numbers (LINKTYPE_*, from tcpdump's list) and where the
+//! IP packet starts in the link headers etherparse has no type for: the 4-byte address
+//! family of BSD and OpenBSD loopback captures, and Linux cooked capture v2 (20 bytes,
+//! protocol at offset 0). Linux cooked capture v1 (16 bytes, protocol at offset 14) is
+//! read here too although etherparse has `LinuxSllSlice`: it accepts only five ARPHRD
+//! hardware types (Ethernet, netlink, IP GRE, radiotap, FRAD) and refuses the rest,
+//! among them ARPHRD_LOOPBACK (772), ARPHRD_NONE (tun devices) and PPP, so `tcpdump -i
+//! any` would lose every STUN packet sent over loopback or a VPN. The kernel writes the
+//! EtherType in the protocol field for IP on all of them
+//! (test: `linux_cooked_capture_of_loopback_traffic`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::err::{Layer, LenError};
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 /// LINKTYPE_NULL: BSD loopback, a 4-byte host-order address family.
 pub const LINKTYPE_NULL: u32 = 0;
@@ -73,138 +92,130 @@ impl std::fmt::Display for Skip {
     }
 }
 
-fn array<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
-    b.get(at..at.checked_add(N)?)?.try_into().ok()
+/// The header a layer's error is about, in the words `floe decode` prints.
+fn header(layer: Layer) -> &'static str {
+    match layer {
+        Layer::LinuxSllHeader => "Linux cooked",
+        Layer::Ethernet2Header | Layer::EtherPayload => "Ethernet",
+        Layer::VlanHeader => "VLAN",
+        Layer::MacsecHeader | Layer::MacsecPacket => "MACsec",
+        Layer::Ipv4Header | Layer::Ipv4Packet | Layer::IpAuthHeader => "IPv4",
+        Layer::Ipv6Header
+        | Layer::Ipv6Packet
+        | Layer::Ipv6ExtHeader
+        | Layer::Ipv6HopByHopHeader
+        | Layer::Ipv6DestOptionsHeader
+        | Layer::Ipv6RouteHeader
+        | Layer::Ipv6FragHeader => "IPv6",
+        Layer::UdpHeader | Layer::UdpPayload => "UDP",
+        Layer::TcpHeader => "TCP",
+        _ => "IP",
+    }
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
-    array(b, at).map(u16::from_be_bytes)
+    Some(u16::from_be_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+
+fn truncated(e: &LenError) -> Skip {
+    Skip::Truncated(header(e.layer))
 }
 
 /// Cuts the UDP or TCP payload out of a frame of `link_type`.
 pub fn parse_frame(link_type: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
-    let ip = match link_type {
-        LINKTYPE_RAW | 12 | 14 | LINKTYPE_IPV4 | LINKTYPE_IPV6 => data,
-        LINKTYPE_NULL | LINKTYPE_LOOP => data.get(4..).ok_or(Skip::Truncated("loopback"))?,
-        LINKTYPE_ETHERNET => {
-            let mut at = 12;
-            let mut ethertype = be16(data, at).ok_or(Skip::Truncated("Ethernet"))?;
-            // 802.1Q and 802.1ad tags.
-            while matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
-                at += 4;
-                ethertype = be16(data, at).ok_or(Skip::Truncated("Ethernet"))?;
-            }
-            if !matches!(ethertype, 0x0800 | 0x86dd) {
-                return Err(Skip::NotIp);
-            }
-            data.get(at + 2..).ok_or(Skip::Truncated("Ethernet"))?
+    let packet = match link_type {
+        LINKTYPE_RAW | 12 | 14 | LINKTYPE_IPV4 | LINKTYPE_IPV6 => return parse_ip(data),
+        // The address family says IPv4 or IPv6, and so does the IP header's version.
+        LINKTYPE_NULL | LINKTYPE_LOOP => {
+            return parse_ip(data.get(4..).ok_or(Skip::Truncated("loopback"))?)
         }
+        LINKTYPE_ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|e| truncated(&e))?,
         LINKTYPE_LINUX_SLL => {
             let protocol = be16(data, 14).ok_or(Skip::Truncated("Linux cooked"))?;
-            if !matches!(protocol, 0x0800 | 0x86dd) {
-                return Err(Skip::NotIp);
-            }
-            data.get(16..).ok_or(Skip::Truncated("Linux cooked"))?
+            let ip = data.get(16..).ok_or(Skip::Truncated("Linux cooked"))?;
+            LaxSlicedPacket::from_ether_type(EtherType(protocol), ip)
         }
         LINKTYPE_LINUX_SLL2 => {
             let protocol = be16(data, 0).ok_or(Skip::Truncated("Linux cooked v2"))?;
-            if !matches!(protocol, 0x0800 | 0x86dd) {
-                return Err(Skip::NotIp);
-            }
-            data.get(20..).ok_or(Skip::Truncated("Linux cooked v2"))?
+            let ip = data.get(20..).ok_or(Skip::Truncated("Linux cooked v2"))?;
+            LaxSlicedPacket::from_ether_type(EtherType(protocol), ip)
         }
         other => return Err(Skip::LinkType(other)),
     };
-    parse_ip(ip)
+    segment(&packet)
 }
 
 /// Parses an IPv4 or IPv6 packet down to its UDP or TCP payload.
 pub fn parse_ip(ip: &[u8]) -> Result<Segment<'_>, Skip> {
-    let first = *ip.first().ok_or(Skip::Truncated("IP"))?;
-    let (src, dst, mut proto, mut rest) = match first >> 4 {
-        4 => {
-            let ihl = usize::from(first & 0x0F) * 4;
-            if ihl < 20 || ip.len() < ihl {
-                return Err(Skip::Truncated("IPv4"));
-            }
-            let flags_offset = be16(ip, 6).unwrap_or(0);
-            // More fragments, or a non-zero fragment offset.
-            if flags_offset & 0x3FFF != 0 {
-                return Err(Skip::Fragment);
-            }
-            let total = usize::from(be16(ip, 2).unwrap_or(0));
-            let end = total.clamp(ihl, ip.len());
-            let truncated = || Skip::Truncated("IPv4");
-            (
-                IpAddr::V4(Ipv4Addr::from(array::<4>(ip, 12).ok_or_else(truncated)?)),
-                IpAddr::V4(Ipv4Addr::from(array::<4>(ip, 16).ok_or_else(truncated)?)),
-                *ip.get(9).ok_or_else(truncated)?,
-                ip.get(ihl..end).ok_or_else(truncated)?,
-            )
-        }
-        6 => {
-            if ip.len() < 40 {
-                return Err(Skip::Truncated("IPv6"));
-            }
-            let payload_len = usize::from(be16(ip, 4).unwrap_or(0));
-            let end = (40 + payload_len).min(ip.len());
-            let truncated = || Skip::Truncated("IPv6");
-            (
-                IpAddr::V6(Ipv6Addr::from(array::<16>(ip, 8).ok_or_else(truncated)?)),
-                IpAddr::V6(Ipv6Addr::from(array::<16>(ip, 24).ok_or_else(truncated)?)),
-                *ip.get(6).ok_or_else(truncated)?,
-                ip.get(40..end).ok_or_else(truncated)?,
-            )
-        }
-        _ => return Err(Skip::NotIp),
-    };
-    // IPv6 extension headers (RFC 8200 §4): hop-by-hop, routing, destination options,
-    // authentication; a fragment header means a fragment.
-    if src.is_ipv6() {
-        for _ in 0..8 {
-            let len = match proto {
-                0 | 43 | 60 => (usize::from(*rest.get(1).ok_or(Skip::Truncated("IPv6"))?) + 1) * 8,
-                51 => (usize::from(*rest.get(1).ok_or(Skip::Truncated("IPv6"))?) + 2) * 4,
-                44 => return Err(Skip::Fragment),
-                _ => break,
-            };
-            proto = *rest.first().ok_or(Skip::Truncated("IPv6"))?;
-            rest = rest.get(len..).ok_or(Skip::Truncated("IPv6"))?;
-        }
+    use etherparse::err::ip::{HeaderError, LaxHeaderSliceError};
+    if ip.is_empty() {
+        return Err(Skip::Truncated("IP"));
     }
-    let ports = |what| -> Result<(u16, u16), Skip> {
-        Ok((
-            be16(rest, 0).ok_or(Skip::Truncated(what))?,
-            be16(rest, 2).ok_or(Skip::Truncated(what))?,
-        ))
+    let packet = LaxSlicedPacket::from_ip(ip).map_err(|e| match e {
+        LaxHeaderSliceError::Len(e) => truncated(&e),
+        LaxHeaderSliceError::Content(HeaderError::UnsupportedIpVersion { .. }) => Skip::NotIp,
+        LaxHeaderSliceError::Content(HeaderError::Ipv4HeaderLengthSmallerThanHeader { .. }) => {
+            Skip::Truncated("IPv4")
+        }
+    })?;
+    segment(&packet)
+}
+
+/// The UDP or TCP payload of a packet etherparse has sliced.
+fn segment<'a>(packet: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
+    let stopped = || match &packet.stop_err {
+        Some((_, layer)) => Skip::Truncated(header(*layer)),
+        None => Skip::NotIp,
     };
-    let (sport, dport, transport, payload) = match proto {
-        17 => {
-            let (s, d) = ports("UDP")?;
-            let len = usize::from(be16(rest, 4).ok_or(Skip::Truncated("UDP"))?);
-            let end = len.clamp(8, rest.len().max(8));
-            let payload = rest
-                .get(8..end.min(rest.len()))
-                .ok_or(Skip::Truncated("UDP"))?;
-            (s, d, Transport::Udp, payload)
+    let (src, dst, payload) = match &packet.net {
+        Some(LaxNetSlice::Ipv4(ip)) => (
+            IpAddr::V4(ip.header().source_addr()),
+            IpAddr::V4(ip.header().destination_addr()),
+            ip.payload(),
+        ),
+        Some(LaxNetSlice::Ipv6(ip)) => (
+            IpAddr::V6(ip.header().source_addr()),
+            IpAddr::V6(ip.header().destination_addr()),
+            ip.payload(),
+        ),
+        Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
+        None => return Err(stopped()),
+    };
+    if payload.fragmented {
+        return Err(Skip::Fragment);
+    }
+    let (sport, dport, transport, bytes) = match &packet.transport {
+        Some(TransportSlice::Udp(udp)) => (
+            udp.source_port(),
+            udp.destination_port(),
+            Transport::Udp,
+            udp.payload(),
+        ),
+        Some(TransportSlice::Tcp(tcp)) => {
+            // Byte 13 of the TCP header holds CWR..FIN (RFC 9293 §3.1).
+            let flags = tcp.header_slice().get(13).copied().unwrap_or(0);
+            (
+                tcp.source_port(),
+                tcp.destination_port(),
+                Transport::Tcp { flags },
+                tcp.payload(),
+            )
         }
-        6 => {
-            let (s, d) = ports("TCP")?;
-            let offset = usize::from(*rest.get(12).ok_or(Skip::Truncated("TCP"))? >> 4) * 4;
-            let flags = *rest.get(13).ok_or(Skip::Truncated("TCP"))?;
-            if offset < 20 {
-                return Err(Skip::Truncated("TCP"));
-            }
-            let payload = rest.get(offset..).ok_or(Skip::Truncated("TCP"))?;
-            (s, d, Transport::Tcp { flags }, payload)
+        Some(_) => return Err(Skip::Protocol(payload.ip_number.0)),
+        None => {
+            return Err(match &packet.stop_err {
+                Some((_, layer)) => Skip::Truncated(header(*layer)),
+                None => Skip::Protocol(payload.ip_number.0),
+            })
         }
-        other => return Err(Skip::Protocol(other)),
     };
     Ok(Segment {
         src: SocketAddr::new(src, sport),
         dst: SocketAddr::new(dst, dport),
         transport,
-        payload,
+        payload: bytes,
     })
 }
 
@@ -289,5 +300,59 @@ mod tests {
         assert_eq!(parse_ip(&[0x45, 0, 0]), Err(Skip::Truncated("IPv4")));
         assert_eq!(parse_frame(999, &[]), Err(Skip::LinkType(999)));
         assert_eq!(parse_ip(&[]), Err(Skip::Truncated("IP")));
+    }
+
+    #[test]
+    fn linux_cooked_capture_of_loopback_traffic() {
+        // `tcpdump -i any` on lo: packet type 0 (to us), ARPHRD_LOOPBACK (772).
+        let mut sll = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        sll.extend_from_slice(&udp4(b"stun"));
+        let s = parse_frame(LINKTYPE_LINUX_SLL, &sll).unwrap();
+        assert_eq!(s.payload, b"stun");
+        // ARPHRD_NONE (a tun device), Linux cooked v2.
+        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 3, 0xFF, 0xFE, 0, 6];
+        sll2.extend_from_slice(&[0; 8]);
+        sll2.extend_from_slice(&udp4(b"turn"));
+        assert_eq!(
+            parse_frame(LINKTYPE_LINUX_SLL2, &sll2).unwrap().payload,
+            b"turn"
+        );
+    }
+
+    #[test]
+    fn a_capture_cut_short_gives_the_captured_part_of_the_payload() {
+        let p = udp4(b"0123456789");
+        let s = parse_ip(&p[..p.len() - 4]).unwrap();
+        assert_eq!(s.payload, b"012345");
+    }
+
+    #[test]
+    fn vlan_tags_tcp_flags_and_ipv6_fragments() {
+        // Two tags (802.1ad outer, 802.1Q inner) before a TCP SYN over IPv4.
+        let mut tcp = udp4(b"");
+        tcp.truncate(20);
+        tcp[9] = 6;
+        tcp[3] = 44;
+        tcp.extend_from_slice(&[0x13, 0x88, 0x0d, 0x96, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02]);
+        tcp.extend_from_slice(&[0xFF, 0xFF, 0, 0, 0, 0, b'a', b'b', b'c', b'd']);
+        let mut eth = vec![0; 12];
+        eth.extend_from_slice(&[0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2, 0x08, 0x00]);
+        eth.extend_from_slice(&tcp);
+        let s = parse_frame(LINKTYPE_ETHERNET, &eth).unwrap();
+        assert_eq!(s.transport, Transport::Tcp { flags: 0x02 });
+        assert_eq!(s.payload, b"abcd");
+        // IPv6 with a fragment header that is a real fragment (more fragments).
+        let mut p = vec![0x60, 0, 0, 0, 0, 20, 44, 64];
+        p.extend_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 9]);
+        p.extend_from_slice(&[0x13, 0x88, 0x0d, 0x96, 0, 12, 0, 0, b'a', b'b', b'c', b'd']);
+        assert_eq!(parse_ip(&p), Err(Skip::Fragment));
+        // ARP is not IP.
+        let mut arp = vec![0; 12];
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&[0; 28]);
+        assert_eq!(parse_frame(LINKTYPE_ETHERNET, &arp), Err(Skip::NotIp));
     }
 }
