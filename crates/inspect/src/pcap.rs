@@ -1,46 +1,52 @@
 //! Reading capture files: classic pcap (both byte orders, microsecond and nanosecond
 //! timestamps) and pcapng (any number of sections, each with its own byte order and
 //! interfaces, each interface with its own link type and if_tsresol; Enhanced, Simple and
-//! obsolete Packet blocks; every other block is skipped). Formats: classic pcap as in
-//! draft-ietf-opsawg-pcap; pcapng as in draft-ietf-opsawg-pcapng.
+//! obsolete Packet blocks; every other block is skipped unread). Formats: classic pcap as
+//! in draft-ietf-opsawg-pcap; pcapng as in draft-ietf-opsawg-pcapng.
 //!
-//! The blocks are parsed by the `pcap-parser` crate (rusticata; its streaming readers and
-//! nom parsers are fuzzed upstream). It reads through one circular buffer of a fixed
-//! size ([`MAX_BLOCK_LEN`] + 1 bytes), allocated once: a block or record whose length does
-//! not fit is refused with [`CaptureError::BadLength`] (pcap-parser's `BufferTooSmall`)
-//! before anything of that size is allocated, so a pcapng block claiming 4 GiB costs
-//! nothing. floe adds what pcap-parser leaves to its caller, by hand, each a few lines:
+//! The contents of headers, records and blocks are parsed by the `pcap-parser` crate
+//! (rusticata; its nom parsers are fuzzed upstream). floe cuts the stream into records
+//! and blocks itself, by their length fields, and that part is written by hand for
+//! reasons that were measured against pcap-parser's own streaming readers:
 //!
-//! - telling pcap from pcapng by the magic number ([`is_capture`]), and reading the
-//!   file header or first Section Header Block whole before handing the stream over
-//!   (pcap-parser's constructors parse it from a single `read`, which a pipe may cut
-//!   short);
-//! - the interface table per section, and timestamps scaled by if_tsresol (pcap-parser's
-//!   `build_ts_resolution` refuses every power-of-two resolution, so [`scaled_time`]
-//!   decodes it);
-//! - the obsolete Packet Block (type 2), which pcap-parser hands over as an unknown
-//!   block;
-//! - the limit of [`MAX_RECORD_LEN`] on one classic record, and the claimed length in
-//!   a refusal (read from the block header in the buffer).
+//! - Bounded memory, decided before reading: a record's captured length or a block's
+//!   total length is checked against [`MAX_RECORD_LEN`] / [`MAX_BLOCK_LEN`] before a
+//!   byte of it is read, so a pcapng block claiming 4 GiB is refused (with that length)
+//!   at the cost of its 8-byte header. pcap-parser's readers bound memory too, with a
+//!   fixed circular buffer, but report such a block as `BufferTooSmall` only after
+//!   filling the buffer, or as `UnexpectedEof` at the end of the input, without its
+//!   length.
+//! - Streaming from pipes: each record or block is read exactly (`tcpdump -w - | floe
+//!   decode` shows every packet as it arrives), and a header cut over two `read`s is
+//!   still read whole. pcap-parser's constructors parse the file header from a single
+//!   `read`, so a pipe that delivers fewer bytes fails them.
+//! - Malformed contents: pcap-parser's streaming parsers report a block whose contents
+//!   overrun its own length (an Enhanced Packet Block's captured length, a Name
+//!   Resolution record) as "incomplete", so a reader built on them reads on to the end of
+//!   its buffer; a block parsed whole here is simply malformed. Blocks floe does not use
+//!   are not parsed at all, so their contents cannot stop a capture.
+//! - I/O errors stay `io::Error`s (pcap-parser reduces them to `ReadError`).
+//!
+//! Wrapping pcap-parser's streaming readers to get the same behaviour took more code than
+//! these few framing lines. Also by hand, because pcap-parser has nothing for them: the
+//! interface table per section, timestamps scaled by if_tsresol (pcap-parser's
+//! `build_ts_resolution` refuses every power-of-two resolution), and the obsolete Packet
+//! Block (type 2).
 
-use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Read};
-use std::rc::Rc;
 use std::time::Duration;
 
-use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::traits::PcapNGPacketBlock;
+use pcap_parser::{
+    parse_block_be, parse_block_le, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header, Block,
+};
 
 /// The largest captured length of one packet floe accepts (the largest snaplen tcpdump
 /// uses is 262144).
 pub const MAX_RECORD_LEN: usize = 262_144;
-/// The largest pcapng block (or classic record with its header) floe reads into memory;
-/// larger ones are refused.
+/// The largest pcapng block floe reads into memory; larger blocks are refused.
 pub const MAX_BLOCK_LEN: usize = MAX_RECORD_LEN + 4096;
-/// The reader's buffer: pcap-parser reports `BufferTooSmall` once a block needs as many
-/// bytes as the buffer holds, so one more byte lets a block of [`MAX_BLOCK_LEN`] through.
-const BUFFER_LEN: usize = MAX_BLOCK_LEN + 1;
 /// Interfaces remembered per pcapng section.
 const MAX_INTERFACES: usize = 4096;
 
@@ -48,8 +54,11 @@ const PCAP_MICROS: u32 = 0xa1b2_c3d4;
 const PCAP_NANOS: u32 = 0xa1b2_3c4d;
 const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
 const PCAPNG_BOM: u32 = 0x1a2b_3c4d;
+const PCAPNG_IDB: u32 = 1;
 /// The obsolete Packet Block of pcapng's first drafts.
 const PCAPNG_PACKET_BLOCK: u32 = 2;
+const PCAPNG_SPB: u32 = 3;
+const PCAPNG_EPB: u32 = 6;
 
 /// Whether `head` starts like a classic pcap or a pcapng file.
 pub fn is_capture(head: &[u8]) -> bool {
@@ -102,7 +111,7 @@ pub enum CaptureError {
         /// The interface id.
         id: u32,
     },
-    /// A block's contents contradict its header (pcap-parser refused it).
+    /// A header or block's contents contradict its length (pcap-parser refused it).
     Malformed {
         /// What was being read.
         what: &'static str,
@@ -154,68 +163,29 @@ impl Interface {
     }
 }
 
-/// A `Read` that keeps the last I/O error where floe can find it: pcap-parser owns the
-/// reader and reduces its errors to `ReadError`.
-struct Keep<R> {
-    r: R,
-    error: Rc<Cell<Option<io::Error>>>,
-}
-
-impl<R: Read> Read for Keep<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.r.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let copy = io::Error::new(e.kind(), e.to_string());
-                    self.error.set(Some(e));
-                    return Err(copy);
-                }
-                // A `Read` that breaks its contract (n > len) must not confuse the buffer.
-                Ok(n) => return Ok(n.min(buf.len())),
-            }
-        }
-    }
-}
-
-/// The header bytes floe read itself, then the rest of the stream.
-type Stream<R> = io::Chain<io::Cursor<Vec<u8>>, Keep<R>>;
-
-enum Inner<R: Read> {
+#[derive(Debug)]
+enum Format {
     Classic {
-        reader: Box<LegacyPcapReader<Stream<R>>>,
         big_endian: bool,
         nanos: bool,
         link_type: u32,
     },
     Ng {
-        reader: Box<PcapNGReader<Stream<R>>>,
         big_endian: bool,
         interfaces: Vec<Interface>,
     },
 }
 
 /// Reads frames one at a time from a pcap or pcapng stream.
-pub struct CaptureReader<R: Read> {
-    inner: Inner<R>,
-    /// The last I/O error of the stream.
-    io_error: Rc<Cell<Option<io::Error>>>,
+#[derive(Debug)]
+pub struct CaptureReader<R> {
+    r: R,
+    format: Format,
+    /// The record or block being parsed, reused: it grows to the largest one seen (at
+    /// most [`MAX_BLOCK_LEN`]) instead of an allocation per packet.
+    buf: Vec<u8>,
     number: u64,
     done: bool,
-}
-
-impl<R: Read> fmt::Debug for CaptureReader<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let format = match self.inner {
-            Inner::Classic { .. } => "pcap",
-            Inner::Ng { .. } => "pcapng",
-        };
-        f.debug_struct("CaptureReader")
-            .field("format", &format)
-            .field("number", &self.number)
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Reads exactly `buf.len()` bytes; `Ok(false)` if the input ended before the first byte.
@@ -241,6 +211,18 @@ fn must_fill(r: &mut dyn Read, buf: &mut [u8], what: &'static str) -> Result<(),
     } else {
         Err(CaptureError::Truncated { what })
     }
+}
+
+/// Reads bytes onto `buf` until it holds `len` (a length checked by the caller).
+fn read_rest(
+    r: &mut dyn Read,
+    buf: &mut Vec<u8>,
+    len: usize,
+    what: &'static str,
+) -> Result<(), CaptureError> {
+    let start = buf.len();
+    buf.resize(len, 0);
+    must_fill(r, buf.get_mut(start..).unwrap_or_default(), what)
 }
 
 fn u32_at(b: &[u8], at: usize, big_endian: bool) -> Option<u32> {
@@ -269,173 +251,81 @@ fn scaled_time(units: u64, base: u8, exponent: u8) -> Option<Duration> {
     Some(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
-/// Reads the rest of a Section Header Block whose type was just read (whole, so that
-/// pcap-parser's constructor finds it in its first read); returns its bytes.
-fn section_header(r: &mut dyn Read) -> Result<Vec<u8>, CaptureError> {
-    let mut head = PCAPNG_SHB.to_be_bytes().to_vec();
-    head.resize(12, 0);
-    must_fill(
-        r,
-        head.get_mut(4..).unwrap_or_default(),
-        "a section header block",
-    )?;
-    let big_endian = match u32_at(&head, 8, false) {
-        Some(PCAPNG_BOM) => false,
-        Some(v) if v.swap_bytes() == PCAPNG_BOM => true,
-        _ => return Err(CaptureError::BadMagic),
+/// Reads into `block` the rest of a pcapng block whose type (4 bytes) was just read: its
+/// length is checked before the body is read. A Section Header Block sets `big_endian`
+/// from its byte-order magic.
+fn ng_block_bytes(
+    r: &mut dyn Read,
+    block: &mut Vec<u8>,
+    typ: [u8; 4],
+    big_endian: &mut bool,
+) -> Result<(), CaptureError> {
+    let shb = u32::from_be_bytes(typ) == PCAPNG_SHB;
+    let what = if shb {
+        "a section header block"
+    } else {
+        "a pcapng block"
     };
-    let len = u32_at(&head, 4, big_endian).unwrap_or(0) as usize;
-    if len < 28 || len % 4 != 0 || len > MAX_BLOCK_LEN {
+    block.clear();
+    block.extend_from_slice(&typ);
+    block.resize(if shb { 12 } else { 8 }, 0);
+    must_fill(r, block.get_mut(4..).unwrap_or_default(), what)?;
+    if shb {
+        *big_endian = match u32_at(block, 8, false) {
+            Some(PCAPNG_BOM) => false,
+            Some(v) if v.swap_bytes() == PCAPNG_BOM => true,
+            _ => return Err(CaptureError::BadMagic),
+        };
+    }
+    let len = u32_at(block, 4, *big_endian).unwrap_or(0) as usize;
+    let least = if shb { 28 } else { 12 };
+    if len < least || len % 4 != 0 || len > MAX_BLOCK_LEN {
         return Err(CaptureError::BadLength {
-            what: "a section header block",
+            what,
             length: len as u64,
         });
     }
-    head.resize(len, 0);
-    must_fill(
-        r,
-        head.get_mut(12..).unwrap_or_default(),
-        "a section header block",
-    )?;
-    Ok(head)
+    read_rest(r, block, len, what)
 }
-
-/// Refills the buffer after an incomplete parse.
-fn refill(reader: &mut dyn PcapReaderIterator, what: &'static str) -> Result<(), CaptureError> {
-    let before = reader.data().len();
-    if reader.refill().is_err() {
-        // Never reached: the caller turns `ReadError` into the kept I/O error first.
-        return Err(CaptureError::Truncated { what });
-    }
-    if reader.data().len() == before && !reader.reader_exhausted() {
-        // No room left and no progress: the block cannot fit in the buffer.
-        return Err(CaptureError::BadLength {
-            what,
-            length: BUFFER_LEN as u64,
-        });
-    }
-    Ok(())
-}
-
-/// A pcap-parser error, without the borrow of the buffer it carries.
-enum Failure {
-    Eof,
-    Incomplete,
-    Read,
-    Other(CaptureError),
-}
-
-fn failure(e: &PcapError<&[u8]>, what: &'static str) -> Failure {
-    match e {
-        PcapError::Eof => Failure::Eof,
-        PcapError::Incomplete(_) => Failure::Incomplete,
-        PcapError::ReadError => Failure::Read,
-        PcapError::UnexpectedEof => Failure::Other(CaptureError::Truncated { what }),
-        // `BufferTooSmall` among them: the caller looks at the length the block claims.
-        _ => Failure::Other(CaptureError::Malformed { what }),
-    }
-}
-
-/// A refusal (`BufferTooSmall`, or `UnexpectedEof` at the end of the input) given the
-/// length the block's header claims (a classic record's captured length, a pcapng
-/// block's total length), read from the buffer: over the limit it is
-/// [`CaptureError::BadLength`], as the length check before reading always said.
-fn refusal(
-    data: &[u8],
-    big_endian: bool,
-    what: &'static str,
-    otherwise: CaptureError,
-) -> CaptureError {
-    let (claimed, limit) = if what == RECORD {
-        (u32_at(data, 8, big_endian), MAX_RECORD_LEN)
-    } else {
-        (u32_at(data, 4, big_endian), MAX_BLOCK_LEN)
-    };
-    match claimed {
-        Some(length) if length as usize > limit => CaptureError::BadLength {
-            what,
-            length: u64::from(length),
-        },
-        _ => otherwise,
-    }
-}
-
-/// The length of a whole pcapng block at the start of `data` whose type floe has no use
-/// for, so that it can be skipped when pcap-parser refuses its contents (a Name
-/// Resolution Block with a bad record, say): the blocks floe reads are the ones it judges.
-fn skippable(data: &[u8], big_endian: bool) -> Option<usize> {
-    let typ = u32_at(data, 0, big_endian)?;
-    let len = u32_at(data, 4, big_endian)? as usize;
-    let used = [PCAPNG_SHB, 1, 3, 6, PCAPNG_PACKET_BLOCK];
-    (!used.contains(&typ) && len >= 12 && len % 4 == 0 && len <= data.len()).then_some(len)
-}
-
-/// Whether the buffer holds the whole pcapng block it starts with, by the block's length.
-fn whole_block(data: &[u8], big_endian: bool) -> bool {
-    u32_at(data, 4, big_endian).is_some_and(|len| len >= 12 && len as usize <= data.len())
-}
-
-const RECORD: &str = "a record";
-const BLOCK: &str = "a pcapng block";
 
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header (or the first pcapng Section Header Block).
-    pub fn new(r: R) -> Result<CaptureReader<R>, CaptureError> {
-        let io_error = Rc::new(Cell::new(None));
-        let mut r = Keep {
-            r,
-            error: Rc::clone(&io_error),
-        };
+    pub fn new(mut r: R) -> Result<CaptureReader<R>, CaptureError> {
         let mut magic = [0u8; 4];
         if !fill(&mut r, &mut magic, "the file header")? {
             return Err(CaptureError::BadMagic);
         }
-        let le = u32::from_le_bytes(magic);
-        let be = u32::from_be_bytes(magic);
-        // The header is already whole in the first read, so pcap-parser cannot fail here
-        // but for a header it finds malformed.
-        let refused = |_| CaptureError::Malformed {
-            what: "the file header",
-        };
-        let inner = if be == PCAPNG_SHB {
-            let head = section_header(&mut r)?;
-            let big_endian = u32_at(&head, 8, false) != Some(PCAPNG_BOM);
-            let reader =
-                PcapNGReader::new(BUFFER_LEN, io::Cursor::new(head).chain(r)).map_err(refused)?;
-            Inner::Ng {
-                reader: Box::new(reader),
+        let mut buf = Vec::new();
+        let format = if u32::from_be_bytes(magic) == PCAPNG_SHB {
+            let mut big_endian = false;
+            ng_block_bytes(&mut r, &mut buf, magic, &mut big_endian)?;
+            if parse_block_le(&buf).is_err() {
+                return Err(CaptureError::Malformed {
+                    what: "a section header block",
+                });
+            }
+            Format::Ng {
                 big_endian,
                 interfaces: Vec::new(),
             }
         } else {
-            let (big_endian, nanos) = match (le, be) {
-                (PCAP_MICROS, _) => (false, false),
-                (PCAP_NANOS, _) => (false, true),
-                (_, PCAP_MICROS) => (true, false),
-                (_, PCAP_NANOS) => (true, true),
-                _ => return Err(CaptureError::BadMagic),
-            };
-            let mut head = magic.to_vec();
-            head.resize(24, 0);
-            must_fill(
-                &mut r,
-                head.get_mut(4..).unwrap_or_default(),
-                "the file header",
-            )?;
-            // The link type is the low 16 bits; the high bits carry FCS information.
-            let link_type = u32_at(&head, 20, big_endian).unwrap_or(0) & 0xFFFF;
-            let reader = LegacyPcapReader::new(BUFFER_LEN, io::Cursor::new(head).chain(r))
-                .map_err(refused)?;
-            Inner::Classic {
-                reader: Box::new(reader),
-                big_endian,
-                nanos,
-                link_type,
+            if !is_capture(&magic) {
+                return Err(CaptureError::BadMagic);
+            }
+            buf.extend_from_slice(&magic);
+            read_rest(&mut r, &mut buf, 24, "the file header")?;
+            let (_, header) = parse_pcap_header(&buf).map_err(|_| CaptureError::BadMagic)?;
+            Format::Classic {
+                big_endian: header.is_bigendian(),
+                nanos: header.is_nanosecond_precision(),
+                // The link type is the low 16 bits; the high bits carry FCS information.
+                link_type: u32::try_from(header.network.0 & 0xFFFF).unwrap_or(0),
             }
         };
         Ok(CaptureReader {
-            inner,
-            io_error,
+            r,
+            format,
+            buf,
             number: 0,
             done: false,
         })
@@ -447,19 +337,15 @@ impl<R: Read> CaptureReader<R> {
         if self.done {
             return Ok(None);
         }
-        let result = match self.inner {
-            Inner::Classic { .. } => self.next_classic(),
-            Inner::Ng { .. } => self.next_ng(),
+        let result = match self.format {
+            Format::Classic { .. } => self.next_classic(),
+            Format::Ng { .. } => self.next_ng(),
         };
         match result {
             Ok(Some(mut frame)) => {
                 self.number += 1;
                 frame.number = self.number;
                 Ok(Some(frame))
-            }
-            Err(CaptureError::Truncated { .. }) if self.io_error_pending() => {
-                self.done = true;
-                Err(self.io_error())
             }
             other => {
                 self.done = true;
@@ -468,145 +354,116 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
-    fn io_error_pending(&self) -> bool {
-        let e = self.io_error.take();
-        let pending = e.is_some();
-        self.io_error.set(e);
-        pending
-    }
-
-    fn io_error(&self) -> CaptureError {
-        match self.io_error.take() {
-            Some(e) => CaptureError::Io(e),
-            None => CaptureError::Io(io::Error::other("read failed")),
-        }
-    }
-
     fn next_classic(&mut self) -> Result<Option<Frame>, CaptureError> {
-        let Inner::Classic {
-            reader,
+        let Format::Classic {
             big_endian,
             nanos,
             link_type,
-        } = &mut self.inner
+        } = self.format
         else {
             return Ok(None);
         };
-        loop {
-            let failed = match reader.next() {
-                Ok((offset, PcapBlockOwned::Legacy(b))) => {
-                    let frame = classic_frame(&b, *nanos, *link_type);
-                    reader.consume(offset);
-                    return frame.map(Some);
-                }
-                Ok((offset, _)) => {
-                    // The file header, already read.
-                    reader.consume(offset);
-                    continue;
-                }
-                Err(e) => failure(&e, RECORD),
-            };
-            match failed {
-                Failure::Eof => return Ok(None),
-                Failure::Incomplete => refill(reader.as_mut(), RECORD)?,
-                Failure::Read => return Err(self.io_error()),
-                Failure::Other(e) => return Err(refusal(reader.data(), *big_endian, RECORD, e)),
-            }
+        let mut head = [0u8; 16];
+        if !fill(&mut self.r, &mut head, "a record header")? {
+            return Ok(None);
         }
+        let captured = u32_at(&head, 8, big_endian).unwrap_or(0);
+        if captured as usize > MAX_RECORD_LEN {
+            return Err(CaptureError::BadLength {
+                what: "a record",
+                length: u64::from(captured),
+            });
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(&head);
+        read_rest(
+            &mut self.r,
+            &mut self.buf,
+            16 + captured as usize,
+            "a record",
+        )?;
+        let parse = if big_endian {
+            parse_pcap_frame_be
+        } else {
+            parse_pcap_frame
+        };
+        let (_, b) = parse(&self.buf).map_err(|_| CaptureError::Malformed { what: "a record" })?;
+        let frac = if nanos {
+            b.ts_usec
+        } else {
+            b.ts_usec.saturating_mul(1000)
+        };
+        Ok(Some(Frame {
+            number: 0,
+            time: (frac < 1_000_000_000).then(|| Duration::new(u64::from(b.ts_sec), frac)),
+            link_type,
+            data: b.data.to_vec(),
+            original_len: (b.origlen as usize).max(b.data.len()),
+        }))
     }
 
     fn next_ng(&mut self) -> Result<Option<Frame>, CaptureError> {
-        let Inner::Ng {
-            reader,
-            big_endian,
-            interfaces,
-        } = &mut self.inner
-        else {
-            return Ok(None);
-        };
         loop {
-            let failed = match reader.next() {
-                Ok((offset, PcapBlockOwned::NG(block))) => {
-                    let frame = ng_block(&block, big_endian, interfaces);
-                    reader.consume(offset);
-                    match frame? {
-                        Some(frame) => return Ok(Some(frame)),
-                        None => continue,
-                    }
+            let Format::Ng {
+                big_endian,
+                ref mut interfaces,
+            } = self.format
+            else {
+                return Ok(None);
+            };
+            let mut typ = [0u8; 4];
+            if !fill(&mut self.r, &mut typ, "a block header")? {
+                return Ok(None);
+            }
+            let mut order = big_endian;
+            ng_block_bytes(&mut self.r, &mut self.buf, typ, &mut order)?;
+            let block = &self.buf;
+            let typ = u32_at(&typ, 0, order).unwrap_or(0);
+            // Name resolution, statistics, custom and other blocks say nothing about the
+            // packets themselves: skipped unparsed.
+            if ![PCAPNG_SHB, PCAPNG_IDB, PCAPNG_SPB, PCAPNG_EPB].contains(&typ) {
+                if typ == PCAPNG_PACKET_BLOCK {
+                    let body = block
+                        .get(8..block.len().saturating_sub(4))
+                        .unwrap_or_default();
+                    return packet_block(body, order, interfaces).map(Some);
                 }
-                Ok((offset, _)) => {
-                    reader.consume(offset);
+                continue;
+            }
+            let parse = if order {
+                parse_block_be
+            } else {
+                parse_block_le
+            };
+            let frame = match parse(block) {
+                Ok((_, Block::SectionHeader(_))) => {
+                    self.format = Format::Ng {
+                        big_endian: order,
+                        interfaces: Vec::new(),
+                    };
                     continue;
                 }
-                Err(e) => failure(&e, BLOCK),
+                Ok((_, block)) => ng_frame(&block, interfaces)?,
+                Err(_) => {
+                    return Err(CaptureError::Malformed {
+                        what: "a pcapng block",
+                    })
+                }
             };
-            match failed {
-                Failure::Eof => return Ok(None),
-                Failure::Incomplete => {
-                    // pcap-parser's streaming parsers also say "incomplete" when a block's
-                    // contents run past its own length (an Enhanced Packet Block's captured
-                    // length, a Name Resolution record): once the whole block is in the
-                    // buffer, more input cannot help.
-                    if whole_block(reader.data(), *big_endian) {
-                        if let Some(len) = skippable(reader.data(), *big_endian) {
-                            reader.consume(len);
-                            continue;
-                        }
-                        return Err(CaptureError::Malformed { what: BLOCK });
-                    }
-                    refill(reader.as_mut(), BLOCK)?;
-                }
-                Failure::Read => return Err(self.io_error()),
-                Failure::Other(e) => {
-                    if let Some(len) = skippable(reader.data(), *big_endian) {
-                        reader.consume(len);
-                        continue;
-                    }
-                    return Err(refusal(reader.data(), *big_endian, BLOCK, e));
-                }
+            if let Some(frame) = frame {
+                return Ok(Some(frame));
             }
         }
     }
 }
 
-/// A classic pcap record as a frame.
-fn classic_frame(
-    b: &pcap_parser::LegacyPcapBlock<'_>,
-    nanos: bool,
-    link_type: u32,
-) -> Result<Frame, CaptureError> {
-    let captured = b.caplen as usize;
-    if captured > MAX_RECORD_LEN {
-        return Err(CaptureError::BadLength {
-            what: RECORD,
-            length: u64::from(b.caplen),
-        });
-    }
-    let frac = if nanos {
-        b.ts_usec
-    } else {
-        b.ts_usec.saturating_mul(1000)
-    };
-    Ok(Frame {
-        number: 0,
-        time: (frac < 1_000_000_000).then(|| Duration::new(u64::from(b.ts_sec), frac)),
-        link_type,
-        data: b.data.to_vec(),
-        original_len: (b.origlen as usize).max(b.data.len()),
-    })
-}
-
-/// What one pcapng block does: a frame, a change of section or interfaces, or nothing.
-fn ng_block(
+/// What one pcapng block (other than a Section Header) gives: a frame, or a new
+/// interface.
+fn ng_frame(
     block: &Block<'_>,
-    big_endian: &mut bool,
     interfaces: &mut Vec<Interface>,
 ) -> Result<Option<Frame>, CaptureError> {
     match block {
-        Block::SectionHeader(shb) => {
-            *big_endian = shb.big_endian();
-            interfaces.clear();
-        }
         Block::InterfaceDescription(idb) => {
             if interfaces.len() >= MAX_INTERFACES {
                 return Err(CaptureError::BadLength {
@@ -617,6 +474,7 @@ fn ng_block(
             // Link types are 16 bits in an IDB.
             let link_type = u32::try_from(idb.linktype.0 & 0xFFFF).unwrap_or(0);
             interfaces.push(Interface::new(link_type, idb.if_tsresol));
+            Ok(None)
         }
         Block::EnhancedPacket(epb) => {
             let iface = *interfaces
@@ -624,13 +482,13 @@ fn ng_block(
                 .ok_or(CaptureError::UnknownInterface { id: epb.if_id })?;
             let data = epb.packet_data().to_vec();
             let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-            return Ok(Some(Frame {
+            Ok(Some(Frame {
                 number: 0,
                 time: scaled_time(units, iface.base, iface.exponent),
                 link_type: iface.link_type,
                 original_len: (epb.origlen as usize).max(data.len()),
                 data,
-            }));
+            }))
         }
         Block::SimplePacket(spb) => {
             let iface = *interfaces
@@ -639,29 +497,16 @@ fn ng_block(
             let original = spb.origlen as usize;
             // The block holds the packet padded to 32 bits (or cut to the snap length).
             let data = spb.data.get(..original).unwrap_or(spb.data).to_vec();
-            return Ok(Some(Frame {
+            Ok(Some(Frame {
                 number: 0,
                 time: None,
                 link_type: iface.link_type,
                 original_len: original.max(data.len()),
                 data,
-            }));
+            }))
         }
-        // The obsolete Packet Block: pcap-parser reads its type little-endian.
-        Block::Unknown(ub)
-            if (if *big_endian {
-                ub.block_type.swap_bytes()
-            } else {
-                ub.block_type
-            }) == PCAPNG_PACKET_BLOCK =>
-        {
-            return packet_block(ub.data, *big_endian, interfaces).map(Some);
-        }
-        // Name resolution, statistics, custom and other blocks say nothing about the
-        // packets themselves.
-        _ => {}
+        _ => Ok(None),
     }
-    Ok(None)
 }
 
 /// The obsolete Packet Block (pcapng drafts before 2014): interface id (16 bits), drops
@@ -1009,8 +854,8 @@ mod tests {
         let mut f = block(PCAPNG_SHB, &shb);
         f.extend_from_slice(&6u32.to_le_bytes());
         f.extend_from_slice(&0xFFFF_FFFCu32.to_le_bytes());
-        // More input than the buffer holds: the reader stops when the buffer is full.
-        f.resize(f.len() + 2 * BUFFER_LEN, 0);
+        // More input follows: the length alone is refused, nothing of it is read.
+        f.resize(f.len() + 2 * MAX_BLOCK_LEN, 0);
         assert!(matches!(
             all(&f),
             Err(CaptureError::BadLength {
@@ -1023,7 +868,7 @@ mod tests {
         c.extend_from_slice(&[0; 8]);
         c.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
         c.extend_from_slice(&[0; 4]);
-        c.resize(c.len() + 2 * BUFFER_LEN, 0);
+        c.resize(c.len() + 2 * MAX_BLOCK_LEN, 0);
         assert!(matches!(
             all(&c),
             Err(CaptureError::BadLength {
