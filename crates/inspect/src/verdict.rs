@@ -310,6 +310,16 @@ fn error_offset(e: &Error) -> Option<usize> {
 }
 
 /// Judges one message (a UDP datagram or a frame cut from a stream).
+///
+/// What it is comes from the first byte (RFC 7983 §7: 0-3 STUN, 64-79 ChannelData), or
+/// from the magic cookie and the length wherever the first byte points (RFC 8489 §5).
+/// STUN is checked as a receiver would (RFC 8489 §6.3): header and attribute layout
+/// (§5, §14), FINGERPRINT (§14.7), each attribute's value including the text limits of
+/// §14.3, §14.8-§14.10 and §14.14, attributes after MESSAGE-INTEGRITY (§14.5), and
+/// MESSAGE-INTEGRITY(-SHA256) (§14.5, §14.6, §9) when `credentials` are given; repeated
+/// attributes are notes (§14 lets a receiver ignore all but the first). ChannelData is
+/// checked against RFC 8656 §12.4 (channel number range, length field against the
+/// datagram). Never panics.
 pub fn analyze(bytes: &[u8], credentials: Option<&Credentials>) -> Report {
     let mut report = Report::new(bytes);
     match report.kind {
