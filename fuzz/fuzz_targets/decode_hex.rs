@@ -5,8 +5,7 @@
 //! paths, both renderers) gives the same output twice, JSON lines that parse.
 #![no_main]
 
-use floe_cli::decode::input::{parse_hex, stream_hex, MAX_MESSAGE_LEN};
-use floe_cli::decode::DecodeArgs;
+use floe_inspect::input::{parse_hex, stream_hex, MAX_MESSAGE_LEN};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common/decode.rs"]
@@ -48,12 +47,10 @@ fuzz_target!(|data: &[u8]| {
     }
     common::check_message(text);
 
-    let args = DecodeArgs { json: chunk & 1 == 1, ..DecodeArgs::default() };
-    common::check_run(&args, text);
+    common::check_run(common::Source::Sniff(text), None, chunk & 1 == 1);
     if let Ok(s) = std::str::from_utf8(text) {
         for json in [false, true] {
-            let args = DecodeArgs { json, ..DecodeArgs::hex(s).with_password("pw") };
-            common::check_run(&args, b"");
+            common::check_run(common::Source::Hex(s), Some("pw"), json);
         }
     }
 });

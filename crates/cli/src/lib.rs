@@ -4,7 +4,7 @@
 //! named after the subcommand, so that tests and fuzz targets can call it without
 //! spawning the binary. `src/main.rs` only parses the command line and dispatches.
 //!
-//! - [`decode`]: `floe decode`, the STUN/TURN/ChannelData inspector (hex, raw bytes,
+//! - [`decode`]: `floe decode`, arguments and printing around floe-inspect (hex, raw bytes,
 //!   pcap and pcapng).
 //! - [`connect`]: `floe connect`, netcat over ICE.
 //! - [`demo`]: `floe demo`, two peers connecting through simulated NATs.

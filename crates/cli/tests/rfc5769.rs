@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use floe_cli::decode::{analyze, Credentials, Verdict};
+use floe_inspect::{analyze, Credentials, Verdict};
 
 #[test]
 fn vector_2_1_request_decodes_with_the_rfc_values_and_verifies() {

@@ -1,7 +1,9 @@
 //! Properties of `floe decode`'s judgement and rendering, shared by the decode targets.
 
-use floe_cli::decode::verdict::{Kind, Report, Verdict};
-use floe_cli::decode::{analyze, limits, render_json, run, Credentials, DecodeArgs};
+use std::ops::ControlFlow;
+
+use floe_inspect::verdict::{Kind, Report, Verdict};
+use floe_inspect::{analyze, inspect, limits, render_json, render_text, Credentials, Event, Input};
 use floe_stun::attributes::decode_known;
 use floe_stun::Message;
 
@@ -55,17 +57,61 @@ fn check_report(bytes: &[u8], r: &Report, with_credentials: bool) {
     assert_eq!(v["size"], bytes.len());
 }
 
-/// Runs `floe decode` twice with `args` on `input`: the same status and output both
-/// times, and with `--json` every line of output is a JSON object.
-pub fn check_run(args: &DecodeArgs, input: &[u8]) -> u8 {
-    let (mut out1, mut out2) = (Vec::new(), Vec::new());
-    let s1 = run(args, &mut &input[..], &mut out1, &mut std::io::sink());
-    let s2 = run(args, &mut &input[..], &mut out2, &mut std::io::sink());
+/// What [`check_run`] inspects (each target uses some of these).
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+pub enum Source<'a> {
+    /// `floe decode --hex`.
+    Hex(&'a str),
+    /// `floe decode --pcap -`.
+    Capture(&'a [u8]),
+    /// `floe decode` with the input on stdin.
+    Sniff(&'a [u8]),
+}
+
+/// Inspects `source` and renders every event the way `floe decode` prints it (text or
+/// JSON lines); returns the exit status and the output.
+fn render(source: Source<'_>, credentials: Option<&Credentials>, json: bool) -> (u8, Vec<u8>) {
+    let mut out = Vec::new();
+    let mut messages = 0;
+    let mut sink = |e: Event<'_>| {
+        match e {
+            Event::Packet(p) if !json => out.extend(render_text::packet_line(p).bytes().chain([b'\n'])),
+            Event::Message { packet, framing, report } => {
+                messages += 1;
+                if json {
+                    out.extend(render_json::message(messages, packet, framing, report).bytes().chain([b'\n']));
+                } else {
+                    out.extend(render_text::message(messages, framing, report).bytes());
+                }
+            }
+            Event::Skipped { packet, why } if json => {
+                out.extend(render_json::skipped(packet, why).bytes().chain([b'\n']));
+            }
+            Event::Skipped { why, .. } => out.extend(format!("  ({why})\n").bytes()),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    };
+    let status = match source {
+        Source::Hex(h) => inspect(Input::Hex(h), credentials, &mut sink),
+        Source::Capture(b) => inspect(Input::Capture(&mut &b[..]), credentials, &mut sink),
+        Source::Sniff(b) => inspect(Input::Sniff(&mut &b[..]), credentials, &mut sink),
+    };
+    (status.exit_code(), out)
+}
+
+/// Runs `floe decode`'s library half twice on `source`: the same status and output both
+/// times, and with `json` every line of output is a JSON object.
+pub fn check_run(source: Source<'_>, password: Option<&str>, json: bool) -> u8 {
+    let credentials = password.map(|p| Credentials::ShortTerm(p.to_owned()));
+    let (s1, out1) = render(source, credentials.as_ref(), json);
+    let (s2, out2) = render(source, credentials.as_ref(), json);
     assert!(s1 <= 2);
     assert_eq!(s1, s2, "exit status not deterministic");
     assert!(out1 == out2, "output not deterministic");
     let text = std::str::from_utf8(&out1).expect("output is not UTF-8");
-    if args.json {
+    if json {
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("JSON line does not parse");
             assert!(v.is_object(), "{line}");

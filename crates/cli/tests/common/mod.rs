@@ -42,7 +42,7 @@ pub fn decode_hex(hex: &str, extra: &[&str]) -> (i32, String, String) {
 
 /// Hex digits of `bytes`.
 pub fn to_hex(bytes: &[u8]) -> String {
-    floe_cli::decode::verdict::hex(bytes)
+    floe_inspect::verdict::hex(bytes)
 }
 
 /// Bytes of hex text (test vectors with spaces and line breaks).

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::verdict::{Kind, Report};
-use super::PacketInfo;
+use crate::verdict::{Kind, Report};
+use crate::PacketInfo;
 
 /// Formats a capture time as seconds with 6 decimals (9 where the capture has
 /// nanoseconds).

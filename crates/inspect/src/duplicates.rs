@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use floe_stun::attributes::AttrType;
 use floe_stun::{Class, Method};
 
-use super::verdict::AttributeReport;
+use crate::verdict::AttributeReport;
 
 /// Whether the definitions ask for this repeat (see the module documentation).
 fn expected(

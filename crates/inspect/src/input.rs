@@ -265,7 +265,7 @@ pub fn sniff(head: &[u8]) -> InputKind {
     if head.is_empty() {
         return InputKind::Empty;
     }
-    if crate::decode::pcap::is_capture(head) {
+    if crate::pcap::is_capture(head) {
         return InputKind::Capture;
     }
     let texty = |c: &u8| {

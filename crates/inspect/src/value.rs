@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use floe_stun::attributes::{default_reason, AddressFamily, AnyAttribute};
 use serde_json::{json, Value};
 
-use super::verdict::{hex, hex_short};
+use crate::verdict::{hex, hex_short};
 
 /// One attribute value, described twice.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,12 @@
 //! Judging one message the way floe's parser does: what it is (RFC 7983 first byte, or
-//! the magic cookie where the type puts the first byte elsewhere, see [`super::demux`]),
+//! the magic cookie where the type puts the first byte elsewhere, see [`crate::demux`]),
 //! every field, and every rule it breaks, first one first.
 //!
 //! The order of the checks is the order a receiver applies them (RFC 8489 §6.3): the
 //! structure (header, lengths, padding, placement of MESSAGE-INTEGRITY and FINGERPRINT),
 //! FINGERPRINT, each attribute's value, attributes ignored after MESSAGE-INTEGRITY
 //! (§14.5), and last MESSAGE-INTEGRITY(-SHA256) with the given credentials. Repeated
-//! attributes are notes, not problems (see [`super::duplicates`]).
+//! attributes are notes, not problems (see [`crate::duplicates`]).
 
 use floe_stun::attributes::{decode_known, AttrType, PasswordAlgorithm, RawAttribute};
 use floe_stun::credentials::Algorithm;
@@ -15,8 +15,8 @@ use floe_stun::{Class, Error, IntegrityKey, Message, ParseOptions, TransactionId
 use floe_turn::ChannelData;
 use serde::Serialize;
 
-use super::value::{describe, Described};
-use super::{demux, duplicates, limits};
+use crate::value::{describe, Described};
+use crate::{demux, duplicates, limits};
 
 /// Credentials to verify MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256 with.
 #[derive(Debug, Clone)]
@@ -171,7 +171,7 @@ pub struct AttributeReport {
     /// Why the value does not decode.
     pub error: Option<String>,
     /// The value decodes but breaks its definition's limits on what may be sent (see
-    /// [`super::limits`]); reported as a problem.
+    /// [`crate::limits`]); reported as a problem.
     #[serde(skip)]
     pub violation: Option<String>,
     /// Whether RFC 8489 §14.5 has a receiver ignore it (it follows MESSAGE-INTEGRITY).
@@ -248,7 +248,7 @@ impl Report {
                 PacketKind::Stun => Kind::Stun,
                 // A method above 0x0ff or the top two bits set put a STUN message's
                 // first byte outside 0-3; the cookie and length still tell (see
-                // `super::demux`). ChannelData cannot also pass: its length field
+                // `crate::demux`). ChannelData cannot also pass: its length field
                 // counts 16 bytes fewer than STUN's would.
                 _ if demux::stun_by_cookie(bytes) => Kind::Stun,
                 PacketKind::ChannelData => Kind::ChannelData,
@@ -310,6 +310,16 @@ fn error_offset(e: &Error) -> Option<usize> {
 }
 
 /// Judges one message (a UDP datagram or a frame cut from a stream).
+///
+/// What it is comes from the first byte (RFC 7983 §7: 0-3 STUN, 64-79 ChannelData), or
+/// from the magic cookie and the length wherever the first byte points (RFC 8489 §5).
+/// STUN is checked as a receiver would (RFC 8489 §6.3): header and attribute layout
+/// (§5, §14), FINGERPRINT (§14.7), each attribute's value including the text limits of
+/// §14.3, §14.8-§14.10 and §14.14, attributes after MESSAGE-INTEGRITY (§14.5), and
+/// MESSAGE-INTEGRITY(-SHA256) (§14.5, §14.6, §9) when `credentials` are given; repeated
+/// attributes are notes (§14 lets a receiver ignore all but the first). ChannelData is
+/// checked against RFC 8656 §12.4 (channel number range, length field against the
+/// datagram). Never panics.
 pub fn analyze(bytes: &[u8], credentials: Option<&Credentials>) -> Report {
     let mut report = Report::new(bytes);
     match report.kind {
@@ -664,7 +674,7 @@ pub fn hex_short(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::*;
 
     #[test]
     fn long_term_credentials_split_at_the_last_two_colons() {

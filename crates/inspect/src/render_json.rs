@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::verdict::Report;
-use super::PacketInfo;
+use crate::verdict::Report;
+use crate::PacketInfo;
 
 /// The packet a message came in, as JSON.
 #[derive(Debug, Serialize)]
@@ -23,7 +23,7 @@ impl<'a> From<&'a PacketInfo> for JsonPacket<'a> {
     fn from(p: &'a PacketInfo) -> Self {
         JsonPacket {
             number: p.number,
-            time: p.time.map(|t| super::render_text::time(Some(t))),
+            time: p.time.map(|t| crate::render_text::time(Some(t))),
             transport: p.transport,
             src: p.src.map(|a| a.to_string()),
             dst: p.dst.map(|a| a.to_string()),
