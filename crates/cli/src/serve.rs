@@ -440,7 +440,7 @@ fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
         if wait_for_stop(&handle, args, raw).await == Stop::Drain {
             drain(&handle, Duration::from_secs(args.drain_seconds)).await;
         }
-        println!("{}", stats_json(&handle.stats()));
+        println!("{}", stats_json(&handle.current_stats().await));
         handle.shutdown().await;
         0
     })
@@ -500,7 +500,7 @@ async fn wait_for_stop(
             _ = term.recv() => return Stop::Drain,
             _ = hup.recv() => reload(handle, args, raw).await,
             _ = usr1.recv() => {
-                println!("{}", stats_json(&handle.stats()));
+                println!("{}", stats_json(&handle.current_stats().await));
                 let _ = std::io::stdout().flush();
             }
         }

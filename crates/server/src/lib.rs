@@ -137,6 +137,9 @@ pub(crate) enum Inbound {
     /// Stop taking new allocations ([`ServerHandle::drain`]); the sender hears when the
     /// worker has, and has published its counters.
     Drain(oneshot::Sender<()>),
+    /// Publish the counters now ([`ServerHandle::current_stats`]); the sender hears
+    /// when the worker has.
+    Publish(oneshot::Sender<()>),
     /// New users and REST secrets ([`ServerHandle::reload`]).
     Reload {
         users: HashMap<String, String>,
@@ -184,7 +187,8 @@ impl ServerHandle {
         &self.tls
     }
 
-    /// The latest counters, summed over the workers.
+    /// The latest counters, summed over the workers: the relayed packets and bytes may
+    /// be up to 5 ms old ([`ServerHandle::current_stats`] waits for them).
     pub fn stats(&self) -> ServerStats {
         sum_stats(&self.worker_stats)
     }
@@ -192,6 +196,19 @@ impl ServerHandle {
     /// How many workers run.
     pub fn workers(&self) -> usize {
         self.inbound.len()
+    }
+
+    /// The counters summed over the workers once each has published what it handled so
+    /// far: unlike [`ServerHandle::stats`], current in the relayed packets and bytes
+    /// too (for an exit line, or a test that just relayed).
+    pub async fn current_stats(&self) -> ServerStats {
+        for q in &self.inbound {
+            let (ack, done) = oneshot::channel();
+            if q.send(Inbound::Publish(ack)).await.is_ok() {
+                let _ = done.await;
+            }
+        }
+        self.stats()
     }
 
     /// A receiver of the counters, updated after each batch the cores handle, and at
@@ -824,6 +841,7 @@ fn handle(
             server.drain();
             acks.push(ack);
         }
+        Inbound::Publish(ack) => acks.push(ack),
     }
     1
 }
