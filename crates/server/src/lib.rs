@@ -741,24 +741,26 @@ async fn run_core(
                 }
             }
         }
-        sender.flush(&mut server, &udp, &conns).await;
+        // Counters before answers: a client that hears its answer finds the counters
+        // (metrics, drain) already counting what the answer was about.
         let now = tokio::time::Instant::now();
         let current = server.stats();
         let only_traffic = without_traffic(current) == without_traffic(*stats.borrow());
-        if now < published + STATS_INTERVAL && acks.is_empty() && only_traffic {
-            pending = true;
-            continue;
+        if now >= published + STATS_INTERVAL || !acks.is_empty() || !only_traffic {
+            stats.send_if_modified(|s| {
+                let changed = *s != current;
+                *s = current;
+                changed
+            });
+            published = now;
+            for ack in acks.drain(..) {
+                let _ = ack.send(());
+            }
         }
-        stats.send_if_modified(|s| {
-            let changed = *s != current;
-            *s = current;
-            changed
-        });
-        published = now;
-        pending = false;
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
-        }
+        sender.flush(&mut server, &udp, &conns).await;
+        // What is not published yet (traffic within the interval, drops while sending)
+        // is published when the interval ends.
+        pending = server.stats() != *stats.borrow();
     }
     let last = server.stats();
     stats.send_replace(last);
