@@ -35,6 +35,7 @@
 
 mod connection;
 pub mod interfaces;
+pub mod probe;
 pub mod signal;
 mod sockopt;
 mod stream;
