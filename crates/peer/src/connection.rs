@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 
 use crate::interfaces::{local_addresses, InterfacePolicy};
 use crate::signal::{Description, SignalMessage, SignalReceiver, SignalSender};
-use crate::stream::{StreamConfig, StreamInput, Streams};
+use crate::turn::streams::{StreamConfig, StreamInput, Streams};
+use crate::turn::{TlsConfigError, TlsTrust};
 use crate::uri::{IceServerUri, Scheme, UriTransport};
 
 /// A TURN server with credentials.
@@ -618,19 +619,13 @@ fn tls_client_config(config: &PeerConfig) -> Result<Arc<rustls::ClientConfig>, P
         return Ok(tls.clone());
     }
     let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(config.tls_roots.iter().cloned());
-    if added == 0 {
-        return Err(PeerError::Config(
+    roots.add_parsable_certificates(config.tls_roots.iter().cloned());
+    crate::turn::tls_client_config(TlsTrust::Roots(roots)).map_err(|e| match e {
+        TlsConfigError::NoTrustAnchors => PeerError::Config(
             "turns: needs trust anchors (PeerConfig::tls_roots or PeerConfig::tls)".into(),
-        ));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PeerError::Config(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(tls))
+        ),
+        e => PeerError::Config(e.to_string()),
+    })
 }
 
 /// The options this side signals: `renomination` when the agent is configured for it.

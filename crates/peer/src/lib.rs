@@ -38,7 +38,7 @@ pub mod interfaces;
 pub mod probe;
 pub mod signal;
 mod sockopt;
-mod stream;
+pub mod turn;
 pub mod uri;
 
 pub use connection::{
