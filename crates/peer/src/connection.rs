@@ -1,6 +1,6 @@
 //! [`PeerConnection`]: one ICE agent driven by one tokio task over real UDP sockets.
 //! `connect` opens the sockets, builds the agent and does the first offer/answer
-//! ([`handshake`](crate::handshake)), starts the [`driver`](crate::driver), and waits
+//! ([`crate::handshake`]), starts the [`crate::driver`], and waits
 //! for a selected pair; the methods talk to the driver, or to the
 //! [fast path](crate::fast_path) directly.
 

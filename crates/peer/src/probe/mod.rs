@@ -1,7 +1,7 @@
 //! STUN probes over a UDP socket: what an application asks a STUN server before (or
 //! instead of) running ICE.
 //!
-//! - [`binding`]: one Binding transaction (RFC 8489 §6): the server-reflexive (mapped)
+//! - [`binding()`]: one Binding transaction (RFC 8489 §6): the server-reflexive (mapped)
 //!   address, the round-trip time, and the RFC 5780 §7.3/§7.4 RESPONSE-ORIGIN and
 //!   OTHER-ADDRESS when the server sends them. `floe stun` is this call.
 //! - [`discover_nat`]: RFC 5780 §4 NAT behaviour discovery: the mapping (§4.3) and
