@@ -176,3 +176,67 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use floe_turn::client::ClientConfig;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::turn::{connect_stream, StreamOptions};
+
+    /// A driver on a TCP connection to a listener that does `server` with its end.
+    async fn over_tcp<F, Fut>(server: F) -> TurnDriver
+    where
+        F: FnOnce(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            server(s).await;
+        });
+        let (stream, local) = connect_stream(addr, &StreamOptions::default())
+            .await
+            .unwrap();
+        let config = ClientConfig::new(local, addr, floe_turn::Transport::Tcp, "u", "p");
+        TurnDriver::new(Client::new(config, 1), TurnSocket::Stream(stream))
+    }
+
+    async fn wait_for_error(d: &mut TurnDriver) -> DriverError {
+        let waited = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Err(e) = d.wait(|_, _| {}).await {
+                    return e;
+                }
+            }
+        });
+        waited.await.expect("an error within 5 s")
+    }
+
+    #[tokio::test]
+    async fn a_stream_the_server_closes_is_a_closed_error() {
+        // Nothing sent first: a close after unread bytes would be a reset instead.
+        let mut d = over_tcp(|s| async move { drop(s) }).await;
+        assert!(matches!(wait_for_error(&mut d).await, DriverError::Closed));
+    }
+
+    #[tokio::test]
+    async fn garbage_on_the_stream_is_a_framing_error() {
+        let mut d = over_tcp(|mut s| async move {
+            // Not STUN (no magic cookie), not ChannelData (0x40-0x7f): RFC 7983 says
+            // neither, and the framing cannot be trusted past it.
+            s.write_all(&[0xff; 64]).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        })
+        .await;
+        assert!(matches!(
+            wait_for_error(&mut d).await,
+            DriverError::Framing(_)
+        ));
+    }
+}
