@@ -1,66 +1,47 @@
-//! Drives a sans-IO [`floe_turn::client::Client`] over real sockets (UDP, TCP or TLS),
-//! for integration tests against floe-server and coturn.
+//! The integration tests' view of [`floe_peer::turn::TurnDriver`] (the one TURN driver):
+//! run a client until a condition holds, panicking on errors and timeouts, against
+//! floe-server and coturn.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
+pub use floe_peer::turn::TurnSocket as Io;
+use floe_peer::turn::{
+    connect_stream, tls_client_config, StreamOptions, TlsConnect, TlsTrust, TurnDriver,
+};
 use floe_turn::client::{Client, Event};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 
-/// A byte stream to a TURN server.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
-/// The client's transport.
-pub enum Io {
-    /// UDP socket (sends to each transmit's destination).
-    Udp(UdpSocket),
-    /// TCP or TLS stream.
-    Stream(Box<dyn Stream>),
-}
-
-impl std::fmt::Debug for Io {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Io::Udp(_) => "Io::Udp",
-            Io::Stream(_) => "Io::Stream",
-        })
-    }
-}
-
-impl Io {
-    /// Sends one transmit.
-    pub async fn send(&mut self, data: &[u8], to: SocketAddr) {
-        match self {
-            Io::Udp(s) => {
-                s.send_to(data, to).await.expect("udp send");
-            }
-            Io::Stream(s) => s.write_all(data).await.expect("stream write"),
-        }
-    }
-}
-
-/// A client and its transport, with everything it reported.
+/// A driven client, with everything it reported.
 #[derive(Debug)]
 pub struct Driven {
-    /// The state machine.
-    pub client: Client,
-    /// Its transport.
-    pub io: Io,
+    /// The client on its socket.
+    pub driver: TurnDriver,
     /// Every event so far.
     pub events: Vec<Event>,
     /// Peer data not yet taken.
     pub data: Vec<(SocketAddr, Vec<u8>)>,
 }
 
+impl Deref for Driven {
+    type Target = TurnDriver;
+    fn deref(&self) -> &TurnDriver {
+        &self.driver
+    }
+}
+
+impl DerefMut for Driven {
+    fn deref_mut(&mut self) -> &mut TurnDriver {
+        &mut self.driver
+    }
+}
+
 impl Driven {
     /// Wraps a client.
     pub fn new(client: Client, io: Io) -> Driven {
         Driven {
-            client,
-            io,
+            driver: TurnDriver::new(client, io),
             events: Vec::new(),
             data: Vec::new(),
         }
@@ -69,9 +50,8 @@ impl Driven {
     /// Runs the client until `done` holds (panics after `limit`).
     pub async fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Driven) -> bool) {
         let deadline = tokio::time::Instant::now() + limit;
-        let mut buf = vec![0u8; 65_536];
         loop {
-            self.flush().await;
+            self.flush_all().await;
             if done(self) {
                 return;
             }
@@ -80,44 +60,22 @@ impl Driven {
                 "timed out; events so far: {:?}",
                 self.events
             );
-            let timer = self
-                .client
-                .poll_timeout()
-                .map_or(deadline, tokio::time::Instant::from_std)
-                .min(deadline);
-            tokio::select! {
-                () = tokio::time::sleep_until(timer) => self.client.handle_timeout(Instant::now()),
-                r = async {
-                    match &mut self.io {
-                        Io::Udp(s) => s.recv(&mut buf).await,
-                        Io::Stream(s) => s.read(&mut buf).await,
-                    }
-                } => {
-                    let n = r.expect("receive");
-                    let now = Instant::now();
-                    match &self.io {
-                        Io::Udp(_) => {
-                            if let Some((p, d)) = self.client.handle_datagram(now, &buf[..n]) {
-                                self.data.push((p, d.to_vec()));
-                            }
-                        }
-                        Io::Stream(_) => {
-                            assert!(n > 0, "server closed the connection");
-                            let data = &mut self.data;
-                            self.client.handle_stream(now, &buf[..n], |p, d| data.push((p, d.to_vec()))).expect("stream framing");
-                        }
-                    }
-                }
+            let data = &mut self.data;
+            let waited = tokio::time::timeout_at(
+                deadline,
+                self.driver.wait(|p, d| data.push((p, d.to_vec()))),
+            )
+            .await;
+            if let Ok(r) = waited {
+                r.expect("receive");
             }
         }
     }
 
     /// Sends queued transmits and collects events.
-    pub async fn flush(&mut self) {
-        while let Some(t) = self.client.poll_transmit() {
-            self.io.send(&t.data, t.destination).await;
-        }
-        while let Some(e) = self.client.poll_event() {
+    pub async fn flush_all(&mut self) {
+        self.driver.flush().await.expect("send");
+        while let Some(e) = self.driver.poll_event() {
             self.events.push(e);
         }
     }
@@ -129,8 +87,7 @@ impl Driven {
 
     /// Sends `data` to `peer` through the relay.
     pub async fn send_to(&mut self, peer: SocketAddr, data: &[u8]) {
-        let t = self.client.send_to(peer, data).expect("encode");
-        self.io.send(&t.data, t.destination).await;
+        self.driver.send_to(peer, data).await.expect("send");
     }
 
     /// Waits for the next datagram relayed from a peer.
@@ -141,25 +98,20 @@ impl Driven {
     }
 }
 
-/// Connects a TLS stream trusting exactly `cert`.
+/// Connects a TLS stream trusting exactly `cert`, verifying the name "localhost".
 pub async fn tls_connect(
     server: SocketAddr,
     cert: &rustls_pki_types::CertificateDer<'static>,
 ) -> (Io, SocketAddr) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.clone()).expect("root");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(server).await.expect("tcp connect");
-    let local = tcp.local_addr().expect("local");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let stream = connector.connect(name, tcp).await.expect("tls handshake");
-    (Io::Stream(Box::new(stream)), local)
+    let mut options = StreamOptions::default();
+    options.tls = Some(TlsConnect {
+        config: tls_client_config(TlsTrust::Roots(roots)).expect("TLS config"),
+        server_name: rustls_pki_types::ServerName::try_from("localhost").expect("name"),
+    });
+    let (stream, local) = connect_stream(server, &options).await.expect("TLS connect");
+    (Io::Stream(stream), local)
 }
 
 /// A self-signed certificate for "localhost" written as PEM files in a fresh temporary
@@ -187,15 +139,15 @@ pub fn self_signed(
 /// is a plain UDP socket on `peer_ip`. Returns the relayed address.
 pub async fn exercise(d: &mut Driven, peer_ip: std::net::IpAddr) -> SocketAddr {
     let limit = Duration::from_secs(10);
-    d.client.allocate(Instant::now());
+    d.client_mut().allocate(Instant::now());
     d.run_until(limit, |d| d.saw(|e| matches!(e, Event::Allocated { .. })))
         .await;
-    let relayed = d.client.relayed()[0];
+    let relayed = d.client().relayed()[0];
     let peer = UdpSocket::bind(SocketAddr::new(peer_ip, 0))
         .await
         .expect("peer socket");
     let peer_addr = peer.local_addr().expect("peer addr");
-    d.client
+    d.client_mut()
         .create_permission(Instant::now(), peer_addr.ip())
         .expect("permission");
     d.run_until(limit, |d| {
@@ -219,7 +171,7 @@ pub async fn exercise(d: &mut Driven, peer_ip: std::net::IpAddr) -> SocketAddr {
     );
 
     let ch = d
-        .client
+        .client_mut()
         .bind_channel(Instant::now(), peer_addr)
         .expect("channel");
     d.run_until(limit, |d| {
@@ -227,13 +179,13 @@ pub async fn exercise(d: &mut Driven, peer_ip: std::net::IpAddr) -> SocketAddr {
     })
     .await;
     for i in 0..20u8 {
-        let t = d.client.send_to(peer_addr, &[i; 33]).expect("encode");
+        let t = d.client_mut().send_to(peer_addr, &[i; 33]).expect("encode");
         assert_eq!(
             &t.data[..2],
             &ch.to_be_bytes(),
             "bound channel => ChannelData"
         );
-        d.io.send(&t.data, t.destination).await;
+        d.transmit(&t).await.expect("send");
         let (n, from) = tokio::time::timeout(limit, peer.recv_from(&mut buf))
             .await
             .expect("peer got nothing")
@@ -242,7 +194,7 @@ pub async fn exercise(d: &mut Driven, peer_ip: std::net::IpAddr) -> SocketAddr {
         peer.send_to(&[i; 7], relayed).await.expect("peer send");
         assert_eq!(d.recv_from_peer().await, (peer_addr, vec![i; 7]));
     }
-    d.client.deallocate(Instant::now());
+    d.client_mut().deallocate(Instant::now());
     d.run_until(limit, |d| d.saw(|e| *e == Event::Deallocated))
         .await;
     relayed

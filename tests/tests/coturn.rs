@@ -200,26 +200,26 @@ async fn coturn_accepts_refreshes_and_stale_nonces_are_retried() {
         ),
         Io::Udp(sock),
     );
-    d.client.allocate(Instant::now());
+    d.client_mut().allocate(Instant::now());
     d.run_until(Duration::from_secs(10), |d| {
         d.saw(|e| matches!(e, Event::Allocated { .. }))
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    d.client.refresh(Instant::now());
+    d.client_mut().refresh(Instant::now());
     d.run_until(Duration::from_secs(10), |d| {
         d.saw(|e| matches!(e, Event::Refreshed { .. }))
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    d.client
+    d.client_mut()
         .create_permission(Instant::now(), "127.0.0.1".parse().unwrap())
         .unwrap();
     d.run_until(Duration::from_secs(10), |d| {
         d.saw(|e| matches!(e, Event::PermissionCreated(_)))
     })
     .await;
-    d.client.deallocate(Instant::now());
+    d.client_mut().deallocate(Instant::now());
     d.run_until(Duration::from_secs(10), |d| {
         d.saw(|e| *e == Event::Deallocated)
     })
@@ -239,7 +239,7 @@ async fn coturn_wrong_password_is_a_typed_failure() {
         ),
         Io::Udp(sock),
     );
-    d.client.allocate(Instant::now());
+    d.client_mut().allocate(Instant::now());
     d.run_until(Duration::from_secs(10), |d| {
         d.saw(|e| matches!(e, Event::AllocationFailed(_)))
     })

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use clap::Args;
 use floe_ice::{CandidateKind, ConnectionState, SelectedPair};
+use floe_peer::turn::load_pem_certificates;
 use floe_peer::{
     IceServerUri, JsonLinesReceiver, JsonLinesSender, PeerConfig, PeerConnection, PeerError,
     PeerEvent, Scheme, Side, TurnServer,
 };
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -152,11 +152,7 @@ const SYSTEM_CA_BUNDLES: &[&str] = &[
 
 /// The trust anchors for `turns:`: the `--tls-ca` files, or the system bundle.
 fn tls_roots(files: &[std::path::PathBuf]) -> Result<Vec<CertificateDer<'static>>, String> {
-    let read = |path: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, String> {
-        CertificateDer::pem_file_iter(path)
-            .and_then(Iterator::collect)
-            .map_err(|e| format!("{}: {e}", path.display()))
-    };
+    let read = |path: &std::path::Path| load_pem_certificates(path).map_err(|e| e.to_string());
     let mut roots = Vec::new();
     for f in files {
         roots.extend(read(f)?);

@@ -26,4 +26,3 @@ pub mod relay;
 pub mod serve;
 pub mod serve_config;
 pub mod stun;
-pub mod turn_io;

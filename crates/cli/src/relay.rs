@@ -8,10 +8,34 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use floe_peer::turn::{
+    load_pem_certificates, tls_client_config, DriverError, TlsConfigError, TlsConnect, TlsTrust,
+    TurnDriver, TurnSocket,
+};
 use floe_turn::client::{Client, ClientConfig, Event};
 use floe_turn::Transport;
+use rustls::pki_types::ServerName;
 
-use crate::turn_io::{TlsTrust, TurnIo, TurnTransport};
+/// The transport to a TURN server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TurnTransport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+impl From<TurnTransport> for floe_peer::turn::Transport {
+    fn from(t: TurnTransport) -> floe_peer::turn::Transport {
+        match t {
+            TurnTransport::Udp => floe_peer::turn::Transport::Udp,
+            TurnTransport::Tcp => floe_peer::turn::Transport::Tcp,
+            TurnTransport::Tls => floe_peer::turn::Transport::Tls,
+        }
+    }
+}
 
 /// Arguments of `floe relay`.
 #[derive(Debug, Args)]
@@ -73,13 +97,45 @@ pub fn run(args: &RelayArgs) -> u8 {
     rt.block_on(relay(args))
 }
 
-async fn relay(args: &RelayArgs) -> u8 {
-    let trust = TlsTrust {
-        ca: args.tls_ca.clone(),
-        insecure: args.insecure,
-        server_name: args.server_name.clone(),
+/// `--tls-ca`, `--insecure` and `--server-name`: how to reach a TLS server.
+fn tls_connect(args: &RelayArgs) -> std::io::Result<TlsConnect> {
+    let trust = if args.insecure {
+        TlsTrust::AcceptAnyCertificate
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = &args.tls_ca {
+            for cert in load_pem_certificates(ca)? {
+                roots.add(cert).map_err(std::io::Error::other)?;
+            }
+        }
+        TlsTrust::Roots(roots)
     };
-    let (mut io, local) = match TurnIo::connect(args.server, args.transport, &trust).await {
+    let config = tls_client_config(trust).map_err(|e| match e {
+        TlsConfigError::NoTrustAnchors => std::io::Error::other(
+            "TLS needs --tls-ca FILE (the server's certificate or its CA) or --insecure",
+        ),
+        e => std::io::Error::other(e),
+    })?;
+    let server_name = match &args.server_name {
+        Some(n) => ServerName::try_from(n.clone()).map_err(std::io::Error::other)?,
+        None => ServerName::IpAddress(args.server.ip().into()),
+    };
+    Ok(TlsConnect {
+        config,
+        server_name,
+    })
+}
+
+async fn connect(args: &RelayArgs) -> std::io::Result<(TurnSocket, SocketAddr)> {
+    let tls = match args.transport {
+        TurnTransport::Tls => Some(tls_connect(args)?),
+        TurnTransport::Udp | TurnTransport::Tcp => None,
+    };
+    TurnSocket::connect(args.server, args.transport.into(), tls).await
+}
+
+async fn relay(args: &RelayArgs) -> u8 {
+    let (socket, local) = match connect(args).await {
         Ok(x) => x,
         Err(e) => {
             eprintln!(
@@ -97,8 +153,8 @@ async fn relay(args: &RelayArgs) -> u8 {
     let mut config = ClientConfig::new(local, args.server, transport, &args.user, &args.password);
     config.lifetime = Duration::from_secs(args.lifetime);
     config.software = Some(concat!("floe ", env!("CARGO_PKG_VERSION")).into());
-    let mut client = Client::new(config, rand::random());
-    client.allocate(Instant::now());
+    let mut driver = TurnDriver::new(Client::new(config, rand::random()), socket);
+    driver.client_mut().allocate(Instant::now());
     eprintln!(
         "floe relay: allocating on {} over {:?} from {local}",
         args.server, args.transport
@@ -110,100 +166,32 @@ async fn relay(args: &RelayArgs) -> u8 {
     let mut stopping: Option<tokio::time::Instant> = None;
     // Exit 0 only for what was asked: an allocation held until --duration or Ctrl-C.
     let mut allocated = false;
-    let mut buf = vec![0u8; 65_536];
-    let mut echoes = Vec::new();
+    let mut echoes: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
     loop {
         // Events can queue requests (permissions, channels), so drain transmits until
         // neither has anything left: over TCP nothing else would wake the loop to send
         // them (no retransmission timer on reliable transports).
         loop {
-            let mut sent = false;
-            while let Some(t) = client.poll_transmit() {
-                sent = true;
-                if let Err(e) = io.send(&t.data).await {
-                    eprintln!("floe relay: send failed: {e}");
+            let sent = match driver.flush().await {
+                Ok(sent) => sent,
+                Err(e) => {
+                    eprintln!("floe relay: {e}");
                     return 1;
                 }
-            }
-            let Some(ev) = client.poll_event() else {
+            };
+            let Some(ev) = driver.poll_event() else {
                 if sent {
                     continue;
                 }
                 break;
             };
-            match ev {
-                Event::Allocated {
-                    relayed,
-                    mapped,
-                    lifetime,
-                } => {
-                    allocated = true;
-                    let line = serde_json::json!({
-                        "relayed": relayed.first(),
-                        "mapped": mapped,
-                        "lifetime_s": lifetime.as_secs(),
-                    });
-                    println!("{line}");
-                    eprintln!(
-                        "floe relay: allocated {relayed:?} (mapped {mapped:?}, lifetime {} s)",
-                        lifetime.as_secs()
-                    );
-                    if let (Some(want), Some(got)) = (&args.realm, client.realm()) {
-                        if want != got {
-                            eprintln!(
-                                "floe relay: warning: the server's realm is {got:?}, not {want:?}"
-                            );
-                        }
-                    }
-                    let now = Instant::now();
-                    for p in &args.peers {
-                        let r = if args.channel {
-                            client.bind_channel(now, *p).map(|_| ())
-                        } else {
-                            client.create_permission(now, p.ip())
-                        };
-                        if let Err(e) = r {
-                            eprintln!("floe relay: peer {p}: {e}");
-                        }
-                    }
-                }
-                Event::PartialAllocation { family, code } => {
-                    eprintln!("floe relay: {family:?} relay refused with {code}");
-                }
-                Event::PermissionCreated(ip) => eprintln!("floe relay: permission for {ip}"),
-                Event::PermissionFailed(ip, e) => {
-                    eprintln!("floe relay: permission for {ip} failed: {e}");
-                }
-                Event::ChannelBound { peer, channel } => {
-                    eprintln!("floe relay: channel {channel:#06x} bound to {peer}");
-                }
-                Event::ChannelBindFailed(peer, e) => {
-                    eprintln!("floe relay: channel to {peer} failed: {e}");
-                }
-                Event::Refreshed { lifetime } => {
-                    eprintln!("floe relay: refreshed ({} s)", lifetime.as_secs());
-                }
-                Event::AllocationFailed(e) => {
-                    eprintln!("floe relay: allocation failed: {e}");
-                    return 1;
-                }
-                Event::AllocationLost(e) => {
-                    eprintln!("floe relay: allocation lost: {e}");
-                    return 1;
-                }
-                Event::Deallocated => {
-                    eprintln!("floe relay: deallocated");
-                    return 0;
-                }
-                _ => {}
+            if let Some(status) = on_event(args, driver.client_mut(), ev, &mut allocated) {
+                return status;
             }
         }
         for (peer, data) in echoes.drain(..) {
-            let data: Vec<u8> = data;
-            match client.send_to(peer, &data) {
-                Ok(t) => {
-                    let _ = io.send(&t.data).await;
-                }
+            match driver.send_to(peer, &data).await {
+                Ok(()) | Err(DriverError::Send(_)) => {}
                 Err(e) => eprintln!("floe relay: echo to {peer}: {e}"),
             }
         }
@@ -211,20 +199,16 @@ async fn relay(args: &RelayArgs) -> u8 {
             eprintln!("floe relay: deallocation not confirmed; exiting");
             return 0;
         }
-        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
-        let timer = client
-            .poll_timeout()
-            .map_or(far, tokio::time::Instant::from_std);
         let end_at = if stopping.is_some() { stopping } else { end };
+        let echo = args.echo;
         tokio::select! {
-            () = tokio::time::sleep_until(timer) => client.handle_timeout(Instant::now()),
             () = sleep_opt(end_at) => {
                 if !allocated {
                     eprintln!("floe relay: no allocation within --duration");
                     return 1;
                 }
                 if stopping.is_none() {
-                    client.deallocate(Instant::now());
+                    driver.client_mut().deallocate(Instant::now());
                     stopping = Some(tokio::time::Instant::now() + Duration::from_secs(3));
                 }
             }
@@ -234,51 +218,100 @@ async fn relay(args: &RelayArgs) -> u8 {
                     return 1;
                 }
                 if stopping.is_none() {
-                    client.deallocate(Instant::now());
+                    driver.client_mut().deallocate(Instant::now());
                     stopping = Some(tokio::time::Instant::now() + Duration::from_secs(3));
                 }
             }
-            r = io.recv(&mut buf) => {
-                let n = match r {
-                    Ok(0) if transport == Transport::Tcp => {
-                        eprintln!("floe relay: the server closed the connection");
-                        return 1;
-                    }
-                    Ok(n) => n,
-                    // ICMP errors on a connected UDP socket surface here; keep going.
-                    Err(e) if transport == Transport::Udp => {
-                        eprintln!("floe relay: receive error: {e}");
-                        continue;
-                    }
-                    Err(e) => {
-                        eprintln!("floe relay: connection error: {e}");
-                        return 1;
-                    }
-                };
-                let now = Instant::now();
-                if transport == Transport::Udp {
-                    let datagram = buf.get(..n).unwrap_or_default();
-                    if let Some((peer, data)) = client.handle_datagram(now, datagram) {
-                        if args.echo {
-                            echoes.push((peer, data.to_vec()));
-                        }
-                    }
-                } else {
-                    let echo = args.echo;
-                    let bytes = buf.get(..n).unwrap_or_default();
-                    let r = client.handle_stream(now, bytes, |peer, data| {
-                        if echo {
-                            echoes.push((peer, data.to_vec()));
-                        }
-                    });
-                    if let Err(e) = r {
-                        eprintln!("floe relay: corrupt stream from the server: {e}");
-                        return 1;
-                    }
+            r = driver.wait(|peer, data| {
+                if echo {
+                    echoes.push((peer, data.to_vec()));
+                }
+            }) => match r {
+                Ok(()) => {}
+                // ICMP errors on a connected UDP socket surface here; keep going.
+                Err(DriverError::Receive(e)) if transport == Transport::Udp => {
+                    eprintln!("floe relay: receive error: {e}");
+                }
+                Err(DriverError::Receive(e)) => {
+                    eprintln!("floe relay: connection error: {e}");
+                    return 1;
+                }
+                Err(e) => {
+                    eprintln!("floe relay: {e}");
+                    return 1;
                 }
             }
         }
     }
+}
+
+/// Reports one client event; `Some(status)` ends the run.
+fn on_event(args: &RelayArgs, client: &mut Client, ev: Event, allocated: &mut bool) -> Option<u8> {
+    match ev {
+        Event::Allocated {
+            relayed,
+            mapped,
+            lifetime,
+        } => {
+            *allocated = true;
+            let line = serde_json::json!({
+                "relayed": relayed.first(),
+                "mapped": mapped,
+                "lifetime_s": lifetime.as_secs(),
+            });
+            println!("{line}");
+            eprintln!(
+                "floe relay: allocated {relayed:?} (mapped {mapped:?}, lifetime {} s)",
+                lifetime.as_secs()
+            );
+            if let (Some(want), Some(got)) = (&args.realm, client.realm()) {
+                if want != got {
+                    eprintln!("floe relay: warning: the server's realm is {got:?}, not {want:?}");
+                }
+            }
+            let now = Instant::now();
+            for p in &args.peers {
+                let r = if args.channel {
+                    client.bind_channel(now, *p).map(|_| ())
+                } else {
+                    client.create_permission(now, p.ip())
+                };
+                if let Err(e) = r {
+                    eprintln!("floe relay: peer {p}: {e}");
+                }
+            }
+        }
+        Event::PartialAllocation { family, code } => {
+            eprintln!("floe relay: {family:?} relay refused with {code}");
+        }
+        Event::PermissionCreated(ip) => eprintln!("floe relay: permission for {ip}"),
+        Event::PermissionFailed(ip, e) => {
+            eprintln!("floe relay: permission for {ip} failed: {e}");
+        }
+        Event::ChannelBound { peer, channel } => {
+            eprintln!("floe relay: channel {channel:#06x} bound to {peer}");
+        }
+        Event::ChannelBindFailed(peer, e) => {
+            eprintln!("floe relay: channel to {peer} failed: {e}");
+        }
+        Event::Refreshed { lifetime } => {
+            eprintln!("floe relay: refreshed ({} s)", lifetime.as_secs());
+        }
+        Event::AllocationFailed(e) => {
+            eprintln!("floe relay: allocation failed: {e}");
+            return Some(1);
+        }
+        Event::AllocationLost(e) => {
+            eprintln!("floe relay: allocation lost: {e}");
+            return Some(1);
+        }
+        Event::Deallocated => {
+            eprintln!("floe relay: deallocated");
+            return Some(0);
+        }
+        _ => {}
+    }
+    None
 }
 
 async fn sleep_opt(at: Option<tokio::time::Instant>) {

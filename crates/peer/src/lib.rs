@@ -33,17 +33,22 @@
     )
 )]
 
+mod config;
 mod connection;
+mod driver;
+mod fast_path;
+mod handshake;
 pub mod interfaces;
+pub mod probe;
+mod session;
 pub mod signal;
 mod sockopt;
-mod stream;
+pub mod turn;
 pub mod uri;
 
-pub use connection::{
-    DataSender, PeerConfig, PeerConnection, PeerError, PeerEvent, PeerEvents, PeerStats, Side,
-    TurnServer,
-};
+pub use config::{PeerConfig, PeerError, PeerEvent, PeerEvents, PeerStats, Side, TurnServer};
+pub use connection::PeerConnection;
+pub use fast_path::DataSender;
 pub use interfaces::InterfacePolicy;
 pub use signal::{
     memory_pair, Description, JsonLinesReceiver, JsonLinesSender, SignalMessage, SignalReceiver,

@@ -10,7 +10,6 @@
 //! connection closes.
 
 use std::collections::HashMap;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +19,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+use super::{connect_stream, StreamOptions, TlsConnect};
 
 /// Frames queued per connection before new ones are dropped. A frame is a whole STUN
 /// message or ChannelData, so dropping one keeps the stream's framing intact (the agent
@@ -202,36 +203,31 @@ impl Connection {
         frames: mpsc::Receiver<Vec<u8>>,
         mut cancelled: oneshot::Receiver<()>,
     ) {
-        let opened = tokio::select! {
-            r = tokio::time::timeout(CONNECT_TIMEOUT, connect(source, self.server, dscp)) => {
-                r.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))
+        let tls = match tls {
+            None => None,
+            Some((Some(config), Some(server_name))) => Some(TlsConnect {
+                config,
+                server_name,
+            }),
+            Some(_) => {
+                return self
+                    .closed("TLS: no client configuration or server name".into())
+                    .await
             }
+        };
+        let options = StreamOptions {
+            source: Some(source.ip()),
+            dscp,
+            tls,
+            timeout: Some(CONNECT_TIMEOUT),
+        };
+        let opened = tokio::select! {
+            r = connect_stream(self.server, &options) => r,
             _ = &mut cancelled => return,
         };
-        let tcp = match opened {
-            Ok(tcp) => tcp,
-            Err(e) => return self.closed(format!("connect: {e}")).await,
-        };
-        match tls {
-            None => self.serve(tcp, frames, cancelled).await,
-            Some((config, name)) => {
-                let (Some(config), Some(name)) = (config, name) else {
-                    return self
-                        .closed("TLS: no client configuration or server name".into())
-                        .await;
-                };
-                let handshake = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
-                let stream = tokio::select! {
-                    r = tokio::time::timeout(CONNECT_TIMEOUT, handshake) => {
-                        r.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")))
-                    }
-                    _ = &mut cancelled => return,
-                };
-                match stream {
-                    Ok(s) => self.serve(s, frames, cancelled).await,
-                    Err(e) => self.closed(format!("TLS: {e}")).await,
-                }
-            }
+        match opened {
+            Ok((stream, _)) => self.serve(stream, frames, cancelled).await,
+            Err(e) => self.closed(e.to_string()).await,
         }
     }
 
@@ -301,27 +297,4 @@ impl Connection {
             })
             .await;
     }
-}
-
-/// A TCP connection to `server` from `source`'s IP (its interface), any port.
-async fn connect(
-    source: SocketAddr,
-    server: SocketAddr,
-    dscp: Option<u8>,
-) -> io::Result<tokio::net::TcpStream> {
-    let socket = if server.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    if source.is_ipv4() == server.is_ipv4() && !source.ip().is_unspecified() {
-        socket.bind(SocketAddr::new(source.ip(), 0))?;
-    }
-    if let Some(dscp) = dscp {
-        crate::sockopt::set_dscp(&socket2::SockRef::from(&socket), server, dscp)?;
-    }
-    let stream = socket.connect(server).await?;
-    // STUN transactions and ChannelData are small and latency-bound.
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
 }

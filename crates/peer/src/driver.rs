@@ -1,0 +1,354 @@
+//! The driver task: one tokio task owns the [`Agent`] and drives it from the sockets'
+//! reader tasks, the TURN connections, the signalling and the application's commands;
+//! it sends what the agent transmits, trickles its candidates (through [`Session`]) and
+//! publishes its events, selected pair, state and fast path.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use floe_ice::{Agent, ConnectionState, Event, SelectedPair};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{PeerEvent, PeerStats};
+use crate::fast_path::{read_socket, FastPath, FastPaths};
+use crate::session::Session;
+use crate::signal::{SignalMessage, SignalReceiver, SignalSender};
+use crate::turn::streams::{StreamConfig, StreamInput, Streams};
+
+/// The application's ends of a running driver.
+#[derive(Debug)]
+pub(crate) struct Handles {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) fast: watch::Receiver<Option<FastPath>>,
+    pub(crate) data: mpsc::Receiver<Bytes>,
+    pub(crate) events: mpsc::UnboundedReceiver<PeerEvent>,
+    pub(crate) selected: watch::Receiver<Option<SelectedPair>>,
+    pub(crate) state: watch::Receiver<ConnectionState>,
+    pub(crate) task: JoinHandle<()>,
+}
+
+/// Starts the socket readers, the signalling reader and writer and the driver task for
+/// an agent whose first offer/answer is done; `early_events` are the agent's events
+/// from before.
+pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
+    agent: Agent,
+    session: Session,
+    sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
+    streams: StreamConfig,
+    mut tx: S,
+    mut rx: R,
+    early_events: Vec<Event>,
+) -> Handles {
+    let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Bytes)>(4096);
+    let (data_tx, data_rx) = mpsc::channel(4096);
+    let (fast, fast_rx) = FastPaths::new();
+    let mut readers = Vec::new();
+    for (local, s) in &sockets {
+        let reader = read_socket(
+            s.clone(),
+            *local,
+            in_tx.clone(),
+            fast_rx.clone(),
+            data_tx.clone(),
+        );
+        readers.push(tokio::spawn(reader));
+    }
+    let (sig_in_tx, sig_in_rx) = mpsc::unbounded_channel();
+    readers.push(tokio::spawn(async move {
+        loop {
+            let msg = rx.recv().await;
+            let stop = !matches!(msg, Ok(Some(_)));
+            if sig_in_tx.send(msg).is_err() || stop {
+                return;
+            }
+        }
+    }));
+    let (sig_out_tx, mut sig_out_rx) = mpsc::unbounded_channel::<SignalMessage>();
+    readers.push(tokio::spawn(async move {
+        while let Some(m) = sig_out_rx.recv().await {
+            if tx.send(m).await.is_err() {
+                return;
+            }
+        }
+    }));
+    let (stream_tx, stream_rx) = mpsc::channel(1024);
+    let (mdns_tx, mdns_rx) = mpsc::channel(16);
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (sel_tx, sel_rx) = watch::channel(None);
+    let (state_tx, state_rx) = watch::channel(ConnectionState::New);
+    for e in early_events {
+        let _ = forward_event(&e, &ev_tx, &sel_tx, &state_tx);
+    }
+    let driver = Driver {
+        agent,
+        sockets,
+        in_rx,
+        sig_in_rx,
+        sig_out_tx,
+        cmd_rx,
+        data_tx,
+        ev_tx,
+        sel_tx,
+        state_tx,
+        readers,
+        session,
+        fast,
+        streams: Streams::new(streams, stream_tx),
+        stream_rx,
+        mdns_tx,
+        mdns_rx,
+    };
+    Handles {
+        commands: cmd_tx,
+        fast: fast_rx,
+        data: data_rx,
+        events: ev_rx,
+        selected: sel_rx,
+        state: state_rx,
+        task: tokio::spawn(driver.run()),
+    }
+}
+
+/// What the application asks of the driver.
+pub(crate) enum Command {
+    Send(Vec<u8>),
+    Restart,
+    Stats(tokio::sync::oneshot::Sender<PeerStats>),
+    Close,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Send(d) => write!(f, "Send({} bytes)", d.len()),
+            Command::Restart => f.write_str("Restart"),
+            Command::Stats(_) => f.write_str("Stats"),
+            Command::Close => f.write_str("Close"),
+        }
+    }
+}
+
+/// The task that owns the agent: it feeds it what the sockets, the TURN connections,
+/// the signalling and the application send, and carries out what it asks.
+pub(crate) struct Driver {
+    agent: Agent,
+    sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
+    in_rx: mpsc::Receiver<(SocketAddr, SocketAddr, Bytes)>,
+    sig_in_rx: mpsc::UnboundedReceiver<io::Result<Option<SignalMessage>>>,
+    sig_out_tx: mpsc::UnboundedSender<SignalMessage>,
+    cmd_rx: mpsc::Receiver<Command>,
+    data_tx: mpsc::Sender<Bytes>,
+    ev_tx: mpsc::UnboundedSender<PeerEvent>,
+    sel_tx: watch::Sender<Option<SelectedPair>>,
+    state_tx: watch::Sender<ConnectionState>,
+    readers: Vec<JoinHandle<()>>,
+    /// Restarts and trickle, as the signalling sees them.
+    session: Session,
+    fast: FastPaths,
+    /// TCP/TLS connections to TURN servers.
+    streams: Streams,
+    stream_rx: mpsc::Receiver<StreamInput>,
+    /// Answers to the agent's `ResolveMdns`: the name and its address, if any.
+    mdns_tx: mpsc::Sender<(String, Option<std::net::IpAddr>)>,
+    mdns_rx: mpsc::Receiver<(String, Option<std::net::IpAddr>)>,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            self.flush().await;
+            let deadline = self.agent.poll_timeout().map_or_else(
+                || tokio::time::Instant::now() + Duration::from_secs(3600),
+                tokio::time::Instant::from_std,
+            );
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => self.agent.handle_timeout(Instant::now()),
+                Some((local, remote, bytes)) = self.in_rx.recv() => {
+                    let data_tx = &self.data_tx;
+                    self.agent.handle_receive(Instant::now(), local, remote, &bytes, |_, data| {
+                        // A full receive queue drops the datagram, as a socket would.
+                        let _ = data_tx.try_send(Bytes::copy_from_slice(data));
+                    });
+                }
+                Some(input) = self.stream_rx.recv() => self.stream_input(input),
+                Some((name, ip)) = self.mdns_rx.recv() => self.agent.handle_mdns_resolved(Instant::now(), &name, ip),
+                Some(msg) = self.sig_in_rx.recv() => match msg {
+                    Ok(Some(msg)) => {
+                        if let Some(reply) = self.session.handle_signal(&mut self.agent, Instant::now(), msg) {
+                            let _ = self.sig_out_tx.send(reply);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "signalling error"),
+                },
+                cmd = self.cmd_rx.recv() => match cmd {
+                    Some(Command::Send(data)) => {
+                        if let Ok(t) = self.agent.send(&data) {
+                            self.transmit(t).await;
+                        }
+                    }
+                    Some(Command::Restart) => {
+                        let offer = self.session.restart(&mut self.agent, Instant::now());
+                        let _ = self.sig_out_tx.send(offer);
+                    }
+                    Some(Command::Stats(reply)) => {
+                        let _ = reply.send(self.stats());
+                    }
+                    Some(Command::Close) | None => break,
+                },
+            }
+        }
+        // Releases the allocations: UDP ones are deallocated (the transmits go out in this
+        // flush), stream ones closed.
+        self.agent.close(Instant::now());
+        self.flush().await;
+        self.streams.shutdown().await;
+        for r in self.readers {
+            r.abort();
+        }
+    }
+
+    async fn transmit(&mut self, t: floe_ice::Transmit) {
+        if t.transport.is_stream() {
+            self.streams
+                .send(t.transport, t.source, t.destination, t.data);
+        } else if let Some(s) = self.sockets.get(&t.source) {
+            if let Err(e) = s.send_to(&t.data, t.destination).await {
+                tracing::debug!(to = %t.destination, error = %e, "send failed");
+            }
+        }
+    }
+
+    /// Bytes from, or the end of, a connection to a TURN server.
+    fn stream_input(&mut self, input: StreamInput) {
+        let now = Instant::now();
+        match input {
+            StreamInput::Data {
+                transport,
+                server,
+                id,
+                bytes,
+            } if self.streams.is_current(transport, server, id) => {
+                let data_tx = &self.data_tx;
+                self.agent
+                    .handle_stream_receive(now, transport, server, &bytes, |_, data| {
+                        // A full receive queue drops the datagram, as a socket would.
+                        let _ = data_tx.try_send(Bytes::copy_from_slice(data));
+                    });
+            }
+            StreamInput::Closed {
+                transport,
+                server,
+                id,
+                reason,
+            } if self.streams.is_current(transport, server, id) => {
+                tracing::debug!(%server, %transport, %reason, "TURN connection lost");
+                self.streams.remove(transport, server);
+                self.agent
+                    .handle_stream_failed(now, transport, server, &reason);
+            }
+            // From a connection already closed or replaced.
+            StreamInput::Data { .. } | StreamInput::Closed { .. } => {}
+        }
+    }
+
+    async fn flush(&mut self) {
+        // A CloseStream must close the old connection before a transmit of a new
+        // allocation on the same server opens the next one; the other events go out after
+        // the transmits, so the application (told "connected") cannot send data ahead of
+        // the check response that lets the peer accept it.
+        let events: Vec<Event> = std::iter::from_fn(|| self.agent.poll_event()).collect();
+        for e in &events {
+            if let Event::CloseStream { transport, server } = e {
+                self.streams.close(*transport, *server);
+            }
+        }
+        while let Some(t) = self.agent.poll_transmit() {
+            self.transmit(t).await;
+        }
+        for e in events {
+            tracing::trace!(event = ?e, "agent event");
+            if let Event::ResolveMdns { name } = &e {
+                self.resolve_mdns(name.clone());
+            }
+            if let Some(msg) = self.session.handle_event(&e) {
+                let _ = self.sig_out_tx.send(msg);
+            }
+            let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
+        }
+        self.fast.update(&self.agent, &self.sockets);
+    }
+
+    /// Resolves a remote candidate's `.local` name with the system resolver (nss-mdns,
+    /// where installed, answers mDNS names), at most 2 s; the answer, or `None`, goes back
+    /// to the agent.
+    fn resolve_mdns(&self, name: String) {
+        let tx = self.mdns_tx.clone();
+        tokio::spawn(async move {
+            let lookup = tokio::net::lookup_host((name.as_str(), 0));
+            let ip = match tokio::time::timeout(Duration::from_secs(2), lookup).await {
+                Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
+                _ => None,
+            };
+            tracing::debug!(%name, ?ip, "mDNS candidate resolved");
+            let _ = tx.send((name, ip)).await;
+        });
+    }
+
+    /// The agent's view plus the bytes that took the fast path.
+    fn stats(&self) -> PeerStats {
+        let mut pairs: Vec<_> = self.agent.pair_stats().collect();
+        self.fast.add_counters(&mut pairs);
+        PeerStats {
+            state: self.agent.connection_state(),
+            selected: self.agent.selected_pair(),
+            pairs,
+            relays: self.agent.relays().collect(),
+            refused: self.agent.stats(),
+        }
+    }
+}
+
+/// Publishes an agent event to the application (events, selected pair, state).
+fn forward_event(
+    e: &Event,
+    ev: &mpsc::UnboundedSender<PeerEvent>,
+    sel: &watch::Sender<Option<SelectedPair>>,
+    state: &watch::Sender<ConnectionState>,
+) -> Option<()> {
+    match e {
+        Event::ConnectionState(s) => {
+            state.send_replace(*s);
+            ev.send(PeerEvent::State(*s)).ok()
+        }
+        Event::SelectedPair(p) => {
+            sel.send_replace(Some(p.clone()));
+            ev.send(PeerEvent::Selected(p.clone())).ok()
+        }
+        Event::RelayAllocated {
+            server,
+            transport,
+            relayed,
+        } => ev
+            .send(PeerEvent::TurnTransport {
+                server: *server,
+                transport: *transport,
+                relayed: *relayed,
+            })
+            .ok(),
+        Event::ServerFailed { server, reason } => ev
+            .send(PeerEvent::ServerFailed {
+                server: *server,
+                reason: reason.clone(),
+            })
+            .ok(),
+        _ => Some(()),
+    }
+}

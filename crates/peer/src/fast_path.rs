@@ -1,0 +1,184 @@
+//! The fast path: while the selected pair is direct (not relayed) and consent holds
+//! (RFC 7675), application data skips the driver task both ways. Senders write straight
+//! to the pair's socket from the caller's slice ([`DataSender`]); socket readers
+//! ([`read_socket`]) hand the pair's datagrams straight to the application. The driver
+//! publishes the pair in a `watch` ([`FastPaths::update`]) and adds the bytes it never
+//! saw to the pair's stats ([`FastPaths::add_counters`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use floe_ice::{Agent, CandidateKind, ConnectionState, PairState, PairStats};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::PeerError;
+use crate::driver::Command;
+
+/// The selected pair when data can skip the driver task: a direct (not relayed) local
+/// candidate, consent valid.
+#[derive(Debug, Clone)]
+pub(crate) struct FastPath {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// Bytes that went by the agent, added to the pair's stats.
+    counters: Arc<FastCounters>,
+}
+
+/// Application bytes carried on a fast path (relaxed atomics: one add per datagram).
+#[derive(Debug, Default)]
+struct FastCounters {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+/// The driver's side: publishes the fast path and keeps its byte counters per pair.
+#[derive(Debug)]
+pub(crate) struct FastPaths {
+    tx: watch::Sender<Option<FastPath>>,
+    /// Fast-path byte counters per (local, remote) pair, for `stats`.
+    counters: Mutex<HashMap<(SocketAddr, SocketAddr), Arc<FastCounters>>>,
+}
+
+impl FastPaths {
+    /// No fast path yet; the receiver goes to senders and socket readers.
+    pub(crate) fn new() -> (FastPaths, watch::Receiver<Option<FastPath>>) {
+        let (tx, rx) = watch::channel(None);
+        (
+            FastPaths {
+                tx,
+                counters: Mutex::default(),
+            },
+            rx,
+        )
+    }
+
+    /// Publishes the selected pair as the fast path while it is direct and consent holds
+    /// (RFC 7675: no sending without consent, so a lost consent withdraws it at once).
+    pub(crate) fn update(&self, agent: &Agent, sockets: &HashMap<SocketAddr, Arc<UdpSocket>>) {
+        let usable = matches!(
+            agent.connection_state(),
+            ConnectionState::Connected | ConnectionState::Completed
+        );
+        let fast = agent
+            .selected_pair()
+            .filter(|p| usable && p.local_kind != CandidateKind::Relayed)
+            .and_then(|p| {
+                let counters = self
+                    .counters
+                    .lock()
+                    .ok()?
+                    .entry((p.local, p.remote))
+                    .or_default()
+                    .clone();
+                sockets.get(&p.local).map(|socket| FastPath {
+                    socket: socket.clone(),
+                    local: p.local,
+                    remote: p.remote,
+                    counters,
+                })
+            });
+        let changed = match (&*self.tx.borrow(), &fast) {
+            (Some(a), Some(b)) => a.local != b.local || a.remote != b.remote,
+            (None, None) => false,
+            _ => true,
+        };
+        if changed {
+            self.tx.send_replace(fast);
+        }
+    }
+
+    /// Adds the bytes that took the fast path to the agent's pair stats.
+    pub(crate) fn add_counters(
+        &self,
+        pairs: &mut [(SocketAddr, SocketAddr, PairState, PairStats)],
+    ) {
+        let Ok(fast) = self.counters.lock() else {
+            return;
+        };
+        for (local, remote, _, stats) in pairs {
+            if let Some(c) = fast.get(&(*local, *remote)) {
+                stats.bytes_sent += c.sent.load(Ordering::Relaxed);
+                stats.bytes_received += c.received.load(Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Sends datagrams on a [`PeerConnection`](crate::PeerConnection) from any task.
+#[derive(Debug, Clone)]
+pub struct DataSender {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) fast: watch::Receiver<Option<FastPath>>,
+}
+
+impl DataSender {
+    /// Sends one datagram to the peer on the selected path: straight from `data` to the
+    /// socket on a direct path (no copy), through the agent when relayed.
+    pub async fn send(&self, data: &[u8]) -> Result<(), PeerError> {
+        let fast = self.fast.borrow().clone();
+        if let Some(path) = fast {
+            path.socket
+                .send_to(data, path.remote)
+                .await
+                .map_err(PeerError::Io)?;
+            path.counters
+                .sent
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.commands
+            .send(Command::Send(data.to_vec()))
+            .await
+            .map_err(|_| PeerError::Closed)
+    }
+}
+
+/// Reads one socket until the driver is gone: datagrams on the fast path go to the
+/// application (`data_tx`), everything else to the driver (`tx`).
+pub(crate) async fn read_socket(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    tx: mpsc::Sender<(SocketAddr, SocketAddr, Bytes)>,
+    fast: watch::Receiver<Option<FastPath>>,
+    data_tx: mpsc::Sender<Bytes>,
+) {
+    // Datagrams are received straight into a shared arena and handed out as `Bytes` that
+    // point into it: no copy, and one allocation per arena rather than per datagram.
+    const ARENA: usize = 512 * 1024;
+    const MAX_DATAGRAM: usize = 65_536;
+    let mut arena = BytesMut::with_capacity(ARENA);
+    loop {
+        if arena.capacity() < MAX_DATAGRAM {
+            arena = BytesMut::with_capacity(ARENA);
+        }
+        let Ok((n, remote)) = socket.recv_buf_from(&mut arena).await else {
+            arena.clear();
+            continue;
+        };
+        let datagram = arena.split_to(n).freeze();
+        // Application data on the selected direct pair goes straight to the application;
+        // STUN (first byte 0-3, RFC 7983) and everything else goes to the agent.
+        let on_fast_path = datagram.first().is_some_and(|b| *b > 3)
+            && fast
+                .borrow()
+                .as_ref()
+                .filter(|p| p.local == local && p.remote == remote)
+                .map(|p| {
+                    p.counters.received.fetch_add(n as u64, Ordering::Relaxed);
+                })
+                .is_some();
+        if on_fast_path {
+            // A full receive queue drops the datagram, as a socket would.
+            let _ = data_tx.try_send(datagram);
+            continue;
+        }
+        if tx.send((local, remote, datagram)).await.is_err() {
+            return;
+        }
+    }
+}
