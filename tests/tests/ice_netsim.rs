@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use floe_ice::{Agent, AgentConfig, CandidateKind, ConnectionState, Event, Role};
 use floe_netsim::{LinkConfig, NatConfig, NetId, NodeId, Simulator};
+use floe_sim::world::{add_agent, gathered, internet_with_server, TwoHomes, SERVER};
 use floe_tests::ice_nodes::{exchange_candidates, run_until_connected, AgentNode};
-use floe_tests::turn_nodes::TurnServerNode;
-use floe_turn::server::ServerConfig;
 
-const STUN: &str = "198.51.100.1:3478";
+const TURN_USER: &str = "ice";
+const TURN_PASSWORD: &str = "relay-password";
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -22,20 +22,13 @@ fn ip(s: &str) -> IpAddr {
 
 fn config() -> AgentConfig {
     let mut c = AgentConfig::default();
-    c.stun_servers = vec![addr(STUN)];
+    c.stun_servers = vec![SERVER];
     c
 }
 
-fn stun_server(sim: &mut Simulator) {
-    let internet = sim.internet();
-    let now = sim.now();
-    let mut config = ServerConfig::default();
-    config.users.insert("ice".into(), "relay-password".into());
-    sim.add_host(
-        internet,
-        addr(STUN).ip(),
-        TurnServerNode::new(addr(STUN), config, now, 9),
-    );
+/// The two homes behind NATs, with the STUN/TURN server, that most cells use.
+fn homes(seed: u64, a: NatConfig, b: NatConfig) -> TwoHomes {
+    TwoHomes::new(seed, TURN_USER, TURN_PASSWORD, a, b)
 }
 
 /// Like [`agent`], with a relayed candidate from the STUN/TURN server too.
@@ -50,31 +43,21 @@ fn agent_with_relay(
     let local = SocketAddr::new(ip(ip_addr), 5000);
     sim.with_node(id, |n: &mut AgentNode, now| {
         n.agent
-            .add_turn_server(now, local, addr(STUN), "ice", "relay-password");
+            .add_turn_server(now, local, SERVER, TURN_USER, TURN_PASSWORD);
     });
     id
 }
 
 /// Adds an agent on `net` at `ip:5000`, registers its host socket and lets it gather.
 fn agent(sim: &mut Simulator, net: NetId, ip_addr: &str, role: Role, seed: u64) -> NodeId {
-    let now = sim.now();
-    let id = sim.add_host(
-        net,
-        ip(ip_addr),
-        AgentNode::new(Agent::new(config(), role, now, seed), now),
-    );
-    let local = SocketAddr::new(ip(ip_addr), 5000);
-    sim.with_node(id, |n: &mut AgentNode, now| n.agent.add_host(now, local, 0));
-    id
+    add_agent(sim, net, ip(ip_addr), config(), role, seed)
 }
 
 fn gather(sim: &mut Simulator, ids: &[NodeId]) {
-    let done = sim.run_until_condition(Duration::from_secs(5), |s| {
-        ids.iter().all(|id| {
-            s.node::<AgentNode>(*id).agent.gathering_state() == floe_ice::GatheringState::Complete
-        })
-    });
-    assert!(done, "gathering did not complete");
+    assert!(
+        gathered(sim, ids, Duration::from_secs(5)),
+        "gathering did not complete"
+    );
 }
 
 fn selected(sim: &Simulator, id: NodeId) -> floe_ice::SelectedPair {
@@ -102,8 +85,7 @@ fn exchange_data(sim: &mut Simulator, a: NodeId, b: NodeId) {
 
 #[test]
 fn two_agents_on_one_lan_connect_over_host_candidates() {
-    let mut sim = Simulator::new(1);
-    stun_server(&mut sim);
+    let mut sim = internet_with_server(1, TURN_USER, TURN_PASSWORD);
     let (_, lan) = sim.add_nat(
         sim.internet(),
         ip("203.0.113.1"),
@@ -130,17 +112,14 @@ fn two_agents_on_one_lan_connect_over_host_candidates() {
 
 #[test]
 fn port_restricted_nats_connect_directly_through_server_reflexive_candidates() {
-    let mut sim = Simulator::new(2);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (_, lan_a) = sim.add_nat(
-        internet,
-        ip("203.0.113.1"),
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        2,
         NatConfig::port_restricted_cone(),
-    );
-    let (_, lan_b) = sim.add_nat(
-        internet,
-        ip("203.0.113.2"),
         NatConfig::port_restricted_cone(),
     );
     let a = agent(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 3);
@@ -177,11 +156,12 @@ fn port_restricted_nats_connect_directly_through_server_reflexive_candidates() {
 
 #[test]
 fn symmetric_nat_against_full_cone_connects_through_a_peer_reflexive_candidate() {
-    let mut sim = Simulator::new(3);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::symmetric());
-    let (_, lan_b) = sim.add_nat(internet, ip("203.0.113.2"), NatConfig::full_cone());
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(3, NatConfig::symmetric(), NatConfig::full_cone());
     let a = agent(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 5);
     let b = agent(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 6);
     gather(&mut sim, &[a, b]);
@@ -195,15 +175,12 @@ fn symmetric_nat_against_full_cone_connects_through_a_peer_reflexive_candidate()
 
 #[test]
 fn symmetric_against_port_restricted_fails_without_a_relay() {
-    let mut sim = Simulator::new(4);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::symmetric());
-    let (_, lan_b) = sim.add_nat(
-        internet,
-        ip("203.0.113.2"),
-        NatConfig::port_restricted_cone(),
-    );
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(4, NatConfig::symmetric(), NatConfig::port_restricted_cone());
     let a = agent(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 7);
     let b = agent(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 8);
     gather(&mut sim, &[a, b]);
@@ -224,8 +201,7 @@ fn symmetric_against_port_restricted_fails_without_a_relay() {
 fn of_two_direct_paths_the_lower_latency_one_is_chosen() {
     // A has two interfaces on two LANs reaching B: 40 ms and 5 ms one way. The 40 ms one
     // ranks first by RFC 8421 local preference; latency must win anyway.
-    let mut sim = Simulator::new(5);
-    stun_server(&mut sim);
+    let mut sim = internet_with_server(5, TURN_USER, TURN_PASSWORD);
     let internet = sim.internet();
     let now = sim.now();
     let mut slow = LinkConfig::default();
@@ -263,8 +239,7 @@ fn of_two_direct_paths_the_lower_latency_one_is_chosen() {
 
 #[test]
 fn two_controlling_agents_repair_the_role_conflict() {
-    let mut sim = Simulator::new(6);
-    stun_server(&mut sim);
+    let mut sim = internet_with_server(6, TURN_USER, TURN_PASSWORD);
     let internet = sim.internet();
     let (_, lan) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::full_cone());
     let a = agent(&mut sim, lan, "192.168.1.2", Role::Controlling, 11);
@@ -287,17 +262,15 @@ fn two_controlling_agents_repair_the_role_conflict() {
 
 #[test]
 fn consent_loss_fails_the_connection_within_30_seconds() {
-    let mut sim = Simulator::new(7);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (nat, lan_a) = sim.add_nat(
-        internet,
-        ip("203.0.113.1"),
+    let TwoHomes {
+        mut sim,
+        nat_a: nat,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        7,
         NatConfig::port_restricted_cone(),
-    );
-    let (_, lan_b) = sim.add_nat(
-        internet,
-        ip("203.0.113.2"),
         NatConfig::port_restricted_cone(),
     );
     let a = agent(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 13);
@@ -337,15 +310,12 @@ fn consent_loss_fails_the_connection_within_30_seconds() {
 
 #[test]
 fn symmetric_against_port_restricted_connects_through_the_relay() {
-    let mut sim = Simulator::new(8);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::symmetric());
-    let (_, lan_b) = sim.add_nat(
-        internet,
-        ip("203.0.113.2"),
-        NatConfig::port_restricted_cone(),
-    );
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(8, NatConfig::symmetric(), NatConfig::port_restricted_cone());
     let a = agent_with_relay(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 15);
     let b = agent_with_relay(&mut sim, lan_b, "192.168.1.2", Role::Controlled, 16);
     gather(&mut sim, &[a, b]);
@@ -379,17 +349,14 @@ fn symmetric_against_port_restricted_connects_through_the_relay() {
 
 #[test]
 fn relay_candidates_do_not_win_where_a_direct_path_works() {
-    let mut sim = Simulator::new(9);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (_, lan_a) = sim.add_nat(
-        internet,
-        ip("203.0.113.1"),
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        9,
         NatConfig::port_restricted_cone(),
-    );
-    let (_, lan_b) = sim.add_nat(
-        internet,
-        ip("203.0.113.2"),
         NatConfig::port_restricted_cone(),
     );
     let a = agent_with_relay(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 17);
@@ -415,11 +382,12 @@ fn lossy_cell(
     b_nat: NatConfig,
     loss: f64,
 ) -> Option<(CandidateKind, CandidateKind)> {
-    let mut sim = Simulator::new(seed);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), a_nat);
-    let (_, lan_b) = sim.add_nat(internet, ip("203.0.113.2"), b_nat);
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(seed, a_nat, b_nat);
     let mut link = LinkConfig::default();
     link.delay = Duration::from_millis(10);
     link.loss = Some(floe_netsim::LossModel::Random(loss));
@@ -437,7 +405,7 @@ fn lossy_cell(
         sim.with_node(id, |n: &mut AgentNode, now| {
             n.agent.add_host(now, local, 0);
             n.agent
-                .add_turn_server(now, local, addr(STUN), "ice", "relay-password");
+                .add_turn_server(now, local, SERVER, TURN_USER, TURN_PASSWORD);
         });
         ids.push(id);
     }
@@ -511,11 +479,12 @@ fn with_thirty_percent_loss_a_direct_cell_still_connects() {
 
 #[test]
 fn relay_only_agents_connect_through_the_relay() {
-    let mut sim = Simulator::new(10);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::full_cone());
-    let (_, lan_b) = sim.add_nat(internet, ip("203.0.113.2"), NatConfig::full_cone());
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(10, NatConfig::full_cone(), NatConfig::full_cone());
     let now = sim.now();
     let mut ids = Vec::new();
     for (net, role, seed) in [
@@ -533,7 +502,7 @@ fn relay_only_agents_connect_through_the_relay() {
         sim.with_node(id, |n: &mut AgentNode, now| {
             n.agent.add_host(now, local, 0);
             n.agent
-                .add_turn_server(now, local, addr(STUN), "ice", "relay-password");
+                .add_turn_server(now, local, SERVER, TURN_USER, TURN_PASSWORD);
         });
         ids.push(id);
     }
@@ -557,8 +526,7 @@ fn relay_only_agents_connect_through_the_relay() {
 #[test]
 fn a_check_that_arrives_before_its_candidate_is_peer_reflexive_until_the_candidate_is_signalled() {
     // RFC 8838 §11: B's checks reach A before B's candidates do.
-    let mut sim = Simulator::new(11);
-    stun_server(&mut sim);
+    let mut sim = internet_with_server(11, TURN_USER, TURN_PASSWORD);
     let internet = sim.internet();
     let (_, lan) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::full_cone());
     let a = agent(&mut sim, lan, "192.168.1.2", Role::Controlling, 21);
@@ -614,17 +582,15 @@ fn a_check_that_arrives_before_its_candidate_is_peer_reflexive_until_the_candida
 
 #[test]
 fn after_a_nat_reboot_with_a_new_address_an_ice_restart_recovers() {
-    let mut sim = Simulator::new(12);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (nat, lan_a) = sim.add_nat(
-        internet,
-        ip("203.0.113.1"),
+    let TwoHomes {
+        mut sim,
+        nat_a: nat,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        12,
         NatConfig::port_restricted_cone(),
-    );
-    let (_, lan_b) = sim.add_nat(
-        internet,
-        ip("203.0.113.2"),
         NatConfig::port_restricted_cone(),
     );
     let a = agent_with_relay(&mut sim, lan_a, "192.168.1.2", Role::Controlling, 23);
@@ -791,8 +757,7 @@ fn wider_matrix_cells_pick_direct_paths_where_rfc_4787_allows_in_both_roles() {
     for cell in wider_cells() {
         for controlling_first in [true, false] {
             let seed = 40 + u64::from(controlling_first);
-            let mut sim = Simulator::new(seed);
-            stun_server(&mut sim);
+            let mut sim = internet_with_server(seed, TURN_USER, TURN_PASSWORD);
             let (net_a, ip_a, net_b, ip_b) = (cell.build)(&mut sim);
             let (role_a, role_b) = if controlling_first {
                 (Role::Controlling, Role::Controlled)
@@ -864,8 +829,7 @@ fn without_the_peers_renomination_support_the_first_nomination_stands() {
 /// A has two interfaces to a public B: 5 ms and 20 ms one way. The 5 ms path is chosen;
 /// then its delay rises to 80 ms and 90 s pass. Data still flows at the end.
 fn slowing_path(peer_supports_renomination: bool) -> (Simulator, NodeId, NodeId) {
-    let mut sim = Simulator::new(13);
-    stun_server(&mut sim);
+    let mut sim = internet_with_server(13, TURN_USER, TURN_PASSWORD);
     let internet = sim.internet();
     let now = sim.now();
     let mut fast = LinkConfig::default();
@@ -917,11 +881,12 @@ fn slowing_path(peer_supports_renomination: bool) -> (Simulator, NodeId, NodeId)
 
 #[test]
 fn a_relayed_start_moves_to_a_direct_path_that_appears_later() {
-    let mut sim = Simulator::new(14);
-    stun_server(&mut sim);
-    let internet = sim.internet();
-    let (_, lan_a) = sim.add_nat(internet, ip("203.0.113.1"), NatConfig::full_cone());
-    let (_, lan_b) = sim.add_nat(internet, ip("203.0.113.2"), NatConfig::full_cone());
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(14, NatConfig::full_cone(), NatConfig::full_cone());
     let now = sim.now();
     let mut ids = Vec::new();
     for (net, role, seed) in [
@@ -937,7 +902,7 @@ fn a_relayed_start_moves_to_a_direct_path_that_appears_later() {
         sim.with_node(id, |n: &mut AgentNode, now| {
             n.agent.add_host(now, local, 0);
             n.agent
-                .add_turn_server(now, local, addr(STUN), "ice", "relay-password");
+                .add_turn_server(now, local, SERVER, TURN_USER, TURN_PASSWORD);
         });
         ids.push(id);
     }
@@ -1005,8 +970,7 @@ fn a_relayed_start_moves_to_a_direct_path_that_appears_later() {
 
 #[test]
 fn a_full_agent_behind_a_nat_connects_to_an_ice_lite_server() {
-    let mut sim = Simulator::new(70);
-    stun_server(&mut sim);
+    let mut sim = internet_with_server(70, TURN_USER, TURN_PASSWORD);
     let internet = sim.internet();
     let (_, lan) = sim.add_nat(
         internet,
@@ -1030,9 +994,9 @@ fn a_full_agent_behind_a_nat_connects_to_an_ice_lite_server() {
         n.agent.add_turn_server(
             now,
             addr("198.51.100.20:5000"),
-            addr(STUN),
-            "ice",
-            "relay-password",
+            SERVER,
+            TURN_USER,
+            TURN_PASSWORD,
         );
     });
     gather(&mut sim, &[full, lite]);
@@ -1090,8 +1054,7 @@ fn a_full_agent_behind_a_nat_connects_to_an_ice_lite_server() {
 
 #[test]
 fn an_mdns_host_candidate_is_resolved_by_the_caller_and_used() {
-    let mut sim = Simulator::new(80);
-    stun_server(&mut sim);
+    let mut sim = internet_with_server(80, TURN_USER, TURN_PASSWORD);
     let (_, lan) = sim.add_nat(
         sim.internet(),
         ip("203.0.113.1"),

@@ -14,9 +14,9 @@ use floe_ice::{
 use floe_netsim::{
     Capture, Firewall, LinkConfig, NatConfig, NetId, NodeId, RouterConfig, Simulator,
 };
-use floe_turn::server::ServerConfig;
 
-use floe_sim::{exchange_candidates, run_until_connected, AgentNode, TurnServerNode};
+use floe_sim::world::SERVER;
+use floe_sim::{exchange_candidates, run_until_connected, AgentNode};
 
 /// Arguments of `floe demo`.
 #[derive(Debug, Args)]
@@ -107,14 +107,8 @@ impl Nat {
     }
 }
 
-const SERVER: &str = "198.51.100.1:3478";
 const TURN_USER: &str = "demo";
 const TURN_PASSWORD: &str = "demo-password";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
-}
 
 /// A simulated world: a server and two peers.
 struct World {
@@ -125,7 +119,7 @@ struct World {
 
 fn agent_config() -> AgentConfig {
     let mut c = AgentConfig::default();
-    c.stun_servers = vec![addr(SERVER)];
+    c.stun_servers = vec![SERVER];
     c
 }
 
@@ -169,7 +163,7 @@ fn place(
         // UDP first, TCP 150 ms later; the first allocation wins.
         n.agent.add_turn_server_with(
             now,
-            TurnServer::new(local, addr(SERVER), TURN_USER, TURN_PASSWORD),
+            TurnServer::new(local, SERVER, TURN_USER, TURN_PASSWORD),
         );
     });
     (id, local)
@@ -467,17 +461,7 @@ pub fn render(args: &DemoArgs) -> Result<String, String> {
 
 /// A simulated internet with the demo's STUN/TURN server on it.
 fn simulator_with_server(seed: u64) -> Simulator {
-    let mut sim = Simulator::new(seed);
-    let internet = sim.internet();
-    let now = sim.now();
-    let mut config = ServerConfig::default();
-    config.users.insert(TURN_USER.into(), TURN_PASSWORD.into());
-    sim.add_host(
-        internet,
-        addr(SERVER).ip(),
-        TurnServerNode::new(addr(SERVER), config, now, seed),
-    );
-    sim
+    floe_sim::world::internet_with_server(seed, TURN_USER, TURN_PASSWORD)
 }
 
 fn lan_world(seed: u64) -> World {
@@ -504,7 +488,7 @@ fn lan_world(seed: u64) -> World {
         sim.with_node(id, |n: &mut AgentNode, now| {
             n.agent.add_host(now, local, 0);
             n.agent
-                .add_turn_server(now, local, addr(SERVER), TURN_USER, TURN_PASSWORD);
+                .add_turn_server(now, local, SERVER, TURN_USER, TURN_PASSWORD);
         });
         ids.push(id);
     }

@@ -6,6 +6,7 @@
 
 mod agent_node;
 mod turn_nodes;
+pub mod world;
 
 pub use agent_node::{exchange_candidates, run_until_connected, AgentNode};
 pub use turn_nodes::{TurnClientNode, TurnServerNode};
