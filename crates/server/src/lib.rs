@@ -30,11 +30,13 @@
 )]
 
 mod batch;
+mod core;
 mod datagrams;
 mod listen;
 pub mod metrics;
 mod relays;
 mod send;
+mod streams;
 mod tls;
 
 use std::collections::HashMap;
@@ -44,10 +46,8 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use floe_stun::framing::{Framing, StreamDecoder};
 use floe_turn::server::{Server, ServerConfig, ServerStats};
 use floe_turn::Transport;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -487,7 +487,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         let (stats_tx, stats_rx) = watch::channel(ServerStats::default());
         let (stop_tx, stop_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
-        let core = run_core(server, w.rx, w.udp, stats_tx, stop_rx, w.tasks);
+        let core = core::run_core(server, w.rx, w.udp, stats_tx, stop_rx, w.tasks);
         match w.runtime {
             None => {
                 tokio::spawn(async move {
@@ -544,8 +544,11 @@ fn listen_streams(
                 local = l.local_addr()?;
                 bound.push(local);
             }
-            w.tasks
-                .push(tokio::spawn(accept_tcp(l, tls.cloned(), w.tx.clone())));
+            w.tasks.push(tokio::spawn(streams::accept_tcp(
+                l,
+                tls.cloned(),
+                w.tx.clone(),
+            )));
         }
     }
     Ok(bound)
@@ -594,263 +597,5 @@ pub(crate) async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc
         {
             return;
         }
-    }
-}
-
-async fn accept_tcp(
-    listener: TcpListener,
-    tls: Option<watch::Receiver<Arc<rustls::ServerConfig>>>,
-    tx: mpsc::Sender<Inbound>,
-) {
-    loop {
-        let Ok((stream, remote)) = listener.accept().await else {
-            continue;
-        };
-        let Ok(local) = stream.local_addr() else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let tx = tx.clone();
-        match &tls {
-            None => {
-                tokio::spawn(serve_stream(stream, local, remote, tx));
-            }
-            Some(acceptor) => {
-                // The certificate in force now; a reload changes it for later
-                // handshakes only, so connections that are up stay up.
-                let acceptor = tokio_rustls::TlsAcceptor::from(acceptor.borrow().clone());
-                tokio::spawn(async move {
-                    match acceptor.accept(stream).await {
-                        Ok(tls) => serve_stream(tls, local, remote, tx).await,
-                        Err(e) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                    }
-                });
-            }
-        }
-    }
-}
-
-/// Reads frames from one client connection and writes what the core sends it.
-async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
-    stream: S,
-    local: SocketAddr,
-    remote: SocketAddr,
-    tx: mpsc::Sender<Inbound>,
-) {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(1024);
-    if tx
-        .send(Inbound::Opened {
-            local,
-            remote,
-            writer: wtx,
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let writer = tokio::spawn(async move {
-        while let Some(data) = wrx.recv().await {
-            if wr.write_all(&data).await.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
-    let mut decoder = StreamDecoder::new(Framing::StunTurn);
-    let mut buf = vec![0u8; 65_536];
-    'read: loop {
-        let n = match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if buf
-            .get(..n)
-            .is_none_or(|read| decoder.extend(read).is_err())
-        {
-            break;
-        }
-        loop {
-            match decoder.next_frame() {
-                Ok(Some((_, frame))) => {
-                    let data = frame.to_vec();
-                    if tx
-                        .send(Inbound::Client {
-                            transport: Transport::Tcp,
-                            local,
-                            remote,
-                            data,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        break 'read;
-                    }
-                }
-                Ok(None) => break,
-                // Not STUN/TURN framing: the connection is useless (RFC 8656 §5).
-                Err(_) => break 'read,
-            }
-        }
-    }
-    let _ = tx.send(Inbound::Closed { local, remote }).await;
-    writer.abort();
-}
-
-async fn run_core(
-    mut server: Server<SocketRelays>,
-    mut rx: mpsc::Receiver<Inbound>,
-    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
-    stats: watch::Sender<ServerStats>,
-    mut stop: oneshot::Receiver<()>,
-    tasks: Vec<JoinHandle<()>>,
-) {
-    let mut conns = send::Conns::new();
-    let mut sender = send::Sender::new(udp.values().next().map(|s| &**s));
-    // Traffic counters are published at most every STATS_INTERVAL (each publication
-    // wakes the task that sums the workers' counters, on another thread when there are
-    // several); other changes at once.
-    let mut published = tokio::time::Instant::now();
-    let mut pending = false;
-    // Drain requests answered once the counters that precede them are published.
-    let mut acks = Vec::new();
-    loop {
-        let core = server.poll_timeout().map(tokio::time::Instant::from_std);
-        let publish = pending.then_some(published + STATS_INTERVAL);
-        let deadline = match (core, publish) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        tokio::select! {
-            _ = &mut stop => break,
-            () = sleep_until(deadline) => {
-                if core.is_some_and(|c| c <= tokio::time::Instant::now()) {
-                    server.handle_timeout(Instant::now());
-                }
-            }
-            ev = rx.recv() => {
-                let Some(ev) = ev else { break };
-                let mut handled = handle(&mut server, &mut conns, &mut acks, ev);
-                // Under load, take what is already queued without going back to the
-                // scheduler: one wakeup, one flush (GSO runs) and one counter update per
-                // batch instead of per datagram.
-                while handled < BATCH {
-                    let Ok(ev) = rx.try_recv() else { break };
-                    handled += handle(&mut server, &mut conns, &mut acks, ev);
-                }
-            }
-        }
-        // Counters before answers: a client that hears its answer finds the counters
-        // (metrics, drain) already counting what the answer was about.
-        let now = tokio::time::Instant::now();
-        let current = server.stats();
-        let only_traffic = without_traffic(current) == without_traffic(*stats.borrow());
-        if now >= published + STATS_INTERVAL || !acks.is_empty() || !only_traffic {
-            stats.send_if_modified(|s| {
-                let changed = *s != current;
-                *s = current;
-                changed
-            });
-            published = now;
-            for ack in acks.drain(..) {
-                let _ = ack.send(());
-            }
-        }
-        sender.flush(&mut server, &udp, &conns).await;
-        // What is not published yet (traffic within the interval, drops while sending)
-        // is published when the interval ends.
-        pending = server.stats() != *stats.borrow();
-    }
-    let last = server.stats();
-    stats.send_replace(last);
-    for t in tasks {
-        t.abort();
-    }
-    server.relays_mut().close_all();
-    tracing::info!("floe server stopped");
-}
-
-/// The counters without the relayed packets and bytes, which change with every
-/// datagram: a change elsewhere (an allocation made, a refusal) is published at once.
-fn without_traffic(mut s: ServerStats) -> ServerStats {
-    s.packets_to_peers = 0;
-    s.bytes_to_peers = 0;
-    s.packets_to_clients = 0;
-    s.bytes_to_clients = 0;
-    s
-}
-
-/// How often, at most, a worker publishes its counters while only the relayed packets
-/// and bytes change.
-const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
-
-/// Datagrams (or other events) the core handles, at least, before sending what they
-/// produced, when that many are queued.
-const BATCH: usize = 512;
-
-/// Handles one event; returns how many datagrams (or other events: 1) it held.
-fn handle(
-    server: &mut Server<SocketRelays>,
-    conns: &mut send::Conns,
-    acks: &mut Vec<oneshot::Sender<()>>,
-    ev: Inbound,
-) -> usize {
-    let now = Instant::now();
-    match ev {
-        Inbound::Client {
-            transport,
-            local,
-            remote,
-            data,
-        } => server.handle_client(now, transport, local, remote, &data),
-        Inbound::Datagrams { local, datagrams } => {
-            for (remote, data) in datagrams.iter() {
-                server.handle_client(now, Transport::Udp, local, remote, data);
-            }
-            return datagrams.len();
-        }
-        Inbound::Peer { relayed, datagrams } => {
-            for (peer, data) in datagrams.iter() {
-                server.handle_peer(now, relayed, peer, data);
-            }
-            return datagrams.len();
-        }
-        Inbound::Opened {
-            local,
-            remote,
-            writer,
-        } => {
-            conns.insert((local, remote), writer);
-        }
-        Inbound::Closed { local, remote } => {
-            conns.remove(&(local, remote));
-            server.handle_connection_closed(local, remote);
-        }
-        Inbound::Reload {
-            users,
-            rest_secrets,
-        } => {
-            tracing::info!(
-                users = users.len(),
-                rest_secrets = rest_secrets.len(),
-                "credentials reloaded"
-            );
-            server.reload_credentials(users, rest_secrets);
-        }
-        Inbound::Drain(ack) => {
-            tracing::info!("draining: new allocations are refused");
-            server.drain();
-            acks.push(ack);
-        }
-        Inbound::Publish(ack) => acks.push(ack),
-    }
-    1
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }

@@ -1,0 +1,174 @@
+//! A worker's core loop: it takes the events its readers queued (in batches), feeds
+//! them to the sans-IO TURN `Server`, publishes the counters, and sends what the core
+//! produced (`send.rs`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use floe_turn::server::{Server, ServerStats};
+use floe_turn::Transport;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::relays::SocketRelays;
+use crate::{send, Inbound};
+
+pub(crate) async fn run_core(
+    mut server: Server<SocketRelays>,
+    mut rx: mpsc::Receiver<Inbound>,
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    stats: watch::Sender<ServerStats>,
+    mut stop: oneshot::Receiver<()>,
+    tasks: Vec<JoinHandle<()>>,
+) {
+    let mut conns = send::Conns::new();
+    let mut sender = send::Sender::new(udp.values().next().map(|s| &**s));
+    // Traffic counters are published at most every STATS_INTERVAL (each publication
+    // wakes the task that sums the workers' counters, on another thread when there are
+    // several); other changes at once.
+    let mut published = tokio::time::Instant::now();
+    let mut pending = false;
+    // Drain requests answered once the counters that precede them are published.
+    let mut acks = Vec::new();
+    loop {
+        let core = server.poll_timeout().map(tokio::time::Instant::from_std);
+        let publish = pending.then_some(published + STATS_INTERVAL);
+        let deadline = match (core, publish) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        tokio::select! {
+            _ = &mut stop => break,
+            () = sleep_until(deadline) => {
+                if core.is_some_and(|c| c <= tokio::time::Instant::now()) {
+                    server.handle_timeout(Instant::now());
+                }
+            }
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                let mut handled = handle(&mut server, &mut conns, &mut acks, ev);
+                // Under load, take what is already queued without going back to the
+                // scheduler: one wakeup, one flush (GSO runs) and one counter update per
+                // batch instead of per datagram.
+                while handled < BATCH {
+                    let Ok(ev) = rx.try_recv() else { break };
+                    handled += handle(&mut server, &mut conns, &mut acks, ev);
+                }
+            }
+        }
+        // Counters before answers: a client that hears its answer finds the counters
+        // (metrics, drain) already counting what the answer was about.
+        let now = tokio::time::Instant::now();
+        let current = server.stats();
+        let only_traffic = without_traffic(current) == without_traffic(*stats.borrow());
+        if now >= published + STATS_INTERVAL || !acks.is_empty() || !only_traffic {
+            stats.send_if_modified(|s| {
+                let changed = *s != current;
+                *s = current;
+                changed
+            });
+            published = now;
+            for ack in acks.drain(..) {
+                let _ = ack.send(());
+            }
+        }
+        sender.flush(&mut server, &udp, &conns).await;
+        // What is not published yet (traffic within the interval, drops while sending)
+        // is published when the interval ends.
+        pending = server.stats() != *stats.borrow();
+    }
+    let last = server.stats();
+    stats.send_replace(last);
+    for t in tasks {
+        t.abort();
+    }
+    server.relays_mut().close_all();
+    tracing::info!("floe server stopped");
+}
+
+/// The counters without the relayed packets and bytes, which change with every
+/// datagram: a change elsewhere (an allocation made, a refusal) is published at once.
+fn without_traffic(mut s: ServerStats) -> ServerStats {
+    s.packets_to_peers = 0;
+    s.bytes_to_peers = 0;
+    s.packets_to_clients = 0;
+    s.bytes_to_clients = 0;
+    s
+}
+
+/// How often, at most, a worker publishes its counters while only the relayed packets
+/// and bytes change.
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Datagrams (or other events) the core handles, at least, before sending what they
+/// produced, when that many are queued.
+const BATCH: usize = 512;
+
+/// Handles one event; returns how many datagrams (or other events: 1) it held.
+fn handle(
+    server: &mut Server<SocketRelays>,
+    conns: &mut send::Conns,
+    acks: &mut Vec<oneshot::Sender<()>>,
+    ev: Inbound,
+) -> usize {
+    let now = Instant::now();
+    match ev {
+        Inbound::Client {
+            transport,
+            local,
+            remote,
+            data,
+        } => server.handle_client(now, transport, local, remote, &data),
+        Inbound::Datagrams { local, datagrams } => {
+            for (remote, data) in datagrams.iter() {
+                server.handle_client(now, Transport::Udp, local, remote, data);
+            }
+            return datagrams.len();
+        }
+        Inbound::Peer { relayed, datagrams } => {
+            for (peer, data) in datagrams.iter() {
+                server.handle_peer(now, relayed, peer, data);
+            }
+            return datagrams.len();
+        }
+        Inbound::Opened {
+            local,
+            remote,
+            writer,
+        } => {
+            conns.insert((local, remote), writer);
+        }
+        Inbound::Closed { local, remote } => {
+            conns.remove(&(local, remote));
+            server.handle_connection_closed(local, remote);
+        }
+        Inbound::Reload {
+            users,
+            rest_secrets,
+        } => {
+            tracing::info!(
+                users = users.len(),
+                rest_secrets = rest_secrets.len(),
+                "credentials reloaded"
+            );
+            server.reload_credentials(users, rest_secrets);
+        }
+        Inbound::Drain(ack) => {
+            tracing::info!("draining: new allocations are refused");
+            server.drain();
+            acks.push(ack);
+        }
+        Inbound::Publish(ack) => acks.push(ack),
+    }
+    1
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
