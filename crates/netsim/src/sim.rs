@@ -1,4 +1,9 @@
 //! The [`Simulator`]: topology building, the event loop, and access to nodes and counters.
+//!
+//! Why one file of ~775 lines: the topology builders, the event loop and the node
+//! accessors are all methods of the one `Simulator` and share its private event queue
+//! and tables; the packet-handling rules themselves live elsewhere (`forward.rs`,
+//! `nat.rs`, `link.rs`, `firewall.rs`, `stream.rs`).
 
 use std::any::type_name;
 use std::cmp::Ordering;
