@@ -162,8 +162,8 @@ pub struct ServerHandle {
     /// Each worker's queue.
     inbound: Vec<mpsc::Sender<Inbound>>,
     tls_acceptor: Option<watch::Sender<Arc<rustls::ServerConfig>>>,
-    /// Each worker's end.
-    cores: Vec<oneshot::Receiver<()>>,
+    /// Each worker's core task.
+    cores: Vec<JoinHandle<()>>,
     /// Tasks that add the workers' counters up.
     summing: Vec<JoinHandle<()>>,
     /// When [`spawn`] was called, in seconds since the Unix epoch.
@@ -325,9 +325,6 @@ struct Worker {
     /// Sockets the worker sends from (its listeners and the RFC 5780 ones).
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     tasks: Vec<JoinHandle<()>>,
-    /// The worker's own runtime (one thread) when there are several workers; `None`:
-    /// the caller's.
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// How many workers [`ServerOptions::workers`] asks for: 0 is one per CPU on Linux
@@ -353,24 +350,11 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     let mut workers: Vec<Worker> = Vec::with_capacity(n);
     for _ in 0..n {
         let (tx, rx) = mpsc::channel::<Inbound>(4096);
-        // Several workers: each runs on a thread of its own with a single-threaded
-        // runtime, so its readers, relay sockets and core never wake each other
-        // across CPUs (a multi-threaded runtime moves tasks between threads).
-        let runtime = if shared {
-            Some(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?,
-            )
-        } else {
-            None
-        };
         workers.push(Worker {
             tx,
             rx,
             udp: HashMap::new(),
             tasks: Vec::new(),
-            runtime,
         });
     }
     // UDP listeners: worker 0 binds (port 0 picks the port), the others bind what it got.
@@ -378,8 +362,6 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     for addr in &opts.udp {
         let mut local = *addr;
         for (i, w) in workers.iter_mut().enumerate() {
-            // Sockets made and tasks spawned here belong to the worker's thread.
-            let _entered = w.runtime.as_ref().map(tokio::runtime::Runtime::enter);
             let s = Arc::new(listen::udp(local, shared)?);
             set_buffers(&s, LISTENER_BUFFER);
             if i == 0 {
@@ -486,27 +468,8 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     for (w, server) in workers.into_iter().zip(servers) {
         let (stats_tx, stats_rx) = watch::channel(ServerStats::default());
         let (stop_tx, stop_rx) = oneshot::channel();
-        let (done_tx, done_rx) = oneshot::channel();
         let core = core::run_core(server, w.rx, w.udp, stats_tx, stop_rx, w.tasks);
-        match w.runtime {
-            None => {
-                tokio::spawn(async move {
-                    core.await;
-                    let _ = done_tx.send(());
-                });
-            }
-            Some(runtime) => {
-                let name = format!("floe-worker-{}", handle.cores.len());
-                std::thread::Builder::new().name(name).spawn(move || {
-                    runtime.block_on(core);
-                    // Dropping the runtime ends the worker's other tasks (connections)
-                    // and closes their sockets before shutdown returns.
-                    drop(runtime);
-                    let _ = done_tx.send(());
-                })?;
-            }
-        }
-        handle.cores.push(done_rx);
+        handle.cores.push(tokio::spawn(core));
         handle.worker_stats.push(stats_rx);
         handle.stop.push(stop_tx);
         handle.inbound.push(w.tx);
@@ -538,7 +501,6 @@ fn listen_streams(
     for addr in addrs {
         let mut local = *addr;
         for (i, w) in workers.iter_mut().enumerate() {
-            let _entered = w.runtime.as_ref().map(tokio::runtime::Runtime::enter);
             let l = listen::tcp(local, shared)?;
             if i == 0 {
                 local = l.local_addr()?;
