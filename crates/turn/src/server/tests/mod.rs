@@ -106,7 +106,9 @@ impl Net {
                 let targets: Vec<usize> = (0..self.clients.len())
                     .filter(|&i| {
                         self.clients[i].config().local == t.destination
-                            && self.clients[i].config().transport == t.transport
+                            // The core answers a TLS client over its connection as TCP.
+                            && self.clients[i].config().transport.is_stream()
+                                == t.transport.is_stream()
                     })
                     .collect();
                 // Clients sharing an address all see the datagram; each ignores what is
