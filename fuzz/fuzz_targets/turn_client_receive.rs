@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
                 feed(&mut client, now, transport, &buf[..n]);
             }
             2 => {
-                let _ = client.handle_stream(now, chunk, |_, _| {});
+                let _ = client.handle_stream_receive(now, chunk, |_, _| {});
             }
             _ => {
                 now += Duration::from_secs(u64::from(chunk.first().copied().unwrap_or(1)) * 5);
@@ -92,13 +92,10 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn feed(client: &mut Client, now: Instant, transport: Transport, bytes: &[u8]) {
-    match transport {
-        Transport::Udp => {
-            let _ = client.handle_datagram(now, bytes);
-        }
-        Transport::Tcp => {
-            let _ = client.handle_stream(now, bytes, |_, _| {});
-        }
+    if transport.is_stream() {
+        let _ = client.handle_stream_receive(now, bytes, |_, _| {});
+    } else {
+        client.handle_receive(now, bytes, |_, _| {});
     }
 }
 

@@ -150,7 +150,7 @@ fn the_turn_servers_relay_paths_allocate_nothing_once_warm() {
             let mut any = false;
             while let Some(t) = server.poll_transmit() {
                 any = true;
-                client.handle_datagram(now, &t.data);
+                client.handle_receive(now, &t.data, |_, _| {});
             }
             if !any {
                 break;

@@ -248,7 +248,7 @@ async fn drive(
             r = socket.recv(&mut buf) => {
                 // ICMP errors (ECONNREFUSED) are per-datagram; retransmission covers them.
                 if let Ok(n) = r {
-                    let _ = client.handle_datagram(Instant::now(), &buf[..n]);
+                    client.handle_receive(Instant::now(), &buf[..n], |_, _| {});
                 }
             }
         }

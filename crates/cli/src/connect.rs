@@ -12,7 +12,7 @@ use floe_ice::{CandidateKind, ConnectionState, SelectedPair};
 use floe_peer::turn::load_pem_certificates;
 use floe_peer::{
     IceServerUri, JsonLinesReceiver, JsonLinesSender, PeerConfig, PeerConnection, PeerError,
-    PeerEvent, Scheme, Side, TurnServer,
+    PeerEvent, Scheme, Side, TurnServerConfig,
 };
 use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -195,7 +195,7 @@ async fn connect(args: &ConnectArgs) -> u8 {
             eprintln!("floe connect: --turn needs --turn-user and --turn-password");
             return 2;
         };
-        config.turn.push(TurnServer {
+        config.turn.push(TurnServerConfig {
             uri: uri.clone(),
             username: username.clone(),
             password: password.clone(),

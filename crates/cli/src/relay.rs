@@ -145,11 +145,7 @@ async fn relay(args: &RelayArgs) -> u8 {
             return 1;
         }
     };
-    let transport = if args.transport == TurnTransport::Udp {
-        Transport::Udp
-    } else {
-        Transport::Tcp
-    };
+    let transport = Transport::from(args.transport);
     let mut config = ClientConfig::new(local, args.server, transport, &args.user, &args.password);
     config.lifetime = Duration::from_secs(args.lifetime);
     config.software = Some(concat!("floe ", env!("CARGO_PKG_VERSION")).into());

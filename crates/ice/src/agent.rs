@@ -25,7 +25,7 @@ mod selection;
 
 pub use crate::credentials::Credentials;
 pub use crate::gather::TurnServer;
-pub use crate::transport::{Transmit, Transport};
+pub use floe_stun::{Transmit, Transport};
 
 use crate::candidate::Candidate;
 use crate::checklist::{Checklist, PairId, PairState, PairStats};
@@ -245,8 +245,10 @@ impl Agent {
         let relay = self.gathering.find_udp(local, remote).filter(|_| !ours);
         if let Some(i) = relay {
             let got = self.gathering.relay_mut(i).and_then(|r| {
-                let relayed = r.relayed;
-                r.client.handle_datagram(now, bytes).zip(relayed)
+                let mut got = None;
+                r.client
+                    .handle_receive(now, bytes, |peer, data| got = Some((peer, data)));
+                got.zip(r.relayed)
             });
             self.drain_relays(now);
             // What a peer sent to our relayed address, as if it arrived there.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::candidate::{Candidate, CandidateKind};
-use crate::transport::Transport;
+use floe_stun::Transport;
 
 /// RTCIceConnectionState.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

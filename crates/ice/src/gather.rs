@@ -30,7 +30,7 @@ use relay::{MAX_RELAYS, MAX_SERVERS};
 
 use crate::config::AgentConfig;
 use crate::event::{Event, GatheringState};
-use crate::transport::{Transmit, Transport};
+use floe_stun::{Transmit, Transport};
 
 /// What a won allocation means for the agent ([`Gathering::allocated`]).
 #[derive(Debug)]
@@ -157,12 +157,7 @@ impl Gathering {
         let Some(ts) = self.servers.get(group) else {
             return;
         };
-        let kind = if transport.is_stream() {
-            floe_turn::Transport::Tcp
-        } else {
-            floe_turn::Transport::Udp
-        };
-        let config = TurnConfig::new(ts.base, ts.server, kind, &ts.username, &ts.password);
+        let config = TurnConfig::new(ts.base, ts.server, transport, &ts.username, &ts.password);
         self.relays.push(Relay {
             client: TurnClient::new(config, rng.gen()),
             group,

@@ -30,12 +30,11 @@ mod nomination;
 pub mod sdp;
 pub mod stats;
 mod transactions;
-mod transport;
 
 pub use agent::{Agent, Credentials, SendError, TurnServer};
 pub use candidate::{Candidate, CandidateAddress, CandidateKind, TcpType, TransportProtocol};
 pub use checklist::{PairState, PairStats};
 pub use config::{AgentConfig, Nomination, Role};
 pub use event::{ConnectionState, Event, GatheringState, SelectedPair};
+pub use floe_stun::{Transmit, Transport};
 pub use stats::AgentStats;
-pub use transport::{Transmit, Transport};

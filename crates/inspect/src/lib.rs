@@ -370,12 +370,12 @@ fn capture(run: &mut Run<'_, '_>, r: &mut dyn Read) {
         info.src = Some(segment.src);
         info.dst = Some(segment.dst);
         match segment.transport {
-            net::Transport::Udp => {
+            net::CaptureTransport::Udp => {
                 info.transport = "udp";
                 run.send(Event::Packet(&info));
                 run.message(segment.payload, Some(&info), None);
             }
-            net::Transport::Tcp { flags } => {
+            net::CaptureTransport::Tcp { flags } => {
                 info.transport = "tcp";
                 info.tcp_flags = Some(flags);
                 run.send(Event::Packet(&info));

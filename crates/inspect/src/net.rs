@@ -40,9 +40,10 @@ pub const LINKTYPE_IPV6: u32 = 229;
 /// LINKTYPE_LINUX_SLL2: Linux cooked capture v2.
 pub const LINKTYPE_LINUX_SLL2: u32 = 276;
 
-/// The transport a payload came over.
+/// The transport protocol a captured payload came over (the IP protocol, with the TCP
+/// flags): not `floe_stun::Transport`, which is how a state machine sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub enum CaptureTransport {
     /// UDP.
     Udp,
     /// TCP, with its flag byte.
@@ -60,7 +61,7 @@ pub struct Segment<'a> {
     /// Destination address and port.
     pub dst: SocketAddr,
     /// UDP or TCP.
-    pub transport: Transport,
+    pub transport: CaptureTransport,
     /// The payload (as captured; shorter than sent if the capture cut the packet).
     pub payload: &'a [u8],
 }
@@ -190,7 +191,7 @@ fn segment<'a>(packet: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         Some(TransportSlice::Udp(udp)) => (
             udp.source_port(),
             udp.destination_port(),
-            Transport::Udp,
+            CaptureTransport::Udp,
             udp.payload(),
         ),
         Some(TransportSlice::Tcp(tcp)) => {
@@ -199,7 +200,7 @@ fn segment<'a>(packet: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
             (
                 tcp.source_port(),
                 tcp.destination_port(),
-                Transport::Tcp { flags },
+                CaptureTransport::Tcp { flags },
                 tcp.payload(),
             )
         }
@@ -273,7 +274,7 @@ mod tests {
             assert_eq!(s.payload, b"stun", "link type {lt}");
             assert_eq!(s.src, "10.0.0.1:5000".parse().unwrap());
             assert_eq!(s.dst, "198.51.100.1:3478".parse().unwrap());
-            assert_eq!(s.transport, Transport::Udp);
+            assert_eq!(s.transport, CaptureTransport::Udp);
         }
     }
 
@@ -340,7 +341,7 @@ mod tests {
         eth.extend_from_slice(&[0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2, 0x08, 0x00]);
         eth.extend_from_slice(&tcp);
         let s = parse_frame(LINKTYPE_ETHERNET, &eth).unwrap();
-        assert_eq!(s.transport, Transport::Tcp { flags: 0x02 });
+        assert_eq!(s.transport, CaptureTransport::Tcp { flags: 0x02 });
         assert_eq!(s.payload, b"abcd");
         // IPv6 with a fragment header that is a real fragment (more fragments).
         let mut p = vec![0x60, 0, 0, 0, 0, 20, 44, 64];

@@ -109,17 +109,17 @@ impl PcapWriter {
 
     /// Appends a UDP datagram.
     pub fn write_udp(&mut self, time: Duration, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
-        self.write(time, src, dst, Transport::Udp, payload, 0);
+        self.write(time, src, dst, SegmentHeader::Udp, payload, 0);
     }
 
     pub(crate) fn write_packet(&mut self, time: Duration, packet: &Packet) {
         let transport = match (packet.protocol, packet.segment.as_deref()) {
-            (Protocol::Tcp, Some(segment)) => Transport::Tcp {
+            (Protocol::Tcp, Some(segment)) => SegmentHeader::Tcp {
                 flags: segment.flags,
                 seq: segment.seq,
                 ack: segment.ack,
             },
-            _ => Transport::Udp,
+            _ => SegmentHeader::Udp,
         };
         let id = packet.id as u16;
         self.write(time, packet.src, packet.dst, transport, &packet.payload, id);
@@ -130,13 +130,13 @@ impl PcapWriter {
         time: Duration,
         src: SocketAddr,
         dst: SocketAddr,
-        transport: Transport,
+        transport: SegmentHeader,
         payload: &[u8],
         ip_id: u16,
     ) {
         let transport_len = match transport {
-            Transport::Udp => 8,
-            Transport::Tcp { .. } => 20,
+            SegmentHeader::Udp => 8,
+            SegmentHeader::Tcp { .. } => 20,
         } + payload.len();
         let ip_len = if src.is_ipv4() { 20 } else { 40 };
         let total = ip_len + transport_len;
@@ -150,8 +150,8 @@ impl PcapWriter {
         self.buf.extend_from_slice(&(total as u32).to_le_bytes());
         let packet_start = self.buf.len();
         let proto = match transport {
-            Transport::Udp => 17u8,
-            Transport::Tcp { .. } => 6u8,
+            SegmentHeader::Udp => 17u8,
+            SegmentHeader::Tcp { .. } => 6u8,
         };
         match (src.ip(), dst.ip()) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -183,13 +183,13 @@ impl PcapWriter {
         self.buf.extend_from_slice(&src.port().to_be_bytes());
         self.buf.extend_from_slice(&dst.port().to_be_bytes());
         let checksum_at = match transport {
-            Transport::Udp => {
+            SegmentHeader::Udp => {
                 self.buf
                     .extend_from_slice(&(transport_len as u16).to_be_bytes());
                 self.buf.extend_from_slice(&[0, 0]);
                 transport_start + 6
             }
-            Transport::Tcp { flags, seq, ack } => {
+            SegmentHeader::Tcp { flags, seq, ack } => {
                 self.buf.extend_from_slice(&seq.to_be_bytes());
                 self.buf.extend_from_slice(&ack.to_be_bytes());
                 self.buf.push(5 << 4);
@@ -213,7 +213,8 @@ impl PcapWriter {
 }
 
 #[derive(Clone, Copy)]
-enum Transport {
+/// The layer-4 header the capture writes for one packet.
+enum SegmentHeader {
     Udp,
     Tcp { flags: TcpFlags, seq: u32, ack: u32 },
 }

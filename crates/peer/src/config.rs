@@ -1,5 +1,5 @@
 //! What a [`PeerConnection`](crate::PeerConnection) is configured with and what it
-//! reports: [`PeerConfig`], [`TurnServer`], [`Side`], [`PeerError`], [`PeerEvent`],
+//! reports: [`PeerConfig`], [`TurnServerConfig`], [`Side`], [`PeerError`], [`PeerEvent`],
 //! [`PeerStats`], and how the configuration is read (the transports a TURN URI allows,
 //! the TLS configuration for `turns:`).
 
@@ -16,14 +16,15 @@ use crate::interfaces::InterfacePolicy;
 use crate::turn::{TlsConfigError, TlsTrust};
 use crate::uri::{IceServerUri, Scheme, UriTransport};
 
-/// A TURN server with credentials.
+/// A TURN server as configured: its URI and credentials. The peer resolves it into one
+/// [`floe_ice::TurnServer`] (an address and the transports to race) per local address.
 ///
 /// The URI says how it is reached (RFC 7065): `turn:host:port` races UDP and, 150 ms
 /// later ([`AgentConfig::turn_stagger`]), TCP, keeping the first allocation that succeeds;
 /// `?transport=udp` or `?transport=tcp` pins one; `turns:` is TLS over TCP (default port
 /// 5349), verified against [`PeerConfig::tls_roots`] or [`PeerConfig::tls`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TurnServer {
+pub struct TurnServerConfig {
     /// `turn:`/`turns:` URI.
     pub uri: IceServerUri,
     /// Username.
@@ -39,7 +40,7 @@ pub struct PeerConfig {
     /// STUN servers (`stun:` URIs).
     pub stun: Vec<IceServerUri>,
     /// TURN servers.
-    pub turn: Vec<TurnServer>,
+    pub turn: Vec<TurnServerConfig>,
     /// Which interfaces to open sockets on.
     pub interfaces: InterfacePolicy,
     /// Bind exactly these local addresses instead of enumerating interfaces (port 0 picks

@@ -46,7 +46,7 @@ mod sockopt;
 pub mod turn;
 pub mod uri;
 
-pub use config::{PeerConfig, PeerError, PeerEvent, PeerEvents, PeerStats, Side, TurnServer};
+pub use config::{PeerConfig, PeerError, PeerEvent, PeerEvents, PeerStats, Side, TurnServerConfig};
 pub use connection::PeerConnection;
 pub use fast_path::DataSender;
 pub use interfaces::InterfacePolicy;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use floe_ice::CandidateKind;
 use floe_peer::{
-    memory_pair, DataSender, IceServerUri, PeerConfig, PeerConnection, Side, TurnServer,
+    memory_pair, DataSender, IceServerUri, PeerConfig, PeerConnection, Side, TurnServerConfig,
 };
 
 fn loopback_config() -> PeerConfig {
@@ -104,7 +104,7 @@ async fn relay_only_goes_through_an_in_process_floe_server() {
         .unwrap();
     let mut config = loopback_config();
     config.agent.relay_only = true;
-    config.turn = vec![TurnServer {
+    config.turn = vec![TurnServerConfig {
         uri,
         username: "peer".into(),
         password: "relay-secret".into(),

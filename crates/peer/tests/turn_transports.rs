@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use floe_ice::{CandidateKind, Transport};
 use floe_peer::{
     memory_pair, DataSender, IceServerUri, PeerConfig, PeerConnection, PeerEvent, PeerEvents, Side,
-    TurnServer,
+    TurnServerConfig,
 };
 use floe_server::{ServerHandle, ServerOptions};
 
@@ -29,7 +29,7 @@ fn relay_config(uri: &str) -> PeerConfig {
     c.bind = vec!["127.0.0.1:0".parse().unwrap()];
     c.connect_timeout = Some(Duration::from_secs(10));
     c.agent.relay_only = true;
-    c.turn = vec![TurnServer {
+    c.turn = vec![TurnServerConfig {
         uri: uri.parse::<IceServerUri>().unwrap(),
         username: "peer".into(),
         password: "relay-secret".into(),

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use floe_turn::server::{DropReason, Server};
-use floe_turn::{Transmit, Transport};
+use floe_turn::Transmit;
 use quinn_udp::UdpSocketState;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -61,7 +61,7 @@ impl Sender {
     ) {
         self.batch.clear();
         while let Some(t) = server.poll_transmit() {
-            if t.transport == Transport::Tcp {
+            if t.transport.is_stream() {
                 if let Some(reason) = send_stream(conns, t) {
                     server.record_drop(reason);
                 }
@@ -200,6 +200,7 @@ fn send_stream(conns: &Conns, t: Transmit) -> Option<DropReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use floe_turn::Transport;
 
     fn t(source: &str, destination: &str, len: usize) -> Transmit {
         Transmit {

@@ -190,9 +190,9 @@ impl Node for TurnClientNode {
         _remote: SocketAddr,
         bytes: &[u8],
     ) {
-        if let Some((peer, data)) = self.client.handle_datagram(now, bytes) {
-            self.data.push((now, peer, data.to_vec()));
-        }
+        let data = &mut self.data;
+        self.client
+            .handle_receive(now, bytes, |peer, d| data.push((now, peer, d.to_vec())));
         self.collect();
     }
 

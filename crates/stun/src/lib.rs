@@ -72,6 +72,7 @@ mod header;
 mod integrity;
 mod message;
 pub mod transaction;
+mod transmit;
 
 pub use attributes::{AttrType, Attribute, RawAttribute};
 pub use builder::MessageBuilder;
@@ -83,3 +84,4 @@ pub use integrity::{IntegrityKey, IntegrityKind};
 pub use message::{
     has_magic_cookie, peek_header, peek_transaction_id, Attributes, Message, ParseOptions,
 };
+pub use transmit::{Transmit, Transport};

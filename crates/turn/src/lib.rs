@@ -23,11 +23,10 @@ mod error;
 pub mod policy;
 pub mod rest;
 pub mod server;
-mod transmit;
 
 pub use channel_data::{
     ChannelData, HEADER_LEN as CHANNEL_DATA_HEADER_LEN, MAX_CHANNEL, MAX_CHANNEL_RFC5766,
     MIN_CHANNEL,
 };
 pub use error::Error;
-pub use transmit::{Transmit, Transport};
+pub use floe_stun::{Transmit, Transport};

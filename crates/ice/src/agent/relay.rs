@@ -11,7 +11,7 @@ use floe_turn::client::Event as TurnEvent;
 use super::Agent;
 use crate::candidate::{self, Candidate, CandidateKind};
 use crate::gather::TurnServer;
-use crate::transport::{Transmit, Transport};
+use floe_stun::Transport;
 
 impl Agent {
     /// Allocates a relayed candidate on a TURN server over UDP, sent from the local socket
@@ -60,12 +60,8 @@ impl Agent {
             let active = r.active();
             while let Some(t) = r.client.poll_transmit() {
                 if active {
-                    self.transmits.push_back(Transmit {
-                        transport: r.transport,
-                        source: t.source,
-                        destination: t.destination,
-                        data: t.data,
-                    });
+                    // The client was made with the relay's own transport.
+                    self.transmits.push_back(t);
                 }
             }
             while let Some(e) = self
@@ -212,7 +208,7 @@ impl Agent {
         };
         let result = r
             .client
-            .handle_stream(now, bytes, |peer, data| frames.push((peer, data.to_vec())));
+            .handle_stream_receive(now, bytes, |peer, data| frames.push((peer, data.to_vec())));
         self.drain_relays(now);
         if let Err(e) = result {
             self.relay_lost_or_failed(now, i, format!("corrupt stream: {e}"));

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use floe_turn::client::Client as TurnClient;
 
-use crate::transport::Transport;
+use floe_stun::Transport;
 
 /// A TURN server to allocate a relayed candidate on.
 ///

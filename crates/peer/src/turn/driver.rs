@@ -64,7 +64,8 @@ pub struct TurnDriver {
 
 impl TurnDriver {
     /// Drives `client` over `socket` (the client's configured transport must match:
-    /// [`floe_turn::Transport::Tcp`] for a stream, TLS included).
+    /// [`Transport::Udp`](floe_turn::Transport::Udp) for a datagram socket, `Tcp` or
+    /// `Tls` for a stream).
     pub fn new(client: Client, socket: TurnSocket) -> TurnDriver {
         TurnDriver {
             client,
@@ -130,7 +131,7 @@ impl TurnDriver {
     /// events.
     pub async fn wait(
         &mut self,
-        mut on_data: impl FnMut(SocketAddr, &[u8]),
+        on_data: impl FnMut(SocketAddr, &[u8]),
     ) -> Result<(), DriverError> {
         let timer = self
             .client
@@ -154,12 +155,10 @@ impl TurnDriver {
                 return Err(DriverError::Closed);
             }
             self.client
-                .handle_stream(now, bytes, on_data)
+                .handle_stream_receive(now, bytes, on_data)
                 .map_err(DriverError::Framing)
         } else {
-            if let Some((peer, data)) = self.client.handle_datagram(now, bytes) {
-                on_data(peer, data);
-            }
+            self.client.handle_receive(now, bytes, on_data);
             Ok(())
         }
     }

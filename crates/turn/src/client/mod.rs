@@ -1,7 +1,7 @@
 //! The TURN client (RFC 8656 §7-§12), sans-IO: one allocation on one server.
 //!
 //! Drive it like every floe state machine: feed what arrives from the server
-//! ([`Client::handle_datagram`] or [`Client::handle_stream`]), call
+//! ([`Client::handle_receive`] or [`Client::handle_stream_receive`]), call
 //! [`Client::handle_timeout`] at [`Client::poll_timeout`], send what
 //! [`Client::poll_transmit`] returns, and read [`Client::poll_event`].
 //!
@@ -360,20 +360,27 @@ impl Client {
         Ok(self.to_server(out))
     }
 
-    /// One datagram from the server (UDP). Returns data relayed from a peer (Data
-    /// indication or ChannelData), borrowed from `bytes`; control messages update the
-    /// state and produce events and transmits.
-    pub fn handle_datagram<'a>(
+    /// One datagram from the server (UDP). Data relayed from a peer (a Data indication
+    /// or ChannelData) goes to `on_data(peer, data)`, borrowed from `bytes`, never
+    /// queued; control messages update the state and produce events and transmits. A
+    /// datagram that does not parse is dropped, so nothing is returned. The same shape as
+    /// [`Client::handle_stream_receive`] (and as the ICE agent's `handle_receive`).
+    pub fn handle_receive<'a>(
         &mut self,
         now: Instant,
         bytes: &'a [u8],
-    ) -> Option<(SocketAddr, &'a [u8])> {
-        self.handle_frame(now, bytes)
+        mut on_data: impl FnMut(SocketAddr, &'a [u8]),
+    ) {
+        if let Some((peer, data)) = self.handle_frame(now, bytes) {
+            on_data(peer, data);
+        }
     }
 
-    /// Bytes from the server's stream (TCP/TLS); `on_data` gets each peer datagram.
-    /// Returns an error if the stream is corrupt (close it: the allocation is gone).
-    pub fn handle_stream(
+    /// Bytes from the server's stream (TCP/TLS), cut into frames across calls; `on_data`
+    /// gets each peer datagram as [`Client::handle_receive`] does (borrowed from the
+    /// client's reassembly buffer). Returns an error if the stream is corrupt (close it:
+    /// the allocation is gone).
+    pub fn handle_stream_receive(
         &mut self,
         now: Instant,
         bytes: &[u8],

@@ -46,7 +46,7 @@ fn allocating(now: Instant) -> (Client, Vec<u8>) {
     b.add(&Realm("floe")).unwrap();
     b.add(&Nonce("plain-nonce")).unwrap();
     let challenge = b.finish().to_vec();
-    assert_eq!(c.handle_datagram(now, &challenge), None);
+    assert_eq!(receive(&mut c, now, &challenge), None);
     let second = c.poll_transmit().unwrap().data;
     (c, second)
 }
@@ -81,13 +81,13 @@ fn an_allocate_success_with_an_unknown_required_attribute_is_discarded() {
     let now = Instant::now();
     let (mut c, request) = allocating(now);
     let bad = success(&request, "203.0.113.1:50000", &[(0x7faa, &[0; 4])]);
-    c.handle_datagram(now, &bad);
+    receive(&mut c, now, &bad);
     assert_eq!(*c.state(), ClientState::Allocating, "must not be accepted");
     assert_eq!(c.discarded(), 1);
     assert!(events(&mut c).is_empty());
     // The real answer still completes the transaction.
     let good = success(&request, "203.0.113.1:50000", &[(0xc0aa, &[0; 4])]);
-    c.handle_datagram(now, &good);
+    receive(&mut c, now, &good);
     assert_eq!(*c.state(), ClientState::Allocated);
 }
 
@@ -98,7 +98,7 @@ fn only_discarded_answers_end_in_an_error_naming_the_attribute() {
     let bad = success(&request, "203.0.113.1:50000", &[(0x7faa, &[0; 4])]);
     let mut now = start;
     while *c.state() == ClientState::Allocating {
-        c.handle_datagram(now, &bad);
+        receive(&mut c, now, &bad);
         now = c.poll_timeout().unwrap();
         c.handle_timeout(now);
         while c.poll_transmit().is_some() {}
@@ -124,7 +124,7 @@ fn an_unusable_relayed_address_fails_the_allocate_and_deletes_it() {
     ] {
         let now = Instant::now();
         let (mut c, request) = allocating(now);
-        c.handle_datagram(now, &success(&request, relayed, &[]));
+        receive(&mut c, now, &success(&request, relayed, &[]));
         let ev = events(&mut c);
         assert!(
             matches!(
@@ -145,7 +145,7 @@ fn an_unusable_relayed_address_fails_the_allocate_and_deletes_it() {
 fn a_data_indication_with_an_unknown_required_attribute_is_dropped() {
     let now = Instant::now();
     let (mut c, request) = allocating(now);
-    c.handle_datagram(now, &success(&request, "203.0.113.1:50000", &[]));
+    receive(&mut c, now, &success(&request, "203.0.113.1:50000", &[]));
     let peer = addr("192.0.2.9:7000");
     c.create_permission(now, peer.ip()).unwrap();
     let perm = c.poll_transmit().unwrap().data;
@@ -159,7 +159,7 @@ fn a_data_indication_with_an_unknown_required_attribute_is_dropped() {
     .unwrap();
     b.add_message_integrity(&key()).unwrap();
     let ok = b.finish().to_vec();
-    c.handle_datagram(now, &ok);
+    receive(&mut c, now, &ok);
     assert!(c.has_permission(peer.ip()));
     let data = |extra: Option<u16>| {
         let mut buf = [0u8; 128];
@@ -177,8 +177,19 @@ fn a_data_indication_with_an_unknown_required_attribute_is_dropped() {
         b.finish().to_vec()
     };
     let before = c.discarded();
-    assert_eq!(c.handle_datagram(now, &data(Some(0x7fab))), None);
+    assert_eq!(receive(&mut c, now, &data(Some(0x7fab))), None);
     assert_eq!(c.discarded(), before + 1);
     let good = data(Some(0x8fab));
-    assert_eq!(c.handle_datagram(now, &good), Some((peer, &b"hi"[..])));
+    assert_eq!(receive(&mut c, now, &good), Some((peer, &b"hi"[..])));
+}
+
+/// [`Client::handle_receive`], returning the one peer datagram it gave to `on_data`, if
+/// any (a datagram carries at most one).
+fn receive<'a>(c: &mut Client, now: Instant, bytes: &'a [u8]) -> Option<(SocketAddr, &'a [u8])> {
+    let mut got = None;
+    c.handle_receive(now, bytes, |p, d| {
+        assert!(got.is_none(), "one datagram, one delivery");
+        got = Some((p, d));
+    });
+    got
 }

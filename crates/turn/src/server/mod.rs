@@ -308,7 +308,9 @@ impl<R: RelayAllocator> Server<R> {
 
     /// One message from a client: a STUN message or ChannelData, on `transport`, received
     /// at `local` from `remote`. On streams the runtime cuts frames with
-    /// [`floe_stun::framing::StreamDecoder`] and passes one frame per call.
+    /// [`floe_stun::framing::StreamDecoder`] and passes one frame per call. The runtime
+    /// owns TLS, so the core keys, counts and logs a [`Transport::Tls`] client as
+    /// [`Transport::Tcp`] (RFC 8656 §3.1: the 5-tuple's protocol is TCP).
     pub fn handle_client(
         &mut self,
         now: Instant,
@@ -317,6 +319,11 @@ impl<R: RelayAllocator> Server<R> {
         remote: SocketAddr,
         bytes: &[u8],
     ) {
+        let transport = if transport.is_stream() {
+            Transport::Tcp
+        } else {
+            transport
+        };
         let ft = FiveTuple {
             transport,
             client: remote,

@@ -78,7 +78,7 @@ impl AllocationKind {
     fn index(self) -> usize {
         let t = match self.transport {
             Transport::Udp => 0,
-            Transport::Tcp => 3,
+            Transport::Tcp | Transport::Tls => 3,
         };
         t + match self.family {
             RelayFamily::Ipv4 => 0,

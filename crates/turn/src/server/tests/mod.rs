@@ -106,7 +106,9 @@ impl Net {
                 let targets: Vec<usize> = (0..self.clients.len())
                     .filter(|&i| {
                         self.clients[i].config().local == t.destination
-                            && self.clients[i].config().transport == t.transport
+                            // The core answers a TLS client over its connection as TCP.
+                            && self.clients[i].config().transport.is_stream()
+                                == t.transport.is_stream()
                     })
                     .collect();
                 // Clients sharing an address all see the datagram; each ignores what is
@@ -116,9 +118,9 @@ impl Net {
                     let mut got = Vec::new();
                     if t.transport.is_stream() {
                         self.clients[i]
-                            .handle_stream(now, &t.data, |p, d| got.push((p, d.to_vec())))
+                            .handle_stream_receive(now, &t.data, |p, d| got.push((p, d.to_vec())))
                             .unwrap();
-                    } else if let Some((p, d)) = self.clients[i].handle_datagram(now, &t.data) {
+                    } else if let Some((p, d)) = receive(&mut self.clients[i], now, &t.data) {
                         got.push((p, d.to_vec()));
                     }
                     self.from_peers
@@ -273,7 +275,7 @@ fn channels_carry_data_as_channel_data_both_ways() {
     let t = net.server.poll_transmit().unwrap();
     assert_eq!(&t.data[..2], &ch.to_be_bytes());
     assert_eq!(
-        net.clients[c].handle_datagram(net.now, &t.data),
+        receive(&mut net.clients[c], net.now, &t.data),
         Some((addr(PEER), &b"back"[..]))
     );
 }
@@ -448,7 +450,7 @@ fn a_retransmitted_allocate_gets_the_same_success() {
     net.server
         .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
     let r = net.server.poll_transmit().unwrap();
-    net.clients[c].handle_datagram(net.now, &r.data);
+    receive(&mut net.clients[c], net.now, &r.data);
     let t = net.clients[c].poll_transmit().unwrap();
     net.server
         .handle_client(net.now, t.transport, t.destination, t.source, &t.data);
@@ -643,7 +645,7 @@ fn our_client_and_server_agree_on_sha256_password_algorithm() {
             .unwrap()
             .password_algorithms
     );
-    net.clients[c].handle_datagram(net.now, &challenge.data);
+    receive(&mut net.clients[c], net.now, &challenge.data);
     let t = net.clients[c].poll_transmit().unwrap();
     let req = Message::parse(&t.data).unwrap();
     assert_eq!(
@@ -1104,7 +1106,7 @@ fn try_alternate_is_reported_with_the_server_address() {
         .add(&AlternateServer(addr("203.0.113.9:3478")))
         .unwrap();
     let n = b.len();
-    c.handle_datagram(now, &buf[..n]);
+    receive(&mut c, now, &buf[..n]);
     assert_eq!(
         c.poll_event(),
         Some(Event::AllocationFailed(TurnError::TryAlternate {
@@ -1143,7 +1145,7 @@ fn tcp_clients_get_padded_channel_data_and_lose_their_allocation_with_the_connec
     let mut got = Vec::new();
     for b in &t.data {
         net.clients[c]
-            .handle_stream(net.now, &[*b], |p, d| got.push((p, d.to_vec())))
+            .handle_stream_receive(net.now, &[*b], |p, d| got.push((p, d.to_vec())))
             .unwrap();
     }
     assert_eq!(got, [(addr(PEER), b"12345".to_vec())]);
@@ -1693,7 +1695,7 @@ fn a_deallocation_answered_437_counts_as_done() {
             .handle_client(now, t.transport, t.destination, t.source, &t.data);
         while let Some(r) = net.server.poll_transmit() {
             codes.push(code(&Message::parse(&r.data).unwrap()));
-            let _ = net.clients[c].handle_datagram(now, &r.data);
+            receive(&mut net.clients[c], now, &r.data);
         }
     }
     assert_eq!(codes.last(), Some(&437), "{codes:?}");
@@ -2060,4 +2062,15 @@ fn workers_share_reservation_tokens() {
     assert!(reservations.is_empty());
     w3.now = later;
     assert_eq!(code(&redeem(&mut w3, token)), 508);
+}
+
+/// [`Client::handle_receive`], returning the one peer datagram it gave to `on_data`, if
+/// any (a datagram carries at most one).
+fn receive<'a>(c: &mut Client, now: Instant, bytes: &'a [u8]) -> Option<(SocketAddr, &'a [u8])> {
+    let mut got = None;
+    c.handle_receive(now, bytes, |p, d| {
+        assert!(got.is_none(), "one datagram, one delivery");
+        got = Some((p, d));
+    });
+    got
 }

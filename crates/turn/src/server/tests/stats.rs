@@ -79,6 +79,32 @@ fn tcp_and_dual_stack_allocations_are_kinds_of_their_own() {
 }
 
 #[test]
+fn a_tls_client_is_keyed_and_counted_as_tcp() {
+    let mut net = Net::with_pool(config(), pool(true));
+    let tls = net.add_client(ClientConfig::new(
+        addr(CLIENT),
+        addr(SERVER),
+        Transport::Tls,
+        "alice",
+        "wonderland",
+    ));
+    net.allocate(tls);
+    assert_eq!(net.clients[tls].state(), &ClientState::Allocated);
+    let tcp4 = AllocationKind::new(Transport::Tcp, RelayFamily::Ipv4);
+    let five_tuple = FiveTuple {
+        transport: Transport::Tcp,
+        client: addr(CLIENT),
+        server: addr(SERVER),
+    };
+    assert!(net.server.allocation(&five_tuple).is_some());
+    assert_eq!(net.server.stats().allocations_of(tcp4).current, 1);
+    net.server
+        .handle_connection_closed(addr(SERVER), addr(CLIENT));
+    let k = net.server.stats().allocations_of(tcp4);
+    assert_eq!((k.current, k.deleted), (0, 1));
+}
+
+#[test]
 fn refusals_are_counted_by_code_and_by_limit() {
     let mut cfg = config();
     cfg.max_allocations_per_user = 1;
