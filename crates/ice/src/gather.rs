@@ -275,14 +275,7 @@ impl Gathering {
         if let RelayState::Cancelled(_) = r.state {
             // Lost the race: free it at once.
             r.client.deallocate(now);
-            while let Some(t) = r.client.poll_transmit() {
-                transmits.push_back(Transmit {
-                    transport: Transport::Udp,
-                    source: t.source,
-                    destination: t.destination,
-                    data: t.data,
-                });
-            }
+            send_over_udp(&mut r.client, transmits);
             r.state = RelayState::Done;
             return None;
         }
@@ -505,14 +498,7 @@ impl Gathering {
             match was {
                 RelayState::Allocated if r.transport == Transport::Udp => {
                     r.client.deallocate(now);
-                    while let Some(t) = r.client.poll_transmit() {
-                        transmits.push_back(Transmit {
-                            transport: Transport::Udp,
-                            source: t.source,
-                            destination: t.destination,
-                            data: t.data,
-                        });
-                    }
+                    send_over_udp(&mut r.client, transmits);
                 }
                 RelayState::Allocated | RelayState::Allocating(_) if r.transport.is_stream() => {
                     events.push_back(Event::CloseStream {
@@ -524,5 +510,16 @@ impl Gathering {
             }
         }
         self.relays.clear();
+    }
+}
+
+/// Queues what a TURN client has to send (its Refresh with LIFETIME 0 when it lets an
+/// allocation go) as UDP datagrams from its base socket.
+fn send_over_udp(client: &mut TurnClient, transmits: &mut VecDeque<Transmit>) {
+    while let Some(t) = client.poll_transmit() {
+        transmits.push_back(Transmit {
+            transport: Transport::Udp,
+            ..t
+        });
     }
 }
