@@ -143,7 +143,7 @@ fn handle(
         }
         Inbound::Closed { local, remote } => {
             conns.remove(&(local, remote));
-            server.handle_connection_closed(local, remote);
+            server.handle_connection_closed(Instant::now(), local, remote);
         }
         Inbound::Reload {
             users,
@@ -158,7 +158,7 @@ fn handle(
         }
         Inbound::Drain(ack) => {
             tracing::info!("draining: new allocations are refused");
-            server.drain();
+            server.drain(Instant::now());
             acks.push(ack);
         }
         Inbound::Publish(ack) => acks.push(ack),

@@ -67,7 +67,8 @@ impl TurnServerNode {
         }
         if !ok {
             self.streams.remove(&id);
-            self.server.handle_connection_closed(id.local, id.remote);
+            self.server
+                .handle_connection_closed(now, id.local, id.remote);
             self.commands.push_back(StreamCommand::Reset(id));
         }
     }
@@ -120,7 +121,8 @@ impl Node for TurnServerNode {
             StreamEvent::Closed(id) | StreamEvent::Reset(id)
                 if self.streams.remove(&id).is_some() =>
             {
-                self.server.handle_connection_closed(id.local, id.remote);
+                self.server
+                    .handle_connection_closed(now, id.local, id.remote);
             }
             _ => {}
         }

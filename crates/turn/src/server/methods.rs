@@ -141,7 +141,7 @@ impl<R: RelayAllocator> Server<R> {
             return;
         }
         // Draining (SIGTERM): existing allocations keep working; new ones go elsewhere.
-        if self.draining {
+        if self.draining.is_some() {
             self.stats.drain_refusals += 1;
             match self.config.alternate_server {
                 Some(alt) => {

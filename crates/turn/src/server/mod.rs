@@ -62,8 +62,8 @@ pub struct Server<R> {
     user_hashes: HashMap<[u8; 32], String>,
     /// Bandwidth buckets of users with allocations, when `user_max_bps` is set.
     user_buckets: std::sync::Arc<SharedUserBuckets>,
-    /// Set by [`Server::drain`]: new Allocates are refused.
-    draining: bool,
+    /// Set by [`Server::drain`]: since when new Allocates are refused.
+    draining: Option<Instant>,
     /// Allocation counts, maybe shared with other workers.
     quota: std::sync::Arc<SharedQuota>,
     /// RESERVATION-TOKENs, maybe shared with other workers.
@@ -96,7 +96,7 @@ impl<R: RelayAllocator> Server<R> {
         Server {
             user_hashes,
             user_buckets: config.user_buckets.clone().unwrap_or_default(),
-            draining: false,
+            draining: None,
             quota: config.quota.clone().unwrap_or_default(),
             reservations: config.reservations.clone().unwrap_or_default(),
             config,
@@ -228,9 +228,16 @@ impl<R: RelayAllocator> Server<R> {
         self.next_sweep = busy.then(|| now + SWEEP_INTERVAL);
     }
 
-    /// A TCP (or TLS) connection from a client closed: its allocation goes with it
-    /// (RFC 8656 §5: the 5-tuple no longer exists).
-    pub fn handle_connection_closed(&mut self, local: SocketAddr, remote: SocketAddr) {
+    /// A TCP (or TLS) connection from a client closed at `now`: its allocation goes with
+    /// it (RFC 8656 §5: the 5-tuple no longer exists).
+    pub fn handle_connection_closed(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) {
+        // Nothing here depends on the time; `now` keeps the one input shape.
+        let _ = now;
         let ft = FiveTuple {
             transport: Transport::Tcp,
             client: remote,
@@ -297,12 +304,17 @@ impl<R: RelayAllocator> Server<R> {
     /// [`ServerConfig::alternate_server`] is set, 508 Insufficient Capacity otherwise,
     /// while existing allocations keep relaying and may refresh, create permissions and
     /// bind channels until they expire or are deleted.
-    pub fn drain(&mut self) {
-        self.draining = true;
+    pub fn drain(&mut self, now: Instant) {
+        self.draining.get_or_insert(now);
     }
 
     /// Whether [`Server::drain`] was called.
     pub fn is_draining(&self) -> bool {
+        self.draining.is_some()
+    }
+
+    /// When [`Server::drain`] was first called.
+    pub fn draining_since(&self) -> Option<Instant> {
         self.draining
     }
 

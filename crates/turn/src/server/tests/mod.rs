@@ -1150,7 +1150,7 @@ fn tcp_clients_get_padded_channel_data_and_lose_their_allocation_with_the_connec
     }
     assert_eq!(got, [(addr(PEER), b"12345".to_vec())]);
     net.server
-        .handle_connection_closed(addr(SERVER), addr(CLIENT));
+        .handle_connection_closed(net.now, addr(SERVER), addr(CLIENT));
     assert_eq!(net.server.stats().allocations, 0);
 }
 
@@ -1511,7 +1511,7 @@ fn a_draining_server_refuses_new_allocations_and_keeps_the_old_ones() {
         cfg.alternate_server = alternate;
         let mut net = Net::new(cfg);
         let old = allocated_with_permission(&mut net, CLIENT, "alice", "wonderland");
-        net.server.drain();
+        net.server.drain(net.now);
         assert!(net.server.is_draining());
         let new = net.add_client(ClientConfig::new(
             addr("198.51.100.7:40001"),

@@ -73,7 +73,7 @@ fn tcp_and_dual_stack_allocations_are_kinds_of_their_own() {
         .sum();
     assert_eq!(total, s.allocations as u64, "the kinds add up");
     net.server
-        .handle_connection_closed(addr(SERVER), addr(CLIENT));
+        .handle_connection_closed(net.now, addr(SERVER), addr(CLIENT));
     let k = net.server.stats().allocations_of(tcp4);
     assert_eq!((k.current, k.deleted, k.expired), (0, 1, 0));
 }
@@ -99,7 +99,7 @@ fn a_tls_client_is_keyed_and_counted_as_tcp() {
     assert!(net.server.allocation(&five_tuple).is_some());
     assert_eq!(net.server.stats().allocations_of(tcp4).current, 1);
     net.server
-        .handle_connection_closed(addr(SERVER), addr(CLIENT));
+        .handle_connection_closed(net.now, addr(SERVER), addr(CLIENT));
     let k = net.server.stats().allocations_of(tcp4);
     assert_eq!((k.current, k.deleted), (0, 1));
 }
