@@ -39,8 +39,12 @@ run() { # AIOICE-SIDE FLOE-FLAG [AIOICE-TURN FLOE-ARGS...]
     ip netns exec "$X" timeout 30 "$python" "$peer" "$aio_side" "$dir/to-aioice" "$dir/to-floe" $turn \
         >"$dir/aio.out" 2>"$dir/aio.err" &
     local a=$!
+    # --linger: floe keeps reading after its own line went out. aioice sends its one
+    # datagram only when its connect() returns, which with two TURN relays (Python, a
+    # loaded machine) once came more than 3 s after floe had selected and sent: floe
+    # had already left (CI, 2026-12-07), so it waits 10 s now.
     echo "from-floe" | ip netns exec "$Y" timeout 30 "$floe" connect "$floe_flag" --json \
-        --timeout 15 --linger 3 --signal "files:$dir/to-floe,$dir/to-aioice" "$@" \
+        --timeout 15 --linger 10 --signal "files:$dir/to-floe,$dir/to-aioice" "$@" \
         >"$dir/floe.out" 2>"$dir/floe.err" &
     local b=$!
     wait "$a" || status=$?
