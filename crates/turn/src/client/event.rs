@@ -1,0 +1,69 @@
+//! What the client reports ([`Event`]) and where its allocation stands ([`ClientState`]).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use floe_stun::attributes::AddressFamily;
+
+use super::TurnError;
+
+/// What happened to the allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The allocation exists (RFC 8656 §7.3).
+    Allocated {
+        /// Relayed transport addresses (two for a dual allocation).
+        relayed: Vec<SocketAddr>,
+        /// The client's server-reflexive address (XOR-MAPPED-ADDRESS).
+        mapped: Option<SocketAddr>,
+        /// Granted lifetime.
+        lifetime: Duration,
+    },
+    /// A dual allocation got only one family (ADDRESS-ERROR-CODE, §7.3).
+    PartialAllocation {
+        /// The family that failed.
+        family: AddressFamily,
+        /// 440 or 508.
+        code: u16,
+    },
+    /// The Allocate failed; the client is done.
+    AllocationFailed(TurnError),
+    /// A Refresh succeeded.
+    Refreshed {
+        /// The new lifetime.
+        lifetime: Duration,
+    },
+    /// The allocation is gone (refresh failed, or it expired); the client is done.
+    AllocationLost(TurnError),
+    /// A permission is installed (or refreshed for the first time after a failure).
+    PermissionCreated(IpAddr),
+    /// CreatePermission failed.
+    PermissionFailed(IpAddr, TurnError),
+    /// A channel is bound: data to `peer` now goes as ChannelData.
+    ChannelBound {
+        /// The peer.
+        peer: SocketAddr,
+        /// The channel number.
+        channel: u16,
+    },
+    /// ChannelBind failed; data keeps going as Send indications.
+    ChannelBindFailed(SocketAddr, TurnError),
+    /// Deallocation finished (LIFETIME 0 acknowledged, or the allocation was already gone).
+    Deallocated,
+}
+
+/// Where the allocation stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientState {
+    /// [`Client::allocate`] not called yet.
+    Idle,
+    /// Allocate in flight.
+    Allocating,
+    /// Allocated; data can flow.
+    Allocated,
+    /// Deallocate in flight.
+    Deallocating,
+    /// Finished: failed, lost or deallocated.
+    Closed,
+}
