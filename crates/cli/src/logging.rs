@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum LogFormat {
-    /// `2024-05-01T12:00:00.000000Z  INFO floe_turn::server::methods: allocation created user=alice ...`
+    /// `2024-05-01T12:00:00.000000Z  INFO floe_server::events: allocation created user=alice ...`
     #[default]
     Text,
     /// `{"timestamp":"...","level":"INFO","message":"allocation created","user":"alice",...}`

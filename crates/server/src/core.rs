@@ -1,6 +1,6 @@
 //! A worker's core loop: it takes the events its readers queued (in batches), feeds
-//! them to the sans-IO TURN `Server`, publishes the counters, and sends what the core
-//! produced (`send.rs`).
+//! them to the sans-IO TURN `Server`, logs its events (`events.rs`), publishes the
+//! counters, and sends what the core produced (`send.rs`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -59,6 +59,7 @@ pub(crate) async fn run_core(
                 }
             }
         }
+        crate::events::log_all(&mut server);
         // Counters before answers: a client that hears its answer finds the counters
         // (metrics, drain) already counting what the answer was about.
         let now = tokio::time::Instant::now();

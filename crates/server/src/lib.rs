@@ -32,6 +32,7 @@
 mod batch;
 mod core;
 mod datagrams;
+mod events;
 mod listen;
 pub mod metrics;
 mod relays;

@@ -2,12 +2,12 @@
 //! channels (§12).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use floe_stun::TransactionId;
 
+use super::event::{AllocationChange, AllocationEvent, Event};
 use super::stats::AllocationKind;
 use crate::Transport;
 
@@ -56,74 +56,17 @@ pub(crate) struct Allocation {
     pub(crate) bytes_to_clients: u64,
 }
 
-/// A change in an allocation's life; each gets one `info` log line with the same
-/// fields (user, 5-tuple, relayed addresses, bytes each way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lifecycle {
-    /// Allocate succeeded, for this lifetime.
-    Created(Duration),
-    /// Refresh succeeded, for this lifetime.
-    Refreshed(Duration),
-    /// The lifetime ran out.
-    Expired,
-    /// The client ended it (the reason: `refresh` or `connection closed`).
-    Deleted(&'static str),
-}
-
-/// Relayed addresses, comma-separated, for logs.
-struct Relayed<'a>(&'a [SocketAddr]);
-
-impl fmt::Display for Relayed<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, a) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{a}")?;
-        }
-        Ok(())
-    }
-}
-
-/// One lifecycle log line: the shared fields, then the event's own, then the message.
-/// Usernames are logged (they are authenticated, so the operator's or their REST
-/// issuer's); passwords, keys and nonces never are.
-macro_rules! lifecycle {
-    ($a:expr, $ft:expr, $msg:literal $(, $field:ident = $value:expr)*) => {
-        tracing::info!(
-            user = %$a.username,
-            transport = %$ft.transport.as_str(),
-            client = %$ft.client,
-            server = %$ft.server,
-            relayed = %Relayed(&$a.relayed),
-            bytes_to_peers = $a.bytes_to_peers,
-            bytes_to_clients = $a.bytes_to_clients,
-            $($field = $value,)*
-            $msg
-        )
-    };
-}
-
 impl Allocation {
-    /// Logs a change in the allocation's life.
-    pub(crate) fn log(&self, ft: &FiveTuple, event: Lifecycle) {
-        match event {
-            Lifecycle::Created(l) => {
-                lifecycle!(self, ft, "allocation created", lifetime_s = l.as_secs());
-            }
-            Lifecycle::Refreshed(l) => {
-                lifecycle!(self, ft, "allocation refreshed", lifetime_s = l.as_secs());
-            }
-            Lifecycle::Expired => lifecycle!(self, ft, "allocation expired"),
-            Lifecycle::Deleted(reason) => {
-                lifecycle!(
-                    self,
-                    ft,
-                    "allocation deleted",
-                    reason = tracing::field::display(reason)
-                );
-            }
-        }
+    /// The event that reports `change` to the runtime.
+    pub(crate) fn event(&self, ft: &FiveTuple, change: AllocationChange) -> Event {
+        Event::Allocation(AllocationEvent {
+            five_tuple: *ft,
+            username: self.username.clone(),
+            relayed: self.relayed.clone(),
+            change,
+            bytes_to_peers: self.bytes_to_peers,
+            bytes_to_clients: self.bytes_to_clients,
+        })
     }
 
     /// The relayed address that talks to `peer` (same family), if any.

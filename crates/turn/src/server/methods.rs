@@ -14,9 +14,10 @@ use floe_stun::attributes::{
 use floe_stun::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 use rand::Rng;
 
-use super::allocation::{Allocation, Channel, FiveTuple, Lifecycle};
+use super::allocation::{Allocation, Channel, FiveTuple};
 use super::auth::Authenticated;
 use super::bandwidth::Bucket;
+use super::event::AllocationChange;
 use super::stats::{AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily};
 use super::{RelayAllocator, Server};
 use crate::{ChannelData, Transmit, Transport};
@@ -292,7 +293,7 @@ impl<R: RelayAllocator> Server<R> {
             bytes_to_peers: 0,
             bytes_to_clients: 0,
         };
-        a.log(ft, Lifecycle::Created(lifetime));
+        self.report(a.event(ft, AllocationChange::Created(lifetime)));
         self.allocations.insert(*ft, a);
         self.allocate_success(
             ft,
@@ -360,10 +361,11 @@ impl<R: RelayAllocator> Server<R> {
             _ => self.granted_lifetime(msg),
         };
         if lifetime.is_zero() {
-            self.remove_allocation(ft, Lifecycle::Deleted("refresh"));
+            self.remove_allocation(ft, AllocationChange::Deleted("refresh"));
         } else if let Some(a) = self.allocations.get_mut(ft) {
             a.expires = now + lifetime;
-            a.log(ft, Lifecycle::Refreshed(lifetime));
+            let event = a.event(ft, AllocationChange::Refreshed(lifetime));
+            self.report(event);
         }
         self.ok(ft, msg, auth, |b| {
             b.add(&Lifetime(lifetime.as_secs() as u32))?;

@@ -2,7 +2,8 @@
 //!
 //! The runtime feeds client messages ([`Server::handle_client`]), datagrams from peers on
 //! relayed addresses ([`Server::handle_peer`]) and timeouts, and sends what
-//! [`Server::poll_transmit`] returns. Relayed addresses come from a [`RelayAllocator`].
+//! [`Server::poll_transmit`] returns, and logs or records what [`Server::poll_event`]
+//! reports. Relayed addresses come from a [`RelayAllocator`].
 //! The server also answers plain STUN Binding requests, with RFC 5780 behaviour discovery
 //! when configured with an alternate address.
 
@@ -10,6 +11,7 @@ mod allocation;
 mod auth;
 mod bandwidth;
 mod config;
+mod event;
 mod methods;
 mod quota;
 mod relay;
@@ -31,11 +33,12 @@ use floe_stun::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use allocation::Allocation;
 pub use allocation::FiveTuple;
-use allocation::{Allocation, Lifecycle};
 use auth::{Authenticated, Refusal, OFFERED};
 pub use bandwidth::SharedUserBuckets;
 pub use config::ServerConfig;
+pub use event::{AllocationChange, AllocationEvent, Event, MAX_EVENTS};
 pub use quota::SharedQuota;
 pub use relay::{PortPool, RelayAllocator, RelayRange};
 pub use reservations::SharedReservations;
@@ -70,6 +73,8 @@ pub struct Server<R> {
     reservations: std::sync::Arc<SharedReservations>,
     unauth: HashMap<IpAddr, (Instant, u32)>,
     transmits: VecDeque<Transmit>,
+    /// For [`Server::poll_event`], at most [`MAX_EVENTS`].
+    events: VecDeque<Event>,
     /// Buffers of sent transmits, given back with [`Server::recycle`].
     spare: Vec<Vec<u8>>,
     stats: ServerStats,
@@ -110,6 +115,7 @@ impl<R: RelayAllocator> Server<R> {
             per_user: HashMap::new(),
             unauth: HashMap::new(),
             transmits: VecDeque::new(),
+            events: VecDeque::new(),
             spare: Vec::new(),
             stats: ServerStats::default(),
             next_sweep: None,
@@ -167,6 +173,20 @@ impl<R: RelayAllocator> Server<R> {
         self.transmits.pop_front()
     }
 
+    /// The next event: allocations created, refreshed, expired and deleted. A runtime
+    /// logs or records them; one that never polls loses the oldest beyond
+    /// [`MAX_EVENTS`], and nothing else changes.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn report(&mut self, event: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+
     /// Gives back the buffer of a sent [`Transmit`]. The relay paths (ChannelData and
     /// Send indications to peers, ChannelData and Data indications to clients) take
     /// their buffers from those given back, so a runtime that recycles what it sent
@@ -203,7 +223,7 @@ impl<R: RelayAllocator> Server<R> {
             .map(|(k, _)| *k)
             .collect();
         for k in expired {
-            self.remove_allocation(&k, Lifecycle::Expired);
+            self.remove_allocation(&k, AllocationChange::Expired);
         }
         let (mut permissions, mut channels) = (0, 0);
         for a in self.allocations.values_mut() {
@@ -243,20 +263,20 @@ impl<R: RelayAllocator> Server<R> {
             client: remote,
             server: local,
         };
-        self.remove_allocation(&ft, Lifecycle::Deleted("connection closed"));
+        self.remove_allocation(&ft, AllocationChange::Deleted("connection closed"));
     }
 
     /// Removes an allocation that expired or was deleted (`why`), counting and logging
     /// its end.
-    fn remove_allocation(&mut self, key: &FiveTuple, why: Lifecycle) {
+    fn remove_allocation(&mut self, key: &FiveTuple, why: AllocationChange) {
         let Some(a) = self.allocations.remove(key) else {
             return;
         };
-        a.log(key, why);
+        self.report(a.event(key, why));
         if let Some(k) = self.stats.kind_mut(a.kind) {
             k.current = k.current.saturating_sub(1);
             match why {
-                Lifecycle::Expired => k.expired += 1,
+                AllocationChange::Expired => k.expired += 1,
                 _ => k.deleted += 1,
             }
         }

@@ -1992,6 +1992,7 @@ fn workers_share_quotas_and_nonces() {
     assert_eq!(w1.clients[a4].state(), &ClientState::Allocated);
 }
 
+mod events;
 mod stats;
 
 /// A RESERVATION-TOKEN made by one worker is redeemed at another (RFC 8656 §7.2 step
