@@ -62,6 +62,7 @@
 )]
 
 pub mod attributes;
+pub mod base64;
 mod builder;
 pub mod credentials;
 pub mod demux;
