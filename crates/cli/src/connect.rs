@@ -187,6 +187,16 @@ pub fn run(args: &ConnectArgs) -> u8 {
     rt.block_on(connect(args))
 }
 
+/// Connects with JSON-lines signalling over an established TCP stream.
+async fn over_tcp(
+    config: PeerConfig,
+    side: Side,
+    stream: tokio::net::TcpStream,
+) -> Result<PeerConnection, PeerError> {
+    let (r, w) = stream.into_split();
+    PeerConnection::connect(config, side, JsonLinesSender(w), JsonLinesReceiver::new(r)).await
+}
+
 async fn connect(args: &ConnectArgs) -> u8 {
     let mut config = PeerConfig::default();
     config.stun.clone_from(&args.stun);
@@ -247,16 +257,7 @@ async fn connect(args: &ConnectArgs) -> u8 {
                 )
                 .await
                 {
-                    Ok(Ok((stream, _))) => {
-                        let (r, w) = stream.into_split();
-                        PeerConnection::connect(
-                            config,
-                            side,
-                            JsonLinesSender(w),
-                            JsonLinesReceiver::new(r),
-                        )
-                        .await
-                    }
+                    Ok(Ok((stream, _))) => over_tcp(config, side, stream).await,
                     Ok(Err(e)) => Err(PeerError::Signalling(e.to_string())),
                     Err(_) => Err(PeerError::Signalling(format!(
                         "nobody connected to {addr} in time"
@@ -278,16 +279,7 @@ async fn connect(args: &ConnectArgs) -> u8 {
                 }
             };
             match stream {
-                Ok(s) => {
-                    let (r, w) = s.into_split();
-                    PeerConnection::connect(
-                        config,
-                        side,
-                        JsonLinesSender(w),
-                        JsonLinesReceiver::new(r),
-                    )
-                    .await
-                }
+                Ok(s) => over_tcp(config, side, s).await,
                 Err(e) => Err(PeerError::Signalling(format!("cannot reach {addr}: {e}"))),
             }
         }

@@ -126,20 +126,33 @@ impl Simulator {
         }
     }
 
+    /// What every packet crossing router `id` passes first: the hop limit, then the
+    /// router's firewall on `port` (the destination port going out, the source port
+    /// coming in). A packet that fails is dropped and recorded here.
+    fn router_admits(&mut self, id: RouterId, packet: &mut Packet, port: u16) -> bool {
+        let hop = Hop::Router(id);
+        if !decrement_ttl(packet) {
+            self.drop_packet(hop, packet, DropReason::HopLimit);
+            return false;
+        }
+        let router = &mut self.routers[id.0 as usize];
+        if !router.firewall.allows(packet.protocol, port) {
+            router.stats.dropped_firewall += 1;
+            self.drop_packet(hop, packet, DropReason::Firewall);
+            return false;
+        }
+        true
+    }
+
     /// A packet from a router's inner network leaves through it.
     fn router_outbound(&mut self, id: RouterId, mut packet: Packet) {
         let now = self.clock.elapsed();
         let hop = Hop::Router(id);
-        if !decrement_ttl(&mut packet) {
-            self.drop_packet(hop, &packet, DropReason::HopLimit);
+        let port = packet.dst.port();
+        if !self.router_admits(id, &mut packet, port) {
             return;
         }
         let router = &mut self.routers[id.0 as usize];
-        if !router.firewall.allows(packet.protocol, packet.dst.port()) {
-            router.stats.dropped_firewall += 1;
-            self.drop_packet(hop, &packet, DropReason::Firewall);
-            return;
-        }
         let (src, dst) = (packet.src, packet.dst);
         let mut verdict = Verdict::Forwarded;
         let translates = router.nat_external(dst.ip()).is_some();
@@ -213,16 +226,11 @@ impl Simulator {
     pub(crate) fn router_inbound(&mut self, id: RouterId, mut packet: Packet) {
         let now = self.clock.elapsed();
         let hop = Hop::Router(id);
-        if !decrement_ttl(&mut packet) {
-            self.drop_packet(hop, &packet, DropReason::HopLimit);
+        let port = packet.src.port();
+        if !self.router_admits(id, &mut packet, port) {
             return;
         }
         let router = &mut self.routers[id.0 as usize];
-        if !router.firewall.allows(packet.protocol, packet.src.port()) {
-            router.stats.dropped_firewall += 1;
-            self.drop_packet(hop, &packet, DropReason::Firewall);
-            return;
-        }
         let (src, dst) = (packet.src, packet.dst);
         let mut verdict = Verdict::Forwarded;
         if let (Some(_), Some(nat)) = (router.nat_external(dst.ip()), router.nat.as_mut()) {
