@@ -1,0 +1,245 @@
+//! The agent's events and states as flat C structs.
+
+use std::ffi::{c_char, CString};
+
+use floe_ice::{CandidateKind, ConnectionState, Event, GatheringState, SelectedPair};
+
+use crate::addr::{FloeAddr, FloeTransport};
+
+/// RTCIceConnectionState.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloeConnectionState {
+    /// Nothing yet.
+    New = 0,
+    /// Checks in flight, no usable pair.
+    Checking = 1,
+    /// A pair works and is selected.
+    Connected = 2,
+    /// Nominated and checks done.
+    Completed = 3,
+    /// No pair works, or consent was lost (RFC 7675).
+    Failed = 4,
+    /// Closed by the application.
+    Closed = 5,
+}
+
+impl From<ConnectionState> for FloeConnectionState {
+    fn from(s: ConnectionState) -> FloeConnectionState {
+        match s {
+            ConnectionState::New => FloeConnectionState::New,
+            ConnectionState::Checking => FloeConnectionState::Checking,
+            ConnectionState::Connected => FloeConnectionState::Connected,
+            ConnectionState::Completed => FloeConnectionState::Completed,
+            ConnectionState::Failed => FloeConnectionState::Failed,
+            ConnectionState::Closed => FloeConnectionState::Closed,
+        }
+    }
+}
+
+/// RTCIceGatheringState.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloeGatheringState {
+    /// Not started.
+    New = 0,
+    /// Waiting for STUN/TURN servers.
+    Gathering = 1,
+    /// Every server answered or timed out.
+    Complete = 2,
+}
+
+impl From<GatheringState> for FloeGatheringState {
+    fn from(s: GatheringState) -> FloeGatheringState {
+        match s {
+            GatheringState::New => FloeGatheringState::New,
+            GatheringState::Gathering => FloeGatheringState::Gathering,
+            GatheringState::Complete => FloeGatheringState::Complete,
+        }
+    }
+}
+
+/// A candidate's type (RFC 8445 §5.1.1).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloeCandidateKind {
+    /// `typ host`.
+    Host = 0,
+    /// `typ srflx`.
+    ServerReflexive = 1,
+    /// `typ prflx`.
+    PeerReflexive = 2,
+    /// `typ relay`.
+    Relayed = 3,
+}
+
+impl From<CandidateKind> for FloeCandidateKind {
+    fn from(k: CandidateKind) -> FloeCandidateKind {
+        match k {
+            CandidateKind::Host => FloeCandidateKind::Host,
+            CandidateKind::ServerReflexive => FloeCandidateKind::ServerReflexive,
+            CandidateKind::PeerReflexive => FloeCandidateKind::PeerReflexive,
+            CandidateKind::Relayed => FloeCandidateKind::Relayed,
+        }
+    }
+}
+
+/// The pair data goes through.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloeSelectedPair {
+    /// The local socket (base) data is sent from.
+    pub local: FloeAddr,
+    /// The remote address data is sent to.
+    pub remote: FloeAddr,
+    /// Local candidate type.
+    pub local_kind: FloeCandidateKind,
+    /// Remote candidate type.
+    pub remote_kind: FloeCandidateKind,
+    /// Smoothed round-trip time of the pair's checks in microseconds, 0 if unknown.
+    pub rtt_us: u64,
+    /// Whether the pair is nominated (final) rather than the best valid pair so far.
+    pub nominated: bool,
+}
+
+impl Default for FloeSelectedPair {
+    fn default() -> FloeSelectedPair {
+        FloeSelectedPair {
+            local: FloeAddr::default(),
+            remote: FloeAddr::default(),
+            local_kind: FloeCandidateKind::Host,
+            remote_kind: FloeCandidateKind::Host,
+            rtt_us: 0,
+            nominated: false,
+        }
+    }
+}
+
+impl From<&SelectedPair> for FloeSelectedPair {
+    fn from(p: &SelectedPair) -> FloeSelectedPair {
+        FloeSelectedPair {
+            local: p.local.into(),
+            remote: p.remote.into(),
+            local_kind: p.local_kind.into(),
+            remote_kind: p.remote_kind.into(),
+            rtt_us: p.rtt.map_or(0, |r| r.as_micros().max(1) as u64),
+            nominated: p.nominated,
+        }
+    }
+}
+
+/// What an event is about; the fields of [`FloeEvent`] it uses are listed with each.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloeEventKind {
+    /// A local candidate to signal to the peer (trickle, RFC 8838): `text` is its
+    /// `candidate:` line (RFC 8839 §5.1).
+    LocalCandidate = 0,
+    /// `gathering_state` changed.
+    GatheringState = 1,
+    /// `connection_state` changed.
+    ConnectionState = 2,
+    /// The selected pair changed: `pair`.
+    SelectedPair = 3,
+    /// A TURN allocation won its race: `server`, `transport`, `relayed`.
+    RelayAllocated = 4,
+    /// Close the caller's `transport` stream to `server`.
+    CloseStream = 5,
+    /// Resolve the mDNS name in `text` (RFC 6762) and give the answer to
+    /// `floe_agent_handle_mdns_resolved`.
+    ResolveMdns = 6,
+    /// The STUN or TURN `server` failed; `text` says why. Gathering goes on.
+    ServerFailed = 7,
+    /// An event this version of the C API does not describe.
+    Other = 255,
+}
+
+/// One event. Only the fields its `kind` names are meaningful; `text` is NULL when
+/// unused and otherwise valid until the next call on the agent.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FloeEvent {
+    /// What happened.
+    pub kind: FloeEventKind,
+    /// A candidate line, an mDNS name or a failure reason; NULL otherwise.
+    pub text: *const c_char,
+    /// For `GATHERING_STATE`.
+    pub gathering_state: FloeGatheringState,
+    /// For `CONNECTION_STATE`.
+    pub connection_state: FloeConnectionState,
+    /// For `SELECTED_PAIR`.
+    pub pair: FloeSelectedPair,
+    /// The STUN/TURN server, for `RELAY_ALLOCATED`, `CLOSE_STREAM` and `SERVER_FAILED`.
+    pub server: FloeAddr,
+    /// The relayed address, for `RELAY_ALLOCATED`.
+    pub relayed: FloeAddr,
+    /// For `RELAY_ALLOCATED` and `CLOSE_STREAM`.
+    pub transport: FloeTransport,
+}
+
+impl FloeEvent {
+    fn empty(kind: FloeEventKind) -> FloeEvent {
+        FloeEvent {
+            kind,
+            text: std::ptr::null(),
+            gathering_state: FloeGatheringState::New,
+            connection_state: FloeConnectionState::New,
+            pair: FloeSelectedPair::default(),
+            server: FloeAddr::default(),
+            relayed: FloeAddr::default(),
+            transport: FloeTransport::Udp,
+        }
+    }
+
+    /// The C form of `event`; its text, if any, is kept in `text` (which must outlive
+    /// the pointer the event holds).
+    pub(crate) fn from_event(event: &Event, text: &mut Option<CString>) -> FloeEvent {
+        let mut keep = |s: String| {
+            let c = CString::new(s.replace('\0', "")).unwrap_or_default();
+            text.insert(c).as_ptr()
+        };
+        match event {
+            Event::LocalCandidate(c) => FloeEvent {
+                text: keep(c.to_string()),
+                ..FloeEvent::empty(FloeEventKind::LocalCandidate)
+            },
+            Event::GatheringState(s) => FloeEvent {
+                gathering_state: (*s).into(),
+                ..FloeEvent::empty(FloeEventKind::GatheringState)
+            },
+            Event::ConnectionState(s) => FloeEvent {
+                connection_state: (*s).into(),
+                ..FloeEvent::empty(FloeEventKind::ConnectionState)
+            },
+            Event::SelectedPair(p) => FloeEvent {
+                pair: p.into(),
+                ..FloeEvent::empty(FloeEventKind::SelectedPair)
+            },
+            Event::RelayAllocated {
+                server,
+                transport,
+                relayed,
+            } => FloeEvent {
+                server: (*server).into(),
+                transport: (*transport).into(),
+                relayed: (*relayed).into(),
+                ..FloeEvent::empty(FloeEventKind::RelayAllocated)
+            },
+            Event::CloseStream { transport, server } => FloeEvent {
+                server: (*server).into(),
+                transport: (*transport).into(),
+                ..FloeEvent::empty(FloeEventKind::CloseStream)
+            },
+            Event::ResolveMdns { name } => FloeEvent {
+                text: keep(name.clone()),
+                ..FloeEvent::empty(FloeEventKind::ResolveMdns)
+            },
+            Event::ServerFailed { server, reason } => FloeEvent {
+                server: (*server).into(),
+                text: keep(reason.clone()),
+                ..FloeEvent::empty(FloeEventKind::ServerFailed)
+            },
+            _ => FloeEvent::empty(FloeEventKind::Other),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! floe's C API: the sans-IO ICE agent (RFC 8445) behind plain C structs.
+//!
+//! The header is `include/floe.h`, generated from this crate by cbindgen
+//! (`crates/ffi/cbindgen.toml`); `docs/c-api.md` describes the lifecycle. The agent is
+//! the Rust [`floe_ice::Agent`] with the same vocabulary: inputs are
+//! `floe_agent_handle_*(agent, now_us, …)`, outputs `floe_agent_poll_transmit`,
+//! `floe_agent_poll_event` and `floe_agent_poll_timeout`. The caller owns the sockets
+//! and the clock: time is microseconds on any monotonic clock the caller picks.
+//!
+//! The rules at the boundary:
+//! - every function returns a [`FloeResult`] (or a pointer that is NULL, or `false`, on
+//!   failure) and sets a message for [`floe_last_error`] on the calling thread;
+//! - nothing panics across the boundary: a panic inside floe is caught, reported as
+//!   [`FloeResult::Panic`], and the agent it happened in refuses every later call
+//!   ([`FloeResult::Poisoned`]) except `floe_agent_free`;
+//! - strings floe returns as `char *` belong to the caller, who frees them with
+//!   [`floe_string_free`]; `const char *` and `const uint8_t *` fields of structs floe
+//!   fills stay valid until the next call on the same agent;
+//! - an agent may be used from any thread, one call at a time (it is `Send`, not `Sync`).
+//!
+//! This is the one crate of the workspace where `unsafe` is allowed: every block says
+//! why it is sound, and the tests run under AddressSanitizer in CI.
+
+mod addr;
+mod agent;
+mod error;
+mod event;
+
+pub use addr::{floe_addr_format, floe_addr_parse, FloeAddr, FloeTransport};
+pub use agent::{
+    floe_agent_add_host, floe_agent_add_remote_candidate, floe_agent_add_turn_server,
+    floe_agent_close, floe_agent_config_default, floe_agent_connection_state, floe_agent_free,
+    floe_agent_handle_end_of_remote_candidates, floe_agent_handle_mdns_resolved,
+    floe_agent_handle_receive, floe_agent_handle_timeout, floe_agent_local_pwd,
+    floe_agent_local_ufrag, floe_agent_new, floe_agent_poll_event, floe_agent_poll_timeout,
+    floe_agent_poll_transmit, floe_agent_restart, floe_agent_send,
+    floe_agent_set_remote_credentials, floe_agent_set_remote_lite, FloeAgent, FloeAgentConfig,
+    FloeReceived, FloeTransmit,
+};
+pub use error::{floe_last_error, floe_string_free, floe_version, FloeResult};
+pub use event::{
+    FloeCandidateKind, FloeConnectionState, FloeEvent, FloeEventKind, FloeGatheringState,
+    FloeSelectedPair,
+};
