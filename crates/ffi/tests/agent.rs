@@ -17,10 +17,8 @@ fn addr(s: &str) -> FloeAddr {
     let text = CString::new(s).unwrap();
     let mut out = FloeAddr::default();
     // SAFETY: a valid C string and a writable FloeAddr.
-    assert_eq!(
-        unsafe { floe_addr_parse(text.as_ptr(), &mut out) },
-        FloeResult::Ok
-    );
+    let rc = unsafe { floe_addr_parse(text.as_ptr(), &mut out) };
+    assert_eq!(rc, FloeResult::Ok);
     out
 }
 
@@ -59,10 +57,8 @@ impl Peer {
         assert!(!agent.is_null(), "{}", last_error());
         let host = addr(host);
         // SAFETY: a live agent and a valid address.
-        assert_eq!(
-            unsafe { floe_agent_add_host(agent, 0, &host, 0) },
-            FloeResult::Ok
-        );
+        let rc = unsafe { floe_agent_add_host(agent, 0, &host, 0) };
+        assert_eq!(rc, FloeResult::Ok);
         Peer {
             agent,
             host,
@@ -181,7 +177,7 @@ fn connect(a: &mut Peer, b: &mut Peer) -> u64 {
         b.events();
         trickle(a, b, now);
         trickle(b, a, now);
-        // SAFETY (both): live agents.
+        // SAFETY: (both) live agents.
         unsafe {
             floe_agent_handle_end_of_remote_candidates(a.agent, now);
             floe_agent_handle_end_of_remote_candidates(b.agent, now);
@@ -206,10 +202,8 @@ fn connect(a: &mut Peer, b: &mut Peer) -> u64 {
             now = next;
             for p in [&*a, &*b] {
                 // SAFETY: live agent.
-                assert_eq!(
-                    unsafe { floe_agent_handle_timeout(p.agent, now) },
-                    FloeResult::Ok
-                );
+                let rc = unsafe { floe_agent_handle_timeout(p.agent, now) };
+                assert_eq!(rc, FloeResult::Ok);
             }
         }
     }
@@ -280,7 +274,7 @@ fn an_ice_restart_reconnects_with_new_credentials() {
     let now = connect(&mut a, &mut b);
     // SAFETY: live agent.
     let old = take(unsafe { floe_agent_local_ufrag(a.agent) });
-    // SAFETY (both): live agents.
+    // SAFETY: (both) live agents.
     unsafe {
         assert_eq!(floe_agent_restart(a.agent, now), FloeResult::Ok);
         assert_eq!(floe_agent_restart(b.agent, now), FloeResult::Ok);
@@ -298,7 +292,7 @@ fn an_ice_restart_reconnects_with_new_credentials() {
 fn misuse_gets_a_code_and_a_message() {
     let a = Peer::new(true, 5, "10.0.0.1:5000");
     let mut t = std::mem::MaybeUninit::<FloeTransmit>::uninit();
-    // SAFETY (all below): NULL or valid pointers; the API must refuse, not crash.
+    // SAFETY: (all below) NULL or valid pointers; the API must refuse, not crash.
     unsafe {
         assert_eq!(
             floe_agent_send(a.agent, b"x".as_ptr(), 1, t.as_mut_ptr()),
@@ -420,17 +414,13 @@ fn addresses_parse_and_format_both_families() {
     }
     let mut small = [0 as std::ffi::c_char; 4];
     // SAFETY: a valid address and a 4-byte buffer.
-    assert_eq!(
-        unsafe { floe_addr_format(&addr("192.0.2.1:1"), small.as_mut_ptr(), 4) },
-        0
-    );
+    let rc = unsafe { floe_addr_format(&addr("192.0.2.1:1"), small.as_mut_ptr(), 4) };
+    assert_eq!(rc, 0);
     let bad = CString::new("192.0.2.1").unwrap();
     let mut out = FloeAddr::default();
     // SAFETY: valid pointers.
-    assert_eq!(
-        unsafe { floe_addr_parse(bad.as_ptr(), &mut out) },
-        FloeResult::InvalidArgument
-    );
+    let rc = unsafe { floe_addr_parse(bad.as_ptr(), &mut out) };
+    assert_eq!(rc, FloeResult::InvalidArgument);
     // SAFETY: floe_version returns a static string.
     let v = unsafe { CStr::from_ptr(floe_version()) }.to_str().unwrap();
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
