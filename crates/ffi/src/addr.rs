@@ -102,7 +102,7 @@ impl From<FloeTransport> for Transport {
     }
 }
 
-/// Parses "192.0.2.1:3478" or "[2001:db8::1]:3478" into `out`.
+/// Parses `192.0.2.1:3478` or `[2001:db8::1]:3478` into `out`.
 ///
 /// # Safety
 /// `text` is NULL or a NUL-terminated string; `out` is NULL or points to a writable
@@ -128,7 +128,7 @@ pub unsafe extern "C" fn floe_addr_parse(text: *const c_char, out: *mut FloeAddr
     )
 }
 
-/// Writes `addr` as text ("192.0.2.1:3478", "[2001:db8::1]:3478") into `buf` of `len`
+/// Writes `addr` as text (`192.0.2.1:3478`, `[2001:db8::1]:3478`) into `buf` of `len`
 /// bytes, NUL-terminated. Returns the length without the NUL, or 0 if `addr` is invalid
 /// or `buf` too small (48 bytes always suffice).
 ///
