@@ -47,6 +47,15 @@ typedef enum FloeResult {
    * An earlier call panicked in this agent; only `floe_agent_free` works.
    */
   FLOE_RESULT_POISONED = 5,
+  /**
+   * The wait ended before what it waited for happened.
+   */
+  FLOE_RESULT_TIMEOUT = 6,
+  /**
+   * The send queue is full; the datagram was not taken (try again, or drop it as UDP
+   * would).
+   */
+  FLOE_RESULT_WOULD_BLOCK = 7,
 } FloeResult;
 
 /**
@@ -187,6 +196,12 @@ typedef enum FloeCandidateKind {
  * Use it from one thread at a time.
  */
 typedef struct FloeAgent FloeAgent;
+
+/**
+ * A peer connection that owns its sockets. Create it with [`floe_peer_new`], free it
+ * with [`floe_peer_free`]. Its functions may be called from any thread.
+ */
+typedef struct FloePeer FloePeer;
 
 /**
  * An IPv4 or IPv6 socket address. `family` is 4 or 6; an IPv4 address is in the first
@@ -361,6 +376,132 @@ typedef struct FloeEvent {
    */
   enum FloeTransport transport;
 } FloeEvent;
+
+/**
+ * Called with each signalling message floe wants delivered to the other peer: one JSON
+ * line (the format of docs/connect.md, which `floe connect` speaks), valid during the
+ * call.
+ */
+typedef void (*FloeSignalFn)(void *user,
+                             const char *line);
+
+/**
+ * Called with each datagram from the peer, valid during the call.
+ */
+typedef void (*FloeDataFn)(void *user,
+                           const uint8_t *data,
+                           size_t len);
+
+/**
+ * Called on each connection state change.
+ */
+typedef void (*FloeStateFn)(void *user,
+                            enum FloeConnectionState state);
+
+/**
+ * How [`floe_peer_new`] sets a peer up. Zero it (`{0}`) and fill what you need;
+ * `on_signal` is required. The callbacks run on floe's own thread, one at a time; they
+ * may call `floe_peer_handle_signal` and `floe_peer_send` on any peer, but not the
+ * functions that wait (`floe_peer_wait`, `floe_peer_stats`, `floe_peer_free`).
+ */
+typedef struct FloePeerConfig {
+  /**
+   * Whether this side makes the offer (and controls ICE); the other side answers.
+   */
+  bool offerer;
+  /**
+   * `stun:` URIs (RFC 7064), `stun_uri_count` of them.
+   */
+  const char *const *stun_uris;
+  /**
+   * How many `stun_uris`.
+   */
+  size_t stun_uri_count;
+  /**
+   * `turn:`/`turns:` URIs (RFC 7065), `turn_uri_count` of them, with
+   * `turn_username` and `turn_password`.
+   */
+  const char *const *turn_uris;
+  /**
+   * How many `turn_uris`.
+   */
+  size_t turn_uri_count;
+  /**
+   * The TURN username (required with TURN URIs).
+   */
+  const char *turn_username;
+  /**
+   * The TURN password (required with TURN URIs).
+   */
+  const char *turn_password;
+  /**
+   * Local addresses to bind (port 0 picks one), `bind_count` of them; none means every
+   * usable interface.
+   */
+  const struct FloeAddr *bind;
+  /**
+   * How many `bind` addresses.
+   */
+  size_t bind_count;
+  /**
+   * Offer only relayed candidates.
+   */
+  bool relay_only;
+  /**
+   * Give up connecting after this many milliseconds; 0 for floe's default.
+   */
+  uint32_t connect_timeout_ms;
+  /**
+   * Signalling out (required).
+   */
+  FloeSignalFn on_signal;
+  /**
+   * Data in (optional: without it, received data is dropped).
+   */
+  FloeDataFn on_data;
+  /**
+   * State changes (optional).
+   */
+  FloeStateFn on_state;
+  /**
+   * Passed to every callback.
+   */
+  void *user;
+} FloePeerConfig;
+
+/**
+ * A snapshot of a peer connection.
+ */
+typedef struct FloePeerStats {
+  /**
+   * The connection state.
+   */
+  enum FloeConnectionState state;
+  /**
+   * Whether `selected` is set.
+   */
+  bool has_selected;
+  /**
+   * The selected pair.
+   */
+  struct FloeSelectedPair selected;
+  /**
+   * Application bytes sent on the selected pair.
+   */
+  uint64_t bytes_sent;
+  /**
+   * Application bytes received on the selected pair.
+   */
+  uint64_t bytes_received;
+  /**
+   * Connectivity and consent checks sent on the selected pair.
+   */
+  uint64_t requests_sent;
+  /**
+   * Their answers received.
+   */
+  uint64_t responses_received;
+} FloePeerStats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -637,6 +778,73 @@ void floe_string_free(char *s);
  * floe's version, e.g. "0.1.0". Static; do not free it.
  */
 const char *floe_version(void);
+
+/**
+ * A new peer: it opens its sockets, gathers and starts signalling through
+ * `config->on_signal` at once, on a thread of its own. NULL on error (see
+ * `floe_last_error`).
+ *
+ * # Safety
+ * `config` points to a readable `FloePeerConfig` whose pointers and counts describe
+ * readable strings and addresses; the callbacks and `user` stay valid until
+ * `floe_peer_free` returns.
+ */
+struct FloePeer *floe_peer_new(const struct FloePeerConfig *config);
+
+/**
+ * A signalling message from the other peer: one JSON line as its `on_signal` produced
+ * it. Any thread, including a callback.
+ *
+ * # Safety
+ * `peer` is a live peer; `line` is a NUL-terminated string.
+ */
+enum FloeResult floe_peer_handle_signal(const struct FloePeer *peer,
+                                        const char *line);
+
+/**
+ * Waits up to `timeout_ms` until the peer is connected (`FLOE_RESULT_OK`); it failed or
+ * closed (`INVALID_STATE`, with the reason); or time ran out (`TIMEOUT`). Not from a
+ * callback.
+ *
+ * # Safety
+ * `peer` is a live peer.
+ */
+enum FloeResult floe_peer_wait(const struct FloePeer *peer,
+                               uint32_t timeout_ms);
+
+/**
+ * Queues one datagram for the peer (copied). `INVALID_STATE` before it is connected
+ * or after it failed; `WOULD_BLOCK` when the queue is full. Any thread, including a
+ * callback.
+ *
+ * # Safety
+ * `peer` is a live peer; `data` points to `len` readable bytes (or is NULL with `len`
+ * 0).
+ */
+enum FloeResult floe_peer_send(const struct FloePeer *peer,
+                               const uint8_t *data,
+                               size_t len);
+
+/**
+ * Fills `out` with the connection's state, selected pair and its counters. Not from a
+ * callback; `INVALID_STATE` before the peer connected.
+ *
+ * # Safety
+ * `peer` is a live peer; `out` points to a writable `FloePeerStats`.
+ */
+enum FloeResult floe_peer_stats(const struct FloePeer *peer,
+                                struct FloePeerStats *out);
+
+/**
+ * Closes the connection, stops floe's thread and frees the peer; no callback runs after
+ * it returns. NULL is ignored. Not from a callback (there, the peer is closed in the
+ * background and callbacks may still run briefly).
+ *
+ * # Safety
+ * `peer` is NULL or a live pointer from [`floe_peer_new`], freed once and not used
+ * afterwards.
+ */
+void floe_peer_free(struct FloePeer *peer);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -24,6 +24,11 @@ pub enum FloeResult {
     Panic = 4,
     /// An earlier call panicked in this agent; only `floe_agent_free` works.
     Poisoned = 5,
+    /// The wait ended before what it waited for happened.
+    Timeout = 6,
+    /// The send queue is full; the datagram was not taken (try again, or drop it as UDP
+    /// would).
+    WouldBlock = 7,
 }
 
 /// An error on its way to C: the code and the message for [`floe_last_error`].

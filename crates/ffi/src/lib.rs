@@ -18,6 +18,10 @@
 //!   fills stay valid until the next call on the same agent;
 //! - an agent may be used from any thread, one call at a time (it is `Send`, not `Sync`).
 //!
+//! A second level, [`FloePeer`], owns its sockets and a thread, like libnice's
+//! `NiceAgent`: signalling goes out through a callback and comes in as JSON lines, data
+//! arrives through a callback.
+//!
 //! This is the one crate of the workspace where `unsafe` is allowed: every block says
 //! why it is sound, and the tests run under AddressSanitizer in CI.
 
@@ -25,6 +29,7 @@ mod addr;
 mod agent;
 mod error;
 mod event;
+mod peer;
 
 pub use addr::{floe_addr_format, floe_addr_parse, FloeAddr, FloeTransport};
 pub use agent::{
@@ -41,4 +46,8 @@ pub use error::{floe_last_error, floe_string_free, floe_version, FloeResult};
 pub use event::{
     FloeCandidateKind, FloeConnectionState, FloeEvent, FloeEventKind, FloeGatheringState,
     FloeSelectedPair,
+};
+pub use peer::{
+    floe_peer_free, floe_peer_handle_signal, floe_peer_new, floe_peer_send, floe_peer_stats,
+    floe_peer_wait, FloeDataFn, FloePeer, FloePeerConfig, FloePeerStats, FloeSignalFn, FloeStateFn,
 };
