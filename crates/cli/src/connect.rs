@@ -57,6 +57,10 @@ pub struct ConnectArgs {
     /// Bind these local addresses instead of every interface (repeatable; port 0 = any).
     #[arg(long = "bind", value_name = "ADDR")]
     pub bind: Vec<std::net::SocketAddr>,
+    /// Take host candidate ports from LOW-HIGH (for a firewall that opens a known range),
+    /// e.g. 40000-40100.
+    #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
+    pub port_range: Option<std::ops::RangeInclusive<u16>>,
     /// Machine-readable state and path events on stderr.
     #[arg(long)]
     pub json: bool,
@@ -187,6 +191,23 @@ pub fn run(args: &ConnectArgs) -> u8 {
     rt.block_on(connect(args))
 }
 
+/// Parses `--port-range LOW-HIGH`: two ports, LOW ≥ 1 and LOW ≤ HIGH.
+fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (low, high) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected LOW-HIGH, e.g. 40000-40100"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{p:?} is not a port (1-65535)"))
+    };
+    let (low, high) = (port(low)?, port(high)?);
+    if low == 0 || low > high {
+        return Err(format!("{s:?}: LOW must be at least 1 and at most HIGH"));
+    }
+    Ok(low..=high)
+}
+
 /// Connects with JSON-lines signalling over an established TCP stream.
 async fn over_tcp(
     config: PeerConfig,
@@ -230,6 +251,7 @@ async fn connect(args: &ConnectArgs) -> u8 {
         }
     }
     config.bind.clone_from(&args.bind);
+    config.port_range.clone_from(&args.port_range);
     config.connect_timeout = Some(Duration::from_secs_f64(args.timeout.max(0.1)));
     let side = if args.offer {
         Side::Offer

@@ -140,3 +140,56 @@ fn usage_and_signalling_errors_are_one_clear_line() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn port_range_puts_both_ends_of_the_path_in_the_range() {
+    let dir = std::env::temp_dir().join(format!("floe-connect-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ab, ba) = (dir.join("a-to-b"), dir.join("b-to-a"));
+    for p in [&ab, &ba] {
+        assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+    }
+    let files = |input: &std::path::Path, output: &std::path::Path| {
+        format!("files:{},{}", input.display(), output.display())
+    };
+    // Above the Linux ephemeral range: no other test's socket lands there.
+    let range = ["--port-range", "61400-61420"];
+    let a = spawn(
+        &[&["--offer", "--signal", &files(&ba, &ab)][..], &range].concat(),
+        "ping\n",
+    );
+    let b = spawn(
+        &[&["--answer", "--signal", &files(&ab, &ba)][..], &range].concat(),
+        "pong\n",
+    );
+    for (out, expect) in [
+        (a.wait_with_output().unwrap(), "pong"),
+        (b.wait_with_output().unwrap(), "ping"),
+    ] {
+        check(&out, expect);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let selected = stderr
+            .lines()
+            .find(|l| l.contains(r#""event":"selected""#))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(selected).unwrap();
+        for end in ["local", "remote"] {
+            let addr: std::net::SocketAddr = v[end].as_str().unwrap().parse().unwrap();
+            assert!((61_400..=61_420).contains(&addr.port()), "{end} {addr}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let bad = Command::new(FLOE)
+        .args([
+            "connect",
+            "--offer",
+            "--signal",
+            "tcp:127.0.0.1:9",
+            "--port-range",
+            "500-400",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("LOW must be"));
+}

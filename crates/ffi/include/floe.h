@@ -444,6 +444,15 @@ typedef struct FloePeerConfig {
    */
   size_t bind_count;
   /**
+   * Host candidate ports from `port_range_low`..=`port_range_high` (both 0: the OS
+   * picks), for a firewall that opens a known range.
+   */
+  uint16_t port_range_low;
+  /**
+   * The top of the port range.
+   */
+  uint16_t port_range_high;
+  /**
    * Offer only relayed candidates.
    */
   bool relay_only;

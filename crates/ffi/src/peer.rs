@@ -55,6 +55,11 @@ pub struct FloePeerConfig {
     pub bind: *const FloeAddr,
     /// How many `bind` addresses.
     pub bind_count: usize,
+    /// Host candidate ports from `port_range_low`..=`port_range_high` (both 0: the OS
+    /// picks), for a firewall that opens a known range.
+    pub port_range_low: u16,
+    /// The top of the port range.
+    pub port_range_high: u16,
     /// Offer only relayed candidates.
     pub relay_only: bool,
     /// Give up connecting after this many milliseconds; 0 for floe's default.
@@ -257,6 +262,15 @@ unsafe fn peer_config(c: &FloePeerConfig) -> Result<(PeerConfig, Side, Callbacks
             // SAFETY: p points to one of them.
             let a: SocketAddr = unsafe { addr_arg(p, "config.bind") }?;
             config.bind.push(a);
+        }
+    }
+    match (c.port_range_low, c.port_range_high) {
+        (0, 0) => {}
+        (low, high) if low >= 1 && low <= high => config.port_range = Some(low..=high),
+        (low, high) => {
+            return Err(Error::invalid(format!(
+                "port range {low}-{high}: want 1 <= low <= high"
+            )));
         }
     }
     if c.relay_only && config.turn.is_empty() {

@@ -77,6 +77,8 @@ fn new_peer(offerer: bool, side: &Side, bind: &FloeAddr) -> *mut FloePeer {
         turn_password: ptr::null(),
         bind,
         bind_count: 1,
+        port_range_low: 61_500,
+        port_range_high: 61_540,
         relay_only: false,
         connect_timeout_ms: 10_000,
         on_signal: Some(on_signal),
@@ -145,6 +147,8 @@ fn two_peers_connect_over_loopback_and_exchange_data_through_the_c_api() {
     let stats = unsafe { stats.assume_init() };
     assert!(stats.has_selected);
     assert_eq!(stats.selected.local.ip[..4], [127, 0, 0, 1]);
+    assert!((61_500..=61_540).contains(&stats.selected.local.port));
+    assert!((61_500..=61_540).contains(&stats.selected.remote.port));
     assert!(stats.responses_received >= 1, "{stats:?}");
 
     // Free both while they run; no callback may reach `sa`/`sb` afterwards.
@@ -188,6 +192,8 @@ fn a_peer_refuses_what_it_cannot_do_yet_and_bad_input() {
         turn_password: ptr::null(),
         bind: ptr::null(),
         bind_count: 0,
+        port_range_low: 0,
+        port_range_high: 0,
         relay_only: true,
         connect_timeout_ms: 0,
         on_signal: None,

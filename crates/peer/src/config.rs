@@ -46,6 +46,11 @@ pub struct PeerConfig {
     /// Bind exactly these local addresses instead of enumerating interfaces (port 0 picks
     /// a free port).
     pub bind: Vec<SocketAddr>,
+    /// Ports for host candidates (pion's `SetEphemeralUDPPortRange`, for firewalls that
+    /// open a known range): every socket bound with port 0 (each enumerated interface,
+    /// and `bind` entries with port 0) takes a free port of this range instead of one
+    /// the OS picks, trying from a random port onwards. `None` (default): the OS picks.
+    pub port_range: Option<std::ops::RangeInclusive<u16>>,
     /// How long `connect` waits for a selected pair (default 30 s).
     pub connect_timeout: Option<Duration>,
     /// Agent settings (Ta, timers, limits, and `relay_only`: use only relayed

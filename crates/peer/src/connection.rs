@@ -200,9 +200,23 @@ async fn bind_sockets(
             .map(|(i, a)| (*a, i))
             .collect()
     };
+    if let Some(range) = &config.port_range {
+        if range.is_empty() || *range.start() == 0 {
+            return Err(PeerError::Config(format!(
+                "port range {}-{} is empty or starts at 0",
+                range.start(),
+                range.end()
+            )));
+        }
+    }
     let mut ranked = Vec::new();
+    let mut last_error = None;
     for (addr, rank) in binds {
-        match UdpSocket::bind(addr).await {
+        let bound = match &config.port_range {
+            Some(range) if addr.port() == 0 => crate::ports::bind_in_range(addr.ip(), range).await,
+            _ => UdpSocket::bind(addr).await,
+        };
+        match bound {
             Ok(s) => {
                 let local = s.local_addr()?;
                 if let Some(dscp) = config.dscp {
@@ -211,13 +225,17 @@ async fn bind_sockets(
                 ranked.push((local, rank));
                 sockets.insert(local, Arc::new(s));
             }
-            Err(e) => tracing::debug!(%addr, error = %e, "cannot bind"),
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "cannot bind");
+                last_error = Some(format!("{addr}: {e}"));
+            }
         }
     }
     if sockets.is_empty() {
+        let why = last_error.map_or_else(String::new, |e| format!(" ({e})"));
         return Err(PeerError::Io(io::Error::new(
             io::ErrorKind::AddrNotAvailable,
-            "no usable local address",
+            format!("no usable local address{why}"),
         )));
     }
     Ok((sockets, ranked))

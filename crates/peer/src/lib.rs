@@ -39,6 +39,7 @@ mod driver;
 mod fast_path;
 mod handshake;
 pub mod interfaces;
+mod ports;
 pub mod probe;
 mod session;
 pub mod signal;

@@ -234,3 +234,41 @@ async fn an_unresolvable_mdns_candidate_costs_nothing_the_peers_checks_still_con
     b.close().await;
     forward.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_candidates_take_ports_from_the_configured_range_and_connect() {
+    // Above the Linux ephemeral range, so no other test's socket lands there.
+    let range = 61_300..=61_315;
+    let mut config = loopback_config();
+    config.port_range = Some(range.clone());
+    let (mut a, mut b) = pair(config.clone(), config).await;
+    for pc in [&a, &b] {
+        for addr in pc.local_addrs() {
+            assert!(range.contains(&addr.port()), "{addr} outside {range:?}");
+        }
+        let selected = pc.selected().unwrap();
+        assert!(range.contains(&selected.local.port()));
+        assert!(range.contains(&selected.remote.port()));
+    }
+    exchange(&mut a, &mut b, 100, 100, 32).await;
+}
+
+#[tokio::test]
+async fn a_full_port_range_is_a_clear_error() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:61320").unwrap();
+    let mut config = loopback_config();
+    config.port_range = Some(61_320..=61_320);
+    let ((tx, rx), _other) = memory_pair();
+    let err = PeerConnection::connect(config, Side::Offer, tx, rx)
+        .await
+        .expect_err("no port to bind");
+    assert!(err.to_string().contains("61320-61320"), "{err}");
+    drop(taken);
+    let mut config = loopback_config();
+    config.port_range = Some(std::ops::RangeInclusive::new(61_330, 61_329));
+    let ((tx, rx), _other) = memory_pair();
+    let err = PeerConnection::connect(config, Side::Offer, tx, rx)
+        .await
+        .expect_err("an empty range");
+    assert!(err.to_string().contains("empty"), "{err}");
+}
