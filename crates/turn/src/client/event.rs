@@ -56,7 +56,7 @@ pub enum Event {
 /// Where the allocation stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientState {
-    /// [`Client::allocate`] not called yet.
+    /// [`Client::allocate`](super::Client::allocate) not called yet.
     Idle,
     /// Allocate in flight.
     Allocating,
