@@ -581,7 +581,7 @@ fn a_check_that_arrives_before_its_candidate_is_peer_reflexive_until_the_candida
 }
 
 #[test]
-fn after_a_nat_reboot_with_a_new_address_an_ice_restart_recovers() {
+fn after_a_nat_reboot_the_relay_carries_the_call_and_an_ice_restart_goes_direct_again() {
     let TwoHomes {
         mut sim,
         nat_a: nat,
@@ -601,13 +601,32 @@ fn after_a_nat_reboot_with_a_new_address_an_ice_restart_recovers() {
     sim.run_for(Duration::from_secs(2));
     exchange_data(&mut sim, a, b);
 
-    // A's NAT reboots onto a new public address: the path dies, consent fails.
+    // A's NAT reboots onto a new public address: the direct path dies. Without any
+    // signalling the agents recover through the TURN server (A's allocation is lost with
+    // the mapping and made again; B learns A's new relayed address from A's checks).
+    let cut = sim.now();
     sim.reboot_nat(nat, Some(ip("203.0.113.9")));
-    sim.run_for(Duration::from_secs(35));
-    assert_eq!(
-        sim.node::<AgentNode>(a).agent.connection_state(),
-        ConnectionState::Failed
-    );
+    sim.run_for(Duration::from_secs(3));
+    for id in [a, b] {
+        let n = sim.node::<AgentNode>(id);
+        let recovered = n
+            .events
+            .iter()
+            .find(|(t, e)| {
+                *t >= cut && matches!(e, Event::Recovery(floe_ice::Recovery::Recovered { .. }))
+            })
+            .map(|(t, _)| *t - cut);
+        assert!(
+            recovered.is_some_and(|t| t <= Duration::from_secs(2)),
+            "recovered after {recovered:?}"
+        );
+        assert_eq!(n.agent.connection_state(), ConnectionState::Connected);
+        assert!(n.agent.selected_pair().unwrap().local_kind == CandidateKind::Relayed);
+    }
+    for id in [a, b] {
+        sim.node_mut::<AgentNode>(id).received.clear();
+    }
+    exchange_data(&mut sim, a, b);
 
     // Both restart (new credentials, candidates gathered again) and signal anew.
     for id in [a, b] {

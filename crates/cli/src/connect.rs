@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use clap::Args;
-use floe_ice::{CandidateKind, ConnectionState, SelectedPair};
+use floe_ice::{CandidateKind, ConnectionState, Recovery, SelectedPair};
 use floe_peer::turn::load_pem_certificates;
 use floe_peer::{
     IceServerUri, JsonLinesReceiver, JsonLinesSender, PeerConfig, PeerConnection, PeerError,
@@ -142,7 +142,49 @@ fn report(json: bool, event: &PeerEvent) {
                 eprintln!("floe connect: server {server} failed: {reason}");
             }
         }
+        PeerEvent::Recovery(r) => report_recovery(json, r),
         _ => {}
+    }
+}
+
+/// A step of the recovery ladder: `{"event": "recovery", "step": ...}`.
+fn report_recovery(json: bool, r: &Recovery) {
+    let ms = |d: &Duration| (d.as_secs_f64() * 1e6).round() / 1000.0;
+    let (step, v, text) = match r {
+        Recovery::Started { quiet_for } => (
+            "started",
+            serde_json::json!({"quiet_ms": ms(quiet_for)}),
+            format!("path quiet for {:.0} ms: recovering", ms(quiet_for)),
+        ),
+        Recovery::Switched => (
+            "switched",
+            serde_json::json!({}),
+            "moved to another live path".into(),
+        ),
+        Recovery::Checking { pairs } => (
+            "checking",
+            serde_json::json!({"pairs": pairs}),
+            format!("checking {pairs} paths again"),
+        ),
+        Recovery::Recovered { after } => (
+            "recovered",
+            serde_json::json!({"after_ms": ms(after)}),
+            format!("recovered after {:.0} ms", ms(after)),
+        ),
+        Recovery::RestartNeeded => (
+            "restart-needed",
+            serde_json::json!({}),
+            "no path recovered: restarting ICE".into(),
+        ),
+        _ => return,
+    };
+    if json {
+        let mut v = v;
+        v["event"] = "recovery".into();
+        v["step"] = step.into();
+        eprintln!("{v}");
+    } else {
+        eprintln!("floe connect: {text}");
     }
 }
 

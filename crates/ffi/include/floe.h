@@ -116,6 +116,10 @@ typedef enum FloeEventKind {
    */
   FLOE_EVENT_KIND_SERVER_FAILED = 7,
   /**
+   * A step of recovery: `recovery`, with `duration_us`.
+   */
+  FLOE_EVENT_KIND_RECOVERY = 8,
+  /**
    * An event this version of the C API does not describe.
    */
   FLOE_EVENT_KIND_OTHER = 255,
@@ -167,6 +171,10 @@ typedef enum FloeConnectionState {
    * Closed by the application.
    */
   FLOE_CONNECTION_STATE_CLOSED = 5,
+  /**
+   * The selected pair went quiet; the agent is recovering (`FLOE_EVENT_KIND_RECOVERY`).
+   */
+  FLOE_CONNECTION_STATE_DISCONNECTED = 6,
 } FloeConnectionState;
 
 /**
@@ -190,6 +198,37 @@ typedef enum FloeCandidateKind {
    */
   FLOE_CANDIDATE_KIND_RELAYED = 3,
 } FloeCandidateKind;
+
+/**
+ * A step of the recovery ladder when the selected pair goes quiet (docs/c-api.md).
+ */
+typedef enum FloeRecovery {
+  /**
+   * Not a recovery event.
+   */
+  FLOE_RECOVERY_NONE = 0,
+  /**
+   * The selected pair was quiet for `duration_us`: recovery starts (the state is
+   * `DISCONNECTED`). New local candidates may follow: trickle them.
+   */
+  FLOE_RECOVERY_STARTED = 1,
+  /**
+   * Another live pair carries data now (a `SELECTED_PAIR` event says which).
+   */
+  FLOE_RECOVERY_SWITCHED = 2,
+  /**
+   * No other pair was live: every pair is checked again.
+   */
+  FLOE_RECOVERY_CHECKING = 3,
+  /**
+   * A pair is heard again, `duration_us` after recovery started.
+   */
+  FLOE_RECOVERY_RECOVERED = 4,
+  /**
+   * Nothing worked in time: restart ICE (`floe_agent_restart`) and signal again.
+   */
+  FLOE_RECOVERY_RESTART_NEEDED = 5,
+} FloeRecovery;
 
 /**
  * An ICE agent. Create it with [`floe_agent_new`], free it with [`floe_agent_free`].
@@ -375,6 +414,15 @@ typedef struct FloeEvent {
    * For `RELAY_ALLOCATED` and `CLOSE_STREAM`.
    */
   enum FloeTransport transport;
+  /**
+   * For `RECOVERY`: the step.
+   */
+  enum FloeRecovery recovery;
+  /**
+   * For `RECOVERY`: how long the pair was quiet (`STARTED`) or recovery took
+   * (`RECOVERED`), in microseconds; 0 otherwise.
+   */
+  uint64_t duration_us;
 } FloeEvent;
 
 /**
@@ -580,6 +628,32 @@ enum FloeResult floe_agent_add_host(struct FloeAgent *agent,
                                     uint64_t now_us,
                                     const struct FloeAddr *addr,
                                     uint32_t rank);
+
+/**
+ * The local address `addr` went away (an interface down, an address removed): its
+ * candidates are withdrawn and, if data went through it, recovery starts at once
+ * (`FLOE_EVENT_KIND_RECOVERY`). `floe_agent_add_host` with the same address brings it
+ * back; a new address is a new `floe_agent_add_host` (trickle its candidates).
+ *
+ * # Safety
+ * `agent` is a live agent; `addr` points to a readable `FloeAddr`.
+ */
+enum FloeResult floe_agent_remove_host(struct FloeAgent *agent,
+                                       uint64_t now_us,
+                                       const struct FloeAddr *addr);
+
+/**
+ * Application data from `remote` arrived on local socket `local` without passing
+ * through `floe_agent_handle_receive` (a fast path of the caller's): the pair counts as
+ * heard, so no liveness checks go out while data flows.
+ *
+ * # Safety
+ * `agent` is a live agent; `local` and `remote` point to readable `FloeAddr`s.
+ */
+enum FloeResult floe_agent_handle_data_received(struct FloeAgent *agent,
+                                                uint64_t now_us,
+                                                const struct FloeAddr *local,
+                                                const struct FloeAddr *remote);
 
 /**
  * Allocates a relayed candidate on a TURN server (RFC 8656), sent from the local socket

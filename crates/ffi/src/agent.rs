@@ -248,6 +248,56 @@ pub unsafe extern "C" fn floe_agent_add_host(
     unsafe { with_agent(agent, |c| c, f) }
 }
 
+/// The local address `addr` went away (an interface down, an address removed): its
+/// candidates are withdrawn and, if data went through it, recovery starts at once
+/// (`FLOE_EVENT_KIND_RECOVERY`). `floe_agent_add_host` with the same address brings it
+/// back; a new address is a new `floe_agent_add_host` (trickle its candidates).
+///
+/// # Safety
+/// `agent` is a live agent; `addr` points to a readable `FloeAddr`.
+#[no_mangle]
+pub unsafe extern "C" fn floe_agent_remove_host(
+    agent: *mut FloeAgent,
+    now_us: u64,
+    addr: *const FloeAddr,
+) -> FloeResult {
+    let f = |a: &mut FloeAgent| {
+        // SAFETY: the caller's promise about `addr`.
+        let addr = unsafe { addr_arg(addr, "addr") }?;
+        let now = a.clock.at(now_us);
+        a.agent.remove_host(now, addr);
+        Ok(FloeResult::Ok)
+    };
+    // SAFETY: the caller's promise about `agent`, passed on.
+    unsafe { with_agent(agent, |c| c, f) }
+}
+
+/// Application data from `remote` arrived on local socket `local` without passing
+/// through `floe_agent_handle_receive` (a fast path of the caller's): the pair counts as
+/// heard, so no liveness checks go out while data flows.
+///
+/// # Safety
+/// `agent` is a live agent; `local` and `remote` point to readable `FloeAddr`s.
+#[no_mangle]
+pub unsafe extern "C" fn floe_agent_handle_data_received(
+    agent: *mut FloeAgent,
+    now_us: u64,
+    local: *const FloeAddr,
+    remote: *const FloeAddr,
+) -> FloeResult {
+    let f = |a: &mut FloeAgent| {
+        // SAFETY: the caller's promise about `local`.
+        let local = unsafe { addr_arg(local, "local") }?;
+        // SAFETY: the caller's promise about `remote`.
+        let remote = unsafe { addr_arg(remote, "remote") }?;
+        let now = a.clock.at(now_us);
+        a.agent.handle_data_received(now, local, remote);
+        Ok(FloeResult::Ok)
+    };
+    // SAFETY: the caller's promise about `agent`, passed on.
+    unsafe { with_agent(agent, |c| c, f) }
+}
+
 /// Allocates a relayed candidate on a TURN server (RFC 8656), sent from the local socket
 /// `base` (a host added before) over `transport` (0 UDP, 1 TCP, 2 TLS: a stream the
 /// caller opens when the first transmit to `server` with that transport appears).

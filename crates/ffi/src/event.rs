@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, CString};
 
-use floe_ice::{CandidateKind, ConnectionState, Event, GatheringState, SelectedPair};
+use floe_ice::{CandidateKind, ConnectionState, Event, GatheringState, Recovery, SelectedPair};
 
 use crate::addr::{FloeAddr, FloeTransport};
 
@@ -22,6 +22,8 @@ pub enum FloeConnectionState {
     Failed = 4,
     /// Closed by the application.
     Closed = 5,
+    /// The selected pair went quiet; the agent is recovering (`FLOE_EVENT_KIND_RECOVERY`).
+    Disconnected = 6,
 }
 
 impl From<ConnectionState> for FloeConnectionState {
@@ -33,6 +35,7 @@ impl From<ConnectionState> for FloeConnectionState {
             ConnectionState::Completed => FloeConnectionState::Completed,
             ConnectionState::Failed => FloeConnectionState::Failed,
             ConnectionState::Closed => FloeConnectionState::Closed,
+            ConnectionState::Disconnected => FloeConnectionState::Disconnected,
         }
     }
 }
@@ -80,6 +83,40 @@ impl From<CandidateKind> for FloeCandidateKind {
             CandidateKind::ServerReflexive => FloeCandidateKind::ServerReflexive,
             CandidateKind::PeerReflexive => FloeCandidateKind::PeerReflexive,
             CandidateKind::Relayed => FloeCandidateKind::Relayed,
+        }
+    }
+}
+
+/// A step of the recovery ladder when the selected pair goes quiet (docs/c-api.md).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloeRecovery {
+    /// Not a recovery event.
+    None = 0,
+    /// The selected pair was quiet for `duration_us`: recovery starts (the state is
+    /// `DISCONNECTED`). New local candidates may follow: trickle them.
+    Started = 1,
+    /// Another live pair carries data now (a `SELECTED_PAIR` event says which).
+    Switched = 2,
+    /// No other pair was live: every pair is checked again.
+    Checking = 3,
+    /// A pair is heard again, `duration_us` after recovery started.
+    Recovered = 4,
+    /// Nothing worked in time: restart ICE (`floe_agent_restart`) and signal again.
+    RestartNeeded = 5,
+}
+
+impl FloeRecovery {
+    /// The step and its duration in microseconds.
+    fn of(r: &Recovery) -> (FloeRecovery, u64) {
+        let us = |d: &std::time::Duration| d.as_micros().min(u128::from(u64::MAX)) as u64;
+        match r {
+            Recovery::Started { quiet_for } => (FloeRecovery::Started, us(quiet_for)),
+            Recovery::Switched => (FloeRecovery::Switched, 0),
+            Recovery::Checking { .. } => (FloeRecovery::Checking, 0),
+            Recovery::Recovered { after } => (FloeRecovery::Recovered, us(after)),
+            Recovery::RestartNeeded => (FloeRecovery::RestartNeeded, 0),
+            _ => (FloeRecovery::None, 0),
         }
     }
 }
@@ -150,6 +187,8 @@ pub enum FloeEventKind {
     ResolveMdns = 6,
     /// The STUN or TURN `server` failed; `text` says why. Gathering goes on.
     ServerFailed = 7,
+    /// A step of recovery: `recovery`, with `duration_us`.
+    Recovery = 8,
     /// An event this version of the C API does not describe.
     Other = 255,
 }
@@ -175,6 +214,11 @@ pub struct FloeEvent {
     pub relayed: FloeAddr,
     /// For `RELAY_ALLOCATED` and `CLOSE_STREAM`.
     pub transport: FloeTransport,
+    /// For `RECOVERY`: the step.
+    pub recovery: FloeRecovery,
+    /// For `RECOVERY`: how long the pair was quiet (`STARTED`) or recovery took
+    /// (`RECOVERED`), in microseconds; 0 otherwise.
+    pub duration_us: u64,
 }
 
 impl FloeEvent {
@@ -188,6 +232,8 @@ impl FloeEvent {
             server: FloeAddr::default(),
             relayed: FloeAddr::default(),
             transport: FloeTransport::Udp,
+            recovery: FloeRecovery::None,
+            duration_us: 0,
         }
     }
 
@@ -239,6 +285,14 @@ impl FloeEvent {
                 text: keep(reason.clone()),
                 ..FloeEvent::empty(FloeEventKind::ServerFailed)
             },
+            Event::Recovery(r) => {
+                let (recovery, duration_us) = FloeRecovery::of(r);
+                FloeEvent {
+                    recovery,
+                    duration_us,
+                    ..FloeEvent::empty(FloeEventKind::Recovery)
+                }
+            }
             _ => FloeEvent::empty(FloeEventKind::Other),
         }
     }

@@ -35,17 +35,17 @@ pub use addr::{floe_addr_format, floe_addr_parse, FloeAddr, FloeTransport};
 pub use agent::{
     floe_agent_add_host, floe_agent_add_remote_candidate, floe_agent_add_turn_server,
     floe_agent_close, floe_agent_config_default, floe_agent_connection_state, floe_agent_free,
-    floe_agent_handle_end_of_remote_candidates, floe_agent_handle_mdns_resolved,
-    floe_agent_handle_receive, floe_agent_handle_timeout, floe_agent_local_pwd,
-    floe_agent_local_ufrag, floe_agent_new, floe_agent_poll_event, floe_agent_poll_timeout,
-    floe_agent_poll_transmit, floe_agent_restart, floe_agent_send,
-    floe_agent_set_remote_credentials, floe_agent_set_remote_lite, FloeAgent, FloeAgentConfig,
-    FloeReceived, FloeTransmit,
+    floe_agent_handle_data_received, floe_agent_handle_end_of_remote_candidates,
+    floe_agent_handle_mdns_resolved, floe_agent_handle_receive, floe_agent_handle_timeout,
+    floe_agent_local_pwd, floe_agent_local_ufrag, floe_agent_new, floe_agent_poll_event,
+    floe_agent_poll_timeout, floe_agent_poll_transmit, floe_agent_remove_host, floe_agent_restart,
+    floe_agent_send, floe_agent_set_remote_credentials, floe_agent_set_remote_lite, FloeAgent,
+    FloeAgentConfig, FloeReceived, FloeTransmit,
 };
 pub use error::{floe_last_error, floe_string_free, floe_version, FloeResult};
 pub use event::{
     FloeCandidateKind, FloeConnectionState, FloeEvent, FloeEventKind, FloeGatheringState,
-    FloeSelectedPair,
+    FloeRecovery, FloeSelectedPair,
 };
 pub use peer::{
     floe_peer_free, floe_peer_handle_signal, floe_peer_new, floe_peer_send, floe_peer_stats,

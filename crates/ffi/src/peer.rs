@@ -532,9 +532,14 @@ pub unsafe extern "C" fn floe_peer_send(
             let p = unsafe { peer_arg(peer) }?;
             // SAFETY: the caller's promise about `data`.
             let bytes = unsafe { bytes_arg(data, len, "data") }?;
+            // Disconnected: recovery runs, and data goes on the pair it selects.
             if !matches!(
                 p.shared.state(),
-                Some(ConnectionState::Connected | ConnectionState::Completed)
+                Some(
+                    ConnectionState::Connected
+                        | ConnectionState::Completed
+                        | ConnectionState::Disconnected
+                )
             ) {
                 return Err(Error::new(FloeResult::InvalidState, "not connected"));
             }

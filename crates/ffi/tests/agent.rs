@@ -43,6 +43,8 @@ struct Peer {
     agent: *mut FloeAgent,
     host: FloeAddr,
     connected: bool,
+    state: FloeConnectionState,
+    recovery: Vec<(FloeRecovery, u64)>,
     candidates: Vec<CString>,
     data: Vec<Vec<u8>>,
 }
@@ -63,6 +65,8 @@ impl Peer {
             agent,
             host,
             connected: false,
+            state: FloeConnectionState::New,
+            recovery: Vec::new(),
             candidates: Vec::new(),
             data: Vec::new(),
         }
@@ -82,7 +86,9 @@ impl Peer {
                     assert!(line.to_str().unwrap().starts_with("candidate:"), "{line:?}");
                     self.candidates.push(line);
                 }
+                FloeEventKind::Recovery => self.recovery.push((e.recovery, e.duration_us)),
                 FloeEventKind::ConnectionState => {
+                    self.state = e.connection_state;
                     if matches!(
                         e.connection_state,
                         FloeConnectionState::Connected | FloeConnectionState::Completed
@@ -265,6 +271,79 @@ fn two_agents_connect_and_exchange_data_through_the_c_api() {
             FloeConnectionState::Closed
         );
     }
+}
+
+/// Runs `p`'s timers alone until `end` (µs), dropping everything it sends.
+fn run_alone(p: &mut Peer, mut now: u64, end: u64) -> u64 {
+    let mut t = std::mem::MaybeUninit::<FloeTransmit>::uninit();
+    loop {
+        // SAFETY: live agent, writable transmit (dropped unread).
+        while unsafe { floe_agent_poll_transmit(p.agent, t.as_mut_ptr()) } {}
+        let mut at = 0u64;
+        // SAFETY: live agent, writable u64.
+        if !unsafe { floe_agent_poll_timeout(p.agent, &mut at) } || at > end {
+            p.events();
+            return now.max(end);
+        }
+        now = at.max(now);
+        // SAFETY: live agent.
+        let rc = unsafe { floe_agent_handle_timeout(p.agent, now) };
+        assert_eq!(rc, FloeResult::Ok);
+    }
+}
+
+#[test]
+fn a_silent_path_is_disconnected_with_recovery_events_and_a_fast_path_keeps_it_alive() {
+    let mut a = Peer::new(true, 7, "10.0.0.1:5000");
+    let mut b = Peer::new(false, 8, "10.0.0.2:6000");
+    let now = connect(&mut a, &mut b);
+    // Data reported by the caller's fast path every 200 ms: the pair stays live.
+    let mut t = now;
+    for _ in 0..10 {
+        t += 200_000;
+        // SAFETY: live agent, readable addresses.
+        let rc = unsafe { floe_agent_handle_data_received(a.agent, t, &a.host, &b.host) };
+        assert_eq!(rc, FloeResult::Ok);
+        t = run_alone(&mut a, t, t);
+    }
+    assert!(a.recovery.is_empty(), "{:?}", a.recovery);
+    assert!(matches!(
+        a.state,
+        FloeConnectionState::Connected | FloeConnectionState::Completed
+    ));
+    // Then nothing arrives for 1.5 s: disconnected, recovery started after ~1 s of quiet.
+    let t = run_alone(&mut a, t, t + 1_500_000);
+    assert_eq!(a.state, FloeConnectionState::Disconnected);
+    // SAFETY: live agent.
+    let state = unsafe { floe_agent_connection_state(a.agent) };
+    assert_eq!(state, FloeConnectionState::Disconnected);
+    let (step, quiet_us) = a.recovery[0];
+    assert_eq!(step, FloeRecovery::Started);
+    assert!((1_000_000..1_200_000).contains(&quiet_us), "{quiet_us}");
+    assert_eq!(a.recovery[1].0, FloeRecovery::Checking);
+    // The address goes away: accepted, and refused when NULL.
+    // SAFETY: live agent, readable address; then a NULL address.
+    unsafe {
+        assert_eq!(floe_agent_remove_host(a.agent, t, &a.host), FloeResult::Ok);
+        assert_eq!(
+            floe_agent_remove_host(a.agent, t, ptr::null()),
+            FloeResult::NullPointer
+        );
+        assert_eq!(
+            floe_agent_handle_data_received(a.agent, t, &a.host, ptr::null()),
+            FloeResult::NullPointer
+        );
+    }
+    // Nothing can recover without an address: after the recovery timeout, a restart is
+    // asked for.
+    run_alone(&mut a, t, t + 6_000_000);
+    assert!(
+        a.recovery
+            .iter()
+            .any(|r| r.0 == FloeRecovery::RestartNeeded),
+        "{:?}",
+        a.recovery
+    );
 }
 
 #[test]

@@ -7,8 +7,9 @@
 //! and the application's calls; outputs `poll_transmit`, `poll_event`, `poll_timeout`),
 //! takes the earliest of the parts' timers and dispatches `handle_timeout` to them.
 //! The submodules join the parts where one input touches several: `checks` (STUN checks
-//! out and in), `candidates` (local and remote candidates, pairing), `relay` (TURN) and
-//! `selection` (the selected pair, nomination, pruning).
+//! out and in), `candidates` (local and remote candidates, pairing), `relay` (TURN),
+//! `selection` (the selected pair, nomination, pruning) and `recovery` (the ladder when
+//! the selected pair goes quiet).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod candidates;
 mod checks;
+mod recovery;
 mod relay;
 mod selection;
 
@@ -33,6 +35,7 @@ use crate::config::{AgentConfig, Role};
 use crate::consent::Consent;
 use crate::event::{ConnectionState, Event, GatheringState, SelectedPair};
 use crate::gather::Gathering;
+use crate::liveness::Liveness;
 use crate::nomination::Nominations;
 use crate::stats::AgentStats;
 use crate::transactions::Transactions;
@@ -52,6 +55,8 @@ pub enum SendError {
 struct Local {
     candidate: Candidate,
     base: SocketAddr,
+    /// Its address went away ([`Agent::remove_host`]): no longer paired or offered.
+    gone: bool,
 }
 
 /// The agent.
@@ -80,6 +85,7 @@ pub struct Agent {
     selected: Option<PairId>,
     nominations: Nominations,
     consent: Consent,
+    liveness: Liveness,
     gathering: Gathering,
     connection_state: ConnectionState,
     transmits: VecDeque<Transmit>,
@@ -119,6 +125,7 @@ impl Agent {
             selected: None,
             nominations: Nominations::default(),
             consent: Consent::default(),
+            liveness: Liveness::default(),
             gathering: Gathering::default(),
             connection_state: ConnectionState::New,
             transmits: VecDeque::new(),
@@ -150,7 +157,7 @@ impl Agent {
 
     /// Local candidates gathered so far.
     pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
-        self.locals.iter().map(|l| &l.candidate)
+        self.locals.iter().filter(|l| !l.gone).map(|l| &l.candidate)
     }
 
     /// What the agent refused so far (malformed, unauthenticated, unknown responses,
@@ -339,7 +346,8 @@ impl Agent {
     }
 
     /// Advances every part's timers: relays, transactions (retransmissions, timeouts),
-    /// checks (Ta pacing), nomination, consent, and the failed timeout.
+    /// checks (Ta pacing), nomination, liveness and recovery, consent, and the failed
+    /// timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.clock = now;
         if self.checklist.take_prune_request() {
@@ -357,6 +365,7 @@ impl Agent {
         self.run_checks(now);
         self.nominations.handle_timeout(now);
         self.update_selection(now);
+        self.liveness_timeout(now);
         self.consent_timeout(now);
         if self.selected.is_none()
             && self
@@ -421,6 +430,7 @@ impl Agent {
             self.nominations.poll_timeout(&self.policy(), self.clock),
             failed,
             consent,
+            self.liveness_poll_timeout(),
             self.gathering.poll_timeout(),
         ]
         .into_iter()
@@ -459,10 +469,11 @@ impl Agent {
         self.selected = None;
         self.nominations = Nominations::default();
         self.consent = Consent::default();
+        self.liveness = Liveness::default();
         let hosts: Vec<(SocketAddr, u16)> = self
             .locals
             .iter()
-            .filter(|l| l.candidate.kind == crate::CandidateKind::Host)
+            .filter(|l| l.candidate.kind == crate::CandidateKind::Host && !l.gone)
             .map(|l| (l.base, (l.candidate.priority >> 8) as u16))
             .collect();
         self.gathering

@@ -97,6 +97,9 @@ pub(crate) struct Pair {
     /// A check request arrived on it (the other direction works).
     pub(crate) received_request: bool,
     pub(crate) last_response: Option<Instant>,
+    /// When the pair was last heard: an authenticated check or answer on it, or data from
+    /// its remote address ([`crate::liveness`]).
+    pub(crate) last_heard: Option<Instant>,
     /// When its first check went out, and that check's retransmission timeout.
     pub(crate) first_check: Option<(Instant, Duration)>,
     pub(crate) stats: PairStats,
@@ -284,6 +287,7 @@ impl Checklist {
             nominate_on_success: false,
             received_request: false,
             last_response: None,
+            last_heard: None,
             first_check: None,
             stats: PairStats::default(),
         };
@@ -460,6 +464,23 @@ impl Checklist {
     /// Whether every pair failed (and there is at least one).
     pub(crate) fn all_failed(&self) -> bool {
         !self.pairs.is_empty() && self.pairs.iter().all(|p| p.state == PairState::Failed)
+    }
+
+    /// Recovery (the selected pair went quiet): the checklist is no longer pruned, so
+    /// checks on forgotten pairs recreate them, and every pair that neither works nor is
+    /// being checked is checked again (the agent probes the succeeded ones with consent
+    /// checks, which keeps them usable meanwhile).
+    pub(crate) fn reopen(&mut self, now: Instant) {
+        self.pruned = false;
+        self.prune_pending = false;
+        for p in self
+            .pairs
+            .iter_mut()
+            .filter(|p| p.check.is_none() && p.state != PairState::Succeeded)
+        {
+            p.state = PairState::Waiting;
+        }
+        self.schedule(now);
     }
 
     /// Whether a check carrying USE-CANDIDATE is in flight.

@@ -55,6 +55,21 @@ pub struct AgentConfig {
     pub consent_timeout: Duration,
     /// Give up checking after this long without any valid pair (RFC 8863 §5: 39.5 s).
     pub failed_timeout: Duration,
+    /// Liveness of the selected pair: when nothing (data, a check, an answer) has been
+    /// heard on it for this long, a consent check goes out on it at once, and again each
+    /// interval while it stays quiet (default 500 ms; a call that carries media both ways
+    /// never needs one).
+    pub liveness_interval: Duration,
+    /// After this long without hearing anything on the selected pair (at least the
+    /// liveness interval plus three smoothed RTTs), the connection is
+    /// [`Disconnected`](crate::ConnectionState::Disconnected) and the agent recovers on its
+    /// own: another live pair, else the pairs checked again (default 1 s). Consent still
+    /// fails the connection after `consent_timeout`.
+    pub disconnected_timeout: Duration,
+    /// How long recovery may try before the agent asks the application for an ICE restart
+    /// ([`Event::Recovery`](crate::Event::Recovery) with
+    /// [`Recovery::RestartNeeded`](crate::Recovery::RestartNeeded); default 5 s).
+    pub recovery_timeout: Duration,
     /// Use only relayed candidates (W3C `iceTransportPolicy: "relay"`): host sockets are
     /// registered as bases for TURN but not offered or paired, and no server-reflexive
     /// candidates are gathered.
@@ -99,6 +114,9 @@ impl Default for AgentConfig {
             consent_interval: Duration::from_secs(5),
             consent_timeout: Duration::from_secs(30),
             failed_timeout: Duration::from_millis(39_500),
+            liveness_interval: Duration::from_millis(500),
+            disconnected_timeout: Duration::from_secs(1),
+            recovery_timeout: Duration::from_secs(5),
             relay_only: false,
             renomination: false,
             renomination_hysteresis: 0.25,

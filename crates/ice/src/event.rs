@@ -18,6 +18,12 @@ pub enum ConnectionState {
     Connected,
     /// Nominated and checks done.
     Completed,
+    /// The selected pair went quiet ([`AgentConfig::disconnected_timeout`]): the agent is
+    /// recovering ([`Event::Recovery`]) and data may not get through. Back to `Connected`
+    /// or `Completed` once a pair is heard again; `Failed` when consent expires.
+    ///
+    /// [`AgentConfig::disconnected_timeout`]: crate::AgentConfig::disconnected_timeout
+    Disconnected,
     /// No pair works, or consent was lost (RFC 7675).
     Failed,
     /// Closed by the application.
@@ -54,6 +60,41 @@ pub struct SelectedPair {
     pub turn_transport: Option<Transport>,
 }
 
+/// A step of the recovery ladder, when the selected pair goes quiet mid-call (a network
+/// change, a NAT that rebinds or reboots, an interface that goes down).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// Nothing was heard on the selected pair for `quiet_for`: the connection is
+    /// [`ConnectionState::Disconnected`] and recovery starts. Server-reflexive candidates
+    /// are gathered again (new ones come as [`Event::LocalCandidate`]: trickle them) and
+    /// TURN allocations refreshed.
+    Started {
+        /// How long the selected pair had been quiet.
+        quiet_for: Duration,
+    },
+    /// Step 1: another pair that was already live carries data now
+    /// ([`Event::SelectedPair`] tells which).
+    Switched,
+    /// Step 2: no other pair was live; `pairs` pairs (every local and remote candidate,
+    /// learned ones too) are checked again.
+    Checking {
+        /// How many pairs are checked.
+        pairs: usize,
+    },
+    /// A pair is heard again, `after` recovery started.
+    Recovered {
+        /// How long recovery took.
+        after: Duration,
+    },
+    /// Step 3: nothing worked within [`AgentConfig::recovery_timeout`]: restart ICE
+    /// ([`Agent::restart`](crate::Agent::restart)) and signal the new credentials and
+    /// candidates. Recovery goes on meanwhile, until consent expires.
+    ///
+    /// [`AgentConfig::recovery_timeout`]: crate::AgentConfig::recovery_timeout
+    RestartNeeded,
+}
+
 /// Something the application should know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -66,6 +107,8 @@ pub enum Event {
     ConnectionState(ConnectionState),
     /// The selected pair changed.
     SelectedPair(SelectedPair),
+    /// A step of recovery after the selected pair went quiet.
+    Recovery(Recovery),
     /// A TURN allocation won its race: the relayed candidate uses `transport`.
     RelayAllocated {
         /// The TURN server.

@@ -3,7 +3,8 @@
 //! A sans-IO ICE agent (RFC 8445): host, server-reflexive, peer-reflexive and relayed
 //! candidates (TURN over UDP, TCP or TLS, raced), checklists with Ta pacing and triggered
 //! checks, role-conflict repair, lowest-latency nomination with relay fallback,
-//! renomination, consent freshness (RFC 7675), trickle (RFC 8838), ICE restart.
+//! renomination, consent freshness (RFC 7675), recovery when the selected pair goes quiet
+//! (another live pair, pairs checked again, then a restart), trickle (RFC 8838), ICE restart.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -26,6 +27,7 @@ mod consent;
 mod credentials;
 pub mod event;
 mod gather;
+mod liveness;
 mod nomination;
 pub mod sdp;
 pub mod stats;
@@ -35,6 +37,6 @@ pub use agent::{Agent, Credentials, SendError, TurnServer};
 pub use candidate::{Candidate, CandidateAddress, CandidateKind, TcpType, TransportProtocol};
 pub use checklist::{PairState, PairStats};
 pub use config::{AgentConfig, Nomination, Role};
-pub use event::{ConnectionState, Event, GatheringState, SelectedPair};
+pub use event::{ConnectionState, Event, GatheringState, Recovery, SelectedPair};
 pub use floe_stun::{Transmit, Transport};
 pub use stats::AgentStats;

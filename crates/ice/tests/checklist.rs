@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_ice::{
-    Agent, AgentConfig, Candidate, CandidateKind, ConnectionState, Credentials, Nomination,
-    PairState, Role, TcpType, Transmit, TransportProtocol,
+    Agent, AgentConfig, Candidate, CandidateKind, ConnectionState, Credentials, Event, Nomination,
+    PairState, Recovery, Role, TcpType, Transmit, TransportProtocol,
 };
 use floe_stun::attributes::{IceControlled, IceControlling, Priority, Username, XorMappedAddress};
 use floe_stun::{
@@ -539,8 +539,12 @@ fn checking_fails_39_5_seconds_after_it_started_without_a_valid_pair() {
 #[test]
 fn consent_checks_go_out_every_4_to_6_seconds() {
     let start = Instant::now();
+    // Liveness checks (on a quiet pair, every 500 ms) off: consent alone.
+    let mut config = AgentConfig::default();
+    config.liveness_interval = Duration::MAX;
+    config.disconnected_timeout = Duration::MAX;
     let mut agent = agent(
-        AgentConfig::default(),
+        config,
         Role::Controlling,
         start,
         &["192.0.2.1:5000"],
@@ -568,6 +572,87 @@ fn consent_checks_go_out_every_4_to_6_seconds() {
         "{gaps:?}"
     );
     assert!(gaps.iter().any(|g| *g != gaps[0]), "randomized: {gaps:?}");
+}
+
+/// Liveness: a selected pair that has been quiet for 500 ms is checked at once, and each
+/// 500 ms while it stays quiet; data arriving on it (through the agent, or reported with
+/// `handle_data_received` by a fast path) keeps it quiet of checks, leaving only consent
+/// (4-6 s). With no answers, it is Disconnected after 1 s of quiet and recovery starts.
+#[test]
+fn a_quiet_selected_pair_is_checked_each_half_second_and_a_silent_one_disconnects() {
+    let start = Instant::now();
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlling,
+        start,
+        &["192.0.2.1:5000"],
+        &[remote("198.51.100.7:6000", 65_535)],
+    );
+    let (local, far) = (addr("192.0.2.1:5000"), addr("198.51.100.7:6000"));
+    let mut now = start;
+    let mut completed = None;
+    let mut probes = Vec::new();
+    agent.handle_timeout(now);
+    // Phase 1 (to 5 s after completion): no data, every check answered.
+    while completed.is_none_or(|c| now < c + Duration::from_secs(5)) {
+        for t in requests(&mut agent) {
+            if completed.is_some() {
+                probes.push(now);
+            }
+            agent.handle_receive(now, t.source, t.destination, &success(&t), |_, _| {});
+        }
+        if completed.is_none() && agent.connection_state() == ConnectionState::Completed {
+            completed = Some(now);
+        }
+        now = agent.poll_timeout().expect("timers run").max(now);
+        agent.handle_timeout(now);
+    }
+    let gaps: Vec<Duration> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(probes.len() >= 9, "{gaps:?}");
+    assert!(
+        gaps.iter().all(|g| *g <= Duration::from_millis(520)),
+        "a quiet pair is checked each 500 ms: {gaps:?}"
+    );
+    // Phase 2 (10 s): data every 100 ms, half of it reported by a fast path.
+    let phase = now;
+    let mut checks = Vec::new();
+    let mut tick = 0u32;
+    while now < phase + Duration::from_secs(10) {
+        for t in requests(&mut agent) {
+            checks.push(now - phase);
+            agent.handle_receive(now, t.source, t.destination, &success(&t), |_, _| {});
+        }
+        now += Duration::from_millis(100);
+        tick += 1;
+        if tick % 2 == 0 {
+            let mut got = false;
+            agent.handle_receive(now, local, far, b"media", |_, _| got = true);
+            assert!(got);
+        } else {
+            agent.handle_data_received(now, local, far);
+        }
+        if agent.poll_timeout().is_some_and(|t| t <= now) {
+            agent.handle_timeout(now);
+        }
+    }
+    assert!(
+        !checks.is_empty() && checks.len() <= 3,
+        "only consent checks while data flows: {checks:?}"
+    );
+    // Phase 3: silence, nothing answered.
+    let cut = now;
+    let sent = run_silent(&mut agent, cut, cut + Duration::from_secs(3));
+    assert!(sent.len() >= 3, "checked while quiet: {sent:?}");
+    assert_eq!(agent.connection_state(), ConnectionState::Disconnected);
+    let events: Vec<Event> = std::iter::from_fn(|| agent.poll_event()).collect();
+    assert!(events.contains(&Event::ConnectionState(ConnectionState::Disconnected)));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Recovery(Recovery::Started { quiet_for }) if *quiet_for <= Duration::from_millis(1100)
+    )));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Recovery(Recovery::Checking { pairs: 1 }))));
 }
 
 /// After `close`, the agent answers no check and sends nothing (found in review: its

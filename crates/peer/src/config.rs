@@ -130,6 +130,9 @@ pub enum PeerEvent {
         /// Why.
         reason: String,
     },
+    /// A step of recovery after the selected pair went quiet (the network changed). When
+    /// recovery runs out of time the controlling side restarts ICE through signalling.
+    Recovery(floe_ice::Recovery),
 }
 
 /// A snapshot of a connection, in the spirit of the W3C RTCIceCandidatePairStats and

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use floe_ice::{Agent, ConnectionState, Event, SelectedPair};
+use floe_ice::{Agent, ConnectionState, Event, Recovery, Role, SelectedPair};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -169,7 +169,14 @@ impl Driver {
                 tokio::time::Instant::from_std,
             );
             tokio::select! {
-                () = tokio::time::sleep_until(deadline) => self.agent.handle_timeout(Instant::now()),
+                () = tokio::time::sleep_until(deadline) => {
+                    let now = Instant::now();
+                    // Data the fast path carried counts as heard before liveness looks.
+                    for (local, remote) in self.fast.heard() {
+                        self.agent.handle_data_received(now, local, remote);
+                    }
+                    self.agent.handle_timeout(now);
+                }
                 Some((local, remote, bytes)) = self.in_rx.recv() => {
                     let data_tx = &self.data_tx;
                     self.agent.handle_receive(Instant::now(), local, remote, &bytes, |_, data| {
@@ -282,6 +289,16 @@ impl Driver {
                 let _ = self.sig_out_tx.send(msg);
             }
             let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
+            // Step 3 of the recovery ladder: the controlling side restarts ICE through the
+            // signalling channel (only one side, so the two offers cannot cross); the peer
+            // sees the new credentials and restarts too (`Session::handle_signal`).
+            if e == Event::Recovery(Recovery::RestartNeeded)
+                && self.agent.role() == Role::Controlling
+            {
+                tracing::warn!("recovery failed: restarting ICE");
+                let offer = self.session.restart(&mut self.agent, Instant::now());
+                let _ = self.sig_out_tx.send(offer);
+            }
         }
         self.fast.update(&self.agent, &self.sockets);
     }
@@ -349,6 +366,7 @@ fn forward_event(
                 reason: reason.clone(),
             })
             .ok(),
+        Event::Recovery(r) => ev.send(PeerEvent::Recovery(r.clone())).ok(),
         _ => Some(()),
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct FastPath {
 struct FastCounters {
     sent: AtomicU64,
     received: AtomicU64,
+    /// `received` when the driver last looked ([`FastPaths::heard`]).
+    seen: AtomicU64,
 }
 
 /// The driver's side: publishes the fast path and keeps its byte counters per pair.
@@ -90,6 +92,21 @@ impl FastPaths {
         if changed {
             self.tx.send_replace(fast);
         }
+    }
+
+    /// The pairs that received data on the fast path since the last call: the agent
+    /// never saw it, and must not think them quiet (`Agent::handle_data_received`).
+    pub(crate) fn heard(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        let Ok(fast) = self.counters.lock() else {
+            return Vec::new();
+        };
+        fast.iter()
+            .filter(|(_, c)| {
+                let received = c.received.load(Ordering::Relaxed);
+                c.seen.swap(received, Ordering::Relaxed) != received
+            })
+            .map(|(pair, _)| *pair)
+            .collect()
     }
 
     /// Adds the bytes that took the fast path to the agent's pair stats.

@@ -35,11 +35,15 @@ impl Agent {
             }
             return;
         }
-        if self
+        if let Some(i) = self
             .locals
             .iter()
-            .any(|l| l.base == addr && l.candidate.kind == CandidateKind::Host)
+            .position(|l| l.base == addr && l.candidate.kind == CandidateKind::Host)
         {
+            // Back after `remove_host` (an interface up again): offered and paired again.
+            if self.locals.get(i).is_some_and(|l| l.gone) {
+                self.revive_host(now, i, addr);
+            }
             return;
         }
         self.add_host_candidate(now, addr, candidate::local_preference(addr.ip(), rank));
@@ -47,6 +51,58 @@ impl Agent {
         let local = self.locals.len() - 1;
         for remote in 0..self.remotes.len() {
             self.add_pair(local, remote);
+        }
+    }
+
+    /// The host address `addr` went away (an interface down, an address removed; the
+    /// runtime watches them): its host, server-reflexive and peer-reflexive candidates are
+    /// withdrawn, its pairs fail and its transactions stop. If data went through it,
+    /// recovery starts at once instead of waiting for the path to go quiet
+    /// ([`Event::Recovery`]). [`Agent::add_host`] with the same address brings it back.
+    /// (Trickle ICE has no message to withdraw a candidate, RFC 8838; the peer's pairs
+    /// to it fail on their own.)
+    pub fn remove_host(&mut self, now: Instant, addr: SocketAddr) {
+        self.clock = now;
+        let mut any = false;
+        for l in self
+            .locals
+            .iter_mut()
+            .filter(|l| l.base == addr && l.candidate.kind != CandidateKind::Relayed)
+        {
+            l.gone = true;
+            any = true;
+        }
+        if !any {
+            return;
+        }
+        tracing::info!(%addr, "local address gone");
+        self.transactions.retain(|o| o.source != addr);
+        self.checklist.fail_base(addr);
+        let selected_here = self
+            .selected
+            .and_then(|id| self.checklist.get(id))
+            .is_some_and(|p| p.base == addr);
+        if selected_here {
+            self.recover_now(now);
+        }
+    }
+
+    /// `add_host` for an address that was removed: the same candidates again.
+    fn revive_host(&mut self, now: Instant, index: usize, addr: SocketAddr) {
+        for l in self.locals.iter_mut().filter(|l| l.base == addr) {
+            l.gone = false;
+        }
+        if let Some(c) = self.locals.get(index).map(|l| l.candidate.clone()) {
+            self.events.push_back(Event::LocalCandidate(c));
+        }
+        let servers = self.config.stun_servers.clone();
+        for server in servers.iter().filter(|s| s.is_ipv4() == addr.is_ipv4()) {
+            self.gather_from(now, addr, *server);
+        }
+        for remote in 0..self.remotes.len() {
+            if let Some(id) = self.add_pair(index, remote) {
+                self.checklist.trigger(now, id);
+            }
         }
     }
 
@@ -71,11 +127,15 @@ impl Agent {
     pub(super) fn push_local(&mut self, candidate: Candidate, base: SocketAddr) {
         self.events
             .push_back(Event::LocalCandidate(candidate.clone()));
-        self.locals.push(Local { candidate, base });
+        self.locals.push(Local {
+            candidate,
+            base,
+            gone: false,
+        });
     }
 
     /// RFC 8445 §5.1.1.2: a Binding request from `base` to STUN server `server`.
-    fn gather_from(&mut self, now: Instant, base: SocketAddr, server: SocketAddr) {
+    pub(super) fn gather_from(&mut self, now: Instant, base: SocketAddr, server: SocketAddr) {
         let tid = TransactionId(self.rng.gen());
         let mut buf = [0u8; 64];
         let Ok(bytes) =
@@ -243,7 +303,8 @@ impl Agent {
     /// §6.1.2.4), with its priority (§6.1.2.3).
     pub(super) fn add_pair(&mut self, local: usize, remote: usize) -> Option<PairId> {
         let l = self.locals.get(local)?;
-        if l.candidate.kind == CandidateKind::ServerReflexive
+        if l.gone
+            || l.candidate.kind == CandidateKind::ServerReflexive
             || l.candidate.kind == CandidateKind::PeerReflexive
         {
             return None;

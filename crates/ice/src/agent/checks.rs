@@ -24,6 +24,7 @@ use crate::checklist::{PairId, PairState};
 use crate::config::Role;
 use crate::consent::Consent;
 use crate::event::{ConnectionState, Event};
+use crate::liveness::Liveness;
 use crate::transactions::{Outstanding, Purpose};
 
 /// Whether `msg` carries a comprehension-required attribute floe does not know
@@ -81,7 +82,23 @@ impl Agent {
             return None;
         };
         pair.stats.bytes_received += bytes.len() as u64;
+        pair.last_heard = Some(now);
         Some(bytes)
+    }
+
+    /// Application data from `remote` on local `local` reached the application without
+    /// passing through [`Agent::handle_receive`] (a runtime's fast path that hands the
+    /// selected pair's datagrams straight over): the pair counts as heard, so liveness
+    /// checks stay quiet while data flows. Only for a pair that vouches for `remote`.
+    pub fn handle_data_received(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.clock = now;
+        if let Some(p) = self.checklist.iter_mut().find(|p| {
+            p.base == local
+                && p.remote_addr == remote
+                && (p.state == PairState::Succeeded || p.received_request)
+        }) {
+            p.last_heard = Some(now);
+        }
     }
 
     /// A Binding request (RFC 8445 §7.3): authenticated, answered, and then a role
@@ -139,15 +156,19 @@ impl Agent {
         }
         self.respond(local, remote, msg, None);
         // After pruning, a check on a forgotten pair is answered (the peer's consent works
-        // on any pair) but only a nomination brings the pair back.
+        // on any pair) but only a nomination brings the pair back, or a source address
+        // never seen: the peer's NAT rebound (or it moved), and the new pair is checked
+        // (RFC 8445 §7.3.1.3) so that recovery can move the call there.
         if self.checklist.is_pruned()
             && !msg.has(AttrType::USE_CANDIDATE)
             && self.checklist.find(local, remote).is_none()
+            && self.remotes.iter().any(|r| r.addr() == Some(remote))
         {
             return;
         }
         let Some(local_index) = self.locals.iter().position(|l| {
             l.base == local
+                && !l.gone
                 && matches!(
                     l.candidate.kind,
                     CandidateKind::Host | CandidateKind::Relayed
@@ -185,6 +206,9 @@ impl Agent {
             return;
         };
         p.received_request = true;
+        let echo =
+            p.state == PairState::Succeeded && !Liveness::is_live(now, p.last_heard, &self.config);
+        p.last_heard = Some(now);
         p.stats.requests_received += 1;
         p.stats.responses_sent += 1;
         if self.config.lite {
@@ -193,6 +217,8 @@ impl Agent {
             p.state = PairState::Succeeded;
             if self.selected == Some(id) {
                 self.consent.refreshed(now);
+            } else {
+                self.lite_follow(now, id);
             }
         }
         if use_candidate && self.role == Role::Controlled {
@@ -206,6 +232,12 @@ impl Agent {
         if !self.config.lite {
             if let Some(tid) = self.checklist.trigger(now, id) {
                 self.transactions.cancel(&tid, id);
+            }
+            // Recovering, and the peer's check came on a working pair that had gone quiet:
+            // check it back at once (a succeeded pair gets no triggered check, §7.3.1.4), so
+            // that the peer hears this side on it too. Once per quiet spell.
+            if echo && self.liveness.is_recovering() {
+                self.send_consent(now, id);
             }
         }
         self.update_selection(now);
@@ -321,6 +353,7 @@ impl Agent {
                     self.consent.refreshed(now);
                     if let Some(pair) = self.checklist.get_mut(p) {
                         pair.last_response = Some(now);
+                        pair.last_heard = Some(now);
                         if let Some(rtt) = rtt {
                             pair.sample_rtt(rtt);
                         }
@@ -370,6 +403,7 @@ impl Agent {
         pair.state = PairState::Succeeded;
         pair.stats.responses_received += 1;
         pair.last_response = Some(now);
+        pair.last_heard = Some(now);
         if let Some(rtt) = rtt {
             pair.sample_rtt(rtt);
         }
@@ -390,7 +424,11 @@ impl Agent {
                 && self.locals.len() < 64
             {
                 let c = Candidate::new(CandidateKind::PeerReflexive, mapped.0, base, None, 0);
-                self.locals.push(Local { candidate: c, base });
+                self.locals.push(Local {
+                    candidate: c,
+                    base,
+                    gone: false,
+                });
             }
         }
         self.checklist.unfreeze(&foundation);

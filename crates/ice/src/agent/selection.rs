@@ -28,6 +28,9 @@ impl Agent {
             return;
         };
         self.selected = Some(id);
+        if let Some(p) = self.checklist.get_mut(id) {
+            p.last_heard.get_or_insert(now);
+        }
         // Consent is per pair (RFC 7675 §5.1): the new pair's latest response counts.
         self.consent.refreshed(
             self.checklist
@@ -80,7 +83,9 @@ impl Agent {
     /// else relayed); the controlling side nominates once the choice is settled
     /// (`Policy::choice`), and renominates a clearly better pair (`Policy::better_than`).
     pub(super) fn update_selection(&mut self, now: Instant) {
-        if self.nominations.nominated.is_none() {
+        self.recovery_progress(now);
+        // While recovering, the ladder (`recovery`) chooses: only live pairs count.
+        if self.nominations.nominated.is_none() && !self.liveness.is_recovering() {
             if let Some(best) = self.policy().best_usable() {
                 if self.selected != Some(best) {
                     self.select(now, best);
@@ -99,6 +104,7 @@ impl Agent {
                         .choice(now, self.nominations.first_direct_success)
                 })
                 .flatten(),
+            Some(_) if self.liveness.is_recovering() => None,
             Some(nominated) => {
                 let better = self
                     .renominate

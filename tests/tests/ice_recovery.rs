@@ -1,0 +1,477 @@
+//! Calls that survive the network changing under them (the recovery ladder): a NAT that
+//! rebinds every mapping, a NAT that reboots onto a new address, the selected interface
+//! going down while a second one stays up, a host moving to another NAT. Data streams
+//! both ways every 20 ms of virtual time; after the change, each direction must deliver
+//! data sent after the change within 2 s, with no application call beyond what a runtime
+//! does on its own (trickling new local candidates, telling the agent about addresses).
+//! The times are printed and recorded in docs/nat-matrix.md.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use floe_ice::{AgentConfig, CandidateKind, ConnectionState, Event, Recovery, Role};
+use floe_netsim::{NatConfig, NetId, NodeId, PortAssignment, Simulator};
+use floe_sim::world::{add_agent, gathered, TwoHomes, AGENT_PORT, SERVER};
+use floe_tests::ice_nodes::{exchange_candidates, run_until_connected, AgentNode};
+
+const TURN_USER: &str = "ice";
+const TURN_PASSWORD: &str = "relay-password";
+const TICK: Duration = Duration::from_millis(20);
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn config() -> AgentConfig {
+    let mut c = AgentConfig::default();
+    c.stun_servers = vec![SERVER];
+    c
+}
+
+/// A call between `a` and `b`: each sends a datagram holding its send time (ms since
+/// the simulation began) every tick; `seen` is how many local candidates each side had
+/// trickled, for [`Call::trickle`].
+struct Call {
+    sim: Simulator,
+    a: NodeId,
+    b: NodeId,
+    start: Instant,
+    seen: [usize; 2],
+}
+
+impl Call {
+    fn connect(mut sim: Simulator, a: NodeId, b: NodeId) -> Call {
+        assert!(gathered(&mut sim, &[a, b], Duration::from_secs(5)));
+        exchange_candidates(&mut sim, a, b);
+        assert!(
+            run_until_connected(&mut sim, a, b, Duration::from_secs(5)),
+            "seed {}: not connected",
+            sim.seed()
+        );
+        let start = sim.now().checked_sub(sim.elapsed()).unwrap();
+        let mut call = Call {
+            sim,
+            a,
+            b,
+            start,
+            seen: [0, 0],
+        };
+        call.seen = [
+            call.candidate_events(a).len(),
+            call.candidate_events(b).len(),
+        ];
+        call.stream(Duration::from_secs(2), false);
+        call
+    }
+
+    fn candidate_events(&self, id: NodeId) -> Vec<floe_ice::Candidate> {
+        self.sim
+            .node::<AgentNode>(id)
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::LocalCandidate(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What a runtime's trickle does: new local candidates go to the peer.
+    fn trickle(&mut self) {
+        for (i, (from, to)) in [(self.a, self.b), (self.b, self.a)].into_iter().enumerate() {
+            let all = self.candidate_events(from);
+            let new: Vec<_> = all.iter().skip(self.seen[i]).cloned().collect();
+            self.seen[i] = all.len();
+            self.sim.with_node(to, |n: &mut AgentNode, now| {
+                n.set_now(now);
+                for c in new {
+                    n.agent.add_remote_candidate(now, c);
+                }
+            });
+        }
+    }
+
+    /// Streams both ways for `duration`, trickling new candidates if asked.
+    fn stream(&mut self, duration: Duration, trickle: bool) {
+        let end = self.sim.now() + duration;
+        while self.sim.now() < end {
+            let stamp = (self.sim.now() - self.start).as_millis() as u64;
+            for id in [self.a, self.b] {
+                self.sim.with_node(id, |n: &mut AgentNode, now| {
+                    n.set_now(now);
+                    n.send(&stamp.to_be_bytes());
+                });
+            }
+            self.sim.run_for(TICK);
+            if trickle {
+                self.trickle();
+            }
+        }
+    }
+
+    /// How long after `cut` node `id` first received data sent at or after `cut`.
+    fn resumed(&self, id: NodeId, cut: Instant) -> Option<Duration> {
+        let cut_ms = (cut - self.start).as_millis() as u64;
+        self.sim
+            .node::<AgentNode>(id)
+            .received
+            .iter()
+            .find(|(_, _, d)| {
+                d.len() == 8 && u64::from_be_bytes(d[..8].try_into().unwrap()) >= cut_ms
+            })
+            .map(|(t, _, _)| *t - cut)
+    }
+
+    /// Streams for 5 s after the change at `cut`; asserts both directions resumed within
+    /// 2 s and returns the slower one.
+    fn assert_recovers(&mut self, case: &str, cut: Instant, trickle: bool) -> Duration {
+        self.stream(Duration::from_secs(5), trickle);
+        let seed = self.sim.seed();
+        let (to_b, to_a) = (self.resumed(self.b, cut), self.resumed(self.a, cut));
+        let events = |id| {
+            self.sim
+                .node::<AgentNode>(id)
+                .events
+                .iter()
+                .filter(|(t, e)| {
+                    *t >= cut
+                        && matches!(
+                            e,
+                            Event::Recovery(_) | Event::ConnectionState(_) | Event::SelectedPair(_)
+                        )
+                })
+                .map(|(t, e)| format!("{:?} {e:?}", *t - cut))
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        };
+        let (ea, eb) = (events(self.a), events(self.b));
+        println!("{case}: a->b resumed after {to_b:?}, b->a after {to_a:?} (seed {seed})");
+        let worst = match (to_b, to_a) {
+            (Some(x), Some(y)) => x.max(y),
+            _ => panic!("{case}, seed {seed}: data did not resume (a->b {to_b:?}, b->a {to_a:?})\nA:\n  {ea}\nB:\n  {eb}"),
+        };
+        assert!(
+            worst <= Duration::from_secs(2),
+            "{case}, seed {seed}: resumed after {worst:?}\nA:\n  {ea}\nB:\n  {eb}"
+        );
+        for id in [self.a, self.b] {
+            let state = self.sim.node::<AgentNode>(id).agent.connection_state();
+            assert!(
+                matches!(
+                    state,
+                    ConnectionState::Connected | ConnectionState::Completed
+                ),
+                "{case}, seed {seed}: {state:?}"
+            );
+        }
+        worst
+    }
+
+    fn recovery_events(&self, id: NodeId) -> Vec<Recovery> {
+        self.sim
+            .node::<AgentNode>(id)
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Recovery(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn homes(seed: u64, a: NatConfig, b: NatConfig) -> TwoHomes {
+    TwoHomes::new(seed, TURN_USER, TURN_PASSWORD, a, b)
+}
+
+fn random_ports(nat: NatConfig) -> NatConfig {
+    nat.with_port_assignment(PortAssignment::Random)
+}
+
+#[test]
+fn a_nat_that_rebinds_every_mapping_mid_stream_is_followed_without_signalling() {
+    let TwoHomes {
+        mut sim,
+        nat_a,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        31,
+        random_ports(NatConfig::port_restricted_cone()),
+        NatConfig::restricted_cone(),
+    );
+    let a = add_agent(
+        &mut sim,
+        lan_a,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlling,
+        1,
+    );
+    let b = add_agent(
+        &mut sim,
+        lan_b,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlled,
+        2,
+    );
+    let mut call = Call::connect(sim, a, b);
+    let before = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
+    // conntrack -F with --random-fully: every mapping is gone, new ones get new ports.
+    let cut = call.sim.now();
+    call.sim.reboot_nat(nat_a, None);
+    call.assert_recovers("NAT rebinding", cut, false);
+    let after = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
+    assert_eq!(after.remote.ip(), before.remote.ip());
+    assert_ne!(after.remote, before.remote, "B follows A's new mapping");
+    assert_eq!(after.remote_kind, CandidateKind::PeerReflexive);
+    assert!(!call.recovery_events(b).contains(&Recovery::RestartNeeded));
+}
+
+#[test]
+fn a_rebinding_between_port_restricted_nats_recovers_with_the_new_candidate_trickled() {
+    let TwoHomes {
+        mut sim,
+        nat_a,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        32,
+        random_ports(NatConfig::port_restricted_cone()),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = add_agent(
+        &mut sim,
+        lan_a,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlling,
+        3,
+    );
+    let b = add_agent(
+        &mut sim,
+        lan_b,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlled,
+        4,
+    );
+    let mut call = Call::connect(sim, a, b);
+    let cut = call.sim.now();
+    call.sim.reboot_nat(nat_a, None);
+    call.assert_recovers("NAT rebinding, port-restricted peer", cut, true);
+    assert!(call
+        .recovery_events(a)
+        .iter()
+        .any(|r| matches!(r, Recovery::Checking { .. })));
+}
+
+#[test]
+fn a_nat_reboot_onto_a_new_address_recovers_with_the_new_candidate_trickled() {
+    let TwoHomes {
+        mut sim,
+        nat_a,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        33,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = add_agent(
+        &mut sim,
+        lan_a,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlling,
+        5,
+    );
+    let b = add_agent(
+        &mut sim,
+        lan_b,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlled,
+        6,
+    );
+    let mut call = Call::connect(sim, a, b);
+    let cut = call.sim.now();
+    call.sim.reboot_nat(nat_a, Some(ip("203.0.113.9")));
+    call.assert_recovers("NAT reboot, new address", cut, true);
+    let s = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
+    assert_eq!(s.remote.ip(), ip("203.0.113.9"));
+}
+
+/// A second home network for A (a phone's cellular side, say).
+fn second_network(sim: &mut Simulator) -> NetId {
+    let internet = sim.internet();
+    sim.add_nat(
+        internet,
+        ip("203.0.113.7"),
+        NatConfig::port_restricted_cone(),
+    )
+    .1
+}
+
+#[test]
+fn the_selected_interface_going_down_moves_the_call_to_the_second_one() {
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        34,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    let cellular = second_network(&mut sim);
+    let a = add_agent(
+        &mut sim,
+        lan_a,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlling,
+        7,
+    );
+    let second = sim.add_interface(a, cellular, ip("10.20.0.2"));
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        n.agent
+            .add_host(now, SocketAddr::new(ip("10.20.0.2"), AGENT_PORT), 1);
+    });
+    let b = add_agent(
+        &mut sim,
+        lan_b,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlled,
+        8,
+    );
+    let mut call = Call::connect(sim, a, b);
+    let before = call.sim.node::<AgentNode>(a).agent.selected_pair().unwrap();
+    let iface = usize::from(before.local.ip() != ip("192.168.1.2"));
+    let cut = call.sim.now();
+    // The interface goes down; the runtime's address watcher tells the agent.
+    call.sim
+        .set_interface_up(a, if iface == 0 { 0 } else { second }, false);
+    call.sim.with_node(a, |n: &mut AgentNode, now| {
+        n.set_now(now);
+        n.agent.remove_host(now, before.local);
+    });
+    call.assert_recovers("interface down, second up", cut, true);
+    let after = call.sim.node::<AgentNode>(a).agent.selected_pair().unwrap();
+    assert_ne!(after.local, before.local);
+    assert!(!call
+        .sim
+        .node::<AgentNode>(a)
+        .agent
+        .local_candidates()
+        .any(|c| c.addr() == Some(before.local)));
+}
+
+#[test]
+fn a_host_moving_to_another_nat_mid_stream_keeps_the_call() {
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        35,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    let cellular = second_network(&mut sim);
+    let a = add_agent(
+        &mut sim,
+        lan_a,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlling,
+        9,
+    );
+    let b = add_agent(
+        &mut sim,
+        lan_b,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlled,
+        10,
+    );
+    let mut call = Call::connect(sim, a, b);
+    let cut = call.sim.now();
+    // Wi-Fi to cellular: the interface moves and gets a new address; the runtime's
+    // address watcher withdraws the old one and registers the new one.
+    call.sim.move_interface(a, 0, cellular, ip("10.20.0.2"));
+    call.sim.with_node(a, |n: &mut AgentNode, now| {
+        n.set_now(now);
+        n.agent
+            .remove_host(now, SocketAddr::new(ip("192.168.1.2"), AGENT_PORT));
+        n.agent
+            .add_host(now, SocketAddr::new(ip("10.20.0.2"), AGENT_PORT), 0);
+    });
+    call.assert_recovers("host moves to another NAT", cut, true);
+    let s = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
+    assert_eq!(s.remote.ip(), ip("203.0.113.7"));
+}
+
+#[test]
+fn a_lost_path_with_nothing_to_move_to_asks_for_a_restart_and_consent_still_fails_it() {
+    let TwoHomes {
+        mut sim,
+        nat_a,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        36,
+        NatConfig::port_restricted_cone(),
+        NatConfig::port_restricted_cone(),
+    );
+    let a = add_agent(
+        &mut sim,
+        lan_a,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlling,
+        11,
+    );
+    let b = add_agent(
+        &mut sim,
+        lan_b,
+        ip("192.168.1.2"),
+        config(),
+        Role::Controlled,
+        12,
+    );
+    let mut call = Call::connect(sim, a, b);
+    let cut = call.sim.now();
+    // A new address and no trickle: nothing can reach the other side.
+    call.sim.reboot_nat(nat_a, Some(ip("203.0.113.9")));
+    call.stream(Duration::from_secs(8), false);
+    let node = call.sim.node::<AgentNode>(a);
+    let at = |want: &dyn Fn(&Event) -> bool| {
+        node.events
+            .iter()
+            .find(|(t, e)| *t >= cut && want(e))
+            .map(|(t, _)| *t - cut)
+    };
+    let disconnected =
+        at(&|e| *e == Event::ConnectionState(ConnectionState::Disconnected)).expect("disconnected");
+    assert!(
+        disconnected <= Duration::from_millis(1100),
+        "{disconnected:?}"
+    );
+    let restart = at(&|e| *e == Event::Recovery(Recovery::RestartNeeded)).expect("restart asked");
+    assert!(restart <= Duration::from_millis(6200), "{restart:?}");
+    assert_eq!(node.agent.connection_state(), ConnectionState::Disconnected);
+    call.sim.run_for(Duration::from_secs(30));
+    assert_eq!(
+        call.sim.node::<AgentNode>(a).agent.connection_state(),
+        ConnectionState::Failed
+    );
+}
