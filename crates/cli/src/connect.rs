@@ -70,6 +70,10 @@ pub struct ConnectArgs {
     /// After stdin ends, keep printing what arrives for this many seconds, then exit.
     #[arg(long, default_value_t = 2.0)]
     pub linger: f64,
+    /// Give up (exit 1) this many seconds after the peer last answered, when recovery
+    /// and an ICE restart could not bring the path back (RFC 7675 consent expiry).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub consent_timeout: f64,
 }
 
 fn kind(p: &SelectedPair) -> &'static str {
@@ -230,7 +234,11 @@ pub fn run(args: &ConnectArgs) -> u8 {
             return 1;
         }
     };
-    rt.block_on(connect(args))
+    let status = rt.block_on(connect(args));
+    // tokio's stdin reads on a blocking thread that cannot be cancelled: waiting for it
+    // would keep the process alive (after "connection lost") until the next line or EOF.
+    rt.shutdown_background();
+    status
 }
 
 /// Parses `--port-range LOW-HIGH`: two ports, LOW ≥ 1 and LOW ≤ HIGH.
@@ -275,6 +283,11 @@ async fn connect(args: &ConnectArgs) -> u8 {
         });
     }
     config.agent.relay_only = args.relay_only;
+    if !(args.consent_timeout.is_finite() && args.consent_timeout >= 1.0) {
+        eprintln!("floe connect: --consent-timeout must be at least 1 second");
+        return 2;
+    }
+    config.agent.consent_timeout = Duration::from_secs_f64(args.consent_timeout);
     // Offer renomination (ice_options): used only when the other side offers it too, so
     // two floe peers keep moving to the fastest path; other agents get RFC 8445 behaviour.
     config.agent.renomination = true;

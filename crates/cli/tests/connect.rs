@@ -16,7 +16,19 @@ fn free_tcp_port() -> u16 {
 }
 
 fn spawn(args: &[&str], input: &str) -> std::process::Child {
-    let mut child = Command::new(FLOE)
+    let mut child = spawn_open(args);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child
+}
+
+/// `floe connect` on loopback with `--json`, its stdin left open.
+fn spawn_open(args: &[&str]) -> std::process::Child {
+    Command::new(FLOE)
         .arg("connect")
         .args(args)
         .args([
@@ -32,14 +44,7 @@ fn spawn(args: &[&str], input: &str) -> std::process::Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
         .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child
 }
 
 fn check(out: &std::process::Output, expect: &str) {
@@ -95,9 +100,9 @@ fn two_processes_exchange_lines_over_tcp_signalling() {
     );
 }
 
-#[test]
-fn two_processes_exchange_lines_over_named_pipes() {
-    let dir = std::env::temp_dir().join(format!("floe-connect-{}", std::process::id()));
+/// Two named pipes in a fresh directory, and the `--signal files:IN,OUT` of each side.
+fn pipes(name: &str) -> (std::path::PathBuf, String, String) {
+    let dir = std::env::temp_dir().join(format!("floe-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (ab, ba) = (dir.join("a-to-b"), dir.join("b-to-a"));
     for p in [&ab, &ba] {
@@ -106,8 +111,91 @@ fn two_processes_exchange_lines_over_named_pipes() {
     let files = |input: &std::path::Path, output: &std::path::Path| {
         format!("files:{},{}", input.display(), output.display())
     };
-    let a = spawn(&["--offer", "--signal", &files(&ba, &ab)], "ping\n");
-    let b = spawn(&["--answer", "--signal", &files(&ab, &ba)], "pong\n");
+    let (a, b) = (files(&ba, &ab), files(&ab, &ba));
+    (dir, a, b)
+}
+
+/// The peer vanishes mid-call while stdin stays open: `floe connect` reports the loss and
+/// exits 1 within the consent timeout (recovery first tries, and fails), instead of
+/// staying alive in its stdin read.
+#[test]
+fn a_vanished_peer_ends_the_process_with_status_1_while_stdin_stays_open() {
+    let (dir, sig_a, sig_b) = pipes("vanish");
+    let args = |role: &'static str, sig: &str| {
+        vec![
+            role.to_string(),
+            "--signal".into(),
+            sig.to_string(),
+            "--consent-timeout".into(),
+            "3".into(),
+        ]
+    };
+    let (aa, ab) = (args("--offer", &sig_a), args("--answer", &sig_b));
+    let mut a = spawn_open(&aa.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut b = spawn_open(&ab.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = std::io::BufReader::new(a.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr) {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let wait = |lines: &mut Vec<String>, what: &str, limit: std::time::Duration| {
+        let end = std::time::Instant::now() + limit;
+        while !lines.iter().any(|l| l.contains(what)) {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => lines.push(l),
+                Err(e) => panic!("no {what:?} within {limit:?} ({e}): {lines:#?}"),
+            }
+        }
+    };
+    wait(
+        &mut lines,
+        r#""event":"selected""#,
+        std::time::Duration::from_secs(10),
+    );
+    b.kill().unwrap();
+    let _ = b.wait();
+    let killed = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = a.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(10),
+            "still running 10 s after the peer vanished: {lines:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let took = killed.elapsed();
+    wait(
+        &mut lines,
+        "connection lost",
+        std::time::Duration::from_secs(2),
+    );
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "exited after {took:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(r#""event":"recovery""#) && l.contains(r#""step":"started""#)),
+        "recovery was tried: {lines:#?}"
+    );
+    drop(a.stdin.take());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn two_processes_exchange_lines_over_named_pipes() {
+    let (dir, sig_a, sig_b) = pipes("connect");
+    let a = spawn(&["--offer", "--signal", &sig_a], "ping\n");
+    let b = spawn(&["--answer", "--signal", &sig_b], "pong\n");
     check(&a.wait_with_output().unwrap(), "pong");
     check(&b.wait_with_output().unwrap(), "ping");
     let _ = std::fs::remove_dir_all(dir);
@@ -143,23 +231,15 @@ fn usage_and_signalling_errors_are_one_clear_line() {
 
 #[test]
 fn port_range_puts_both_ends_of_the_path_in_the_range() {
-    let dir = std::env::temp_dir().join(format!("floe-connect-range-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (ab, ba) = (dir.join("a-to-b"), dir.join("b-to-a"));
-    for p in [&ab, &ba] {
-        assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
-    }
-    let files = |input: &std::path::Path, output: &std::path::Path| {
-        format!("files:{},{}", input.display(), output.display())
-    };
+    let (dir, sig_a, sig_b) = pipes("connect-range");
     // Above the Linux ephemeral range: no other test's socket lands there.
     let range = ["--port-range", "61400-61420"];
     let a = spawn(
-        &[&["--offer", "--signal", &files(&ba, &ab)][..], &range].concat(),
+        &[&["--offer", "--signal", &sig_a][..], &range].concat(),
         "ping\n",
     );
     let b = spawn(
-        &[&["--answer", "--signal", &files(&ab, &ba)][..], &range].concat(),
+        &[&["--answer", "--signal", &sig_b][..], &range].concat(),
         "pong\n",
     );
     for (out, expect) in [

@@ -86,6 +86,9 @@ pub struct Agent {
     nominations: Nominations,
     consent: Consent,
     liveness: Liveness,
+    /// A restart during recovery must connect by then (when consent would have expired),
+    /// or the connection fails: a peer that vanished never answers the restart.
+    reconnect_by: Option<Instant>,
     gathering: Gathering,
     connection_state: ConnectionState,
     transmits: VecDeque<Transmit>,
@@ -126,6 +129,7 @@ impl Agent {
             nominations: Nominations::default(),
             consent: Consent::default(),
             liveness: Liveness::default(),
+            reconnect_by: None,
             gathering: Gathering::default(),
             connection_state: ConnectionState::New,
             transmits: VecDeque::new(),
@@ -367,6 +371,17 @@ impl Agent {
         self.update_selection(now);
         self.liveness_timeout(now);
         self.consent_timeout(now);
+        if let Some(by) = self.reconnect_by {
+            if matches!(
+                self.connection_state,
+                ConnectionState::Connected | ConnectionState::Completed
+            ) {
+                self.reconnect_by = None;
+            } else if now >= by {
+                self.reconnect_by = None;
+                self.set_state(ConnectionState::Failed);
+            }
+        }
         if self.selected.is_none()
             && self
                 .checklist
@@ -431,6 +446,7 @@ impl Agent {
             failed,
             consent,
             self.liveness_poll_timeout(),
+            self.reconnect_by,
             self.gathering.poll_timeout(),
         ]
         .into_iter()
@@ -455,7 +471,10 @@ impl Agent {
     /// peer, which restarts too. Data cannot be sent until a new pair is selected.
     ///
     /// The session's parts start afresh: a new checklist, transactions, nomination and
-    /// consent state, and gathering (with the same STUN and TURN servers).
+    /// consent state, and gathering (with the same STUN and TURN servers). A restart while
+    /// recovering (after [`Recovery::RestartNeeded`](crate::Recovery::RestartNeeded)) must
+    /// connect before consent on the lost path would have expired, or the connection is
+    /// `Failed` then: a peer that vanished never answers it.
     pub fn restart(&mut self, now: Instant) {
         self.local_credentials = Credentials::random(&mut self.rng);
         self.local_key = IntegrityKey::from_key_bytes(self.local_credentials.pwd.as_bytes());
@@ -468,6 +487,11 @@ impl Agent {
         self.transactions = Transactions::default();
         self.selected = None;
         self.nominations = Nominations::default();
+        self.reconnect_by = if self.liveness.is_recovering() {
+            self.consent.expires_at(&self.config)
+        } else {
+            None
+        };
         self.consent = Consent::default();
         self.liveness = Liveness::default();
         let hosts: Vec<(SocketAddr, u16)> = self

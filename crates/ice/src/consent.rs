@@ -71,6 +71,11 @@ impl Consent {
             .is_some_and(|t| now.saturating_duration_since(t) >= config.consent_timeout)
     }
 
+    /// When consent expires (or expired), if consent was ever shown.
+    pub(crate) fn expires_at(&self, config: &AgentConfig) -> Option<Instant> {
+        self.last.map(|t| t + config.consent_timeout)
+    }
+
     /// Consent expired: no more consent checks.
     pub(crate) fn stop(&mut self) {
         self.next_at = None;
