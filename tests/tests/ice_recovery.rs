@@ -3,14 +3,17 @@
 //! going down while a second one stays up, a host moving to another NAT. Data streams
 //! both ways every 20 ms of virtual time; after the change, each direction must deliver
 //! data sent after the change within 2 s, with no application call beyond what a runtime
-//! does on its own (trickling new local candidates, telling the agent about addresses).
+//! does on its own (telling the agent about addresses, and signalling the ICE restart an
+//! agent asks for when a new address can reach the peer no other way, as floe-peer does).
 //! The times are printed and recorded in docs/nat-matrix.md.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use floe_ice::{AgentConfig, CandidateKind, ConnectionState, Event, Recovery, Role};
-use floe_netsim::{NatConfig, NetId, NodeId, PortAssignment, Simulator};
+use floe_ice::{
+    Agent, AgentConfig, CandidateKind, ConnectionState, Event, GatheringState, Recovery, Role,
+};
+use floe_netsim::{LinkConfig, NatConfig, NetId, NodeId, PortAssignment, Simulator};
 use floe_sim::world::{add_agent, gathered, TwoHomes, AGENT_PORT, SERVER};
 use floe_tests::ice_nodes::{exchange_candidates, run_until_connected, AgentNode};
 
@@ -29,14 +32,17 @@ fn config() -> AgentConfig {
 }
 
 /// A call between `a` and `b`: each sends a datagram holding its send time (ms since
-/// the simulation began) every tick; `seen` is how many local candidates each side had
-/// trickled, for [`Call::trickle`].
+/// the simulation began) every tick. `restarts` counts the ICE restarts signalled.
 struct Call {
     sim: Simulator,
     a: NodeId,
     b: NodeId,
     start: Instant,
-    seen: [usize; 2],
+    restarts: usize,
+    /// A restart is under way: exchange the new candidates once both have gathered.
+    restarting: bool,
+    /// Whether the signalling channel works (restarts are signalled).
+    signalling: bool,
 }
 
 impl Call {
@@ -54,45 +60,47 @@ impl Call {
             a,
             b,
             start,
-            seen: [0, 0],
+            restarts: 0,
+            restarting: false,
+            signalling: true,
         };
-        call.seen = [
-            call.candidate_events(a).len(),
-            call.candidate_events(b).len(),
-        ];
-        call.stream(Duration::from_secs(2), false);
+        call.stream(Duration::from_secs(2));
         call
     }
 
-    fn candidate_events(&self, id: NodeId) -> Vec<floe_ice::Candidate> {
-        self.sim
-            .node::<AgentNode>(id)
-            .events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::LocalCandidate(c) => Some(c.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// What a runtime's trickle does: new local candidates go to the peer.
-    fn trickle(&mut self) {
-        for (i, (from, to)) in [(self.a, self.b), (self.b, self.a)].into_iter().enumerate() {
-            let all = self.candidate_events(from);
-            let new: Vec<_> = all.iter().skip(self.seen[i]).cloned().collect();
-            self.seen[i] = all.len();
-            self.sim.with_node(to, |n: &mut AgentNode, now| {
-                n.set_now(now);
-                for c in new {
-                    n.agent.add_remote_candidate(now, c);
-                }
-            });
+    /// What floe-peer's signalling does: when an agent asks for an ICE restart
+    /// ([`Recovery::RestartNeeded`]), it restarts and offers new credentials and
+    /// candidates; the peer restarts too and answers (RFC 8445 §9).
+    fn signal_restarts(&mut self) {
+        let asked = [self.a, self.b].into_iter().any(|id| {
+            let events = &self.sim.node::<AgentNode>(id).events;
+            events
+                .iter()
+                .filter(|(_, e)| *e == Event::Recovery(Recovery::RestartNeeded))
+                .count()
+                > self.restarts
+        });
+        if asked && !self.restarting && self.signalling {
+            self.restarts += 1;
+            self.restarting = true;
+            for id in [self.a, self.b] {
+                self.sim.with_node(id, |n: &mut AgentNode, now| {
+                    n.set_now(now);
+                    n.agent.restart(now);
+                });
+            }
+        }
+        let gathered = [self.a, self.b].into_iter().all(|id| {
+            self.sim.node::<AgentNode>(id).agent.gathering_state() == GatheringState::Complete
+        });
+        if self.restarting && gathered {
+            self.restarting = false;
+            exchange_candidates(&mut self.sim, self.a, self.b);
         }
     }
 
-    /// Streams both ways for `duration`, trickling new candidates if asked.
-    fn stream(&mut self, duration: Duration, trickle: bool) {
+    /// Streams both ways for `duration`, signalling restarts as they are asked for.
+    fn stream(&mut self, duration: Duration) {
         let end = self.sim.now() + duration;
         while self.sim.now() < end {
             let stamp = (self.sim.now() - self.start).as_millis() as u64;
@@ -103,9 +111,7 @@ impl Call {
                 });
             }
             self.sim.run_for(TICK);
-            if trickle {
-                self.trickle();
-            }
+            self.signal_restarts();
         }
     }
 
@@ -124,8 +130,8 @@ impl Call {
 
     /// Streams for 5 s after the change at `cut`; asserts both directions resumed within
     /// 2 s and returns the slower one.
-    fn assert_recovers(&mut self, case: &str, cut: Instant, trickle: bool) -> Duration {
-        self.stream(Duration::from_secs(5), trickle);
+    fn assert_recovers(&mut self, case: &str, cut: Instant) -> Duration {
+        self.stream(Duration::from_secs(5));
         let seed = self.sim.seed();
         let (to_b, to_a) = (self.resumed(self.b, cut), self.resumed(self.a, cut));
         let events = |id| {
@@ -145,7 +151,10 @@ impl Call {
                 .join("\n  ")
         };
         let (ea, eb) = (events(self.a), events(self.b));
-        println!("{case}: a->b resumed after {to_b:?}, b->a after {to_a:?} (seed {seed})");
+        println!(
+            "{case}: a->b resumed after {to_b:?}, b->a after {to_a:?}, {} restart(s) (seed {seed})",
+            self.restarts
+        );
         let worst = match (to_b, to_a) {
             (Some(x), Some(y)) => x.max(y),
             _ => panic!("{case}, seed {seed}: data did not resume (a->b {to_b:?}, b->a {to_a:?})\nA:\n  {ea}\nB:\n  {eb}"),
@@ -222,7 +231,7 @@ fn a_nat_that_rebinds_every_mapping_mid_stream_is_followed_without_signalling() 
     // conntrack -F with --random-fully: every mapping is gone, new ones get new ports.
     let cut = call.sim.now();
     call.sim.reboot_nat(nat_a, None);
-    call.assert_recovers("NAT rebinding", cut, false);
+    call.assert_recovers("NAT rebinding", cut);
     let after = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
     assert_eq!(after.remote.ip(), before.remote.ip());
     assert_ne!(after.remote, before.remote, "B follows A's new mapping");
@@ -231,7 +240,7 @@ fn a_nat_that_rebinds_every_mapping_mid_stream_is_followed_without_signalling() 
 }
 
 #[test]
-fn a_rebinding_between_port_restricted_nats_recovers_with_the_new_candidate_trickled() {
+fn a_rebinding_between_port_restricted_nats_recovers() {
     let TwoHomes {
         mut sim,
         nat_a,
@@ -262,7 +271,7 @@ fn a_rebinding_between_port_restricted_nats_recovers_with_the_new_candidate_tric
     let mut call = Call::connect(sim, a, b);
     let cut = call.sim.now();
     call.sim.reboot_nat(nat_a, None);
-    call.assert_recovers("NAT rebinding, port-restricted peer", cut, true);
+    call.assert_recovers("NAT rebinding, port-restricted peer", cut);
     assert!(call
         .recovery_events(a)
         .iter()
@@ -270,7 +279,7 @@ fn a_rebinding_between_port_restricted_nats_recovers_with_the_new_candidate_tric
 }
 
 #[test]
-fn a_nat_reboot_onto_a_new_address_recovers_with_the_new_candidate_trickled() {
+fn a_nat_reboot_onto_a_new_address_recovers_through_an_ice_restart() {
     let TwoHomes {
         mut sim,
         nat_a,
@@ -301,7 +310,7 @@ fn a_nat_reboot_onto_a_new_address_recovers_with_the_new_candidate_trickled() {
     let mut call = Call::connect(sim, a, b);
     let cut = call.sim.now();
     call.sim.reboot_nat(nat_a, Some(ip("203.0.113.9")));
-    call.assert_recovers("NAT reboot, new address", cut, true);
+    call.assert_recovers("NAT reboot, new address", cut);
     let s = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
     assert_eq!(s.remote.ip(), ip("203.0.113.9"));
 }
@@ -362,7 +371,7 @@ fn the_selected_interface_going_down_moves_the_call_to_the_second_one() {
         n.set_now(now);
         n.agent.remove_host(now, before.local);
     });
-    call.assert_recovers("interface down, second up", cut, true);
+    call.assert_recovers("interface down, second up", cut);
     let after = call.sim.node::<AgentNode>(a).agent.selected_pair().unwrap();
     assert_ne!(after.local, before.local);
     assert!(!call
@@ -414,7 +423,7 @@ fn a_host_moving_to_another_nat_mid_stream_keeps_the_call() {
         n.agent
             .add_host(now, SocketAddr::new(ip("10.20.0.2"), AGENT_PORT), 0);
     });
-    call.assert_recovers("host moves to another NAT", cut, true);
+    call.assert_recovers("host moves to another NAT", cut);
     let s = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
     assert_eq!(s.remote.ip(), ip("203.0.113.7"));
 }
@@ -450,9 +459,10 @@ fn a_lost_path_with_nothing_to_move_to_asks_for_a_restart_and_fails_when_consent
     );
     let mut call = Call::connect(sim, a, b);
     let cut = call.sim.now();
-    // A new address and no trickle: nothing can reach the other side.
+    // A new address and no signalling: nothing can reach the other side.
+    call.signalling = false;
     call.sim.reboot_nat(nat_a, Some(ip("203.0.113.9")));
-    call.stream(Duration::from_secs(8), false);
+    call.stream(Duration::from_secs(8));
     let node = call.sim.node::<AgentNode>(a);
     let at = |want: &dyn Fn(&Event) -> bool| {
         node.events
@@ -486,4 +496,107 @@ fn a_lost_path_with_nothing_to_move_to_asks_for_a_restart_and_fails_when_consent
         .map(|(t, _)| *t - cut)
         .unwrap();
     assert!(failed <= Duration::from_secs(31), "failed after {failed:?}");
+}
+
+/// A VPN-like interface comes up mid-call with a much faster path: with renomination
+/// (which two floe peers agree on), the controlling side checks the new pairs and moves
+/// the call there, with no restart and no gap.
+#[test]
+fn a_new_interface_with_a_better_path_takes_the_call_when_renominating() {
+    let TwoHomes {
+        mut sim,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(
+        37,
+        NatConfig::port_restricted_cone(),
+        NatConfig::full_cone(),
+    );
+    let mut config = config();
+    config.renomination = true;
+    // A's first interface is a slow one (satellite-like, 150 ms each way).
+    let now = sim.now();
+    let slow = LinkConfig::with_delay(Duration::from_millis(150));
+    let agent = Agent::new(config.clone(), Role::Controlling, now, 13);
+    let a = sim.add_host_with_link(lan_a, ip("192.168.1.2"), slow, AgentNode::new(agent, now));
+    sim.with_node(a, |n: &mut AgentNode, now| {
+        n.agent
+            .add_host(now, SocketAddr::new(ip("192.168.1.2"), AGENT_PORT), 0);
+    });
+    let b = add_agent(
+        &mut sim,
+        lan_b,
+        ip("192.168.1.2"),
+        config,
+        Role::Controlled,
+        14,
+    );
+    for id in [a, b] {
+        sim.with_node(id, |n: &mut AgentNode, _| {
+            n.agent.set_remote_renomination(true);
+        });
+    }
+    let mut call = Call::connect(sim, a, b);
+    let before = call.sim.node::<AgentNode>(a).agent.selected_pair().unwrap();
+    assert!(
+        before.rtt.unwrap() >= Duration::from_millis(300),
+        "{before:?}"
+    );
+    // The VPN comes up: its own NAT, a fast link; the runtime registers the address.
+    let internet = call.sim.internet();
+    let vpn = call
+        .sim
+        .add_nat(
+            internet,
+            ip("203.0.113.8"),
+            NatConfig::port_restricted_cone(),
+        )
+        .1;
+    call.sim.add_interface_with_link(
+        a,
+        vpn,
+        ip("10.8.0.2"),
+        LinkConfig::with_delay(Duration::from_millis(2)),
+    );
+    let cut = call.sim.now();
+    call.sim.with_node(a, |n: &mut AgentNode, now| {
+        n.set_now(now);
+        n.agent
+            .add_host(now, SocketAddr::new(ip("10.8.0.2"), AGENT_PORT), 0);
+    });
+    call.stream(Duration::from_secs(3));
+    let after = call.sim.node::<AgentNode>(a).agent.selected_pair().unwrap();
+    assert_eq!(after.local.ip(), ip("10.8.0.2"), "{after:?}");
+    assert!(after.nominated && after.rtt.unwrap() < Duration::from_millis(100));
+    let moved = call
+        .sim
+        .node::<AgentNode>(a)
+        .events
+        .iter()
+        .find(|(t, e)| {
+            *t >= cut && matches!(e, Event::SelectedPair(p) if p.local.ip() == ip("10.8.0.2"))
+        })
+        .map(|(t, _)| *t - cut)
+        .unwrap();
+    println!("new interface with a better path: moved after {moved:?}");
+    assert!(moved <= Duration::from_secs(2), "{moved:?}");
+    let b_sel = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
+    assert_eq!(
+        b_sel.remote.ip(),
+        ip("203.0.113.8"),
+        "B follows the renomination"
+    );
+    assert_eq!(call.restarts, 0);
+    // No gap: B kept receiving throughout.
+    let received: Vec<Instant> = call
+        .sim
+        .node::<AgentNode>(b)
+        .received
+        .iter()
+        .map(|r| r.0)
+        .filter(|t| *t >= cut)
+        .collect();
+    let gap = received.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(gap <= Duration::from_millis(100), "a gap of {gap:?}");
 }

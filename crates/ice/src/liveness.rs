@@ -31,6 +31,8 @@ pub(crate) struct Liveness {
     recovering_since: Option<Instant>,
     /// Recovery ran out of time and asked for an ICE restart.
     restart_asked: bool,
+    /// A restart is wanted before the timeout ([`Liveness::restart_now`]).
+    restart_early: Option<Instant>,
 }
 
 impl Liveness {
@@ -85,22 +87,38 @@ impl Liveness {
     pub(crate) fn start_recovery(&mut self, now: Instant) {
         self.recovering_since = Some(now);
         self.restart_asked = false;
+        self.restart_early = None;
     }
 
     /// Recovery ended (the selected pair is heard again): how long it took.
     pub(crate) fn recovered(&mut self, now: Instant) -> Option<Duration> {
         self.restart_asked = false;
+        self.restart_early = None;
         self.recovering_since
             .take()
             .map(|since| now.saturating_duration_since(since))
     }
 
+    /// Recovery found a new local address that only an ICE restart can signal (RFC 8838
+    /// §13: no trickle after nomination): ask for the restart now rather than at the
+    /// timeout.
+    pub(crate) fn restart_now(&mut self) {
+        if let Some(since) = self
+            .recovering_since
+            .as_mut()
+            .filter(|_| !self.restart_asked)
+        {
+            self.restart_early = Some(*since);
+        }
+    }
+
     /// Whether recovery ran out of time and should ask for a restart now (once).
     pub(crate) fn take_restart_due(&mut self, now: Instant, config: &AgentConfig) -> bool {
         let due = !self.restart_asked
-            && self
-                .recovering_since
-                .is_some_and(|since| now >= since + config.recovery_timeout.min(LONGEST));
+            && (self.restart_early.take().is_some()
+                || self
+                    .recovering_since
+                    .is_some_and(|since| now >= since + config.recovery_timeout.min(LONGEST)));
         self.restart_asked |= due;
         due
     }
@@ -114,6 +132,9 @@ impl Liveness {
         config: &AgentConfig,
     ) -> Instant {
         let probe = self.probe_at(heard, config);
+        if let Some(at) = self.restart_early {
+            return at;
+        }
         match self.recovering_since {
             None => probe.min(heard + Self::quiet_limit(config, srtt)),
             Some(since) if !self.restart_asked => {
@@ -160,6 +181,20 @@ mod tests {
     }
 
     #[test]
+    fn a_new_address_asks_for_the_restart_at_once() {
+        let config = AgentConfig::default();
+        let t0 = Instant::now();
+        let mut l = Liveness::default();
+        l.restart_now();
+        assert!(!l.take_restart_due(t0, &config), "not recovering: nothing");
+        l.start_recovery(t0);
+        l.restart_now();
+        assert_eq!(l.poll_timeout(t0, None, &config), t0);
+        assert!(l.take_restart_due(t0 + ms(10), &config));
+        assert!(!l.take_restart_due(t0 + config.recovery_timeout, &config));
+    }
+
+    #[test]
     fn liveness_can_be_turned_off_without_overflow() {
         let config = AgentConfig {
             liveness_interval: Duration::MAX,
@@ -196,6 +231,8 @@ mod tests {
         assert!(!l.take_restart_due(t0 + ms(4999), &config));
         assert!(l.take_restart_due(t0 + config.recovery_timeout, &config));
         assert!(!l.take_restart_due(t0 + ms(9000), &config), "once");
+        l.restart_now();
+        assert!(!l.take_restart_due(t0 + ms(9000), &config), "still once");
         assert_eq!(l.recovered(t0 + ms(6000)), Some(ms(6000)));
         assert!(!l.is_recovering());
         assert_eq!(l.recovered(t0 + ms(7000)), None);

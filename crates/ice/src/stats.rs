@@ -23,4 +23,7 @@ pub struct AgentStats {
     /// floe does not know (RFC 8489 §6.3.2-§6.3.4). The transaction keeps waiting for a
     /// valid response until its retransmissions end.
     pub unknown_required_attributes: u64,
+    /// Remote candidates signalled after the peer's end-of-candidates, ignored (RFC 8838
+    /// §14; new candidates need an ICE restart).
+    pub late_candidates: u64,
 }

@@ -655,6 +655,60 @@ fn a_quiet_selected_pair_is_checked_each_half_second_and_a_silent_one_disconnect
         .any(|e| matches!(e, Event::Recovery(Recovery::Checking { pairs: 1 }))));
 }
 
+/// RFC 8838: a candidate trickled after every earlier pair was done is checked in the
+/// next Ta slot, not whenever something else wakes the checklist (found with the
+/// recovery work: the check timer had stopped, and the new pair waited for seconds).
+#[test]
+fn a_candidate_trickled_after_checks_went_idle_is_checked_at_once() {
+    let start = Instant::now();
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlled,
+        start,
+        &["192.0.2.1:5000"],
+        &[remote("198.51.100.7:6000", 65_535)],
+    );
+    let mut now = start;
+    agent.handle_timeout(now);
+    for t in requests(&mut agent) {
+        agent.handle_receive(now, t.source, t.destination, &success(&t), |_, _| {});
+    }
+    // Idle for two seconds (only the agent's own timers).
+    let _ = run_silent(&mut agent, now, now + Duration::from_secs(2));
+    now += Duration::from_secs(2);
+    assert!(agent.add_remote_candidate(now, remote("198.51.100.8:6000", 100)));
+    let due = agent.poll_timeout().expect("the check timer runs");
+    assert!(due <= now + Duration::from_millis(50), "{:?}", due - now);
+    agent.handle_timeout(due.max(now));
+    let sent = requests(&mut agent);
+    assert!(
+        sent.iter()
+            .any(|t| t.destination == addr("198.51.100.8:6000")),
+        "{sent:?}"
+    );
+}
+
+/// RFC 8838 §14: after the peer's end-of-candidates, newly received candidates are
+/// ignored (and counted); an ICE restart accepts candidates again.
+#[test]
+fn candidates_after_end_of_candidates_are_ignored_until_a_restart() {
+    let now = Instant::now();
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlling,
+        now,
+        &["192.0.2.1:5000"],
+        &[remote("198.51.100.7:6000", 65_535)],
+    );
+    agent.handle_end_of_remote_candidates(now);
+    assert!(!agent.add_remote_candidate(now, remote("198.51.100.8:6000", 100)));
+    assert_eq!(agent.stats().late_candidates, 1);
+    assert_eq!(states(&agent).len(), 1, "no pair for it");
+    agent.restart(now);
+    agent.set_remote_credentials(peer());
+    assert!(agent.add_remote_candidate(now, remote("198.51.100.8:6000", 100)));
+}
+
 /// After `close`, the agent answers no check and sends nothing (found in review: its
 /// relays are released, so an answer "from" a relayed address would leave as plain UDP).
 #[test]

@@ -52,6 +52,9 @@ impl Agent {
         for remote in 0..self.remotes.len() {
             self.add_pair(local, remote);
         }
+        // The check timer may have stopped (every earlier pair done): the new pairs are
+        // checked from the next Ta slot, not whenever something else wakes the checklist.
+        self.checklist.schedule(now);
     }
 
     /// The host address `addr` went away (an interface down, an address removed; the
@@ -123,8 +126,16 @@ impl Agent {
         }
     }
 
-    /// A new local candidate, announced for trickle (RFC 8838).
+    /// A new local candidate, announced for trickle (RFC 8838). A new host or
+    /// server-reflexive address found while recovering can reach the peer only through an
+    /// ICE restart (RFC 8838 §13: no trickle after nomination): recovery asks for it now.
     pub(super) fn push_local(&mut self, candidate: Candidate, base: SocketAddr) {
+        if matches!(
+            candidate.kind,
+            CandidateKind::Host | CandidateKind::ServerReflexive
+        ) {
+            self.liveness.restart_now();
+        }
         self.events
             .push_back(Event::LocalCandidate(candidate.clone()));
         self.locals.push(Local {
@@ -207,12 +218,25 @@ impl Agent {
     }
 
     /// Adds a remote candidate (from signalling; trickled ones too, RFC 8838). Unusable
-    /// candidates (TCP, other components) are ignored; returns whether it was used.
+    /// candidates (TCP, other components) are ignored, and so is every candidate after the
+    /// peer's end-of-candidates (RFC 8838 §14); returns whether it was used.
     ///
     /// A candidate whose address is an mDNS name (`<uuid>.local`, as browsers hide host
     /// addresses) is kept aside and announced with [`Event::ResolveMdns`]: resolve the name
     /// (the agent does no IO) and call [`Agent::handle_mdns_resolved`]. At most 16 names wait.
     pub fn add_remote_candidate(&mut self, now: Instant, candidate: Candidate) -> bool {
+        // RFC 8838 §14: after the peer's end-of-candidates, new candidates are ignored
+        // (until an ICE restart).
+        if self.remote_end_of_candidates {
+            self.stats.late_candidates += 1;
+            return false;
+        }
+        self.add_remote(now, candidate)
+    }
+
+    /// A remote candidate signalled in time (or an mDNS one, signalled before and
+    /// resolved now).
+    fn add_remote(&mut self, now: Instant, candidate: Candidate) -> bool {
         let Some(addr) = candidate.addr() else {
             if let CandidateAddress::Mdns { name, .. } = &candidate.address {
                 if candidate.transport != candidate::TransportProtocol::Udp
@@ -269,6 +293,7 @@ impl Agent {
         for local in 0..self.locals.len() {
             self.add_pair(local, remote);
         }
+        self.checklist.schedule(now);
         self.drain_relays(now);
         true
     }
@@ -286,7 +311,7 @@ impl Agent {
         for mut c in waiting {
             if let CandidateAddress::Mdns { port, .. } = c.address {
                 c.address = CandidateAddress::Ip(SocketAddr::new(ip, port));
-                self.add_remote_candidate(now, c);
+                self.add_remote(now, c);
             }
         }
     }

@@ -93,9 +93,11 @@ impl Agent {
         if !self.liveness.is_recovering() {
             return false;
         }
+        // A failed pair (its local address went away) is not live, however recent.
         let heard = self
             .selected
             .and_then(|id| self.checklist.get(id))
+            .filter(|p| p.state != PairState::Failed)
             .and_then(|p| p.last_heard);
         if Liveness::is_live(now, heard, &self.config) || self.switch_to_live_pair(now) {
             self.end_recovery(now);
