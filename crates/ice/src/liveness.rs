@@ -31,8 +31,11 @@ pub(crate) struct Liveness {
     recovering_since: Option<Instant>,
     /// Recovery ran out of time and asked for an ICE restart.
     restart_asked: bool,
-    /// A restart is wanted before the timeout ([`Liveness::restart_now`]).
+    /// A restart is wanted before the timeout ([`Liveness::unsignalled_address`]).
     restart_early: Option<Instant>,
+    /// A local address appeared after nomination: the peer cannot learn it before an ICE
+    /// restart (RFC 8838 §13), so recovery asks for one at once.
+    unsignalled: bool,
 }
 
 impl Liveness {
@@ -88,6 +91,9 @@ impl Liveness {
         self.recovering_since = Some(now);
         self.restart_asked = false;
         self.restart_early = None;
+        if self.unsignalled {
+            self.restart_now();
+        }
     }
 
     /// Recovery ended (the selected pair is heard again): how long it took.
@@ -99,16 +105,17 @@ impl Liveness {
             .map(|since| now.saturating_duration_since(since))
     }
 
-    /// Recovery found a new local address that only an ICE restart can signal (RFC 8838
-    /// §13: no trickle after nomination): ask for the restart now rather than at the
-    /// timeout.
-    pub(crate) fn restart_now(&mut self) {
-        if let Some(since) = self
-            .recovering_since
-            .as_mut()
-            .filter(|_| !self.restart_asked)
-        {
-            self.restart_early = Some(*since);
+    /// A new local address appeared after nomination, which only an ICE restart can
+    /// signal (RFC 8838 §13: no trickle after nomination): recovery (now, or when it
+    /// starts) asks for the restart at once rather than at the timeout.
+    pub(crate) fn unsignalled_address(&mut self) {
+        self.unsignalled = true;
+        self.restart_now();
+    }
+
+    fn restart_now(&mut self) {
+        if let Some(since) = self.recovering_since.filter(|_| !self.restart_asked) {
+            self.restart_early = Some(since);
         }
     }
 
@@ -185,13 +192,17 @@ mod tests {
         let config = AgentConfig::default();
         let t0 = Instant::now();
         let mut l = Liveness::default();
-        l.restart_now();
+        l.unsignalled_address();
         assert!(!l.take_restart_due(t0, &config), "not recovering: nothing");
+        // Recovery that starts later asks at once, for the address seen before.
         l.start_recovery(t0);
-        l.restart_now();
         assert_eq!(l.poll_timeout(t0, None, &config), t0);
         assert!(l.take_restart_due(t0 + ms(10), &config));
         assert!(!l.take_restart_due(t0 + config.recovery_timeout, &config));
+        // And one found during a later recovery asks at once too.
+        l.recovered(t0 + ms(20));
+        l.start_recovery(t0 + ms(30));
+        assert!(l.take_restart_due(t0 + ms(30), &config));
     }
 
     #[test]
@@ -231,7 +242,7 @@ mod tests {
         assert!(!l.take_restart_due(t0 + ms(4999), &config));
         assert!(l.take_restart_due(t0 + config.recovery_timeout, &config));
         assert!(!l.take_restart_due(t0 + ms(9000), &config), "once");
-        l.restart_now();
+        l.unsignalled_address();
         assert!(!l.take_restart_due(t0 + ms(9000), &config), "still once");
         assert_eq!(l.recovered(t0 + ms(6000)), Some(ms(6000)));
         assert!(!l.is_recovering());

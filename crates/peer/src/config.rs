@@ -34,7 +34,7 @@ pub struct TurnServerConfig {
 }
 
 /// How to connect.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PeerConfig {
     /// STUN servers (`stun:` URIs).
@@ -67,6 +67,29 @@ pub struct PeerConfig {
     /// The rustls client configuration for `turns:` servers; overrides
     /// [`PeerConfig::tls_roots`].
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// How often the host's addresses are read again for continual gathering (default
+    /// 500 ms; `None` turns it off). A new address gets a socket and its candidates; a
+    /// vanished one is withdrawn, and a call on it recovers on another path. Only with
+    /// enumerated interfaces (not with [`PeerConfig::bind`]).
+    pub address_watch: Option<Duration>,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            stun: Vec::new(),
+            turn: Vec::new(),
+            interfaces: InterfacePolicy::default(),
+            bind: Vec::new(),
+            port_range: None,
+            connect_timeout: None,
+            agent: AgentConfig::default(),
+            dscp: None,
+            tls_roots: Vec::new(),
+            tls: None,
+            address_watch: Some(Duration::from_millis(500)),
+        }
+    }
 }
 
 /// Which side of the offer/answer exchange this is; the offerer controls (RFC 8445 §6.1.1).

@@ -58,7 +58,15 @@ impl PeerConnection {
             selected,
             state: mut state_rx,
             task,
-        } = driver::spawn(agent, session, sockets, streams, tx, rx, early_events);
+        } = driver::spawn(
+            agent,
+            session,
+            sockets,
+            streams,
+            (tx, rx),
+            early_events,
+            watch_of(&config),
+        );
 
         let limit = config.connect_timeout.unwrap_or(Duration::from_secs(30));
         let waited = tokio::time::timeout(limit, async {
@@ -169,6 +177,36 @@ impl PeerConnection {
     }
 }
 
+/// What the address watcher needs, when it runs: only for sockets on enumerated
+/// interfaces (not for `bind`), and not turned off.
+fn watch_of(config: &PeerConfig) -> Option<crate::addresses::Watch> {
+    let interval = config.address_watch.filter(|_| config.bind.is_empty())?;
+    Some(crate::addresses::Watch {
+        policy: config.interfaces.clone(),
+        interval,
+        port_range: config.port_range.clone(),
+        dscp: config.dscp,
+    })
+}
+
+/// Opens one UDP socket on `addr` (a port of `port_range` when the port is 0 and a range
+/// is set) with the DSCP mark; returns its address.
+pub(crate) async fn bind_one(
+    addr: SocketAddr,
+    port_range: Option<&std::ops::RangeInclusive<u16>>,
+    dscp: Option<u8>,
+) -> io::Result<(SocketAddr, UdpSocket)> {
+    let s = match port_range {
+        Some(range) if addr.port() == 0 => crate::ports::bind_in_range(addr.ip(), range).await?,
+        _ => UdpSocket::bind(addr).await?,
+    };
+    let local = s.local_addr()?;
+    if let Some(dscp) = dscp {
+        crate::sockopt::set_dscp(&socket2::SockRef::from(&s), local, dscp)?;
+    }
+    Ok((local, s))
+}
+
 /// Opens the UDP sockets: the addresses asked for, or one per usable interface address.
 /// Returns them with `(address, interface rank)` in preference order.
 async fn bind_sockets(
@@ -212,16 +250,8 @@ async fn bind_sockets(
     let mut ranked = Vec::new();
     let mut last_error = None;
     for (addr, rank) in binds {
-        let bound = match &config.port_range {
-            Some(range) if addr.port() == 0 => crate::ports::bind_in_range(addr.ip(), range).await,
-            _ => UdpSocket::bind(addr).await,
-        };
-        match bound {
-            Ok(s) => {
-                let local = s.local_addr()?;
-                if let Some(dscp) = config.dscp {
-                    crate::sockopt::set_dscp(&socket2::SockRef::from(&s), local, dscp)?;
-                }
+        match bind_one(addr, config.port_range.as_ref(), config.dscp).await {
+            Ok((local, s)) => {
                 ranked.push((local, rank));
                 sockets.insert(local, Arc::new(s));
             }

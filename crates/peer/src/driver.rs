@@ -15,7 +15,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::addresses::{self, AddressChange, Watch};
 use crate::config::{PeerEvent, PeerStats};
+use crate::connection::bind_one;
 use crate::fast_path::{read_socket, FastPath, FastPaths};
 use crate::session::Session;
 use crate::signal::{SignalMessage, SignalReceiver, SignalSender};
@@ -41,23 +43,32 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
     session: Session,
     sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
     streams: StreamConfig,
-    mut tx: S,
-    mut rx: R,
+    (mut tx, mut rx): (S, R),
     early_events: Vec<Event>,
+    watch: Option<Watch>,
 ) -> Handles {
     let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Bytes)>(4096);
     let (data_tx, data_rx) = mpsc::channel(4096);
     let (fast, fast_rx) = FastPaths::new();
     let mut readers = Vec::new();
+    let (addr_tx, addr_rx) = mpsc::channel(16);
+    if let Some(w) = &watch {
+        let known = sockets.keys().map(SocketAddr::ip).collect();
+        readers.push(addresses::spawn(
+            w.policy.clone(),
+            w.interval,
+            known,
+            addr_tx,
+        ));
+    }
+    let mut socket_readers = Readers {
+        in_tx,
+        fast: fast_rx.clone(),
+        data_tx: data_tx.clone(),
+        tasks: HashMap::new(),
+    };
     for (local, s) in &sockets {
-        let reader = read_socket(
-            s.clone(),
-            *local,
-            in_tx.clone(),
-            fast_rx.clone(),
-            data_tx.clone(),
-        );
-        readers.push(tokio::spawn(reader));
+        socket_readers.start(*local, s.clone());
     }
     let (sig_in_tx, sig_in_rx) = mpsc::unbounded_channel();
     readers.push(tokio::spawn(async move {
@@ -98,6 +109,10 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
         sel_tx,
         state_tx,
         readers,
+        socket_readers,
+        watch,
+        addr_rx,
+        restart_at: None,
         session,
         fast,
         streams: Streams::new(streams, stream_tx),
@@ -113,6 +128,39 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
         selected: sel_rx,
         state: state_rx,
         task: tokio::spawn(driver.run()),
+    }
+}
+
+/// The tasks reading the local sockets, and what they need to start one more.
+struct Readers {
+    in_tx: mpsc::Sender<(SocketAddr, SocketAddr, Bytes)>,
+    fast: watch::Receiver<Option<FastPath>>,
+    data_tx: mpsc::Sender<Bytes>,
+    tasks: HashMap<SocketAddr, JoinHandle<()>>,
+}
+
+impl Readers {
+    fn start(&mut self, local: SocketAddr, socket: Arc<UdpSocket>) {
+        let reader = read_socket(
+            socket,
+            local,
+            self.in_tx.clone(),
+            self.fast.clone(),
+            self.data_tx.clone(),
+        );
+        self.tasks.insert(local, tokio::spawn(reader));
+    }
+
+    fn stop(&mut self, local: SocketAddr) {
+        if let Some(t) = self.tasks.remove(&local) {
+            t.abort();
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for (_, t) in self.tasks.drain() {
+            t.abort();
+        }
     }
 }
 
@@ -149,6 +197,14 @@ pub(crate) struct Driver {
     sel_tx: watch::Sender<Option<SelectedPair>>,
     state_tx: watch::Sender<ConnectionState>,
     readers: Vec<JoinHandle<()>>,
+    /// The task reading each local socket.
+    socket_readers: Readers,
+    /// Continual gathering: how sockets on new addresses are opened (`None`: no watch).
+    watch: Option<Watch>,
+    addr_rx: mpsc::Receiver<AddressChange>,
+    /// The controlled side's own ICE restart, if the controlling side has not restarted
+    /// by then (recovery asked for one).
+    restart_at: Option<tokio::time::Instant>,
     /// Restarts and trickle, as the signalling sees them.
     session: Session,
     fast: FastPaths,
@@ -168,7 +224,23 @@ impl Driver {
                 || tokio::time::Instant::now() + Duration::from_secs(3600),
                 tokio::time::Instant::from_std,
             );
+            let restart_at = self.restart_at;
+            let own_restart = async move {
+                match restart_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                () = own_restart => {
+                    self.restart_at = None;
+                    if self.agent.connection_state() == ConnectionState::Disconnected {
+                        tracing::warn!("recovery failed and the peer did not restart: restarting ICE");
+                        let offer = self.session.restart(&mut self.agent, Instant::now());
+                        let _ = self.sig_out_tx.send(offer);
+                    }
+                }
+                Some(change) = self.addr_rx.recv() => self.address_changed(change).await,
                 () = tokio::time::sleep_until(deadline) => {
                     let now = Instant::now();
                     // Data the fast path carried counts as heard before liveness looks.
@@ -219,6 +291,40 @@ impl Driver {
         self.streams.shutdown().await;
         for r in self.readers {
             r.abort();
+        }
+        self.socket_readers.stop_all();
+    }
+
+    /// The address watcher saw an address come or go (continual gathering).
+    async fn address_changed(&mut self, change: AddressChange) {
+        let now = Instant::now();
+        match change {
+            AddressChange::Added(ip, rank) => {
+                let Some(w) = &self.watch else { return };
+                let addr = SocketAddr::new(ip, 0);
+                match bind_one(addr, w.port_range.as_ref(), w.dscp).await {
+                    Ok((local, socket)) => {
+                        let socket = Arc::new(socket);
+                        self.socket_readers.start(local, socket.clone());
+                        self.sockets.insert(local, socket);
+                        self.agent.add_host(now, local, rank);
+                    }
+                    Err(e) => tracing::debug!(%ip, error = %e, "cannot bind a new address"),
+                }
+            }
+            AddressChange::Removed(ip) => {
+                let gone: Vec<SocketAddr> = self
+                    .sockets
+                    .keys()
+                    .filter(|a| a.ip() == ip)
+                    .copied()
+                    .collect();
+                for local in gone {
+                    self.agent.remove_host(now, local);
+                    self.socket_readers.stop(local);
+                    self.sockets.remove(&local);
+                }
+            }
         }
     }
 
@@ -290,14 +396,18 @@ impl Driver {
             }
             let _ = forward_event(&e, &self.ev_tx, &self.sel_tx, &self.state_tx);
             // Step 3 of the recovery ladder: the controlling side restarts ICE through the
-            // signalling channel (only one side, so the two offers cannot cross); the peer
-            // sees the new credentials and restarts too (`Session::handle_signal`).
-            if e == Event::Recovery(Recovery::RestartNeeded)
-                && self.agent.role() == Role::Controlling
-            {
-                tracing::warn!("recovery failed: restarting ICE");
-                let offer = self.session.restart(&mut self.agent, Instant::now());
-                let _ = self.sig_out_tx.send(offer);
+            // signalling channel; the peer sees the new credentials and restarts too
+            // (`Session::handle_signal`). The controlled side restarts itself a second later
+            // if the controlling one has not (its own address changed, which the peer
+            // cannot see): so two offers rarely cross.
+            if e == Event::Recovery(Recovery::RestartNeeded) {
+                if self.agent.role() == Role::Controlling {
+                    tracing::warn!("recovery needs an ICE restart: restarting");
+                    let offer = self.session.restart(&mut self.agent, Instant::now());
+                    let _ = self.sig_out_tx.send(offer);
+                } else {
+                    self.restart_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                }
             }
         }
         self.fast.update(&self.agent, &self.sockets);

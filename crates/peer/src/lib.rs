@@ -33,6 +33,7 @@
     )
 )]
 
+mod addresses;
 mod config;
 mod connection;
 mod driver;

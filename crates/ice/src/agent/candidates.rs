@@ -127,14 +127,20 @@ impl Agent {
     }
 
     /// A new local candidate, announced for trickle (RFC 8838). A new host or
-    /// server-reflexive address found while recovering can reach the peer only through an
-    /// ICE restart (RFC 8838 §13: no trickle after nomination): recovery asks for it now.
+    /// server-reflexive address found after nomination can reach the peer only through an
+    /// ICE restart (RFC 8838 §13: no trickle after nomination): recovery asks for one at
+    /// once, now or when it starts.
     pub(super) fn push_local(&mut self, candidate: Candidate, base: SocketAddr) {
-        if matches!(
-            candidate.kind,
-            CandidateKind::Host | CandidateKind::ServerReflexive
-        ) {
-            self.liveness.restart_now();
+        let after_nomination = self.nominations.nominated.is_some()
+            || self.checklist.is_pruned()
+            || self.liveness.is_recovering();
+        if after_nomination
+            && matches!(
+                candidate.kind,
+                CandidateKind::Host | CandidateKind::ServerReflexive
+            )
+        {
+            self.liveness.unsignalled_address();
         }
         self.events
             .push_back(Event::LocalCandidate(candidate.clone()));
