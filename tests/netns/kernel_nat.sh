@@ -24,43 +24,20 @@ id=$$
 INET=floe-inet-$id SRV=floe-srv-$id RA=floe-ra-$id HA=floe-ha-$id RB=floe-rb-$id HB=floe-hb-$id
 dir=$(mktemp -d)
 srv_pid=
+# shellcheck source=tests/netns/lib.sh
+source "$(dirname "$0")/lib.sh"
 cleanup() {
     [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null || true
-    for n in $INET $SRV $RA $HA $RB $HB; do ip netns del "$n" 2>/dev/null || true; done
+    ns_cleanup
     rm -rf "$dir"
 }
 trap cleanup EXIT
 
-for n in $INET $SRV $RA $HA $RB $HB; do
-    ip netns add "$n"
-    ip -n "$n" link set lo up
-done
-ip -n "$INET" link add br0 type bridge
-ip -n "$INET" link set br0 up
-# A namespace's interface on the internet bridge.
-attach() {
-    ip link add "$2" netns "$1" type veth peer name "p$2" netns "$INET"
-    ip -n "$INET" link set "p$2" master br0 up
-    ip -n "$1" addr add "$3" dev "$2"
-    ip -n "$1" link set "$2" up
-}
+ns $INET $SRV $RA $HA $RB $HB
+bridge
 attach "$SRV" s0 10.200.0.1/24
 attach "$RA" wa 10.200.0.10/24
 attach "$RB" wb 10.200.0.20/24
-# A router with a LAN and one host behind MASQUERADE.
-home() {
-    local router=$1 host=$2 wan=$3 net=$4
-    ip link add lan netns "$router" type veth peer name eth0 netns "$host"
-    ip -n "$router" addr add "$net.1/24" dev lan
-    ip -n "$router" link set lan up
-    ip -n "$host" addr add "$net.2/24" dev eth0
-    ip -n "$host" link set eth0 up
-    ip -n "$host" route add default via "$net.1"
-    ip netns exec "$router" sysctl -qw net.ipv4.ip_forward=1
-    ip netns exec "$router" iptables -t nat -A POSTROUTING -o "$wan" -j MASQUERADE
-    # A home router drops unsolicited traffic to itself (OpenWrt's default on WAN).
-    ip netns exec "$router" iptables -A INPUT -i "$wan" -m conntrack --ctstate NEW -j DROP
-}
 home "$RA" "$HA" wa 192.168.1
 home "$RB" "$HB" wb 192.168.2
 
