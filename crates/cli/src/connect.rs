@@ -74,6 +74,10 @@ pub struct ConnectArgs {
     /// and an ICE restart could not bring the path back (RFC 7675 consent expiry).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub consent_timeout: f64,
+    /// Every SECONDS, print the pair and candidate stats as a JSON line on stderr
+    /// (W3C RTCIceCandidatePairStats and RTCIceCandidateStats fields).
+    #[arg(long, value_name = "SECONDS")]
+    pub stats: Option<f64>,
 }
 
 fn kind(p: &SelectedPair) -> &'static str {
@@ -287,6 +291,10 @@ async fn connect(args: &ConnectArgs) -> u8 {
         eprintln!("floe connect: --consent-timeout must be at least 1 second");
         return 2;
     }
+    if args.stats.is_some_and(|s| !(s.is_finite() && s >= 0.01)) {
+        eprintln!("floe connect: --stats must be at least 0.01 seconds");
+        return 2;
+    }
     config.agent.consent_timeout = Duration::from_secs_f64(args.consent_timeout);
     // Offer renomination (ice_options): used only when the other side offers it too, so
     // two floe peers keep moving to the fastest path; other agents get RFC 8445 behaviour.
@@ -408,7 +416,19 @@ async fn connect(args: &ConnectArgs) -> u8 {
     let mut stdin_open = true;
     let mut linger_until: Option<tokio::time::Instant> = None;
     let mut out = std::io::stdout();
+    let mut stats_tick = args.stats.map(|s| {
+        let period = Duration::from_secs_f64(s);
+        tokio::time::interval_at(tokio::time::Instant::now() + period, period)
+    });
     loop {
+        let stats_due = async {
+            match &mut stats_tick {
+                Some(t) => {
+                    t.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         let linger = async {
             match linger_until {
                 Some(t) => tokio::time::sleep_until(t).await,
@@ -450,6 +470,11 @@ async fn connect(args: &ConnectArgs) -> u8 {
                 None => break,
             },
             () = linger => break,
+            () = stats_due => {
+                if let Some(s) = pc.stats().await {
+                    eprintln!("{}", crate::connect_stats::stats_json(&s));
+                }
+            }
         }
     }
     pc.close().await;

@@ -18,6 +18,7 @@
 
 pub mod backstop;
 pub mod connect;
+pub mod connect_stats;
 pub mod decode;
 pub mod demo;
 pub mod logging;

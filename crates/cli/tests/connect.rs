@@ -201,6 +201,53 @@ fn two_processes_exchange_lines_over_named_pipes() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `--stats`: a JSON line of W3C-shaped pair and candidate stats every period.
+#[test]
+fn stats_lines_carry_the_pair_and_candidate_stats() {
+    let (dir, sig_a, sig_b) = pipes("stats");
+    let a = spawn(&["--offer", "--signal", &sig_a, "--stats", "0.3"], "ping\n");
+    let b = spawn(&["--answer", "--signal", &sig_b], "pong\n");
+    let out = a.wait_with_output().unwrap();
+    check(&out, "pong");
+    check(&b.wait_with_output().unwrap(), "ping");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .rfind(|l| l.contains(r#""event":"stats""#))
+        .unwrap_or_else(|| panic!("no stats line: {stderr}"));
+    let last: serde_json::Value = serde_json::from_str(line).unwrap();
+    let pairs = last["pairs"].as_array().unwrap();
+    let selected = pairs
+        .iter()
+        .find(|p| p["selected"] == true)
+        .unwrap_or_else(|| panic!("no selected pair: {last}"));
+    assert_eq!(selected["state"], "succeeded", "{selected}");
+    assert_eq!(selected["nominated"], true, "{selected}");
+    assert!(selected["packetsSent"].as_u64().unwrap() >= 1, "{selected}");
+    assert!(
+        selected["packetsReceived"].as_u64().unwrap() >= 1,
+        "{selected}"
+    );
+    assert!(
+        selected["responsesReceived"].as_u64().unwrap() >= 1,
+        "{selected}"
+    );
+    assert!(
+        selected["totalRoundTripTime"].as_f64().unwrap() > 0.0,
+        "{selected}"
+    );
+    assert!(selected["consentRequestsSent"].is_u64(), "{selected}");
+    let host = &last["localCandidates"][0];
+    assert_eq!(host["candidateType"], "host", "{last}");
+    assert_eq!(host["address"], "127.0.0.1", "{last}");
+    assert!(
+        host["url"].is_null() && host["relayProtocol"].is_null(),
+        "{last}"
+    );
+    assert!(!last["remoteCandidates"].as_array().unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn usage_and_signalling_errors_are_one_clear_line() {
     let out = Command::new(FLOE)

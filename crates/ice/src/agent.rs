@@ -37,7 +37,7 @@ use crate::event::{ConnectionState, Event, GatheringState, SelectedPair};
 use crate::gather::Gathering;
 use crate::liveness::Liveness;
 use crate::nomination::Nominations;
-use crate::stats::AgentStats;
+use crate::stats::{AgentStats, CandidateStats};
 use crate::transactions::Transactions;
 
 /// Why data could not be sent.
@@ -57,6 +57,8 @@ struct Local {
     base: SocketAddr,
     /// Its address went away ([`Agent::remove_host`]): no longer paired or offered.
     gone: bool,
+    /// The STUN or TURN server it came from (server-reflexive, relayed).
+    server: Option<SocketAddr>,
 }
 
 /// The agent.
@@ -181,9 +183,31 @@ impl Agent {
     pub fn pair_stats(
         &self,
     ) -> impl Iterator<Item = (SocketAddr, SocketAddr, PairState, PairStats)> + '_ {
-        self.checklist
+        self.checklist.iter().map(|p| {
+            let mut stats = p.stats;
+            stats.nominated = p.nominated || self.nominations.nominated == Some(p.id);
+            (p.base, p.remote_addr, p.state, stats)
+        })
+    }
+
+    /// The local candidates offered, each with the STUN or TURN server it came from and,
+    /// for a relayed one, how that server is reached (W3C RTCIceCandidateStats `url` and
+    /// `relayProtocol`).
+    pub fn local_candidate_stats(&self) -> Vec<CandidateStats> {
+        self.locals
             .iter()
-            .map(|p| (p.base, p.remote_addr, p.state, p.stats))
+            .filter(|l| !l.gone)
+            .map(|l| CandidateStats {
+                candidate: l.candidate.clone(),
+                server: l.server,
+                relay_protocol: self.gathering.relay_transport(l.base),
+            })
+            .collect()
+    }
+
+    /// The remote candidates known (signalled, and learned as peer-reflexive).
+    pub fn remote_candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.remotes.iter()
     }
 
     /// The allocations in use: (TURN server, transport that won its race, relayed address).
@@ -283,6 +307,8 @@ impl Agent {
         let id = self.selected.ok_or(SendError::NotConnected)?;
         let p = self.checklist.get_mut(id).ok_or(SendError::NotConnected)?;
         p.stats.bytes_sent += data.len() as u64;
+        p.stats.packets_sent += 1;
+        p.stats.last_packet_sent = Some(self.clock);
         let (source, destination) = (p.base, p.remote_addr);
         if let Some(r) = self.gathering.relay_for(source) {
             let transport = r.transport;

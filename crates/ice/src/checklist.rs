@@ -55,11 +55,14 @@ pub enum PairState {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PairStats {
-    /// Check requests sent (including retransmissions).
+    /// Check requests sent (including retransmissions; not consent checks).
     pub requests_sent: u64,
+    /// Consent and liveness checks sent (RFC 7675; including retransmissions).
+    pub consent_requests_sent: u64,
     /// Check requests received.
     pub requests_received: u64,
-    /// Success responses received.
+    /// Success responses received, to checks and consent checks (each gives an RTT
+    /// sample: `total_round_trip_time / responses_received` is the mean RTT).
     pub responses_received: u64,
     /// Success responses sent.
     pub responses_sent: u64,
@@ -67,6 +70,19 @@ pub struct PairStats {
     pub bytes_sent: u64,
     /// Application bytes received.
     pub bytes_received: u64,
+    /// Application datagrams sent through the agent.
+    pub packets_sent: u64,
+    /// Application datagrams received through the agent.
+    pub packets_received: u64,
+    /// When the agent last sent application data on the pair.
+    pub last_packet_sent: Option<Instant>,
+    /// When the agent last received application data on the pair.
+    pub last_packet_received: Option<Instant>,
+    /// The sum of every RTT sample (W3C totalRoundTripTime).
+    pub total_round_trip_time: Duration,
+    /// Whether the pair is nominated (by this side as the controlling agent, or by the
+    /// peer).
+    pub nominated: bool,
     /// Latest RTT sample.
     pub current_rtt: Option<Duration>,
     /// Smoothed RTT.
@@ -114,6 +130,7 @@ impl Pair {
     /// Folds an RTT sample into the smoothed RTT (RFC 6298 style, α = 1/8).
     pub(crate) fn sample_rtt(&mut self, rtt: Duration) {
         self.stats.current_rtt = Some(rtt);
+        self.stats.total_round_trip_time += rtt;
         self.stats.smoothed_rtt = Some(match self.stats.smoothed_rtt {
             None => rtt,
             Some(s) => (s * 7 + rtt) / 8,

@@ -39,4 +39,4 @@ pub use checklist::{PairState, PairStats};
 pub use config::{AgentConfig, Nomination, Role};
 pub use event::{ConnectionState, Event, GatheringState, Recovery, SelectedPair};
 pub use floe_stun::{Transmit, Transport};
-pub use stats::AgentStats;
+pub use stats::{AgentStats, CandidateStats};

@@ -1,6 +1,25 @@
 //! Agent-wide counters of what arrived and was refused: remote bytes are hostile, and
 //! what the agent drops is counted, never trusted (see [`crate::Agent::stats`]).
 
+use std::net::SocketAddr;
+
+use crate::candidate::Candidate;
+use floe_stun::Transport;
+
+/// A local candidate as the W3C RTCIceCandidateStats describes it
+/// ([`crate::Agent::local_candidate_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CandidateStats {
+    /// The candidate.
+    pub candidate: Candidate,
+    /// The STUN or TURN server it came from (`url` names it); `None` for host and
+    /// peer-reflexive candidates.
+    pub server: Option<SocketAddr>,
+    /// For a relayed candidate, how the TURN server is reached (`relayProtocol`).
+    pub relay_protocol: Option<Transport>,
+}
+
 /// What the agent refused, since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

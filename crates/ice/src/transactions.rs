@@ -57,8 +57,8 @@ pub(crate) struct Due {
     pub(crate) source: SocketAddr,
     pub(crate) destination: SocketAddr,
     pub(crate) data: Vec<u8>,
-    /// The pair, for a connectivity check (its `requests_sent` counts it).
-    pub(crate) check: Option<PairId>,
+    /// What it is for (a check or consent check counts in its pair's stats).
+    pub(crate) purpose: Purpose,
 }
 
 /// The transactions in flight.
@@ -106,16 +106,14 @@ impl Transactions {
         let mut due = Vec::new();
         for out in self.map.values_mut() {
             if let Some(bytes) = out.transaction.poll_transmit(now) {
-                let check = match out.purpose {
-                    Purpose::CancelledCheck(_) => continue,
-                    Purpose::Check(p) => Some(p),
-                    Purpose::Gather { .. } | Purpose::Consent(_) => None,
-                };
+                if matches!(out.purpose, Purpose::CancelledCheck(_)) {
+                    continue;
+                }
                 due.push(Due {
                     source: out.source,
                     destination: out.destination,
                     data: bytes.to_vec(),
-                    check,
+                    purpose: out.purpose,
                 });
             }
         }

@@ -175,10 +175,27 @@ pub struct PeerStats {
         floe_ice::PairState,
         floe_ice::PairStats,
     )>,
+    /// The local candidates offered, as RTCIceCandidateStats describes them.
+    pub local_candidates: Vec<CandidateInfo>,
+    /// The remote candidates known (signalled, and learned as peer-reflexive).
+    pub remote_candidates: Vec<floe_ice::Candidate>,
     /// TURN allocations in use: server, the transport that won the race, relayed address.
     pub relays: Vec<(SocketAddr, Transport, SocketAddr)>,
     /// What the agent refused (malformed, unauthenticated, unvouched data...).
     pub refused: floe_ice::AgentStats,
+}
+
+/// A local candidate in the stats (W3C RTCIceCandidateStats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CandidateInfo {
+    /// The candidate.
+    pub candidate: floe_ice::Candidate,
+    /// The STUN or TURN server URI it came from (`url`), for server-reflexive and relayed
+    /// candidates.
+    pub url: Option<String>,
+    /// How a relayed candidate's TURN server is reached (`relayProtocol`).
+    pub relay_protocol: Option<Transport>,
 }
 
 /// A [`PeerConnection`](crate::PeerConnection)'s state and path changes, taken with

@@ -46,7 +46,7 @@ impl PeerConnection {
         mut rx: R,
     ) -> Result<PeerConnection, PeerError> {
         let (sockets, ranked) = bind_sockets(&config).await?;
-        let (mut agent, streams) = build_agent(&config, side, &ranked).await?;
+        let (mut agent, streams, server_urls) = build_agent(&config, side, &ranked).await?;
         let mut session = Session::new();
         let early_events = exchange(&mut agent, &mut session, side, &mut tx, &mut rx).await?;
         let local_addrs: Vec<SocketAddr> = sockets.keys().copied().collect();
@@ -65,7 +65,10 @@ impl PeerConnection {
             streams,
             (tx, rx),
             early_events,
-            watch_of(&config),
+            driver::Runtime {
+                watch: watch_of(&config),
+                server_urls,
+            },
         );
 
         let limit = config.connect_timeout.unwrap_or(Duration::from_secs(30));

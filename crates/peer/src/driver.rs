@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::addresses::{self, AddressChange, Watch};
-use crate::config::{PeerEvent, PeerStats};
+use crate::config::{CandidateInfo, PeerEvent, PeerStats};
 use crate::connection::bind_one;
 use crate::fast_path::{read_socket, FastPath, FastPaths};
 use crate::session::Session;
@@ -45,7 +45,7 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
     streams: StreamConfig,
     (mut tx, mut rx): (S, R),
     early_events: Vec<Event>,
-    watch: Option<Watch>,
+    Runtime { watch, server_urls }: Runtime,
 ) -> Handles {
     let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Bytes)>(4096);
     let (data_tx, data_rx) = mpsc::channel(4096);
@@ -113,6 +113,7 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
         watch,
         addr_rx,
         restart_at: None,
+        server_urls,
         session,
         fast,
         streams: Streams::new(streams, stream_tx),
@@ -129,6 +130,13 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
         state: state_rx,
         task: tokio::spawn(driver.run()),
     }
+}
+
+/// What the driver needs beyond the agent and the sockets: the address watcher's
+/// settings, and the URI of each server address.
+pub(crate) struct Runtime {
+    pub(crate) watch: Option<Watch>,
+    pub(crate) server_urls: HashMap<SocketAddr, String>,
 }
 
 /// The tasks reading the local sockets, and what they need to start one more.
@@ -205,6 +213,8 @@ pub(crate) struct Driver {
     /// The controlled side's own ICE restart, if the controlling side has not restarted
     /// by then (recovery asked for one).
     restart_at: Option<tokio::time::Instant>,
+    /// The URI each STUN/TURN server address came from (candidate stats' `url`).
+    server_urls: HashMap<SocketAddr, String>,
     /// Restarts and trickle, as the signalling sees them.
     session: Session,
     fast: FastPaths,
@@ -433,10 +443,22 @@ impl Driver {
     fn stats(&self) -> PeerStats {
         let mut pairs: Vec<_> = self.agent.pair_stats().collect();
         self.fast.add_counters(&mut pairs);
+        let local_candidates = self
+            .agent
+            .local_candidate_stats()
+            .into_iter()
+            .map(|c| CandidateInfo {
+                url: c.server.and_then(|s| self.server_urls.get(&s).cloned()),
+                relay_protocol: c.relay_protocol,
+                candidate: c.candidate,
+            })
+            .collect();
         PeerStats {
             state: self.agent.connection_state(),
             selected: self.agent.selected_pair(),
             pairs,
+            local_candidates,
+            remote_candidates: self.agent.remote_candidates().cloned().collect(),
             relays: self.agent.relays().collect(),
             refused: self.agent.stats(),
         }

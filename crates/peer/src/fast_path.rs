@@ -34,6 +34,8 @@ pub(crate) struct FastPath {
 struct FastCounters {
     sent: AtomicU64,
     received: AtomicU64,
+    sent_packets: AtomicU64,
+    received_packets: AtomicU64,
     /// `received` when the driver last looked ([`FastPaths::heard`]).
     seen: AtomicU64,
 }
@@ -109,7 +111,8 @@ impl FastPaths {
             .collect()
     }
 
-    /// Adds the bytes that took the fast path to the agent's pair stats.
+    /// Adds the bytes and datagrams that took the fast path to the agent's pair stats (the
+    /// last-packet times stay the agent's own: the fast path reads no clock).
     pub(crate) fn add_counters(
         &self,
         pairs: &mut [(SocketAddr, SocketAddr, PairState, PairStats)],
@@ -121,6 +124,8 @@ impl FastPaths {
             if let Some(c) = fast.get(&(*local, *remote)) {
                 stats.bytes_sent += c.sent.load(Ordering::Relaxed);
                 stats.bytes_received += c.received.load(Ordering::Relaxed);
+                stats.packets_sent += c.sent_packets.load(Ordering::Relaxed);
+                stats.packets_received += c.received_packets.load(Ordering::Relaxed);
             }
         }
     }
@@ -146,6 +151,7 @@ impl DataSender {
             path.counters
                 .sent
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
+            path.counters.sent_packets.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         self.commands
@@ -187,6 +193,7 @@ pub(crate) async fn read_socket(
                 .filter(|p| p.local == local && p.remote == remote)
                 .map(|p| {
                     p.counters.received.fetch_add(n as u64, Ordering::Relaxed);
+                    p.counters.received_packets.fetch_add(1, Ordering::Relaxed);
                 })
                 .is_some();
         if on_fast_path {

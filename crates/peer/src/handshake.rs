@@ -2,6 +2,7 @@
 //! transports chosen from their URIs, RFC 7065) and the first offer/answer over the
 //! application's signalling (RFC 8445 §6.1.1: the offerer controls).
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -23,19 +24,21 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, PeerError> {
 }
 
 /// The agent for `side` with a host candidate per bound address (`ranked`: address and
-/// interface rank) and the configured STUN and TURN servers, and how to open the TURN
-/// servers' TCP/TLS connections.
+/// interface rank) and the configured STUN and TURN servers, how to open the TURN
+/// servers' TCP/TLS connections, and the URI each server address came from.
 pub(crate) async fn build_agent(
     config: &PeerConfig,
     side: Side,
     ranked: &[(SocketAddr, usize)],
-) -> Result<(Agent, StreamConfig), PeerError> {
+) -> Result<(Agent, StreamConfig, HashMap<SocketAddr, String>), PeerError> {
     let mut agent_config = config.agent.clone();
+    let mut urls = HashMap::new();
     for uri in &config.stun {
         if uri.scheme == Scheme::Stun {
-            agent_config
-                .stun_servers
-                .extend(resolve(&uri.host, uri.port).await?);
+            for server in resolve(&uri.host, uri.port).await? {
+                urls.insert(server, uri.to_string());
+                agent_config.stun_servers.push(server);
+            }
         }
     }
     let mut turn = Vec::new();
@@ -59,6 +62,7 @@ pub(crate) async fn build_agent(
             None
         };
         for server in resolve(&t.uri.host, t.uri.port).await? {
+            urls.entry(server).or_insert_with(|| t.uri.to_string());
             if let Some(name) = &tls_name {
                 streams.tls_names.insert(server, name.clone());
             }
@@ -82,7 +86,7 @@ pub(crate) async fn build_agent(
             agent.add_turn_server_with(now, ts);
         }
     }
-    Ok((agent, streams))
+    Ok((agent, streams, urls))
 }
 
 /// Sends the offer (or waits for it and answers) with what is known now; the rest

@@ -48,7 +48,9 @@ mod sockopt;
 pub mod turn;
 pub mod uri;
 
-pub use config::{PeerConfig, PeerError, PeerEvent, PeerEvents, PeerStats, Side, TurnServerConfig};
+pub use config::{
+    CandidateInfo, PeerConfig, PeerError, PeerEvent, PeerEvents, PeerStats, Side, TurnServerConfig,
+};
 pub use connection::PeerConnection;
 pub use fast_path::DataSender;
 pub use interfaces::InterfacePolicy;

@@ -87,8 +87,21 @@ async fn two_peers_on_loopback_connect_and_exchange_ten_thousand_datagrams_each_
     assert_eq!(*state, floe_ice::PairState::Succeeded);
     assert_eq!(counters.bytes_sent, 10_000 * 100, "{counters:?}");
     assert_eq!(counters.bytes_received, 10_000 * 100, "{counters:?}");
+    // RTCIceCandidatePairStats: datagrams (fast path included), RTT sums, nomination.
+    assert_eq!(counters.packets_sent, 10_000, "{counters:?}");
+    assert_eq!(counters.packets_received, 10_000, "{counters:?}");
     assert!(counters.smoothed_rtt.is_some());
+    assert!(counters.responses_received >= 1);
+    assert!(counters.total_round_trip_time >= counters.current_rtt.unwrap());
+    assert!(counters.nominated);
     assert!(stats.relays.is_empty());
+    let host = &stats.local_candidates[0];
+    assert_eq!(host.candidate.kind, CandidateKind::Host);
+    assert_eq!((host.url.as_deref(), host.relay_protocol), (None, None));
+    assert!(stats
+        .remote_candidates
+        .iter()
+        .any(|c| c.addr() == Some(s.remote)));
     a.close().await;
     b.close().await;
 }
@@ -115,6 +128,26 @@ async fn relay_only_goes_through_an_in_process_floe_server() {
     // Through the relay every datagram crosses four sockets; pace it gently.
     exchange(&mut a, &mut b, 2_000, 200, 8).await;
     assert!(server.current_stats().await.packets_to_peers >= 4_000);
+    // RTCIceCandidateStats of the relayed candidate: its TURN URI and relay protocol.
+    let stats = a.stats().await.expect("open");
+    let relayed = stats
+        .local_candidates
+        .iter()
+        .find(|c| c.candidate.kind == CandidateKind::Relayed)
+        .expect("a relayed candidate");
+    assert_eq!(
+        relayed.url.as_deref(),
+        Some(format!("turn:{}?transport=udp", server.udp_addrs()[0]).as_str())
+    );
+    assert_eq!(relayed.relay_protocol, Some(floe_ice::Transport::Udp));
+    // Through the relay data goes through the agent: its packet counts and times.
+    let (_, _, _, counters) = stats
+        .pairs
+        .iter()
+        .find(|p| p.0 == s.local && p.1 == s.remote)
+        .expect("the selected pair");
+    assert_eq!(counters.packets_sent, 2_000, "{counters:?}");
+    assert!(counters.last_packet_sent.is_some() && counters.last_packet_received.is_some());
     a.close().await;
     b.close().await;
     server.shutdown().await;

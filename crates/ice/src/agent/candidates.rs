@@ -113,7 +113,7 @@ impl Agent {
     /// agent, which offers host candidates only, RFC 8445 §5.1.1).
     pub(super) fn add_host_candidate(&mut self, now: Instant, addr: SocketAddr, pref: u16) {
         let c = Candidate::new(CandidateKind::Host, addr, addr, None, pref);
-        self.push_local(c, addr);
+        self.push_local(c, addr, None);
         let servers = if self.config.lite {
             Vec::new()
         } else {
@@ -130,7 +130,12 @@ impl Agent {
     /// server-reflexive address found after nomination can reach the peer only through an
     /// ICE restart (RFC 8838 §13: no trickle after nomination): recovery asks for one at
     /// once, now or when it starts.
-    pub(super) fn push_local(&mut self, candidate: Candidate, base: SocketAddr) {
+    pub(super) fn push_local(
+        &mut self,
+        candidate: Candidate,
+        base: SocketAddr,
+        server: Option<SocketAddr>,
+    ) {
         let after_nomination = self.nominations.nominated.is_some()
             || self.checklist.is_pruned()
             || self.liveness.is_recovering();
@@ -148,6 +153,7 @@ impl Agent {
             candidate,
             base,
             gone: false,
+            server,
         });
     }
 
@@ -212,7 +218,7 @@ impl Agent {
                         Some(server),
                         candidate::local_preference(base.ip(), rank),
                     );
-                    self.push_local(c, base);
+                    self.push_local(c, base, Some(server));
                 }
             }
             _ => self.events.push_back(Event::ServerFailed {

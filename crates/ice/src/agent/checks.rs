@@ -82,6 +82,8 @@ impl Agent {
             return None;
         };
         pair.stats.bytes_received += bytes.len() as u64;
+        pair.stats.packets_received += 1;
+        pair.stats.last_packet_received = Some(now);
         pair.last_heard = Some(now);
         Some(bytes)
     }
@@ -354,6 +356,7 @@ impl Agent {
                     if let Some(pair) = self.checklist.get_mut(p) {
                         pair.last_response = Some(now);
                         pair.last_heard = Some(now);
+                        pair.stats.responses_received += 1;
                         if let Some(rtt) = rtt {
                             pair.sample_rtt(rtt);
                         }
@@ -428,6 +431,7 @@ impl Agent {
                     candidate: c,
                     base,
                     gone: false,
+                    server: None,
                 });
             }
         }
@@ -609,8 +613,18 @@ impl Agent {
     /// Sends the requests and retransmissions due.
     pub(super) fn flush_transactions(&mut self, now: Instant) {
         for due in self.transactions.poll_transmits(now) {
-            if let Some(pair) = due.check.and_then(|p| self.checklist.get_mut(p)) {
-                pair.stats.requests_sent += 1;
+            match due.purpose {
+                Purpose::Check(p) => {
+                    if let Some(pair) = self.checklist.get_mut(p) {
+                        pair.stats.requests_sent += 1;
+                    }
+                }
+                Purpose::Consent(p) => {
+                    if let Some(pair) = self.checklist.get_mut(p) {
+                        pair.stats.consent_requests_sent += 1;
+                    }
+                }
+                Purpose::Gather { .. } | Purpose::CancelledCheck(_) => {}
             }
             self.emit(due.source, due.destination, due.data);
         }

@@ -126,7 +126,7 @@ impl Agent {
             candidate::local_preference(addr.ip(), usize::from(won.transport.is_stream()) * 2),
         );
         c.related = mapped;
-        self.push_local(c, addr);
+        self.push_local(c, addr, Some(won.server));
         // Permissions for every remote candidate right away (INTEROP: the first check
         // between two relays is otherwise often lost).
         let ips: Vec<_> = self
