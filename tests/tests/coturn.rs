@@ -250,3 +250,52 @@ async fn coturn_wrong_password_is_a_typed_failure() {
         d.events
     );
 }
+
+/// RFC 8656 §7.2 against coturn: a dual allocation (ADDITIONAL-ADDRESS-FAMILY IPv6) gets
+/// an IPv4 and an IPv6 relayed address, and data to and from an IPv6 peer goes through
+/// the IPv6 one (the Send indication carries a 24-byte XOR-PEER-ADDRESS).
+#[tokio::test]
+#[ignore = "needs coturn (run by .ci/run)"]
+async fn a_dual_allocation_on_coturn_relays_to_an_ipv6_peer() {
+    let server = coturn(&["--listening-ip", "::1", "--relay-ip", "::1"], None);
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = sock.local_addr().unwrap();
+    let mut config = ClientConfig::new(
+        local,
+        addr(server.port),
+        Transport::Udp,
+        "alice",
+        "wonderland",
+    );
+    config.dual_stack = true;
+    let mut d = Driven::new(Client::new(config, 7), Io::Udp(sock));
+    let limit = Duration::from_secs(10);
+    d.client_mut().allocate(Instant::now());
+    d.run_until(limit, |d| d.saw(|e| matches!(e, Event::Allocated { .. })))
+        .await;
+    let relayed = d.client().relayed().to_vec();
+    assert_eq!(relayed.len(), 2, "{relayed:?} {:?}", d.events);
+    let v6 = *relayed.iter().find(|r| r.is_ipv6()).expect("an IPv6 relay");
+    assert_eq!(v6.ip().to_string(), "::1");
+    let peer = UdpSocket::bind("[::1]:0").await.unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    d.client_mut()
+        .create_permission(Instant::now(), peer_addr.ip())
+        .unwrap();
+    d.run_until(limit, |d| {
+        d.saw(|e| matches!(e, Event::PermissionCreated(_)))
+    })
+    .await;
+    d.send_to(peer_addr, b"to an ipv6 peer").await;
+    let mut buf = [0u8; 1500];
+    let (n, from) = tokio::time::timeout(limit, peer.recv_from(&mut buf))
+        .await
+        .expect("the IPv6 peer got nothing")
+        .unwrap();
+    assert_eq!((&buf[..n], from), (&b"to an ipv6 peer"[..], v6));
+    peer.send_to(b"from an ipv6 peer", v6).await.unwrap();
+    assert_eq!(
+        d.recv_from_peer().await,
+        (peer_addr, b"from an ipv6 peer".to_vec())
+    );
+}

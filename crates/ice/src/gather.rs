@@ -35,7 +35,8 @@ use floe_stun::{Transmit, Transport};
 /// What a won allocation means for the agent ([`Gathering::allocated`]).
 #[derive(Debug)]
 pub(crate) struct Won {
-    pub(crate) relayed: SocketAddr,
+    /// The relayed addresses (two for a dual allocation).
+    pub(crate) relayed: Vec<SocketAddr>,
     pub(crate) server: SocketAddr,
     pub(crate) transport: Transport,
     /// It carries a pending gather: finish it once the candidate is announced.
@@ -45,8 +46,8 @@ pub(crate) struct Won {
 /// A lost allocation ([`Gathering::lost`]).
 #[derive(Debug)]
 pub(crate) struct Lost {
-    /// The relayed address that is gone.
-    pub(crate) relayed: Option<SocketAddr>,
+    /// The relayed addresses that are gone.
+    pub(crate) relayed: Vec<SocketAddr>,
 }
 
 /// Gathering of one ICE session (an ICE restart starts a fresh one, with the same TURN
@@ -157,7 +158,8 @@ impl Gathering {
         let Some(ts) = self.servers.get(group) else {
             return;
         };
-        let config = TurnConfig::new(ts.base, ts.server, transport, &ts.username, &ts.password);
+        let mut config = TurnConfig::new(ts.base, ts.server, transport, &ts.username, &ts.password);
+        config.dual_stack = ts.ipv6_relay == Some(true);
         self.relays.push(Relay {
             client: TurnClient::new(config, rng.gen()),
             group,
@@ -165,6 +167,7 @@ impl Gathering {
             base: ts.base,
             server: ts.server,
             relayed: None,
+            relayed_other: None,
             state,
             gathering,
             error: None,
@@ -266,7 +269,7 @@ impl Gathering {
         &mut self,
         now: Instant,
         i: usize,
-        relayed: Option<SocketAddr>,
+        relayed: &[SocketAddr],
         config: &AgentConfig,
         transmits: &mut VecDeque<Transmit>,
         events: &mut VecDeque<Event>,
@@ -279,9 +282,14 @@ impl Gathering {
             r.state = RelayState::Done;
             return None;
         }
-        let addr = relayed?;
+        let addr = *relayed.first()?;
         r.relayed = Some(addr);
+        r.relayed_other = relayed
+            .get(1)
+            .copied()
+            .filter(|o| o.is_ipv4() != addr.is_ipv4());
         r.state = RelayState::Allocated;
+        let all: Vec<SocketAddr> = [r.relayed, r.relayed_other].into_iter().flatten().collect();
         let (server, group, transport) = (r.server, r.group, r.transport);
         let mut gathering = std::mem::take(&mut r.gathering);
         // The race is won: cancel the other attempts of this server (the first allocation
@@ -312,7 +320,7 @@ impl Gathering {
             relayed: addr,
         });
         Some(Won {
-            relayed: addr,
+            relayed: all,
             server,
             transport,
             gathering,
@@ -439,7 +447,8 @@ impl Gathering {
             return None;
         }
         r.state = RelayState::Done;
-        let (group, transport, server, relayed) = (r.group, r.transport, r.server, r.relayed);
+        let relayed: Vec<SocketAddr> = [r.relayed, r.relayed_other].into_iter().flatten().collect();
+        let (group, transport, server) = (r.group, r.transport, r.server);
         if transport.is_stream() {
             events.push_back(Event::CloseStream { transport, server });
         }
@@ -457,9 +466,12 @@ impl Gathering {
     ) -> impl Iterator<Item = (SocketAddr, Transport, SocketAddr)> + '_ {
         self.relays
             .iter()
-            .filter_map(|r| match (r.state, r.relayed) {
-                (RelayState::Allocated, Some(relayed)) => Some((r.server, r.transport, relayed)),
-                _ => None,
+            .filter(|r| r.state == RelayState::Allocated)
+            .flat_map(|r| {
+                [r.relayed, r.relayed_other]
+                    .into_iter()
+                    .flatten()
+                    .map(|relayed| (r.server, r.transport, relayed))
             })
     }
 
@@ -467,20 +479,20 @@ impl Gathering {
     pub(crate) fn relay_for(&mut self, relayed: SocketAddr) -> Option<&mut Relay> {
         self.relays
             .iter_mut()
-            .find(|r| r.relayed == Some(relayed) && r.state == RelayState::Allocated)
+            .find(|r| r.has_relayed(relayed) && r.state == RelayState::Allocated)
     }
 
     /// Whether `source` is (or was) a relayed address: data from it must go through the
     /// TURN server, never out of a host socket.
     pub(crate) fn is_relayed_address(&self, source: SocketAddr) -> bool {
-        self.relays.iter().any(|r| r.relayed == Some(source))
+        self.relays.iter().any(|r| r.has_relayed(source))
     }
 
     /// The transport of the relay behind a relayed local address.
     pub(crate) fn relay_transport(&self, relayed: SocketAddr) -> Option<Transport> {
         self.relays
             .iter()
-            .find(|r| r.relayed == Some(relayed))
+            .find(|r| r.has_relayed(relayed))
             .map(|r| r.transport)
     }
 

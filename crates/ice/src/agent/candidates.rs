@@ -136,6 +136,16 @@ impl Agent {
         base: SocketAddr,
         server: Option<SocketAddr>,
     ) {
+        let server = server.and_then(|s| {
+            let i = match self.servers.iter().position(|k| *k == s) {
+                Some(i) => i,
+                None => {
+                    self.servers.push(s);
+                    self.servers.len() - 1
+                }
+            };
+            u8::try_from(i).ok()
+        });
         let after_nomination = self.nominations.nominated.is_some()
             || self.checklist.is_pruned()
             || self.liveness.is_recovering();
@@ -296,7 +306,7 @@ impl Agent {
         }
         // Relayed candidates need a permission for the new peer (RFC 8656 §9).
         for r in self.gathering.relays_mut() {
-            if r.relayed.is_some() {
+            if r.relayed_toward(addr).is_some() {
                 let _ = r.client.create_permission(now, addr.ip());
             }
         }

@@ -31,15 +31,23 @@ impl Agent {
     }
 
     /// Allocates a relayed candidate on `server`, racing its transports (see
-    /// [`TurnServer`]). Gathering stays incomplete until one allocation succeeds or all
-    /// fail ([`Event::ServerFailed`](crate::Event::ServerFailed) then says why, per
+    /// [`TurnServer`]; an IPv6 relayed candidate is asked for as well when the agent has
+    /// an IPv6 host address, see [`TurnServer::ipv6_relay`]). Gathering stays incomplete
+    /// until one allocation succeeds or all fail
+    /// ([`Event::ServerFailed`](crate::Event::ServerFailed) then says why, per
     /// transport). The winner is reported with
     /// [`Event::RelayAllocated`](crate::Event::RelayAllocated). At most 8 servers.
-    pub fn add_turn_server_with(&mut self, now: Instant, server: TurnServer) {
+    pub fn add_turn_server_with(&mut self, now: Instant, mut server: TurnServer) {
         // A lite agent offers host candidates only (RFC 8445 §5.1.1).
         if self.config.lite {
             return;
         }
+        // An IPv6 relay as well when this host has IPv6 (RFC 8656 §7.2), unless told.
+        let has_ipv6 = self
+            .locals
+            .iter()
+            .any(|l| l.candidate.kind == CandidateKind::Host && l.base.is_ipv6());
+        server.ipv6_relay.get_or_insert(has_ipv6);
         self.gathering
             .add_turn_server(now, server, &self.config, &mut self.rng, &mut self.events);
         self.start_due_relays(now);
@@ -79,7 +87,7 @@ impl Agent {
         match event {
             TurnEvent::Allocated {
                 relayed, mapped, ..
-            } => self.relay_allocated(now, i, relayed.first().copied(), mapped),
+            } => self.relay_allocated(now, i, &relayed, mapped),
             TurnEvent::AllocationFailed(e) => {
                 let started = self.gathering.failed_unless_cancelled(
                     now,
@@ -103,7 +111,7 @@ impl Agent {
         &mut self,
         now: Instant,
         i: usize,
-        relayed: Option<SocketAddr>,
+        relayed: &[SocketAddr],
         mapped: Option<SocketAddr>,
     ) {
         let Some(won) = self.gathering.allocated(
@@ -116,34 +124,36 @@ impl Agent {
         ) else {
             return;
         };
-        let addr = won.relayed;
-        let mut c = Candidate::new(
-            CandidateKind::Relayed,
-            addr,
-            addr,
-            Some(won.server),
-            // RFC 8445 §5.1.2.1: prefer relays reached over UDP to TCP to TLS.
-            candidate::local_preference(addr.ip(), usize::from(won.transport.is_stream()) * 2),
-        );
-        c.related = mapped;
-        self.push_local(c, addr, Some(won.server));
-        // Permissions for every remote candidate right away (INTEROP: the first check
-        // between two relays is otherwise often lost).
-        let ips: Vec<_> = self
-            .remotes
-            .iter()
-            .filter_map(Candidate::addr)
-            .filter(|a| a.is_ipv4() == addr.is_ipv4())
-            .map(|a| a.ip())
-            .collect();
-        if let Some(r) = self.gathering.relay_mut(i) {
-            for ip in ips {
-                let _ = r.client.create_permission(now, ip);
+        // One relayed candidate per address (two for a dual allocation, RFC 8656 §7.2).
+        for addr in won.relayed {
+            let mut c = Candidate::new(
+                CandidateKind::Relayed,
+                addr,
+                addr,
+                Some(won.server),
+                // RFC 8445 §5.1.2.1: prefer relays reached over UDP to TCP to TLS.
+                candidate::local_preference(addr.ip(), usize::from(won.transport.is_stream()) * 2),
+            );
+            c.related = mapped;
+            self.push_local(c, addr, Some(won.server));
+            // Permissions for every remote candidate right away (INTEROP: the first check
+            // between two relays is otherwise often lost).
+            let ips: Vec<_> = self
+                .remotes
+                .iter()
+                .filter_map(Candidate::addr)
+                .filter(|a| a.is_ipv4() == addr.is_ipv4())
+                .map(|a| a.ip())
+                .collect();
+            if let Some(r) = self.gathering.relay_mut(i) {
+                for ip in ips {
+                    let _ = r.client.create_permission(now, ip);
+                }
             }
-        }
-        let local = self.locals.len() - 1;
-        for remote in 0..self.remotes.len() {
-            self.add_pair(local, remote);
+            let local = self.locals.len() - 1;
+            for remote in 0..self.remotes.len() {
+                self.add_pair(local, remote);
+            }
         }
         // The candidate goes out before "gathering complete" (RFC 8838: end-of-candidates
         // follows the last candidate).
@@ -164,10 +174,10 @@ impl Agent {
         else {
             return;
         };
-        if let Some(base) = relayed {
-            self.checklist.fail_base(base);
+        for base in &relayed {
+            self.checklist.fail_base(*base);
         }
-        self.transactions.retain(|o| Some(o.source) != relayed);
+        self.transactions.retain(|o| !relayed.contains(&o.source));
         self.start_due_relays(now);
         self.check_failure(now);
     }
@@ -214,10 +224,10 @@ impl Agent {
             self.relay_lost_or_failed(now, i, format!("corrupt stream: {e}"));
             return;
         }
-        let Some(relayed) = self.gathering.relay(i).and_then(|r| r.relayed) else {
-            return;
-        };
         for (peer, data) in frames {
+            let Some(relayed) = self.gathering.relay(i).and_then(|r| r.relayed_toward(peer)) else {
+                continue;
+            };
             if let Some(d) = self.receive_on(now, relayed, peer, &data) {
                 on_data(peer, d);
             }

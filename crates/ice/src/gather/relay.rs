@@ -29,6 +29,11 @@ pub struct TurnServer {
     pub username: String,
     /// The password.
     pub password: String,
+    /// Ask for an IPv6 relayed address besides the IPv4 one (a dual allocation,
+    /// ADDITIONAL-ADDRESS-FAMILY, RFC 8656 §7.2; a server without IPv4 relays is asked
+    /// for the IPv6 one alone). `None` (default): when the agent has an IPv6 host
+    /// address, so that IPv6-only peers can be reached through the relay too.
+    pub ipv6_relay: Option<bool>,
 }
 
 impl TurnServer {
@@ -41,7 +46,15 @@ impl TurnServer {
             transports: vec![Transport::Udp, Transport::Tcp],
             username: username.to_owned(),
             password: password.to_owned(),
+            ipv6_relay: None,
         }
+    }
+
+    /// Whether to ask for an IPv6 relayed address too (see [`TurnServer::ipv6_relay`]).
+    #[must_use]
+    pub fn with_ipv6_relay(mut self, ipv6: bool) -> Self {
+        self.ipv6_relay = Some(ipv6);
+        self
     }
 
     /// Only these transports, in this order (`?transport=udp|tcp` pins one; `turns:` is
@@ -74,7 +87,10 @@ pub(crate) struct Relay {
     pub(crate) transport: Transport,
     pub(crate) base: SocketAddr,
     pub(crate) server: SocketAddr,
+    /// The (first) relayed address.
     pub(crate) relayed: Option<SocketAddr>,
+    /// The relayed address of the other family, in a dual allocation.
+    pub(crate) relayed_other: Option<SocketAddr>,
     pub(super) state: RelayState,
     /// Counted in the pending gathers (the first allocation of a group).
     pub(super) gathering: bool,
@@ -82,6 +98,19 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
+    /// Whether `addr` is one of its relayed addresses.
+    pub(crate) fn has_relayed(&self, addr: SocketAddr) -> bool {
+        self.relayed == Some(addr) || self.relayed_other == Some(addr)
+    }
+
+    /// The relayed address data from (or to) `peer` uses: the one of `peer`'s family.
+    pub(crate) fn relayed_toward(&self, peer: SocketAddr) -> Option<SocketAddr> {
+        [self.relayed, self.relayed_other]
+            .into_iter()
+            .flatten()
+            .find(|r| r.is_ipv4() == peer.is_ipv4())
+    }
+
     pub(crate) fn active(&self) -> bool {
         matches!(
             self.state,

@@ -31,8 +31,8 @@ pub use rfc5780::{ChangeRequest, Padding, ResponsePort};
 pub use security::{Fingerprint, MessageIntegrity, MessageIntegritySha256, UserHash};
 pub use text::{AlternateDomain, Nonce, Realm, Software, Username};
 pub use turn::{
-    AdditionalAddressFamily, AddressErrorCode, AddressFamily, Data, EvenPort, Icmp,
-    RequestedAddressFamily, ReservationToken,
+    AdditionalAddressFamily, AdditionalAddressFamilyDraft, AddressErrorCode, AddressErrorCodeDraft,
+    AddressFamily, Data, EvenPort, Icmp, RequestedAddressFamily, ReservationToken,
 };
 
 /// A 16-bit attribute type (RFC 8489 §14, §18.3; RFC 8656 §18; RFC 8445 §16.1;
@@ -123,6 +123,11 @@ registry! {
     ICMP = 0x8004, "ICMP";
     /// SOFTWARE (RFC 8489 §14.14).
     SOFTWARE = 0x8022, "SOFTWARE";
+    /// ADDITIONAL-ADDRESS-FAMILY at its draft codepoint (draft-ietf-tram-turnbis before
+    /// RFC 8656 assigned 0x8000), which coturn still uses.
+    ADDITIONAL_ADDRESS_FAMILY_DRAFT = 0x8032, "ADDITIONAL-ADDRESS-FAMILY (draft)";
+    /// ADDRESS-ERROR-CODE at its draft codepoint (0x8001 in RFC 8656), as coturn sends it.
+    ADDRESS_ERROR_CODE_DRAFT = 0x8033, "ADDRESS-ERROR-CODE (draft)";
     /// ALTERNATE-SERVER (RFC 8489 §14.15).
     ALTERNATE_SERVER = 0x8023, "ALTERNATE-SERVER";
     /// CACHE-TIMEOUT (RFC 5780 §7.7); recognised by name only.

@@ -95,6 +95,14 @@ family_attribute!(
     AdditionalAddressFamily, ADDITIONAL_ADDRESS_FAMILY, "ADDITIONAL-ADDRESS-FAMILY"
 );
 
+family_attribute!(
+    /// ADDITIONAL-ADDRESS-FAMILY at the draft codepoint 0x8032 (draft-ietf-tram-turnbis;
+    /// RFC 8656 assigned 0x8000). coturn 4.6 reads only this one, so a dual allocation
+    /// carries both; servers ignore the one they do not know (comprehension-optional).
+    AdditionalAddressFamilyDraft, ADDITIONAL_ADDRESS_FAMILY_DRAFT,
+    "ADDITIONAL-ADDRESS-FAMILY (draft)"
+);
+
 /// EVEN-PORT (RFC 8656 §18.7): ask for an even relayed port, and with `reserve` to hold
 /// the next port too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -181,6 +189,31 @@ impl<'a> Attribute<'a> for AddressErrorCode<'a> {
 
     fn validate(&self) -> Result<(), Error> {
         validate_code(self.code, self.reason)
+    }
+}
+
+/// ADDRESS-ERROR-CODE at the draft codepoint 0x8033, as coturn answers a dual allocation
+/// that got one family only (RFC 8656 assigned 0x8001).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressErrorCodeDraft<'a>(pub AddressErrorCode<'a>);
+
+impl<'a> Attribute<'a> for AddressErrorCodeDraft<'a> {
+    const TYPE: AttrType = AttrType::ADDRESS_ERROR_CODE_DRAFT;
+
+    fn decode(raw: &RawAttribute<'a>, tid: &TransactionId) -> Result<Self, Error> {
+        AddressErrorCode::decode(raw, tid).map(AddressErrorCodeDraft)
+    }
+
+    fn value_len(&self) -> usize {
+        self.0.value_len()
+    }
+
+    fn encode(&self, tid: &TransactionId, out: &mut [u8]) {
+        self.0.encode(tid, out);
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        self.0.validate()
     }
 }
 

@@ -262,7 +262,9 @@ impl Client {
 
     /// Like [`Client::encode_send`], returning a [`Transmit`] to the server.
     pub fn send_to(&mut self, peer: SocketAddr, data: &[u8]) -> Result<Transmit, crate::Error> {
-        let mut out = vec![0u8; data.len() + 40];
+        // A Send indication's overhead: the 20-byte header, XOR-PEER-ADDRESS (24 bytes
+        // for IPv6), the DATA header and up to 3 bytes of padding: 51 bytes.
+        let mut out = vec![0u8; data.len() + 64];
         let n = self.encode_send(peer, data, &mut out)?;
         out.truncate(n);
         Ok(self.to_server(out))

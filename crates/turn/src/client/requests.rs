@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use floe_stun::attributes::{
-    AdditionalAddressFamily, AddressFamily, ChannelNumber, Lifetime, RequestedAddressFamily,
-    RequestedTransport, Software, XorPeerAddress,
+    AdditionalAddressFamily, AdditionalAddressFamilyDraft, AddressFamily, ChannelNumber, Lifetime,
+    RequestedAddressFamily, RequestedTransport, Software, XorPeerAddress,
 };
 use floe_stun::transaction::{ClientTransaction, Reliability};
 use floe_stun::{Class, MessageBuilder, MessageType, Method, TransactionId};
@@ -98,6 +98,8 @@ impl Client {
                 }
                 if self.config.dual_stack {
                     b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))?;
+                    // coturn reads the draft codepoint only (docs/rfc-compliance.md).
+                    b.add(&AdditionalAddressFamilyDraft(AddressFamily::Ipv6))?;
                 }
             }
             Request::Refresh { lifetime } => {

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
-    AddressErrorCode, AddressFamily, AlternateServer, ErrorCode, Lifetime, UnknownAttributes,
-    XorMappedAddress, XorRelayedAddress,
+    AddressErrorCode, AddressErrorCodeDraft, AddressFamily, AlternateServer, ErrorCode, Lifetime,
+    UnknownAttributes, XorMappedAddress, XorRelayedAddress,
 };
 use floe_stun::{Class, Message};
 
@@ -129,7 +129,13 @@ impl Client {
                 self.set_lifetime(now, lifetime);
                 self.state = ClientState::Allocated;
                 tracing::info!(relayed = ?relayed, mapped = ?self.mapped, lifetime_s = lifetime.as_secs(), "allocated");
-                if let Ok(Some(e)) = msg.get::<AddressErrorCode>() {
+                let address_error = msg.get::<AddressErrorCode>().ok().flatten().or_else(|| {
+                    msg.get::<AddressErrorCodeDraft>()
+                        .ok()
+                        .flatten()
+                        .map(|d| d.0)
+                });
+                if let Some(e) = address_error {
                     self.events.push_back(Event::PartialAllocation {
                         family: e.family,
                         code: e.code,
@@ -221,9 +227,19 @@ impl Client {
         None
     }
 
-    pub(super) fn on_failure(&mut self, _now: Instant, request: Request, error: TurnError) {
+    pub(super) fn on_failure(&mut self, now: Instant, request: Request, error: TurnError) {
         tracing::debug!(?request, %error, "TURN request failed");
         match request {
+            // A dual allocation (IPv4 plus ADDITIONAL-ADDRESS-FAMILY IPv6) to a server
+            // without IPv4 relays fails with 440 as a whole (RFC 8656 §7.2): ask again
+            // for the IPv6 relay alone.
+            Request::Allocate
+                if error == TurnError::AddressFamilyNotSupported && self.config.dual_stack =>
+            {
+                self.config.dual_stack = false;
+                self.config.family = AddressFamily::Ipv6;
+                self.send_request(now, Request::Allocate, 0);
+            }
             Request::Allocate => {
                 self.state = ClientState::Closed;
                 self.pending.clear();

@@ -193,3 +193,27 @@ fn receive<'a>(c: &mut Client, now: Instant, bytes: &'a [u8]) -> Option<(SocketA
     });
     got
 }
+
+/// A Send indication to an IPv6 peer carries a 24-byte XOR-PEER-ADDRESS: it must fit
+/// (it did not, for any payload length, until found with the IPv6 relay test; the buffer
+/// had room for an IPv4 peer only).
+#[test]
+fn send_indications_to_ipv6_and_ipv4_peers_encode_for_every_payload_length() {
+    let now = Instant::now();
+    let (mut c, _) = allocating(now);
+    for peer in ["[2001:db8::9]:7000", "192.0.2.9:7000"] {
+        let peer = addr(peer);
+        for len in [0usize, 1, 2, 3, 4, 5, 1200, 1201] {
+            let data = vec![0xab; len];
+            let t = c
+                .send_to(peer, &data)
+                .unwrap_or_else(|e| panic!("{peer}, {len} bytes: {e}"));
+            let m = Message::parse(&t.data).unwrap();
+            assert_eq!(
+                m.get::<XorPeerAddress>().unwrap(),
+                Some(XorPeerAddress(peer))
+            );
+            assert_eq!(m.get::<Data>().unwrap().map(|d| d.0.len()), Some(len));
+        }
+    }
+}

@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
-    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateServer, ChannelNumber, Data,
-    ErrorCode, EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken,
-    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    AdditionalAddressFamily, AdditionalAddressFamilyDraft, AddressErrorCode, AddressErrorCodeDraft,
+    AddressFamily, AlternateServer, ChannelNumber, Data, ErrorCode, EvenPort, Lifetime,
+    RequestedAddressFamily, RequestedTransport, ReservationToken, XorMappedAddress, XorPeerAddress,
+    XorRelayedAddress,
 };
 use floe_stun::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 use rand::Rng;
@@ -160,14 +161,17 @@ impl<R: RelayAllocator> Server<R> {
             Ok(Some(_)) => return self.fail(ft, msg, ErrorCode::UNSUPPORTED_TRANSPORT, auth),
             _ => return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth),
         }
-        let (Ok(token), Ok(even), Ok(requested), Ok(additional)) = (
+        let (Ok(token), Ok(even), Ok(requested), Ok(additional), Ok(draft)) = (
             msg.get::<ReservationToken>(),
             msg.get::<EvenPort>(),
             msg.get::<RequestedAddressFamily>(),
             msg.get::<AdditionalAddressFamily>(),
+            msg.get::<AdditionalAddressFamilyDraft>(),
         ) else {
             return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
         };
+        // coturn's clients ask with the draft codepoint (0x8032) only.
+        let additional = additional.or(draft.map(|d| AdditionalAddressFamily(d.0)));
         if token.is_some() && (even.is_some() || requested.is_some() || additional.is_some()) {
             return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
         }
@@ -330,11 +334,15 @@ impl<R: RelayAllocator> Server<R> {
             }
             if let Some((family, code)) = address_error {
                 let reason = floe_stun::attributes::default_reason(code);
-                b.add(&AddressErrorCode {
+                let e = AddressErrorCode {
                     family,
                     code,
                     reason,
-                })?;
+                };
+                // Both codepoints: RFC 8656's, and the draft one coturn-derived clients
+                // read (each ignores the other: comprehension-optional).
+                b.add(&e)?;
+                b.add(&AddressErrorCodeDraft(e))?;
             }
             b.add(&XorMappedAddress(client))?;
             Ok(())

@@ -529,6 +529,33 @@ fn loopback_peers_are_relayed_when_the_operator_allows_them() {
     assert!(net.has_event(c, |e| matches!(e, Event::PermissionCreated(_))));
 }
 
+/// RFC 8656 §7.2: a dual request to a server without IPv4 relays fails with 440 as a
+/// whole; the client asks again for the IPv6 relay alone and gets it.
+#[test]
+fn a_dual_request_to_an_ipv6_only_server_falls_back_to_an_ipv6_relay() {
+    let v6_only = PortPool::new(
+        None,
+        Some("2001:db8::1".parse().unwrap()),
+        49_152..=49_200,
+        ChaCha8Rng::seed_from_u64(3),
+    );
+    let mut net = Net::with_pool(config(), v6_only);
+    let mut cc = ClientConfig::new(
+        addr(CLIENT),
+        addr(SERVER),
+        Transport::Udp,
+        "alice",
+        "wonderland",
+    );
+    cc.dual_stack = true;
+    let c = net.add_client(cc);
+    net.allocate(c);
+    let relayed = net.clients[c].relayed().to_vec();
+    assert_eq!(relayed.len(), 1, "{relayed:?}");
+    assert!(relayed[0].is_ipv6(), "{relayed:?}");
+    assert!(!net.has_event(c, |e| matches!(e, Event::AllocationFailed(_))));
+}
+
 #[test]
 fn ipv4_only_server_answers_a_dual_request_with_a_partial_allocation() {
     let mut net = Net::new(config());
