@@ -386,3 +386,72 @@ fn relayed_peers_recover_from_a_turn_server_restart_by_renominating_new_relays()
         .iter()
         .any(|r| r.2 == b"still here"));
 }
+
+/// A floe TURN server on `at` that is draining and sends new Allocates to `alternate`
+/// (300 Try Alternate, RFC 8489 §10), or a plain one.
+fn turn_server_at(sim: &mut Simulator, at: &str, alternate: Option<&str>) -> NodeId {
+    let internet = sim.internet();
+    let now = sim.now();
+    let mut config = server_config();
+    config.alternate_server = alternate.map(addr);
+    let mut node = TurnServerNode::new(addr(at), config, now, 9);
+    if alternate.is_some() {
+        node.server.drain(now);
+    }
+    sim.add_host(internet, addr(at).ip(), node)
+}
+
+/// RFC 8489 §10: a 300 Try Alternate is followed with the same transport and credentials;
+/// the relayed candidate comes from the alternate server.
+#[test]
+fn a_300_try_alternate_is_followed_to_the_alternate_server() {
+    let mut sim = Simulator::new(71);
+    turn_server_at(&mut sim, "198.51.100.1:3478", Some("198.51.100.2:3478"));
+    let alternate = turn_server_at(&mut sim, "198.51.100.2:3478", None);
+    let (a, _, _) = home_agent(&mut sim, Firewall::open(), 72);
+    assert!(sim.run_until_condition(Duration::from_secs(5), |s| {
+        s.node::<AgentNode>(a).agent.gathering_state() == GatheringState::Complete
+    }));
+    let n = sim.node::<AgentNode>(a);
+    let relays: Vec<_> = n.agent.relays().collect();
+    assert_eq!(relays.len(), 1, "{:?}", n.events);
+    assert_eq!(relays[0].0, addr("198.51.100.2:3478"), "allocated on the alternate");
+    assert!(n
+        .agent
+        .local_candidates()
+        .any(|c| c.kind == CandidateKind::Relayed));
+    assert_eq!(
+        sim.node::<TurnServerNode>(alternate)
+            .server
+            .stats()
+            .allocations,
+        1
+    );
+}
+
+/// Two servers that send each other's clients back and forth: the loop is cut (a server
+/// already tried is not tried again) and the server is reported failed.
+#[test]
+fn redirects_that_loop_end_in_a_failure_not_a_loop() {
+    let mut sim = Simulator::new(73);
+    turn_server_at(&mut sim, "198.51.100.1:3478", Some("198.51.100.2:3478"));
+    turn_server_at(&mut sim, "198.51.100.2:3478", Some("198.51.100.1:3478"));
+    let (a, _, _) = home_agent(&mut sim, Firewall::open(), 74);
+    assert!(sim.run_until_condition(Duration::from_secs(10), |s| {
+        s.node::<AgentNode>(a).agent.gathering_state() == GatheringState::Complete
+    }));
+    let n = sim.node::<AgentNode>(a);
+    assert_eq!(n.agent.relays().count(), 0);
+    let failed: Vec<_> = n
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::ServerFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        failed.iter().any(|r| r.contains("300 Try Alternate")),
+        "{failed:?}"
+    );
+}

@@ -26,7 +26,7 @@ mod relay;
 use rand::Rng;
 pub use relay::TurnServer;
 pub(crate) use relay::{Relay, RelayState};
-use relay::{MAX_RELAYS, MAX_SERVERS};
+use relay::{MAX_REDIRECTS, MAX_RELAYS, MAX_SERVERS};
 
 use crate::config::AgentConfig;
 use crate::event::{Event, GatheringState};
@@ -152,20 +152,37 @@ impl Gathering {
         gathering: bool,
         rng: &mut R,
     ) {
+        let Some(server) = self.servers.get(group).map(|ts| ts.server) else {
+            return;
+        };
+        self.push_to(group, transport, server, state, gathering, rng);
+    }
+
+    /// A new attempt in `group` on `server` (the group's, or an alternate it redirected
+    /// to).
+    fn push_to<R: Rng>(
+        &mut self,
+        group: usize,
+        transport: Transport,
+        server: SocketAddr,
+        state: RelayState,
+        gathering: bool,
+        rng: &mut R,
+    ) {
         if self.relays.len() >= MAX_RELAYS {
             return;
         }
         let Some(ts) = self.servers.get(group) else {
             return;
         };
-        let mut config = TurnConfig::new(ts.base, ts.server, transport, &ts.username, &ts.password);
+        let mut config = TurnConfig::new(ts.base, server, transport, &ts.username, &ts.password);
         config.dual_stack = ts.ipv6_relay == Some(true);
         self.relays.push(Relay {
             client: TurnClient::new(config, rng.gen()),
             group,
             transport,
             base: ts.base,
-            server: ts.server,
+            server,
             relayed: None,
             relayed_other: None,
             state,
@@ -401,6 +418,57 @@ impl Gathering {
             self.finish(events);
         }
         false
+    }
+
+    /// Attempt `i` was redirected to `alternate` (300 Try Alternate, RFC 8489 §10; a
+    /// draining or overloaded TURN server): a new attempt with the same transport and
+    /// credentials goes there at once and inherits the pending gather. Not when the
+    /// alternate is of another family than the base, was tried already in this group (a
+    /// loop), or the group was redirected [`MAX_REDIRECTS`] times. Whether it started.
+    pub(crate) fn redirected<R: Rng>(
+        &mut self,
+        now: Instant,
+        i: usize,
+        alternate: SocketAddr,
+        config: &AgentConfig,
+        events: &mut VecDeque<Event>,
+        rng: &mut R,
+    ) -> bool {
+        let Some(r) = self.relays.get(i) else {
+            return false;
+        };
+        let (group, transport, base, server) = (r.group, r.transport, r.base, r.server);
+        let Some(home) = self.servers.get(group).map(|ts| ts.server) else {
+            return false;
+        };
+        let in_group = || self.relays.iter().filter(move |r| r.group == group);
+        let redirects = in_group().filter(|r| r.server != home).count();
+        let loop_ = alternate == home || in_group().any(|r| r.server == alternate);
+        if alternate.is_ipv4() != base.is_ipv4()
+            || loop_
+            || redirects >= MAX_REDIRECTS
+            || matches!(r.state, RelayState::Cancelled(_))
+        {
+            return false;
+        }
+        let gathering = self.relays.get_mut(i).is_some_and(|r| {
+            r.state = RelayState::Done;
+            std::mem::take(&mut r.gathering)
+        });
+        if transport.is_stream() {
+            events.push_back(Event::CloseStream { transport, server });
+        }
+        tracing::info!(%server, %alternate, "TURN server redirects (300 Try Alternate)");
+        self.push_to(
+            group,
+            transport,
+            alternate,
+            RelayState::Waiting(now),
+            gathering,
+            rng,
+        );
+        self.start_due(now, config, events);
+        true
     }
 
     /// Attempt `i` failed, unless it was cancelled already (then it is simply done).

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use floe_turn::client::Event as TurnEvent;
+use floe_turn::client::{Event as TurnEvent, TurnError};
 
 use super::Agent;
 use crate::candidate::{self, Candidate, CandidateKind};
@@ -88,6 +88,18 @@ impl Agent {
             TurnEvent::Allocated {
                 relayed, mapped, ..
             } => self.relay_allocated(now, i, &relayed, mapped),
+            TurnEvent::AllocationFailed(TurnError::TryAlternate { server })
+                if self.gathering.redirected(
+                    now,
+                    i,
+                    server,
+                    &self.config,
+                    &mut self.events,
+                    &mut self.rng,
+                ) =>
+            {
+                self.drain_relays(now);
+            }
             TurnEvent::AllocationFailed(e) => {
                 let started = self.gathering.failed_unless_cancelled(
                     now,

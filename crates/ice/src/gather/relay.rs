@@ -122,3 +122,5 @@ impl Relay {
 /// Most TURN servers per agent, and relay attempts (re-allocations included) per agent.
 pub(super) const MAX_SERVERS: usize = 8;
 pub(super) const MAX_RELAYS: usize = 32;
+/// Most 300 Try Alternate redirects followed per TURN server.
+pub(super) const MAX_REDIRECTS: usize = 3;
