@@ -415,7 +415,11 @@ fn a_300_try_alternate_is_followed_to_the_alternate_server() {
     let n = sim.node::<AgentNode>(a);
     let relays: Vec<_> = n.agent.relays().collect();
     assert_eq!(relays.len(), 1, "{:?}", n.events);
-    assert_eq!(relays[0].0, addr("198.51.100.2:3478"), "allocated on the alternate");
+    assert_eq!(
+        relays[0].0,
+        addr("198.51.100.2:3478"),
+        "allocated on the alternate"
+    );
     assert!(n
         .agent
         .local_candidates()

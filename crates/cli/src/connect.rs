@@ -74,6 +74,10 @@ pub struct ConnectArgs {
     /// and an ICE restart could not bring the path back (RFC 7675 consent expiry).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub consent_timeout: f64,
+    /// Reach TURN servers over TCP and TLS through this HTTP CONNECT proxy:
+    /// `http://[user:password@]host[:port]`.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<floe_peer::turn::HttpProxy>,
     /// Every SECONDS, print the pair and candidate stats as a JSON line on stderr
     /// (W3C RTCIceCandidatePairStats and RTCIceCandidateStats fields).
     #[arg(long, value_name = "SECONDS")]
@@ -304,6 +308,7 @@ async fn connect(args: &ConnectArgs) -> u8 {
         return 2;
     }
     config.dscp = args.dscp;
+    config.proxy.clone_from(&args.proxy);
     if args.turn.iter().any(|u| u.scheme == Scheme::Turns) {
         match tls_roots(&args.tls_ca) {
             Ok(roots) => config.tls_roots = roots,

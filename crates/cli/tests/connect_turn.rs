@@ -316,3 +316,101 @@ fn against_a_tcp_only_coturn_a_plain_turn_uri_connects_over_tcp_within_two_secon
     check_lines(procs);
     drop(server);
 }
+
+/// tinyproxy on loopback (a real HTTP proxy), killed on drop with its directory.
+struct Tinyproxy {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tinyproxy() -> Tinyproxy {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("floe-tinyproxy-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // No ConnectPort line: CONNECT to any port (tinyproxy's default config allows 443
+    // and 563 only).
+    let conf = format!(
+        "Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 20\nAllow 127.0.0.1\n\
+         LogLevel Info\nLogFile \"{}\"\n",
+        dir.join("log").display()
+    );
+    std::fs::write(dir.join("conf"), conf).unwrap();
+    let child = Command::new("tinyproxy")
+        .arg("-d")
+        .arg("-c")
+        .arg(dir.join("conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start tinyproxy ({e}); install the Debian package (.ci/run does)")
+        });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "tinyproxy did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Tinyproxy { child, port, dir }
+}
+
+/// `floe connect --proxy`: relay-only over TCP and over TLS (`turns:`, TLS end to end
+/// inside the tunnel) through tinyproxy; the proxy's log shows the CONNECTs.
+#[test]
+#[ignore = "needs tinyproxy (run by .ci/run)"]
+fn relay_only_through_tinyproxy_over_tcp_and_tls() {
+    let dir = std::env::temp_dir().join(format!("floe-proxy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    let rt = runtime();
+    let server = rt.block_on(async {
+        let mut opts = server_options();
+        opts.tcp = vec!["127.0.0.1:0".parse().unwrap()];
+        opts.tls = vec!["127.0.0.1:0".parse().unwrap()];
+        opts.tls_config = Some(floe_server::load_tls_config(&c, &k).unwrap());
+        floe_server::spawn(opts).await.unwrap()
+    });
+    let proxy = tinyproxy();
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let (tcp, tls) = (server.tcp_addrs()[0], server.tls_addrs()[0]);
+    let ca = c.to_str().unwrap();
+    for (turn, transport) in [
+        (format!("turn:{tcp}?transport=tcp"), "tcp"),
+        (format!("turns:localhost:{}", tls.port()), "tls"),
+    ] {
+        let procs = connect_pair(&turn, &["--proxy", &proxy_url, "--tls-ca", ca]);
+        for (_, took, selected) in &procs {
+            println!("through tinyproxy, {transport}: selected after {took:?}");
+            assert_eq!(selected["turn_transport"], transport, "{selected}");
+        }
+        check_lines(procs);
+    }
+    let log = std::fs::read_to_string(proxy.dir.join("log")).unwrap_or_default();
+    // floe asks the proxy for the resolved address, not the name.
+    for target in [tcp, tls] {
+        assert!(
+            log.contains(&format!("CONNECT {target} HTTP/1.1")),
+            "tinyproxy saw no CONNECT to {target}:\n{log}"
+        );
+    }
+    rt.block_on(server.shutdown());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -72,6 +72,10 @@ pub struct PeerConfig {
     /// vanished one is withdrawn, and a call on it recovers on another path. Only with
     /// enumerated interfaces (not with [`PeerConfig::bind`]).
     pub address_watch: Option<Duration>,
+    /// Reach TURN servers over TCP and TLS through this HTTP CONNECT proxy, as browsers
+    /// do behind corporate proxies (`http://[user:password@]host[:port]`). UDP is not
+    /// proxied.
+    pub proxy: Option<crate::turn::HttpProxy>,
 }
 
 impl Default for PeerConfig {
@@ -88,6 +92,7 @@ impl Default for PeerConfig {
             tls_roots: Vec::new(),
             tls: None,
             address_watch: Some(Duration::from_millis(500)),
+            proxy: None,
         }
     }
 }

@@ -46,6 +46,14 @@ pub(crate) async fn build_agent(
         dscp: config.dscp,
         ..StreamConfig::default()
     };
+    if let Some(p) = &config.proxy {
+        let addr = resolve(&p.host, p.port)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| PeerError::Config(format!("proxy {}: no address", p.host)))?;
+        streams.proxy = Some((addr, p.credentials.clone()));
+    }
     for t in &config.turn {
         let Some(transports) = turn_transports(&t.uri) else {
             tracing::warn!(uri = %t.uri, "not a turn: or turns: URI; ignored");

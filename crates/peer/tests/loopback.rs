@@ -2,6 +2,7 @@
 //! and 10,000 datagrams each way.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe_ice::CandidateKind;
@@ -304,4 +305,74 @@ async fn a_full_port_range_is_a_clear_error() {
         .await
         .expect_err("an empty range");
     assert!(err.to_string().contains("empty"), "{err}");
+}
+
+/// A minimal HTTP CONNECT proxy on loopback: answers 200 and splices; records each
+/// CONNECT target.
+async fn connect_proxy() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut b = [0u8; 1];
+                    if client.read(&mut b).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                log.lock().unwrap().push(target.clone());
+                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// TURN over TCP through an HTTP CONNECT proxy (`PeerConfig::proxy`), relay-only: both
+/// peers connect through the proxy's tunnels and data flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_over_tcp_through_an_http_connect_proxy() {
+    let mut opts = floe_server::ServerOptions::new("127.0.0.1:0".parse().unwrap());
+    opts.tcp = vec!["127.0.0.1:0".parse().unwrap()];
+    opts.turn.users.insert("peer".into(), "relay-secret".into());
+    opts.turn.peer_policy.allow_loopback = true;
+    let server = floe_server::spawn(opts).await.unwrap();
+    let tcp = server.tcp_addrs()[0];
+    let (proxy, seen) = connect_proxy().await;
+    let mut config = loopback_config();
+    config.agent.relay_only = true;
+    config.turn = vec![TurnServerConfig {
+        uri: format!("turn:{tcp}?transport=tcp").parse().unwrap(),
+        username: "peer".into(),
+        password: "relay-secret".into(),
+    }];
+    config.proxy = Some(format!("http://{proxy}").parse().unwrap());
+    let (mut a, mut b) = pair(config.clone(), config).await;
+    let s = a.selected().unwrap();
+    assert_eq!(s.local_kind, CandidateKind::Relayed, "{s:?}");
+    assert_eq!(s.turn_transport, Some(floe_ice::Transport::Tcp), "{s:?}");
+    exchange(&mut a, &mut b, 200, 100, 8).await;
+    let targets = seen.lock().unwrap().clone();
+    assert!(targets.len() >= 2, "{targets:?}");
+    assert!(targets.iter().all(|t| *t == tcp.to_string()), "{targets:?}");
+    a.close().await;
+    b.close().await;
+    server.shutdown().await;
 }

@@ -14,7 +14,10 @@ mod socket;
 pub(crate) mod streams;
 mod tls;
 
+mod proxy;
+
 pub use driver::{DriverError, TurnDriver};
 pub use floe_ice::Transport;
+pub use proxy::HttpProxy;
 pub use socket::{connect_stream, ConnectError, StreamOptions, TlsConnect, TurnSocket, TurnStream};
 pub use tls::{load_pem_certificates, tls_client_config, TlsConfigError, TlsTrust};

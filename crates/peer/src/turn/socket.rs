@@ -38,6 +38,9 @@ pub struct StreamOptions {
     /// How long the TCP connect, and then the TLS handshake, may each take; `None`: as
     /// long as the system lets them.
     pub timeout: Option<Duration>,
+    /// Go through this HTTP CONNECT proxy (its address, and `user:password` for Basic
+    /// proxy authentication); TLS then runs end to end inside the tunnel.
+    pub proxy: Option<(SocketAddr, Option<String>)>,
 }
 
 /// Why [`connect_stream`] failed.
@@ -81,13 +84,22 @@ pub async fn connect_stream(
     server: SocketAddr,
     options: &StreamOptions,
 ) -> Result<(Box<dyn TurnStream>, SocketAddr), ConnectError> {
-    let tcp = within(
-        options.timeout,
-        "connect timed out",
-        tcp(server, options.source, options.dscp),
-    )
-    .await
-    .map_err(ConnectError::Connect)?;
+    let tcp = match &options.proxy {
+        None => within(
+            options.timeout,
+            "connect timed out",
+            tcp(server, options.source, options.dscp),
+        )
+        .await
+        .map_err(ConnectError::Connect)?,
+        Some((proxy, credentials)) => within(options.timeout, "proxy connect timed out", async {
+            let mut s = tcp(*proxy, options.source, options.dscp).await?;
+            super::proxy::http_connect(&mut s, server, credentials.as_deref()).await?;
+            Ok(s)
+        })
+        .await
+        .map_err(ConnectError::Connect)?,
+    };
     let local = tcp.local_addr().map_err(ConnectError::Connect)?;
     let Some(tls) = &options.tls else {
         return Ok((Box::new(tcp), local));

@@ -60,6 +60,8 @@ pub(crate) struct StreamConfig {
     /// The name each TLS server's certificate must carry (from its URI).
     pub(crate) tls_names: HashMap<SocketAddr, ServerName<'static>>,
     pub(crate) dscp: Option<u8>,
+    /// TCP and TLS connections go through this HTTP CONNECT proxy (address, credentials).
+    pub(crate) proxy: Option<(SocketAddr, Option<String>)>,
 }
 
 #[derive(Debug)]
@@ -171,7 +173,13 @@ impl Streams {
             id,
             input: self.input.clone(),
         };
-        let task = tokio::spawn(conn.run(source, tls, self.config.dscp, rx, cancelled));
+        let task = tokio::spawn(conn.run(
+            source,
+            tls,
+            (self.config.dscp, self.config.proxy.clone()),
+            rx,
+            cancelled,
+        ));
         tracing::debug!(%server, %transport, %source, "opening TURN connection");
         Stream {
             id,
@@ -199,7 +207,7 @@ impl Connection {
         self,
         source: SocketAddr,
         tls: Option<TlsSetup>,
-        dscp: Option<u8>,
+        (dscp, proxy): (Option<u8>, Option<(SocketAddr, Option<String>)>),
         frames: mpsc::Receiver<Vec<u8>>,
         mut cancelled: oneshot::Receiver<()>,
     ) {
@@ -220,6 +228,7 @@ impl Connection {
             dscp,
             tls,
             timeout: Some(CONNECT_TIMEOUT),
+            proxy,
         };
         let opened = tokio::select! {
             r = connect_stream(self.server, &options) => r,
