@@ -100,8 +100,9 @@ pub(crate) async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
     let target = authority(server);
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some(c) = credentials {
-        let token = floe_stun::base64::encode(c.as_bytes());
-        request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+        request.push_str("Proxy-Authorization: Basic ");
+        request.push_str(&floe_stun::base64::encode(c.as_bytes()));
+        request.push_str("\r\n");
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await?;
