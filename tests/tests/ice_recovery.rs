@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use floe_ice::{
     Agent, AgentConfig, CandidateKind, ConnectionState, Event, GatheringState, Recovery, Role,
 };
-use floe_netsim::{LinkConfig, NatConfig, NetId, NodeId, PortAssignment, Simulator};
+use floe_netsim::{LinkConfig, NatConfig, NetId, NodeId, PortAssignment, RouterId, Simulator};
 use floe_sim::world::{add_agent, gathered, TwoHomes, AGENT_PORT, SERVER};
 use floe_tests::ice_nodes::{exchange_candidates, run_until_connected, AgentNode};
 
@@ -193,40 +193,41 @@ fn homes(seed: u64, a: NatConfig, b: NatConfig) -> TwoHomes {
     TwoHomes::new(seed, TURN_USER, TURN_PASSWORD, a, b)
 }
 
+/// Two homes behind `nat_a` and `nat_b`, an agent in each (A controlling), connected and
+/// streaming; returns the call and A's NAT.
+fn call_between(seed: u64, nat_a: NatConfig, nat_b: NatConfig) -> (Call, RouterId) {
+    let TwoHomes {
+        mut sim,
+        nat_a: router,
+        lan_a,
+        lan_b,
+        ..
+    } = homes(seed, nat_a, nat_b);
+    let host = ip("192.168.1.2");
+    let a = add_agent(&mut sim, lan_a, host, config(), Role::Controlling, seed * 2);
+    let b = add_agent(
+        &mut sim,
+        lan_b,
+        host,
+        config(),
+        Role::Controlled,
+        seed * 2 + 1,
+    );
+    (Call::connect(sim, a, b), router)
+}
+
 fn random_ports(nat: NatConfig) -> NatConfig {
     nat.with_port_assignment(PortAssignment::Random)
 }
 
 #[test]
 fn a_nat_that_rebinds_every_mapping_mid_stream_is_followed_without_signalling() {
-    let TwoHomes {
-        mut sim,
-        nat_a,
-        lan_a,
-        lan_b,
-        ..
-    } = homes(
+    let (mut call, nat_a) = call_between(
         31,
         random_ports(NatConfig::port_restricted_cone()),
         NatConfig::restricted_cone(),
     );
-    let a = add_agent(
-        &mut sim,
-        lan_a,
-        ip("192.168.1.2"),
-        config(),
-        Role::Controlling,
-        1,
-    );
-    let b = add_agent(
-        &mut sim,
-        lan_b,
-        ip("192.168.1.2"),
-        config(),
-        Role::Controlled,
-        2,
-    );
-    let mut call = Call::connect(sim, a, b);
+    let b = call.b;
     let before = call.sim.node::<AgentNode>(b).agent.selected_pair().unwrap();
     // conntrack -F with --random-fully: every mapping is gone, new ones get new ports.
     let cut = call.sim.now();
@@ -241,34 +242,12 @@ fn a_nat_that_rebinds_every_mapping_mid_stream_is_followed_without_signalling() 
 
 #[test]
 fn a_rebinding_between_port_restricted_nats_recovers() {
-    let TwoHomes {
-        mut sim,
-        nat_a,
-        lan_a,
-        lan_b,
-        ..
-    } = homes(
+    let (mut call, nat_a) = call_between(
         32,
         random_ports(NatConfig::port_restricted_cone()),
         NatConfig::port_restricted_cone(),
     );
-    let a = add_agent(
-        &mut sim,
-        lan_a,
-        ip("192.168.1.2"),
-        config(),
-        Role::Controlling,
-        3,
-    );
-    let b = add_agent(
-        &mut sim,
-        lan_b,
-        ip("192.168.1.2"),
-        config(),
-        Role::Controlled,
-        4,
-    );
-    let mut call = Call::connect(sim, a, b);
+    let a = call.a;
     let cut = call.sim.now();
     call.sim.reboot_nat(nat_a, None);
     call.assert_recovers("NAT rebinding, port-restricted peer", cut);
@@ -280,34 +259,12 @@ fn a_rebinding_between_port_restricted_nats_recovers() {
 
 #[test]
 fn a_nat_reboot_onto_a_new_address_recovers_through_an_ice_restart() {
-    let TwoHomes {
-        mut sim,
-        nat_a,
-        lan_a,
-        lan_b,
-        ..
-    } = homes(
+    let (mut call, nat_a) = call_between(
         33,
         NatConfig::port_restricted_cone(),
         NatConfig::port_restricted_cone(),
     );
-    let a = add_agent(
-        &mut sim,
-        lan_a,
-        ip("192.168.1.2"),
-        config(),
-        Role::Controlling,
-        5,
-    );
-    let b = add_agent(
-        &mut sim,
-        lan_b,
-        ip("192.168.1.2"),
-        config(),
-        Role::Controlled,
-        6,
-    );
-    let mut call = Call::connect(sim, a, b);
+    let b = call.b;
     let cut = call.sim.now();
     call.sim.reboot_nat(nat_a, Some(ip("203.0.113.9")));
     call.assert_recovers("NAT reboot, new address", cut);
@@ -430,34 +387,12 @@ fn a_host_moving_to_another_nat_mid_stream_keeps_the_call() {
 
 #[test]
 fn a_lost_path_with_nothing_to_move_to_asks_for_a_restart_and_fails_when_consent_would_expire() {
-    let TwoHomes {
-        mut sim,
-        nat_a,
-        lan_a,
-        lan_b,
-        ..
-    } = homes(
+    let (mut call, nat_a) = call_between(
         36,
         NatConfig::port_restricted_cone(),
         NatConfig::port_restricted_cone(),
     );
-    let a = add_agent(
-        &mut sim,
-        lan_a,
-        ip("192.168.1.2"),
-        config(),
-        Role::Controlling,
-        11,
-    );
-    let b = add_agent(
-        &mut sim,
-        lan_b,
-        ip("192.168.1.2"),
-        config(),
-        Role::Controlled,
-        12,
-    );
-    let mut call = Call::connect(sim, a, b);
+    let a = call.a;
     let cut = call.sim.now();
     // A new address and no signalling: nothing can reach the other side.
     call.signalling = false;

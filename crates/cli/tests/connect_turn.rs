@@ -218,14 +218,21 @@ fn relay_only_through_two_workers_over_udp_and_tcp() {
     rt.block_on(server.shutdown());
 }
 
-#[test]
-fn turns_with_a_tls_ca_file_connects_over_tls() {
-    let dir = std::env::temp_dir().join(format!("floe-connect-tls-{}", std::process::id()));
+/// A self-signed certificate for `localhost` in a fresh directory named after `name`:
+/// (directory, certificate PEM, key PEM).
+fn self_signed(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&c, cert.cert.pem()).unwrap();
     std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    (dir, c, k)
+}
+
+#[test]
+fn turns_with_a_tls_ca_file_connects_over_tls() {
+    let (dir, c, k) = self_signed("floe-connect-tls");
     let rt = runtime();
     let server = rt.block_on(async {
         let mut opts = server_options();
@@ -374,12 +381,7 @@ fn tinyproxy() -> Tinyproxy {
 #[test]
 #[ignore = "needs tinyproxy (run by .ci/run)"]
 fn relay_only_through_tinyproxy_over_tcp_and_tls() {
-    let dir = std::env::temp_dir().join(format!("floe-proxy-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&c, cert.cert.pem()).unwrap();
-    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    let (dir, c, k) = self_signed("floe-proxy-tls");
     let rt = runtime();
     let server = rt.block_on(async {
         let mut opts = server_options();
