@@ -288,7 +288,7 @@ fn after_the_turn_server_restarts_the_agent_allocates_again() {
 }
 
 #[test]
-fn relayed_peers_recover_from_a_turn_server_restart_by_renominating_new_relays() {
+fn relayed_peers_recover_from_a_turn_server_restart_through_an_ice_restart_on_new_relays() {
     let mut sim = Simulator::new(8);
     let server = turn_server(&mut sim);
     let mut ids = Vec::new();
@@ -340,31 +340,37 @@ fn relayed_peers_recover_from_a_turn_server_restart_by_renominating_new_relays()
     });
     assert!(both_reallocated);
     assert!(sim.now() - restarted < Duration::from_secs(12));
-    // The application trickles the new relayed candidates.
-    for (from, to) in [(a, b), (b, a)] {
-        let fresh = sim
-            .node::<AgentNode>(from)
-            .agent
-            .local_candidates()
-            .filter(|c| c.kind == CandidateKind::Relayed)
-            .last()
-            .unwrap()
-            .clone();
-        sim.with_node(to, |n: &mut AgentNode, now| {
+    // The new relayed addresses cannot be trickled after nomination (RFC 8838 §13), and
+    // the peer would ignore them after end-of-candidates (§14): recovery asks for an ICE
+    // restart at once, and the application (as floe-peer does) restarts and signals.
+    let asked = sim.run_until_condition(Duration::from_secs(5), |s| {
+        s.node::<AgentNode>(a)
+            .events
+            .iter()
+            .any(|(_, e)| *e == Event::Recovery(floe_ice::Recovery::RestartNeeded))
+    });
+    assert!(asked, "{:?}", sim.node::<AgentNode>(a).events);
+    for id in [a, b] {
+        sim.with_node(id, |n: &mut AgentNode, now| {
             n.set_now(now);
-            n.agent.add_remote_candidate(now, fresh);
+            n.agent.restart(now);
         });
     }
-    // Renomination moves both sides onto the new relays, before consent (30 s) runs out.
+    assert!(gathered(&mut sim, &[a, b], Duration::from_secs(2)));
+    exchange_candidates(&mut sim, a, b);
+    // Both sides on the new relays, well before consent (30 s) would have run out.
     let moved = sim.run_until_condition(Duration::from_secs(10), |s| {
-        let p = s.node::<AgentNode>(a).agent.selected_pair().unwrap();
-        p.nominated && p.local != before.local && p.remote != before.remote
+        s.node::<AgentNode>(a)
+            .agent
+            .selected_pair()
+            .is_some_and(|p| p.nominated && p.local != before.local && p.remote != before.remote)
     });
     assert!(
         moved,
         "{:?}",
         sim.node::<AgentNode>(a).agent.selected_pair()
     );
+    assert!(sim.now() - restarted < Duration::from_secs(20));
     sim.run_for(Duration::from_secs(1));
     for id in [a, b] {
         assert_eq!(

@@ -126,8 +126,8 @@ impl Agent {
         }
     }
 
-    /// A new local candidate, announced for trickle (RFC 8838). A new host or
-    /// server-reflexive address found after nomination can reach the peer only through an
+    /// A new local candidate, announced for trickle (RFC 8838). A new host,
+    /// server-reflexive or relayed address found after nomination can reach the peer only through an
     /// ICE restart (RFC 8838 §13: no trickle after nomination): recovery asks for one at
     /// once, now or when it starts.
     pub(super) fn push_local(
@@ -149,12 +149,7 @@ impl Agent {
         let after_nomination = self.nominations.nominated.is_some()
             || self.checklist.is_pruned()
             || self.liveness.is_recovering();
-        if after_nomination
-            && matches!(
-                candidate.kind,
-                CandidateKind::Host | CandidateKind::ServerReflexive
-            )
-        {
+        if after_nomination && candidate.kind != CandidateKind::PeerReflexive {
             self.liveness.unsignalled_address();
         }
         self.events
