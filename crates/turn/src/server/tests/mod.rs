@@ -2102,3 +2102,43 @@ fn receive<'a>(c: &mut Client, now: Instant, bytes: &'a [u8]) -> Option<(SocketA
     });
     got
 }
+
+/// coturn-derived clients ask for a dual allocation with ADDITIONAL-ADDRESS-FAMILY at
+/// its draft codepoint 0x8032 only: floe's server grants it too, and reports a failed
+/// family at both ADDRESS-ERROR-CODE codepoints (0x8001 and the draft 0x8033).
+#[test]
+fn the_draft_additional_address_family_codepoint_asks_for_a_dual_allocation() {
+    let mut net = Net::with_pool(config(), pool(true));
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP)
+                .unwrap()
+                .add(&AdditionalAddressFamilyDraft(AddressFamily::Ipv6))
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(r.class(), Class::Success, "{}", code(&r));
+    let relayed: Vec<_> = r.get_all::<XorRelayedAddress>().collect();
+    assert_eq!(relayed.len(), 2, "{relayed:?}");
+    // Against a server without IPv6 relays: one relay, and the error in both spellings.
+    let mut net = Net::new(config());
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport::UDP)
+                .unwrap()
+                .add(&AdditionalAddressFamilyDraft(AddressFamily::Ipv6))
+                .unwrap();
+        },
+        None,
+    );
+    assert_eq!(r.class(), Class::Success);
+    let rfc = r.get::<AddressErrorCode>().unwrap().unwrap();
+    let draft = r.get::<AddressErrorCodeDraft>().unwrap().unwrap();
+    assert_eq!((rfc.family, rfc.code), (AddressFamily::Ipv6, 440));
+    assert_eq!(draft.0, rfc);
+}
