@@ -14,7 +14,7 @@ mod socket;
 pub(crate) mod streams;
 mod tls;
 
-mod proxy;
+pub mod proxy;
 
 pub use driver::{DriverError, TurnDriver};
 pub use floe_ice::Transport;

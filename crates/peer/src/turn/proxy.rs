@@ -118,18 +118,32 @@ pub(crate) async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
         }
         answer.push(b[0]);
     }
-    let status = answer
-        .split(|b| *b == b'\r')
-        .next()
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
+    answer_status(&answer).map(|_| ()).map_err(|e| refused(&e))
+}
+
+/// The status of a proxy's answer to CONNECT (`head`: its status line and headers):
+/// the code when it is 2xx, else the status line (or what came instead) as the error.
+/// Remote bytes: never panics, whatever `head` holds (fuzzed: `fuzz/fuzz_targets/
+/// http_proxy_answer.rs`).
+pub fn answer_status(head: &[u8]) -> Result<u16, String> {
+    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
+    let status = String::from_utf8_lossy(line.get(..200).unwrap_or(line));
     let code = status
         .strip_prefix("HTTP/1.")
-        .and_then(|s| s.get(2..5))
+        .filter(|s| s.starts_with(['0', '1']))
+        .and_then(|s| s.get(1..))
+        .and_then(|s| s.strip_prefix(' '))
+        .filter(|s| {
+            s.get(3..)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+        })
+        .and_then(|s| s.get(..3))
+        .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|c| c.parse::<u16>().ok());
     match code {
-        Some(200..=299) => Ok(()),
-        _ => Err(refused(status.trim())),
+        Some(c @ 200..=299) => Ok(c),
+        _ if status.trim().is_empty() => Err("an empty answer".into()),
+        _ => Err(status.trim().to_owned()),
     }
 }
 
@@ -144,6 +158,26 @@ fn refused(why: &str) -> io::Error {
 mod tests {
     use super::*;
     use tokio::io::duplex;
+
+    #[test]
+    fn only_a_2xx_http_1_status_line_is_success() {
+        assert_eq!(
+            answer_status(b"HTTP/1.1 200 Connection established\r\n\r\n"),
+            Ok(200)
+        );
+        assert_eq!(answer_status(b"HTTP/1.0 204 OK\r\n\r\n"), Ok(204));
+        for bad in [
+            &b"HTTP/1.1 403 Forbidden\r\n\r\n"[..],
+            b"HTTP/2 200\r\n\r\n",
+            b"HTTP/1.1 2000 x\r\n",
+            b"HTTP/1.1 +20 x\r\n",
+            b"HTTP/1.11 200 x\r\n",
+            b"\xff\xfe\r\n",
+            b"",
+        ] {
+            assert!(answer_status(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn proxy_urls_parse_with_defaults_credentials_and_ipv6() {
