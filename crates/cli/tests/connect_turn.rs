@@ -406,8 +406,8 @@ fn relay_only_through_tinyproxy_over_tcp_and_tls() {
         check_lines(procs);
     }
     let log = std::fs::read_to_string(proxy.dir.join("log")).unwrap_or_default();
-    // floe asks the proxy for the resolved address, not the name.
-    for target in [tcp, tls] {
+    // The CONNECT names the server as its URI did: an address, or a host name.
+    for target in [tcp.to_string(), format!("localhost:{}", tls.port())] {
         assert!(
             log.contains(&format!("CONNECT {target} HTTP/1.1")),
             "tinyproxy saw no CONNECT to {target}:\n{log}"

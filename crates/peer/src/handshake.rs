@@ -52,7 +52,11 @@ pub(crate) async fn build_agent(
             .into_iter()
             .next()
             .ok_or_else(|| PeerError::Config(format!("proxy {}: no address", p.host)))?;
-        streams.proxy = Some((addr, p.credentials.clone()));
+        streams.proxy = Some(crate::turn::ProxyRoute {
+            proxy: addr,
+            credentials: p.credentials.clone(),
+            server_name: None,
+        });
     }
     for t in &config.turn {
         let Some(transports) = turn_transports(&t.uri) else {
@@ -71,6 +75,9 @@ pub(crate) async fn build_agent(
         };
         for server in resolve(&t.uri.host, t.uri.port).await? {
             urls.entry(server).or_insert_with(|| t.uri.to_string());
+            if t.uri.host.parse::<std::net::IpAddr>().is_err() {
+                streams.names.insert(server, t.uri.host.clone());
+            }
             if let Some(name) = &tls_name {
                 streams.tls_names.insert(server, name.clone());
             }

@@ -18,6 +18,6 @@ pub mod proxy;
 
 pub use driver::{DriverError, TurnDriver};
 pub use floe_ice::Transport;
-pub use proxy::HttpProxy;
+pub use proxy::{HttpProxy, ProxyRoute};
 pub use socket::{connect_stream, ConnectError, StreamOptions, TlsConnect, TurnSocket, TurnStream};
 pub use tls::{load_pem_certificates, tls_client_config, TlsConfigError, TlsTrust};

@@ -82,6 +82,30 @@ impl std::str::FromStr for HttpProxy {
     }
 }
 
+/// How to reach a TURN server through a proxy: the proxy's address, `user:password` for
+/// Basic authentication, and the server's host name when its URI had one (the CONNECT
+/// then names it, as browsers do, and the proxy resolves it; some proxies allow names
+/// only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyRoute {
+    /// The proxy's address.
+    pub proxy: SocketAddr,
+    /// `user:password`, for Basic proxy authentication.
+    pub credentials: Option<String>,
+    /// The TURN server's host name, for the CONNECT request target.
+    pub server_name: Option<String>,
+}
+
+impl fmt::Debug for ProxyRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyRoute")
+            .field("proxy", &self.proxy)
+            .field("credentials", &self.credentials.as_ref().map(|_| "…"))
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
 /// `host:port` as a request target (brackets around IPv6).
 fn authority(server: SocketAddr) -> String {
     match server {
@@ -95,9 +119,14 @@ fn authority(server: SocketAddr) -> String {
 pub(crate) async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     server: SocketAddr,
-    credentials: Option<&str>,
+    route: &ProxyRoute,
 ) -> io::Result<()> {
-    let target = authority(server);
+    let target = match &route.server_name {
+        Some(name) if name.contains(':') => format!("[{name}]:{}", server.port()),
+        Some(name) => format!("{name}:{}", server.port()),
+        None => authority(server),
+    };
+    let credentials = route.credentials.as_deref();
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some(c) = credentials {
         request.push_str("Proxy-Authorization: Basic ");
@@ -220,9 +249,13 @@ mod tests {
                 .unwrap();
             String::from_utf8(got).unwrap()
         });
-        http_connect(&mut client, server, Some("alice:pw"))
-            .await
-            .unwrap();
+        let route = ProxyRoute {
+            proxy: "127.0.0.1:1".parse().unwrap(),
+            credentials: Some("alice:pw".into()),
+            server_name: None,
+        };
+        assert!(!format!("{route:?}").contains("alice:pw"), "never printed");
+        http_connect(&mut client, server, &route).await.unwrap();
         let mut rest = [0u8; 4];
         client.read_exact(&mut rest).await.unwrap();
         assert_eq!(
@@ -238,6 +271,33 @@ mod tests {
         // base64("alice:pw")
         assert!(request.contains("Proxy-Authorization: Basic YWxpY2U6cHc=\r\n"));
         assert!(request.ends_with("\r\n\r\n"));
+    }
+
+    #[tokio::test]
+    async fn a_server_with_a_host_name_is_connected_by_name() {
+        let (mut client, mut proxy) = duplex(4096);
+        let fake = tokio::spawn(async move {
+            let mut got = vec![0u8; 512];
+            let n = proxy.read(&mut got).await.unwrap();
+            proxy.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+            String::from_utf8(got[..n].to_vec()).unwrap()
+        });
+        let route = ProxyRoute {
+            proxy: "127.0.0.1:1".parse().unwrap(),
+            credentials: None,
+            server_name: Some("turn.example.org".into()),
+        };
+        http_connect(&mut client, "192.0.2.1:5349".parse().unwrap(), &route)
+            .await
+            .unwrap();
+        let request = fake.await.unwrap();
+        assert!(
+            request.starts_with(
+                "CONNECT turn.example.org:5349 HTTP/1.1\r\nHost: turn.example.org:5349\r\n"
+            ),
+            "{request}"
+        );
+        assert!(!request.contains("Proxy-Authorization"));
     }
 
     #[tokio::test]
@@ -257,7 +317,12 @@ mod tests {
                 let _ = proxy.read(&mut buf).await;
                 proxy.write_all(answer).await.unwrap();
             });
-            let e = http_connect(&mut client, "192.0.2.1:3478".parse().unwrap(), None)
+            let route = ProxyRoute {
+                proxy: "127.0.0.1:1".parse().unwrap(),
+                credentials: None,
+                server_name: Some("turn.example.org".into()),
+            };
+            let e = http_connect(&mut client, "192.0.2.1:3478".parse().unwrap(), &route)
                 .await
                 .unwrap_err();
             assert!(e.to_string().contains(expect), "{e}");

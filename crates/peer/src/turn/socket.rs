@@ -38,9 +38,8 @@ pub struct StreamOptions {
     /// How long the TCP connect, and then the TLS handshake, may each take; `None`: as
     /// long as the system lets them.
     pub timeout: Option<Duration>,
-    /// Go through this HTTP CONNECT proxy (its address, and `user:password` for Basic
-    /// proxy authentication); TLS then runs end to end inside the tunnel.
-    pub proxy: Option<(SocketAddr, Option<String>)>,
+    /// Go through this HTTP CONNECT proxy; TLS then runs end to end inside the tunnel.
+    pub proxy: Option<super::ProxyRoute>,
 }
 
 /// Why [`connect_stream`] failed.
@@ -92,9 +91,9 @@ pub async fn connect_stream(
         )
         .await
         .map_err(ConnectError::Connect)?,
-        Some((proxy, credentials)) => within(options.timeout, "proxy connect timed out", async {
-            let mut s = tcp(*proxy, options.source, options.dscp).await?;
-            super::proxy::http_connect(&mut s, server, credentials.as_deref()).await?;
+        Some(route) => within(options.timeout, "proxy connect timed out", async {
+            let mut s = tcp(route.proxy, options.source, options.dscp).await?;
+            super::proxy::http_connect(&mut s, server, route).await?;
             Ok(s)
         })
         .await

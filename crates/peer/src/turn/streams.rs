@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::ProxyRoute;
 use super::{connect_stream, StreamOptions, TlsConnect};
 
 /// Frames queued per connection before new ones are dropped. A frame is a whole STUN
@@ -60,8 +61,11 @@ pub(crate) struct StreamConfig {
     /// The name each TLS server's certificate must carry (from its URI).
     pub(crate) tls_names: HashMap<SocketAddr, ServerName<'static>>,
     pub(crate) dscp: Option<u8>,
-    /// TCP and TLS connections go through this HTTP CONNECT proxy (address, credentials).
-    pub(crate) proxy: Option<(SocketAddr, Option<String>)>,
+    /// TCP and TLS connections go through this HTTP CONNECT proxy (`server_name` is set
+    /// per connection from `names`).
+    pub(crate) proxy: Option<ProxyRoute>,
+    /// The host name in each TURN server's URI, when it was a name.
+    pub(crate) names: HashMap<SocketAddr, String>,
 }
 
 #[derive(Debug)]
@@ -176,7 +180,13 @@ impl Streams {
         let task = tokio::spawn(conn.run(
             source,
             tls,
-            (self.config.dscp, self.config.proxy.clone()),
+            (
+                self.config.dscp,
+                self.config.proxy.clone().map(|route| ProxyRoute {
+                    server_name: self.config.names.get(&server).cloned(),
+                    ..route
+                }),
+            ),
             rx,
             cancelled,
         ));
@@ -207,7 +217,7 @@ impl Connection {
         self,
         source: SocketAddr,
         tls: Option<TlsSetup>,
-        (dscp, proxy): (Option<u8>, Option<(SocketAddr, Option<String>)>),
+        (dscp, proxy): (Option<u8>, Option<ProxyRoute>),
         frames: mpsc::Receiver<Vec<u8>>,
         mut cancelled: oneshot::Receiver<()>,
     ) {
