@@ -122,10 +122,18 @@ fn two_peers_connect_over_loopback_and_exchange_data_through_the_c_api() {
     let b = new_peer(false, &sb, &bind);
     link(&sa, b);
     link(&sb, a);
-    // SAFETY: live peers.
+    // SAFETY: live peers; floe_last_error is this thread's message.
     unsafe {
-        assert_eq!(floe_peer_wait(a, 10_000), FloeResult::Ok);
-        assert_eq!(floe_peer_wait(b, 10_000), FloeResult::Ok);
+        for (p, s) in [(a, &sa), (b, &sb)] {
+            let rc = floe_peer_wait(p, 10_000);
+            assert_eq!(
+                rc,
+                FloeResult::Ok,
+                "{}; states {:?}",
+                CStr::from_ptr(floe_last_error()).to_string_lossy(),
+                s.states.lock().unwrap()
+            );
+        }
         assert_eq!(floe_peer_send(a, b"hello b".as_ptr(), 7), FloeResult::Ok);
         assert_eq!(floe_peer_send(b, b"hello a".as_ptr(), 7), FloeResult::Ok);
     }
