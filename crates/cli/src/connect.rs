@@ -78,6 +78,11 @@ pub struct ConnectArgs {
     /// `http://[user:password@]host[:port]`.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<floe_peer::turn::HttpProxy>,
+    /// Signal host candidates as random `<uuid>.local` mDNS names, not addresses, and
+    /// answer mDNS queries for them on the link (as browsers do): a peer elsewhere never
+    /// sees a private address, one on the same link resolves the names.
+    #[arg(long)]
+    pub mdns: bool,
     /// Every SECONDS, print the pair and candidate stats as a JSON line on stderr
     /// (W3C RTCIceCandidatePairStats and RTCIceCandidateStats fields).
     #[arg(long, value_name = "SECONDS")]
@@ -309,6 +314,7 @@ async fn connect(args: &ConnectArgs) -> u8 {
     }
     config.dscp = args.dscp;
     config.proxy.clone_from(&args.proxy);
+    config.mdns = args.mdns;
     if args.turn.iter().any(|u| u.scheme == Scheme::Turns) {
         match tls_roots(&args.tls_ca) {
             Ok(roots) => config.tls_roots = roots,

@@ -28,6 +28,7 @@ mod credentials;
 pub mod event;
 mod gather;
 mod liveness;
+pub mod mdns;
 mod nomination;
 pub mod sdp;
 pub mod stats;

@@ -76,6 +76,13 @@ pub struct PeerConfig {
     /// do behind corporate proxies (`http://[user:password@]host[:port]`). UDP is not
     /// proxied.
     pub proxy: Option<crate::turn::HttpProxy>,
+    /// Signal host candidates under random `<uuid>.local` mDNS names instead of their
+    /// addresses, as browsers do (draft-ietf-mmusic-mdns-ice-candidates-03), and answer
+    /// mDNS queries for those names (and only those) on the link. Related addresses of
+    /// the other candidates are signalled as `0.0.0.0 0`. A peer elsewhere then never
+    /// learns a private address; a peer on the same link resolves the names. Default off.
+    /// (The peer's `.local` candidates are resolved either way.)
+    pub mdns: bool,
 }
 
 impl Default for PeerConfig {
@@ -93,6 +100,7 @@ impl Default for PeerConfig {
             tls: None,
             address_watch: Some(Duration::from_millis(500)),
             proxy: None,
+            mdns: false,
         }
     }
 }

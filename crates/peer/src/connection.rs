@@ -20,7 +20,9 @@ use crate::config::{PeerConfig, PeerError, PeerEvent, PeerEvents, PeerStats, Sid
 use crate::driver::{self, Command, Handles};
 use crate::fast_path::{DataSender, FastPath};
 use crate::handshake::{build_agent, exchange};
+use crate::host_names::HostNames;
 use crate::interfaces::local_addresses;
+use crate::mdns::MdnsService;
 use crate::session::Session;
 use crate::signal::{SignalReceiver, SignalSender};
 
@@ -47,7 +49,14 @@ impl PeerConnection {
     ) -> Result<PeerConnection, PeerError> {
         let (sockets, ranked) = bind_sockets(&config).await?;
         let (mut agent, streams, server_urls) = build_agent(&config, side, &ranked).await?;
+        let mdns = config.mdns.then(MdnsService::start);
         let mut session = Session::new();
+        if let Some(service) = mdns.clone() {
+            let names = HostNames::new(rand::random(), move |name, ip| {
+                service.publish(name.to_owned(), ip);
+            });
+            session = session.with_host_names(names);
+        }
         let early_events = exchange(&mut agent, &mut session, side, &mut tx, &mut rx).await?;
         let local_addrs: Vec<SocketAddr> = sockets.keys().copied().collect();
         let Handles {
@@ -68,6 +77,7 @@ impl PeerConnection {
             driver::Runtime {
                 watch: watch_of(&config),
                 server_urls,
+                mdns,
             },
         );
 

@@ -19,6 +19,7 @@ use crate::addresses::{self, AddressChange, Watch};
 use crate::config::{CandidateInfo, PeerEvent, PeerStats};
 use crate::connection::bind_one;
 use crate::fast_path::{read_socket, FastPath, FastPaths};
+use crate::mdns::MdnsService;
 use crate::session::Session;
 use crate::signal::{SignalMessage, SignalReceiver, SignalSender};
 use crate::turn::streams::{StreamConfig, StreamInput, Streams};
@@ -45,7 +46,11 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
     streams: StreamConfig,
     (mut tx, mut rx): (S, R),
     early_events: Vec<Event>,
-    Runtime { watch, server_urls }: Runtime,
+    Runtime {
+        watch,
+        server_urls,
+        mdns,
+    }: Runtime,
 ) -> Handles {
     let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Bytes)>(4096);
     let (data_tx, data_rx) = mpsc::channel(4096);
@@ -120,6 +125,7 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
         stream_rx,
         mdns_tx,
         mdns_rx,
+        mdns,
     };
     Handles {
         commands: cmd_tx,
@@ -137,6 +143,9 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
 pub(crate) struct Runtime {
     pub(crate) watch: Option<Watch>,
     pub(crate) server_urls: HashMap<SocketAddr, String>,
+    /// The mDNS service, when host names are published; else started at the first
+    /// `.local` candidate.
+    pub(crate) mdns: Option<MdnsService>,
 }
 
 /// The tasks reading the local sockets, and what they need to start one more.
@@ -224,6 +233,7 @@ pub(crate) struct Driver {
     /// Answers to the agent's `ResolveMdns`: the name and its address, if any.
     mdns_tx: mpsc::Sender<(String, Option<std::net::IpAddr>)>,
     mdns_rx: mpsc::Receiver<(String, Option<std::net::IpAddr>)>,
+    mdns: Option<MdnsService>,
 }
 
 impl Driver {
@@ -334,6 +344,12 @@ impl Driver {
                     self.socket_readers.stop(local);
                     self.sockets.remove(&local);
                 }
+                // Its mDNS name goes with it; should the address come back, it gets a new one.
+                if self.session.forget_host(ip) {
+                    if let Some(mdns) = &self.mdns {
+                        mdns.unpublish(ip);
+                    }
+                }
             }
         }
     }
@@ -423,17 +439,13 @@ impl Driver {
         self.fast.update(&self.agent, &self.sockets);
     }
 
-    /// Resolves a remote candidate's `.local` name with the system resolver (nss-mdns,
-    /// where installed, answers mDNS names), at most 2 s; the answer, or `None`, goes back
-    /// to the agent.
-    fn resolve_mdns(&self, name: String) {
+    /// Resolves a remote candidate's `.local` name with floe's own mDNS resolver (no
+    /// nss-mdns needed), at most 3 s; the answer, or `None`, goes back to the agent.
+    fn resolve_mdns(&mut self, name: String) {
         let tx = self.mdns_tx.clone();
+        let service = self.mdns.get_or_insert_with(MdnsService::start).clone();
         tokio::spawn(async move {
-            let lookup = tokio::net::lookup_host((name.as_str(), 0));
-            let ip = match tokio::time::timeout(Duration::from_secs(2), lookup).await {
-                Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
-                _ => None,
-            };
+            let ip = service.resolve(name.clone()).await;
             tracing::debug!(%name, ?ip, "mDNS candidate resolved");
             let _ = tx.send((name, ip)).await;
         });

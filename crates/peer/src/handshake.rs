@@ -121,7 +121,7 @@ pub(crate) async fn exchange<S: SignalSender, R: SignalReceiver>(
     let sig = |e: io::Error| PeerError::Signalling(e.to_string());
     match side {
         Side::Offer => tx
-            .send(SignalMessage::Offer(Session::description(agent)))
+            .send(SignalMessage::Offer(session.description(agent)))
             .await
             .map_err(sig)?,
         Side::Answer => loop {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use floe_ice::{Agent, Candidate, Credentials, Event, GatheringState};
 
+use crate::host_names::HostNames;
 use crate::signal::{Description, SignalMessage};
 
 /// The ICE option that says the sender accepts and sends renominations.
@@ -28,6 +29,8 @@ pub(crate) struct Session {
     /// The peer's current ufrag: a description with another one is an ICE restart.
     remote_ufrag: Option<String>,
     trickle: Trickle,
+    /// Host candidates go out under mDNS names (`PeerConfig::mdns`).
+    host_names: Option<HostNames>,
 }
 
 impl Session {
@@ -35,11 +38,31 @@ impl Session {
         Session {
             remote_ufrag: None,
             trickle: Trickle::Open,
+            host_names: None,
+        }
+    }
+
+    /// Signals host candidates under mDNS names from now on.
+    pub(crate) fn with_host_names(mut self, names: HostNames) -> Session {
+        self.host_names = Some(names);
+        self
+    }
+
+    /// Forgets the mDNS name of a host address that went away; true if it had one.
+    pub(crate) fn forget_host(&mut self, ip: std::net::IpAddr) -> bool {
+        self.host_names.as_mut().is_some_and(|n| n.forget(ip))
+    }
+
+    /// A local candidate's line, as the peer may see it.
+    fn line(&mut self, c: &Candidate) -> String {
+        match &mut self.host_names {
+            Some(names) => names.conceal(c).to_string(),
+            None => c.to_string(),
         }
     }
 
     /// This side's credentials and the candidates known now (the rest trickle).
-    pub(crate) fn description(agent: &Agent) -> Description {
+    pub(crate) fn description(&mut self, agent: &Agent) -> Description {
         let Credentials { ufrag, pwd } = agent.local_credentials().clone();
         Description {
             ufrag,
@@ -50,7 +73,7 @@ impl Session {
             } else {
                 Vec::new()
             },
-            candidates: agent.local_candidates().map(ToString::to_string).collect(),
+            candidates: agent.local_candidates().map(|c| self.line(c)).collect(),
         }
     }
 
@@ -73,7 +96,7 @@ impl Session {
     ) -> SignalMessage {
         self.remote_ufrag = Some(offer.ufrag.clone());
         apply_description(agent, now, offer);
-        SignalMessage::Answer(Session::description(agent))
+        SignalMessage::Answer(self.description(agent))
     }
 
     /// A message from the peer once the session runs; returns what to send back.
@@ -102,7 +125,7 @@ impl Session {
                 }
                 self.remote_ufrag = Some(d.ufrag.clone());
                 apply_description(agent, now, &d);
-                restarted.then(|| SignalMessage::Answer(Session::description(agent)))
+                restarted.then(|| SignalMessage::Answer(self.description(agent)))
             }
             SignalMessage::Answer(d) => {
                 self.remote_ufrag = Some(d.ufrag.clone());
@@ -116,7 +139,7 @@ impl Session {
     pub(crate) fn restart(&mut self, agent: &mut Agent, now: Instant) -> SignalMessage {
         agent.restart(now);
         self.trickle = Trickle::Open;
-        SignalMessage::Offer(Session::description(agent))
+        SignalMessage::Offer(self.description(agent))
     }
 
     /// An agent event; returns the trickle message it calls for, if any.
@@ -126,7 +149,7 @@ impl Session {
         }
         match event {
             Event::LocalCandidate(c) => Some(SignalMessage::Candidate {
-                candidate: c.to_string(),
+                candidate: self.line(c),
             }),
             Event::GatheringState(GatheringState::Complete) => Some(self.end_of_candidates()),
             _ => None,
@@ -192,7 +215,7 @@ mod tests {
             agent(Role::Controlling, now, 2),
         );
         let mut session = Session::new();
-        let offer = Session::description(&b);
+        let offer = Session::new().description(&b);
         let SignalMessage::Answer(answer) = session.answer(&mut a, now, &offer) else {
             panic!("an offer is answered")
         };
@@ -206,8 +229,11 @@ mod tests {
         assert_eq!(a.local_credentials().ufrag, ufrag);
         // New credentials from the peer: RFC 8445 §9, restart and answer with new ones.
         b.restart(now);
-        let reply =
-            session.handle_signal(&mut a, now, SignalMessage::Offer(Session::description(&b)));
+        let reply = session.handle_signal(
+            &mut a,
+            now,
+            SignalMessage::Offer(Session::new().description(&b)),
+        );
         let Some(SignalMessage::Answer(answer)) = reply else {
             panic!("a restart is answered: {reply:?}")
         };
@@ -223,7 +249,7 @@ mod tests {
             agent(Role::Controlled, now, 2),
         );
         let mut session = Session::new();
-        let offer = SignalMessage::Offer(Session::description(&b));
+        let offer = SignalMessage::Offer(Session::new().description(&b));
         assert_eq!(session.handle_signal(&mut a, now, offer), None);
         assert_eq!(
             session.remote_ufrag.as_deref(),
