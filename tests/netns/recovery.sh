@@ -17,6 +17,9 @@
 #                         ra (MASQUERADE)     ra2 (MASQUERADE) --------------------.
 #                             `-- ha (eth0 192.168.1.2; eth1 192.168.3.2 after the move)
 #
+# RECOVERY_EXTRA adds flags to both `floe connect` (CI runs it once more with
+# `--address-watch 30`, so the move in step 2 is seen through netlink alone: with only
+# the 30 s poll, A would not know its new address before the test ends).
 # Prints the recovery times (recorded in docs/nat-matrix.md). Needs root, iproute2,
 # iptables and conntrack; run by .ci/run. Fails loudly, never skips.
 set -euo pipefail
@@ -56,7 +59,7 @@ talk() { while :; do echo "$1 $(ms)"; sleep 0.05; done; }
 stamp() { while IFS= read -r l; do echo "$(ms) $l"; done; }
 
 mkfifo "$dir/a-to-b" "$dir/b-to-a"
-common=(--stun stun:10.200.0.1:3478 --turn turn:10.200.0.1:3478?transport=udp
+common=(--stun stun:10.200.0.1:3478 --turn turn:10.200.0.1:3478?transport=udp ${RECOVERY_EXTRA:-}
     --turn-user floe --turn-password secret --json --timeout 10)
 talk from-a | ip netns exec "$HA" timeout 60 "$floe" connect --offer "${common[@]}" \
     --signal "files:$dir/b-to-a,$dir/a-to-b" 2>"$dir/a.err" | stamp >"$dir/a.out" &

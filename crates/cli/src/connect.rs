@@ -78,6 +78,10 @@ pub struct ConnectArgs {
     /// `http://[user:password@]host[:port]`.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<floe_peer::turn::HttpProxy>,
+    /// Read the host's addresses again every SECONDS for continual gathering (0: never;
+    /// on Linux the kernel's netlink announcements also trigger a read at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.5)]
+    pub address_watch: f64,
     /// Signal host candidates as random `<uuid>.local` mDNS names, not addresses, and
     /// answer mDNS queries for them on the link (as browsers do): a peer elsewhere never
     /// sees a private address, one on the same link resolves the names.
@@ -300,6 +304,12 @@ async fn connect(args: &ConnectArgs) -> u8 {
         eprintln!("floe connect: --consent-timeout must be at least 1 second");
         return 2;
     }
+    if !(args.address_watch.is_finite()
+        && (args.address_watch == 0.0 || args.address_watch >= 0.01))
+    {
+        eprintln!("floe connect: --address-watch must be 0 (off) or at least 0.01 seconds");
+        return 2;
+    }
     if args.stats.is_some_and(|s| !(s.is_finite() && s >= 0.01)) {
         eprintln!("floe connect: --stats must be at least 0.01 seconds");
         return 2;
@@ -315,6 +325,8 @@ async fn connect(args: &ConnectArgs) -> u8 {
     config.dscp = args.dscp;
     config.proxy.clone_from(&args.proxy);
     config.mdns = args.mdns;
+    config.address_watch =
+        (args.address_watch > 0.0).then(|| Duration::from_secs_f64(args.address_watch));
     if args.turn.iter().any(|u| u.scheme == Scheme::Turns) {
         match tls_roots(&args.tls_ca) {
             Ok(roots) => config.tls_roots = roots,

@@ -1,8 +1,9 @@
 //! Watching the host's addresses for continual gathering: a laptop moving from Wi-Fi to
 //! Ethernet, a VPN coming up, DHCP handing out a new address. The interfaces are read
 //! again every [`PeerConfig::address_watch`](crate::PeerConfig::address_watch) interval
-//! (`getifaddrs`, portable; a netlink subscription would notice sooner) and the
-//! differences go to the driver, which opens a socket on a new address and registers it
+//! (`getifaddrs`, portable) and, on Linux, at once whenever the kernel announces a link or
+//! address change on a netlink route socket (`RTMGRP_LINK`, `RTMGRP_IPV4_IFADDR`,
+//! `RTMGRP_IPV6_IFADDR`); the differences go to the driver, which opens a socket on a new address and registers it
 //! with the agent (`Agent::add_host`), or withdraws a vanished one (`Agent::remove_host`).
 //! The agent does the rest: pairs from the new address are checked, a path that died is
 //! recovered, and an address the peer cannot learn otherwise leads to an ICE restart.
@@ -61,8 +62,17 @@ pub(crate) fn spawn(
         let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut kernel = netlink::Changes::subscribe();
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = kernel.next() => {
+                    // A burst (an address and its routes) arrives as several messages;
+                    // read the interfaces once it has settled.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    kernel.drain();
+                }
+            }
             let now = tokio::task::spawn_blocking({
                 let policy = policy.clone();
                 move || local_addresses(&policy)
@@ -77,6 +87,87 @@ pub(crate) fn spawn(
             }
         }
     })
+}
+
+/// The kernel's announcements of link and address changes (Linux); elsewhere, none.
+#[cfg(target_os = "linux")]
+mod netlink {
+    use netlink_sys::{
+        protocols::NETLINK_ROUTE, AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket,
+    };
+
+    /// rtnetlink multicast groups (linux/rtnetlink.h).
+    const RTMGRP_LINK: u32 = 0x1;
+    const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+    const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+
+    /// A route socket subscribed to link and address changes, or nothing when it cannot
+    /// be opened (then the interval alone notices changes).
+    pub(super) struct Changes(Option<TokioSocket>);
+
+    impl Changes {
+        pub(super) fn subscribe() -> Changes {
+            let open = || -> std::io::Result<TokioSocket> {
+                let mut s = TokioSocket::new(NETLINK_ROUTE)?;
+                s.socket_mut().bind(&SocketAddr::new(
+                    0,
+                    RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+                ))?;
+                Ok(s)
+            };
+            match open() {
+                Ok(s) => Changes(Some(s)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no netlink route socket; polling alone");
+                    Changes(None)
+                }
+            }
+        }
+
+        /// The next announcement (its content is not read: the interfaces are).
+        pub(super) async fn next(&mut self) {
+            match &mut self.0 {
+                Some(s) => {
+                    if s.recv_from_full().await.is_err() {
+                        // An overrun (ENOBUFS) still means "something changed"; a socket
+                        // that keeps failing is dropped, and polling goes on.
+                        tracing::debug!("netlink route socket failed; polling alone");
+                        self.0 = None;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        }
+
+        /// Discards announcements already queued (the socket does not block: an empty
+        /// queue is an error).
+        pub(super) fn drain(&mut self) {
+            if let Some(s) = &mut self.0 {
+                let mut buf = bytes::BytesMut::with_capacity(8192);
+                while s.socket_ref().recv(&mut buf, 0).is_ok_and(|n| n > 0) {
+                    buf.clear();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod netlink {
+    /// No kernel announcements here: the interval alone notices changes.
+    pub(super) struct Changes;
+
+    impl Changes {
+        pub(super) fn subscribe() -> Changes {
+            Changes
+        }
+
+        pub(super) async fn next(&mut self) {
+            std::future::pending().await
+        }
+
+        pub(super) fn drain(&mut self) {}
+    }
 }
 
 #[cfg(test)]
