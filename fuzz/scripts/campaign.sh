@@ -18,7 +18,7 @@ RUSTC_BOOTSTRAP=1 cargo fuzz build >/dev/null 2>&1 || { echo "fuzz build failed"
 mkdir -p campaign-logs
 for t in "${targets[@]}"; do
     scratch="target/campaign-corpus/$t"
-    mkdir -p "$scratch"
+    mkdir -p "$scratch" "corpus/$t"
     log="campaign-logs/$t.log"
     start=$(date +%s)
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "$scratch" "corpus/$t" -- \
