@@ -11,7 +11,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use floe_ice::{
-    Agent, AgentConfig, CandidateKind, ConnectionState, Event, GatheringState, Recovery, Role,
+    Agent, AgentConfig, Candidate, CandidateKind, ConnectionState, Event, GatheringState, Recovery,
+    Role,
 };
 use floe_netsim::{LinkConfig, NatConfig, NetId, NodeId, PortAssignment, RouterId, Simulator};
 use floe_sim::world::{add_agent, gathered, TwoHomes, AGENT_PORT, SERVER};
@@ -43,6 +44,8 @@ struct Call {
     restarting: bool,
     /// Whether the signalling channel works (restarts are signalled).
     signalling: bool,
+    /// Withdrawn candidates forwarded so far, per side (a, b).
+    removals_told: [usize; 2],
 }
 
 impl Call {
@@ -63,6 +66,7 @@ impl Call {
             restarts: 0,
             restarting: false,
             signalling: true,
+            removals_told: [0, 0],
         };
         call.stream(Duration::from_secs(2));
         call
@@ -72,6 +76,7 @@ impl Call {
     /// ([`Recovery::RestartNeeded`]), it restarts and offers new credentials and
     /// candidates; the peer restarts too and answers (RFC 8445 §9).
     fn signal_restarts(&mut self) {
+        self.signal_removals();
         let asked = [self.a, self.b].into_iter().any(|id| {
             let events = &self.sim.node::<AgentNode>(id).events;
             events
@@ -96,6 +101,46 @@ impl Call {
         if self.restarting && gathered {
             self.restarting = false;
             exchange_candidates(&mut self.sim, self.a, self.b);
+        }
+    }
+
+    /// What floe-peer's signalling also does: a side's withdrawn candidates
+    /// (`Event::LocalCandidatesRemoved`) are told to the other, which stops checking them
+    /// and recovers at once if its path used one.
+    fn signal_removals(&mut self) {
+        if !self.signalling {
+            return;
+        }
+        for (i, (from, to)) in [(self.a, self.b), (self.b, self.a)].into_iter().enumerate() {
+            let removed: Vec<Candidate> = self
+                .sim
+                .node::<AgentNode>(from)
+                .events
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    Event::LocalCandidatesRemoved(cs) => Some(cs.clone()),
+                    _ => None,
+                })
+                .skip(self.removals_told[i])
+                .flatten()
+                .collect();
+            let batches = self
+                .sim
+                .node::<AgentNode>(from)
+                .events
+                .iter()
+                .filter(|(_, e)| matches!(e, Event::LocalCandidatesRemoved(_)))
+                .count();
+            self.removals_told[i] = batches;
+            if removed.is_empty() {
+                continue;
+            }
+            self.sim.with_node(to, |n: &mut AgentNode, now| {
+                n.set_now(now);
+                for c in &removed {
+                    n.agent.remove_remote_candidate(now, c);
+                }
+            });
         }
     }
 
@@ -329,6 +374,7 @@ fn the_selected_interface_going_down_moves_the_call_to_the_second_one() {
         n.agent.remove_host(now, before.local);
     });
     call.assert_recovers("interface down, second up", cut);
+
     let after = call.sim.node::<AgentNode>(a).agent.selected_pair().unwrap();
     assert_ne!(after.local, before.local);
     assert!(!call

@@ -120,6 +120,13 @@ typedef enum FloeEventKind {
    */
   FLOE_EVENT_KIND_RECOVERY = 8,
   /**
+   * Local candidates withdrawn because their address went away: `text` holds their
+   * `candidate:` lines, one per line (`\n`). Tell the peer if its side understands it
+   * (it then calls `floe_agent_remove_remote_candidate` for each); trickle ICE itself
+   * has no such message.
+   */
+  FLOE_EVENT_KIND_LOCAL_CANDIDATES_REMOVED = 9,
+  /**
    * An event this version of the C API does not describe.
    */
   FLOE_EVENT_KIND_OTHER = 255,
@@ -721,6 +728,19 @@ enum FloeResult floe_agent_set_remote_lite(struct FloeAgent *agent,
 enum FloeResult floe_agent_add_remote_candidate(struct FloeAgent *agent,
                                                 uint64_t now_us,
                                                 const char *line);
+
+/**
+ * The peer withdrew a candidate (its `FLOE_EVENT_KIND_LOCAL_CANDIDATES_REMOVED`, sent
+ * over the caller's signalling): pairs with its address stop being checked, and if the
+ * selected pair used it, recovery starts at once. A line that does not parse is
+ * `INVALID_ARGUMENT`; one the agent does not know is ignored with `FLOE_RESULT_OK`.
+ *
+ * # Safety
+ * `agent` is a live agent; `line` is a NUL-terminated string.
+ */
+enum FloeResult floe_agent_remove_remote_candidate(struct FloeAgent *agent,
+                                                   uint64_t now_us,
+                                                   const char *line);
 
 /**
  * The peer sent all its candidates (RFC 8838 §8.2).

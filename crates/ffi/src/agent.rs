@@ -440,6 +440,37 @@ pub unsafe extern "C" fn floe_agent_add_remote_candidate(
     unsafe { with_agent(agent, |c| c, f) }
 }
 
+/// The peer withdrew a candidate (its `FLOE_EVENT_KIND_LOCAL_CANDIDATES_REMOVED`, sent
+/// over the caller's signalling): pairs with its address stop being checked, and if the
+/// selected pair used it, recovery starts at once. A line that does not parse is
+/// `INVALID_ARGUMENT`; one the agent does not know is ignored with `FLOE_RESULT_OK`.
+///
+/// # Safety
+/// `agent` is a live agent; `line` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn floe_agent_remove_remote_candidate(
+    agent: *mut FloeAgent,
+    now_us: u64,
+    line: *const c_char,
+) -> FloeResult {
+    let f = |a: &mut FloeAgent| {
+        // SAFETY: the caller's promise about `line`.
+        let line = unsafe { str_arg(line, "line") }?;
+        let text = line.trim().strip_prefix("a=").unwrap_or(line.trim());
+        match Candidate::parse(text) {
+            Ok(c) => {
+                let now = a.clock.at(now_us);
+                a.agent.remove_remote_candidate(now, &c);
+                Ok(FloeResult::Ok)
+            }
+            Err(e) if e.is_unsupported() => Ok(FloeResult::Ok),
+            Err(e) => Err(Error::invalid(format!("candidate line: {e}"))),
+        }
+    };
+    // SAFETY: the caller's promise about `agent`, passed on.
+    unsafe { with_agent(agent, |c| c, f) }
+}
+
 /// The peer sent all its candidates (RFC 8838 §8.2).
 ///
 /// # Safety

@@ -189,6 +189,11 @@ pub enum FloeEventKind {
     ServerFailed = 7,
     /// A step of recovery: `recovery`, with `duration_us`.
     Recovery = 8,
+    /// Local candidates withdrawn because their address went away: `text` holds their
+    /// `candidate:` lines, one per line (`\n`). Tell the peer if its side understands it
+    /// (it then calls `floe_agent_remove_remote_candidate` for each); trickle ICE itself
+    /// has no such message.
+    LocalCandidatesRemoved = 9,
     /// An event this version of the C API does not describe.
     Other = 255,
 }
@@ -248,6 +253,15 @@ impl FloeEvent {
             Event::LocalCandidate(c) => FloeEvent {
                 text: keep(c.to_string()),
                 ..FloeEvent::empty(FloeEventKind::LocalCandidate)
+            },
+            Event::LocalCandidatesRemoved(cs) => FloeEvent {
+                text: keep(
+                    cs.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                ..FloeEvent::empty(FloeEventKind::LocalCandidatesRemoved)
             },
             Event::GatheringState(s) => FloeEvent {
                 gathering_state: (*s).into(),

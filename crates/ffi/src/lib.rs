@@ -38,9 +38,10 @@ pub use agent::{
     floe_agent_handle_data_received, floe_agent_handle_end_of_remote_candidates,
     floe_agent_handle_mdns_resolved, floe_agent_handle_receive, floe_agent_handle_timeout,
     floe_agent_local_pwd, floe_agent_local_ufrag, floe_agent_new, floe_agent_poll_event,
-    floe_agent_poll_timeout, floe_agent_poll_transmit, floe_agent_remove_host, floe_agent_restart,
-    floe_agent_send, floe_agent_set_remote_credentials, floe_agent_set_remote_lite, FloeAgent,
-    FloeAgentConfig, FloeReceived, FloeTransmit,
+    floe_agent_poll_timeout, floe_agent_poll_transmit, floe_agent_remove_host,
+    floe_agent_remove_remote_candidate, floe_agent_restart, floe_agent_send,
+    floe_agent_set_remote_credentials, floe_agent_set_remote_lite, FloeAgent, FloeAgentConfig,
+    FloeReceived, FloeTransmit,
 };
 pub use error::{floe_last_error, floe_string_free, floe_version, FloeResult};
 pub use event::{

@@ -46,6 +46,7 @@ struct Peer {
     state: FloeConnectionState,
     recovery: Vec<(FloeRecovery, u64)>,
     candidates: Vec<CString>,
+    removed: Vec<String>,
     data: Vec<Vec<u8>>,
 }
 
@@ -68,6 +69,7 @@ impl Peer {
             state: FloeConnectionState::New,
             recovery: Vec::new(),
             candidates: Vec::new(),
+            removed: Vec::new(),
             data: Vec::new(),
         }
     }
@@ -85,6 +87,15 @@ impl Peer {
                     let line = unsafe { CStr::from_ptr(e.text) }.to_owned();
                     assert!(line.to_str().unwrap().starts_with("candidate:"), "{line:?}");
                     self.candidates.push(line);
+                }
+                FloeEventKind::LocalCandidatesRemoved => {
+                    assert!(!e.text.is_null());
+                    // SAFETY: non-NULL text of the event just polled.
+                    let lines = unsafe { CStr::from_ptr(e.text) }
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    self.removed.extend(lines.split('\n').map(str::to_owned));
                 }
                 FloeEventKind::Recovery => self.recovery.push((e.recovery, e.duration_us)),
                 FloeEventKind::ConnectionState => {
@@ -344,6 +355,44 @@ fn a_silent_path_is_disconnected_with_recovery_events_and_a_fast_path_keeps_it_a
         "{:?}",
         a.recovery
     );
+}
+
+#[test]
+fn a_removed_host_is_announced_and_the_peer_withdraws_it_and_recovers_at_once() {
+    let mut a = Peer::new(true, 7, "10.0.0.1:5000");
+    let mut b = Peer::new(false, 8, "10.0.0.2:6000");
+    let now = connect(&mut a, &mut b);
+    // SAFETY: live agent, readable address.
+    let rc = unsafe { floe_agent_remove_host(a.agent, now, &a.host) };
+    assert_eq!(rc, FloeResult::Ok);
+    a.events();
+    assert_eq!(a.removed.len(), 1, "{:?}", a.removed);
+    assert!(
+        a.removed[0].contains("10.0.0.1 5000 typ host"),
+        "{:?}",
+        a.removed
+    );
+    let line = CString::new(a.removed[0].clone()).unwrap();
+    // SAFETY: live agent, NUL-terminated lines; then NULL and garbage.
+    unsafe {
+        assert_eq!(
+            floe_agent_remove_remote_candidate(b.agent, now, line.as_ptr()),
+            FloeResult::Ok
+        );
+        assert_eq!(
+            floe_agent_remove_remote_candidate(b.agent, now, ptr::null()),
+            FloeResult::NullPointer
+        );
+        let bad = CString::new("candidate:x").unwrap();
+        assert_eq!(
+            floe_agent_remove_remote_candidate(b.agent, now, bad.as_ptr()),
+            FloeResult::InvalidArgument
+        );
+    }
+    b.events();
+    // The peer's path used it: recovery started at once, not after a second of quiet.
+    assert_eq!(b.state, FloeConnectionState::Disconnected);
+    assert_eq!(b.recovery.first().map(|r| r.0), Some(FloeRecovery::Started));
 }
 
 #[test]

@@ -12,7 +12,7 @@
 //! the selected pair goes quiet).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use floe_stun::IntegrityKey;
@@ -78,10 +78,16 @@ pub struct Agent {
     renominate: bool,
     /// Remote candidates waiting for their mDNS name to be resolved.
     pending_mdns: Vec<Candidate>,
+    /// The mDNS names resolved, so a withdrawn `.local` candidate is found by address
+    /// (at most `max_remote_candidates`).
+    resolved_names: Vec<(String, IpAddr)>,
     locals: Vec<Local>,
     /// The STUN and TURN servers local candidates came from (`Local::server`).
     servers: Vec<SocketAddr>,
     remotes: Vec<Candidate>,
+    /// Remote addresses the peer withdrew ([`Agent::remove_remote_candidate`]): no new
+    /// pairs with them until the peer signals them again or checks from them.
+    withdrawn: Vec<SocketAddr>,
     remote_end_of_candidates: bool,
     /// Peer-reflexive candidates learned in the current one-second window.
     prflx_window: (Instant, u32),
@@ -125,9 +131,11 @@ impl Agent {
             remote_lite: false,
             renominate,
             pending_mdns: Vec::new(),
+            resolved_names: Vec::new(),
             locals: Vec::new(),
             servers: Vec::new(),
             remotes: Vec::new(),
+            withdrawn: Vec::new(),
             remote_end_of_candidates: false,
             prflx_window: (now, 0),
             transactions: Transactions::default(),
@@ -513,7 +521,9 @@ impl Agent {
         self.remote_credentials = None;
         self.remote_key = None;
         self.remotes.clear();
+        self.withdrawn.clear();
         self.pending_mdns.clear();
+        self.resolved_names.clear();
         self.remote_end_of_candidates = false;
         self.checklist = Checklist::new(self.config.ta, self.config.max_pairs);
         self.transactions = Transactions::default();

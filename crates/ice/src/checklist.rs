@@ -469,6 +469,25 @@ impl Checklist {
         }
     }
 
+    /// The peer withdrew the remote address `addr`: its pairs leave, except `keep` (the
+    /// selected pair, which stays, failed, until recovery moves away from it).
+    pub(crate) fn remove_remote(&mut self, addr: SocketAddr, keep: Option<PairId>) {
+        self.pairs
+            .retain(|p| p.remote_addr != addr || Some(p.id) == keep);
+        self.fail_remote(addr);
+        let pairs = &self.pairs;
+        self.triggered
+            .retain(|id| pairs.iter().any(|p| p.id == *id));
+    }
+
+    /// Every pair with the remote address `addr` fails (the peer withdrew it).
+    pub(crate) fn fail_remote(&mut self, addr: SocketAddr) {
+        for p in self.pairs.iter_mut().filter(|p| p.remote_addr == addr) {
+            p.state = PairState::Failed;
+            p.check = None;
+        }
+    }
+
     /// RFC 8445 §7.2.5.3.3: a success unfreezes the pairs of the same foundation.
     pub(crate) fn unfreeze(&mut self, foundation: &(String, String)) {
         for q in &mut self.pairs {

@@ -101,6 +101,11 @@ pub enum Recovery {
 pub enum Event {
     /// A new local candidate to signal to the peer (trickle, RFC 8838).
     LocalCandidate(Candidate),
+    /// Local candidates withdrawn because their address went away
+    /// ([`Agent::remove_host`](crate::Agent::remove_host)). Trickle ICE has no message for
+    /// this; tell the peer if its runtime understands one (it then calls
+    /// [`Agent::remove_remote_candidate`](crate::Agent::remove_remote_candidate)).
+    LocalCandidatesRemoved(Vec<Candidate>),
     /// Gathering state changed.
     GatheringState(GatheringState),
     /// Connection state changed.

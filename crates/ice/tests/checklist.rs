@@ -755,3 +755,62 @@ fn a_closed_agent_answers_nothing() {
     );
     assert_eq!(agent.poll_timeout(), None);
 }
+
+/// A candidate the peer withdrew (floe-peer's remove-candidates): its pairs leave and
+/// are not formed again (a new host address pairs with the other remotes only), until an
+/// authenticated check from it or the same candidate signalled again brings it back.
+#[test]
+fn a_withdrawn_remote_candidate_is_not_checked_until_it_comes_back() {
+    let now = Instant::now();
+    let gone = remote("198.51.100.7:6000", 65_535);
+    let mut agent = agent(
+        AgentConfig::default(),
+        Role::Controlled,
+        now,
+        &["192.0.2.1:5000"],
+        &[gone.clone(), remote("198.51.100.8:6000", 100)],
+    );
+    assert_eq!(states(&agent).len(), 2);
+    assert!(agent.remove_remote_candidate(now, &gone));
+    assert_eq!(
+        states(&agent).iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+        [addr("198.51.100.8:6000")]
+    );
+    // Unknown candidates are no-ops.
+    assert!(!agent.remove_remote_candidate(now, &remote("203.0.113.1:1", 1)));
+    // A new local address pairs only with what is left.
+    agent.add_host(now, addr("192.0.2.2:5000"), 1);
+    assert!(states(&agent)
+        .iter()
+        .all(|(r, _)| *r == addr("198.51.100.8:6000")));
+    let mut t = now;
+    for _ in 0..50 {
+        agent.handle_timeout(t);
+        assert!(requests(&mut agent)
+            .iter()
+            .all(|r| r.destination != addr("198.51.100.7:6000")));
+        t += Duration::from_millis(50);
+    }
+    // Signalled again: its pairs are back.
+    assert!(agent.add_remote_candidate(t, gone.clone()));
+    assert_eq!(
+        states(&agent)
+            .iter()
+            .filter(|(r, _)| *r == addr("198.51.100.7:6000"))
+            .count(),
+        2
+    );
+    // Withdrawn again, then an authenticated check from it: a pair forms again.
+    assert!(agent.remove_remote_candidate(t, &gone));
+    let check = check_from_peer(&agent, 9);
+    agent.handle_receive(
+        t,
+        addr("192.0.2.1:5000"),
+        addr("198.51.100.7:6000"),
+        &check,
+        |_, _| {},
+    );
+    assert!(states(&agent)
+        .iter()
+        .any(|(r, _)| *r == addr("198.51.100.7:6000")));
+}

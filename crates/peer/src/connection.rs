@@ -20,7 +20,7 @@ use crate::config::{PeerConfig, PeerError, PeerEvent, PeerEvents, PeerStats, Sid
 use crate::driver::{self, Command, Handles};
 use crate::fast_path::{DataSender, FastPath};
 use crate::handshake::{build_agent, exchange};
-use crate::host_names::HostNames;
+use crate::host_names::{HostNames, NameChange};
 use crate::interfaces::local_addresses;
 use crate::mdns::MdnsService;
 use crate::session::Session;
@@ -52,8 +52,9 @@ impl PeerConnection {
         let mdns = config.mdns.then(MdnsService::start);
         let mut session = Session::new();
         if let Some(service) = mdns.clone() {
-            let names = HostNames::new(rand::random(), move |name, ip| {
-                service.publish(name.to_owned(), ip);
+            let names = HostNames::new(rand::random(), move |change| match change {
+                NameChange::Published(name, ip) => service.publish(name.to_owned(), ip),
+                NameChange::Withdrawn(ip) => service.unpublish(ip),
             });
             session = session.with_host_names(names);
         }

@@ -344,12 +344,6 @@ impl Driver {
                     self.socket_readers.stop(local);
                     self.sockets.remove(&local);
                 }
-                // Its mDNS name goes with it; should the address come back, it gets a new one.
-                if self.session.forget_host(ip) {
-                    if let Some(mdns) = &self.mdns {
-                        mdns.unpublish(ip);
-                    }
-                }
             }
         }
     }

@@ -11,8 +11,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use floe_ice::{Candidate, CandidateAddress, CandidateKind};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-/// Publishes a new name for an address.
-type Publish = Box<dyn FnMut(&str, IpAddr) + Send>;
+/// What the mDNS responder must learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameChange<'a> {
+    /// Answer for this name with this address from now on.
+    Published(&'a str, IpAddr),
+    /// The address went away: stop answering for its name.
+    Withdrawn(IpAddr),
+}
+
+/// Tells the responder.
+type Publish = Box<dyn FnMut(NameChange<'_>) + Send>;
 
 /// The names given so far and how to publish a new one.
 pub(crate) struct HostNames {
@@ -30,9 +39,12 @@ impl fmt::Debug for HostNames {
 }
 
 impl HostNames {
-    /// Names drawn from `seed`; `publish` is called once per new name, before the name
-    /// is signalled.
-    pub(crate) fn new(seed: u64, publish: impl FnMut(&str, IpAddr) + Send + 'static) -> HostNames {
+    /// Names drawn from `seed`; `publish` is told of each new name before it is
+    /// signalled, and of each withdrawn one.
+    pub(crate) fn new(
+        seed: u64,
+        publish: impl FnMut(NameChange<'_>) + Send + 'static,
+    ) -> HostNames {
         HostNames {
             rng: StdRng::seed_from_u64(seed),
             names: Vec::new(),
@@ -57,11 +69,18 @@ impl HostNames {
         c
     }
 
-    /// Forgets `ip`'s name; true if it had one.
-    pub(crate) fn forget(&mut self, ip: IpAddr) -> bool {
-        let before = self.names.len();
-        self.names.retain(|(a, _)| *a != ip);
-        self.names.len() != before
+    /// A withdrawn candidate as the peer knew it: its host address under the name it
+    /// had, which is then forgotten (should the address come back, it gets a new name).
+    pub(crate) fn withdraw(&mut self, candidate: &Candidate) -> Candidate {
+        let concealed = self.conceal(candidate);
+        if let (CandidateKind::Host, CandidateAddress::Ip(addr)) =
+            (candidate.kind, &candidate.address)
+        {
+            let ip = addr.ip();
+            self.names.retain(|(a, _)| *a != ip);
+            (self.publish)(NameChange::Withdrawn(ip));
+        }
+        concealed
     }
 
     fn name_of(&mut self, ip: IpAddr) -> String {
@@ -69,7 +88,7 @@ impl HostNames {
             return name.clone();
         }
         let name = floe_ice::mdns::host_name(self.rng.gen());
-        (self.publish)(&name, ip);
+        (self.publish)(NameChange::Published(&name, ip));
         self.names.push((ip, name.clone()));
         name
     }
@@ -84,7 +103,11 @@ mod tests {
     fn host_addresses_become_one_name_each_and_related_addresses_go() {
         let published = Arc::new(Mutex::new(Vec::new()));
         let p = published.clone();
-        let mut names = HostNames::new(1, move |n, ip| p.lock().unwrap().push((n.to_owned(), ip)));
+        let mut names = HostNames::new(1, move |change| {
+            if let NameChange::Published(n, ip) = change {
+                p.lock().unwrap().push((n.to_owned(), ip));
+            }
+        });
         let a: SocketAddr = "192.168.1.2:5000".parse().unwrap();
         let host = Candidate::new(CandidateKind::Host, a, a, None, 65535);
         let host2 = Candidate::new(

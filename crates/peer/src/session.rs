@@ -48,11 +48,6 @@ impl Session {
         self
     }
 
-    /// Forgets the mDNS name of a host address that went away; true if it had one.
-    pub(crate) fn forget_host(&mut self, ip: std::net::IpAddr) -> bool {
-        self.host_names.as_mut().is_some_and(|n| n.forget(ip))
-    }
-
     /// A local candidate's line, as the peer may see it.
     fn line(&mut self, c: &Candidate) -> String {
         match &mut self.host_names {
@@ -115,6 +110,14 @@ impl Session {
                 agent.handle_end_of_remote_candidates(now);
                 None
             }
+            SignalMessage::RemoveCandidates { candidates } => {
+                for line in candidates {
+                    if let Ok(c) = line.parse::<Candidate>() {
+                        agent.remove_remote_candidate(now, &c);
+                    }
+                }
+                None
+            }
             SignalMessage::Offer(d) => {
                 // An offer with new credentials mid-session: the peer restarted ICE (RFC
                 // 8445 §9); restart too and answer with ours.
@@ -144,6 +147,18 @@ impl Session {
 
     /// An agent event; returns the trickle message it calls for, if any.
     pub(crate) fn handle_event(&mut self, event: &Event) -> Option<SignalMessage> {
+        if let Event::LocalCandidatesRemoved(gone) = event {
+            // Told even after end-of-candidates: the peer stops checking them and, if
+            // its path used one, recovers at once (floe's extension; RFC 8838 has none).
+            let candidates = gone
+                .iter()
+                .map(|c| match &mut self.host_names {
+                    Some(names) => names.withdraw(c).to_string(),
+                    None => c.to_string(),
+                })
+                .collect();
+            return Some(SignalMessage::RemoveCandidates { candidates });
+        }
         if self.trickle == Trickle::Ended {
             return None;
         }
@@ -294,5 +309,69 @@ mod tests {
         assert_eq!(a.gathering_state(), GatheringState::Complete);
         assert_eq!(session.described(&a), Some(SignalMessage::EndOfCandidates));
         assert_eq!(session.handle_event(&candidate()), None);
+    }
+
+    #[test]
+    fn a_withdrawn_host_is_signalled_even_after_end_of_candidates_and_the_peer_stops_checking_it() {
+        let now = Instant::now();
+        let (mut a, mut b) = (
+            agent(Role::Controlling, now, 1),
+            agent(Role::Controlled, now, 2),
+        );
+        let (mut sa, mut sb) = (Session::new(), Session::new());
+        let offer = sa.description(&a);
+        let SignalMessage::Answer(answer) = sb.answer(&mut b, now, &offer) else {
+            panic!("answered")
+        };
+        let _ = sa.handle_signal(&mut a, now, SignalMessage::Answer(answer));
+        assert_eq!(sa.end_of_candidates(), SignalMessage::EndOfCandidates);
+        assert_eq!(b.pair_stats().count(), 1);
+
+        a.remove_host(now, "192.0.2.1:5000".parse().unwrap());
+        let removed: Vec<Event> = std::iter::from_fn(|| a.poll_event())
+            .filter(|e| matches!(e, Event::LocalCandidatesRemoved(_)))
+            .collect();
+        assert_eq!(removed.len(), 1);
+        let msg = sa
+            .handle_event(&removed[0])
+            .expect("told although trickle ended");
+        let SignalMessage::RemoveCandidates { candidates } = &msg else {
+            panic!("{msg:?}")
+        };
+        assert!(
+            candidates[0].contains("192.0.2.1 5000 typ host"),
+            "{candidates:?}"
+        );
+        let _ = sb.handle_signal(&mut b, now, msg);
+        assert_eq!(b.pair_stats().count(), 0, "the peer forgot its pair");
+    }
+
+    #[test]
+    fn a_withdrawn_host_goes_out_under_its_mdns_name_which_is_then_withdrawn() {
+        use crate::host_names::HostNames;
+        use std::sync::{Arc, Mutex};
+        let now = Instant::now();
+        let mut a = agent(Role::Controlling, now, 1);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let mut s = Session::new().with_host_names(HostNames::new(3, move |c| {
+            log.lock().unwrap().push(format!("{c:?}"));
+        }));
+        let offer = s.description(&a);
+        let name = offer.candidates[0].split(' ').nth(4).unwrap().to_owned();
+        assert!(std::path::Path::new(&name)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("local")));
+        a.remove_host(now, "192.0.2.1:5000".parse().unwrap());
+        let e = std::iter::from_fn(|| a.poll_event())
+            .find(|e| matches!(e, Event::LocalCandidatesRemoved(_)))
+            .unwrap();
+        let Some(SignalMessage::RemoveCandidates { candidates }) = s.handle_event(&e) else {
+            panic!()
+        };
+        assert!(candidates[0].contains(&name), "{candidates:?}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen[1].starts_with("Withdrawn"), "{seen:?}");
     }
 }

@@ -24,6 +24,13 @@ pub enum SignalMessage {
     },
     /// No more candidates from the sender (RFC 8838 §4.4).
     EndOfCandidates,
+    /// The sender's candidates whose address went away (floe's extension: trickle ICE has
+    /// no such message). The receiver stops checking them, and recovers at once if its
+    /// path used one. JSON: `{"type":"remove-candidates","candidates":["candidate:..."]}`.
+    RemoveCandidates {
+        /// The withdrawn `candidate:` lines, as first signalled.
+        candidates: Vec<String>,
+    },
 }
 
 /// Credentials and the candidates known so far.

@@ -62,22 +62,30 @@ impl Agent {
     /// withdrawn, its pairs fail and its transactions stop. If data went through it,
     /// recovery starts at once instead of waiting for the path to go quiet
     /// ([`Event::Recovery`]). [`Agent::add_host`] with the same address brings it back.
-    /// (Trickle ICE has no message to withdraw a candidate, RFC 8838; the peer's pairs
-    /// to it fail on their own.)
+    ///
+    /// The withdrawn host and server-reflexive candidates are announced with
+    /// [`Event::LocalCandidatesRemoved`]: trickle ICE has no message for it (RFC 8838),
+    /// but a runtime whose peer understands one (floe-peer's signalling does) can tell the
+    /// peer, which then stops checking them and recovers at once
+    /// ([`Agent::remove_remote_candidate`]) instead of after a second of quiet.
     pub fn remove_host(&mut self, now: Instant, addr: SocketAddr) {
         self.clock = now;
-        let mut any = false;
+        let mut removed = Vec::new();
         for l in self
             .locals
             .iter_mut()
-            .filter(|l| l.base == addr && l.candidate.kind != CandidateKind::Relayed)
+            .filter(|l| l.base == addr && l.candidate.kind != CandidateKind::Relayed && !l.gone)
         {
             l.gone = true;
-            any = true;
+            if l.candidate.kind != CandidateKind::PeerReflexive {
+                removed.push(l.candidate.clone());
+            }
         }
-        if !any {
+        if removed.is_empty() {
             return;
         }
+        self.events
+            .push_back(Event::LocalCandidatesRemoved(removed));
         tracing::info!(%addr, "local address gone");
         self.transactions.retain(|o| o.source != addr);
         self.checklist.fail_base(addr);
@@ -251,6 +259,44 @@ impl Agent {
         self.add_remote(now, candidate)
     }
 
+    /// The peer withdrew `candidate` (its address went away; floe-peer signals this from
+    /// the peer's [`Event::LocalCandidatesRemoved`]): the pairs with its address leave the
+    /// checklist and no new ones form, until the peer signals it again or an authenticated
+    /// check arrives from it. If the selected pair used it, recovery starts at once
+    /// ([`Event::Recovery`]). Returns whether a known remote candidate had that address
+    /// (an mDNS name is matched by the address it resolved to).
+    pub fn remove_remote_candidate(&mut self, now: Instant, candidate: &Candidate) -> bool {
+        self.clock = now;
+        let addr = match &candidate.address {
+            CandidateAddress::Ip(a) => Some(*a),
+            CandidateAddress::Mdns { name, port } => self
+                .resolved_names
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, ip)| SocketAddr::new(*ip, *port)),
+        };
+        let Some(addr) = addr else { return false };
+        if !self.remotes.iter().any(|r| r.addr() == Some(addr)) {
+            return false;
+        }
+        if !self.withdrawn.contains(&addr) {
+            self.withdrawn.push(addr);
+        }
+        tracing::info!(%addr, "remote candidate withdrawn");
+        let selected_there = self
+            .selected
+            .and_then(|id| self.checklist.get(id))
+            .is_some_and(|p| p.remote_addr == addr);
+        self.checklist.remove_remote(addr, self.selected);
+        let checklist = &self.checklist;
+        self.transactions
+            .retain(|o| o.purpose.pair().is_none_or(|p| checklist.get(p).is_some()));
+        if selected_there {
+            self.recover_now(now);
+        }
+        true
+    }
+
     /// A remote candidate signalled in time (or an mDNS one, signalled before and
     /// resolved now).
     fn add_remote(&mut self, now: Instant, candidate: Candidate) -> bool {
@@ -275,6 +321,16 @@ impl Agent {
         };
         if candidate.transport != candidate::TransportProtocol::Udp || candidate.component != 1 {
             return false;
+        }
+        if self.withdrawn.contains(&addr) {
+            // Signalled again: pairs with it may form again.
+            self.withdrawn.retain(|a| *a != addr);
+            if let Some(i) = self.remotes.iter().position(|r| r.addr() == Some(addr)) {
+                for local in 0..self.locals.len() {
+                    self.add_pair(local, i);
+                }
+                self.checklist.schedule(now);
+            }
         }
         if let Some((i, known)) = self
             .remotes
@@ -325,6 +381,12 @@ impl Agent {
             );
         self.pending_mdns = rest;
         let Some(ip) = address else { return };
+        if !waiting.is_empty()
+            && self.resolved_names.len() < self.config.max_remote_candidates
+            && !self.resolved_names.iter().any(|(n, _)| n == name)
+        {
+            self.resolved_names.push((name.to_owned(), ip));
+        }
         for mut c in waiting {
             if let CandidateAddress::Mdns { port, .. } = c.address {
                 c.address = CandidateAddress::Ip(SocketAddr::new(ip, port));
@@ -353,7 +415,7 @@ impl Agent {
         }
         let r = self.remotes.get(remote)?;
         let remote_addr = r.addr()?;
-        if l.base.is_ipv4() != remote_addr.is_ipv4() {
+        if l.base.is_ipv4() != remote_addr.is_ipv4() || self.withdrawn.contains(&remote_addr) {
             return None;
         }
         let (g, d) = match self.role {

@@ -197,6 +197,8 @@ impl Agent {
                 self.remotes.len() - 1
             }
         };
+        // An authenticated check from a withdrawn address: it is back.
+        self.withdrawn.retain(|a| *a != remote);
         let Some(id) = self.add_pair(local_index, remote_index) else {
             return;
         };

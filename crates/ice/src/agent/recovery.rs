@@ -225,6 +225,9 @@ impl Agent {
         for base in gone {
             self.checklist.fail_base(base);
         }
+        for addr in &self.withdrawn {
+            self.checklist.fail_remote(*addr);
+        }
         for local in 0..self.locals.len() {
             for remote in 0..self.remotes.len() {
                 self.add_pair(local, remote);
