@@ -426,6 +426,14 @@ fn a_300_try_alternate_is_followed_to_the_alternate_server() {
         addr("198.51.100.2:3478"),
         "allocated on the alternate"
     );
+    // The runtime is told first (over TLS it needs the alternate's certificate name).
+    assert!(n.events.iter().any(|(_, e)| *e
+        == Event::TurnRedirected {
+            server: addr("198.51.100.1:3478"),
+            alternate: addr("198.51.100.2:3478"),
+            transport: Transport::Udp,
+            domain: None,
+        }));
     assert!(n
         .agent
         .local_candidates()

@@ -103,6 +103,11 @@ pub struct ServeArgs {
     /// naming this server instead of 508.
     #[arg(long, value_name = "ADDR")]
     pub alternate_server: Option<SocketAddr>,
+    /// With --alternate-server, over TLS: the name in the alternate's certificate, sent
+    /// as ALTERNATE-DOMAIN so clients check it against that name (RFC 8489 §14.16);
+    /// without it they check the name they used for this server
+    #[arg(long, value_name = "NAME", requires = "alternate_server")]
+    pub alternate_domain: Option<String>,
     /// After SIGTERM, keep serving existing allocations for at most this many seconds
     /// (exiting earlier once none remain). SIGINT stops at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
@@ -255,6 +260,13 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     turn.max_bps = args.max_bps;
     turn.user_max_bps = args.user_max_bps;
     turn.alternate_server = args.alternate_server;
+    if let Some(d) = &args.alternate_domain {
+        use floe_stun::attributes::{AlternateDomain, Attribute as _};
+        AlternateDomain(d)
+            .validate()
+            .map_err(|e| format!("--alternate-domain {d:?}: {e}"))?;
+    }
+    turn.alternate_domain.clone_from(&args.alternate_domain);
     turn.external_ips = external;
     Ok(opts)
 }

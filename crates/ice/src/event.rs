@@ -123,6 +123,21 @@ pub enum Event {
         /// The relayed address.
         relayed: SocketAddr,
     },
+    /// A TURN server redirected an allocation (300 Try Alternate, RFC 8489 §10): the agent
+    /// allocates on `alternate` now, over the same transport and with the same
+    /// credentials. Over TLS the runtime must check the alternate's certificate against
+    /// `domain` (ALTERNATE-DOMAIN, §14.16) or, without one, against the name it used for
+    /// `server`; this event comes before the first transmit to `alternate`.
+    TurnRedirected {
+        /// The server that redirected.
+        server: SocketAddr,
+        /// Where the allocation goes now.
+        alternate: SocketAddr,
+        /// The transport (the same for both).
+        transport: Transport,
+        /// ALTERNATE-DOMAIN, if the server sent one.
+        domain: Option<String>,
+    },
     /// The agent no longer needs the runtime's `transport` connection to `server`: close
     /// it (a lost race, a failed or released allocation).
     CloseStream {

@@ -429,7 +429,7 @@ impl Gathering {
         &mut self,
         now: Instant,
         i: usize,
-        alternate: SocketAddr,
+        (alternate, domain): (SocketAddr, Option<String>),
         config: &AgentConfig,
         events: &mut VecDeque<Event>,
         rng: &mut R,
@@ -458,7 +458,13 @@ impl Gathering {
         if transport.is_stream() {
             events.push_back(Event::CloseStream { transport, server });
         }
-        tracing::info!(%server, %alternate, "TURN server redirects (300 Try Alternate)");
+        tracing::info!(%server, %alternate, ?domain, "TURN server redirects (300 Try Alternate)");
+        events.push_back(Event::TurnRedirected {
+            server,
+            alternate,
+            transport,
+            domain,
+        });
         self.push_to(
             group,
             transport,

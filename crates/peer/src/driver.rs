@@ -399,8 +399,19 @@ impl Driver {
         // the check response that lets the peer accept it.
         let events: Vec<Event> = std::iter::from_fn(|| self.agent.poll_event()).collect();
         for e in &events {
-            if let Event::CloseStream { transport, server } = e {
-                self.streams.close(*transport, *server);
+            match e {
+                Event::CloseStream { transport, server } => {
+                    self.streams.close(*transport, *server);
+                }
+                Event::TurnRedirected {
+                    server,
+                    alternate,
+                    domain,
+                    ..
+                } => self
+                    .streams
+                    .redirected(*server, *alternate, domain.as_deref()),
+                _ => {}
             }
         }
         while let Some(t) = self.agent.poll_transmit() {

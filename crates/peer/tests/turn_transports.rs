@@ -206,6 +206,83 @@ async fn relay_only_over_tls_with_turns_verifies_the_server_and_exchanges_datagr
     server.shutdown().await;
 }
 
+/// A TLS listener with a certificate for `name` (a DNS name or an IP address).
+async fn tls_server(
+    name: &str,
+    setup: impl FnOnce(&mut ServerOptions),
+) -> (ServerHandle, rustls::pki_types::CertificateDer<'static>) {
+    let cert = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    let der = cert.cert.der().clone();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![der.clone()], key)
+    .unwrap();
+    let server = server(|o| {
+        o.tls = vec!["127.0.0.1:0".parse().unwrap()];
+        o.tls_config = Some(Arc::new(tls));
+        setup(o);
+    })
+    .await;
+    (server, der)
+}
+
+/// RFC 8489 §10, §14.16: a draining TURN server over TLS redirects to another whose
+/// certificate carries another name; the 300's ALTERNATE-DOMAIN names it, and the peers
+/// check the alternate's certificate against it and relay through the alternate. Without
+/// ALTERNATE-DOMAIN they check it against the original name, which it does not carry, so
+/// nothing is allocated there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_redirect_is_followed_with_the_alternate_domain_for_the_certificate() {
+    let (b, cert_b) = tls_server("relay-b.test", |_| {}).await;
+    for with_domain in [true, false] {
+        let (a, cert_a) = tls_server("127.0.0.1", |o| {
+            o.turn.alternate_server = Some(b.tls_addrs()[0]);
+            o.turn.alternate_domain = with_domain.then(|| "relay-b.test".to_owned());
+        })
+        .await;
+        a.drain().await;
+        let before = b.stats().allocations_created;
+        let mut config = relay_config(&format!("turns:{}", a.tls_addrs()[0]));
+        config.tls_roots = vec![cert_a.clone(), cert_b.clone()];
+        if with_domain {
+            let (mut pa, mut pb) = pair(config.clone(), config).await;
+            for pc in [&pa, &pb] {
+                let s = pc.selected().unwrap();
+                assert_eq!(s.turn_transport, Some(Transport::Tls), "{s:?}");
+            }
+            exchange(&mut pa, &mut pb, 100).await;
+            assert_eq!(
+                b.stats().allocations_created,
+                before + 2,
+                "allocated on the alternate"
+            );
+            pa.close().await;
+            pb.close().await;
+        } else {
+            config.connect_timeout = Some(Duration::from_secs(3));
+            let ((a_tx, a_rx), _keep) = memory_pair();
+            let r = PeerConnection::connect(config, Side::Offer, a_tx, a_rx).await;
+            assert!(
+                r.is_err(),
+                "connected through a certificate for another name"
+            );
+            assert_eq!(
+                b.stats().allocations_created,
+                before,
+                "no allocation on the alternate"
+            );
+        }
+        assert_eq!(a.stats().allocations_created, 0);
+        a.shutdown().await;
+    }
+    b.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_turn_uri_falls_back_to_tcp_when_udp_is_dead() {
     let server = server(|o| o.tcp = vec!["127.0.0.1:0".parse().unwrap()]).await;

@@ -30,7 +30,7 @@ pub(crate) async fn accept_tcp(
         let tx = tx.clone();
         match &tls {
             None => {
-                tokio::spawn(serve_stream(stream, local, remote, tx));
+                tokio::spawn(serve_stream(stream, Transport::Tcp, local, remote, tx));
             }
             Some(acceptor) => {
                 // The certificate in force now; a reload changes it for later
@@ -38,7 +38,7 @@ pub(crate) async fn accept_tcp(
                 let acceptor = tokio_rustls::TlsAcceptor::from(acceptor.borrow().clone());
                 tokio::spawn(async move {
                     match acceptor.accept(stream).await {
-                        Ok(tls) => serve_stream(tls, local, remote, tx).await,
+                        Ok(tls) => serve_stream(tls, Transport::Tls, local, remote, tx).await,
                         Err(e) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                     }
                 });
@@ -47,9 +47,12 @@ pub(crate) async fn accept_tcp(
     }
 }
 
-/// Reads frames from one client connection and writes what the core sends it.
+/// Reads frames from one client connection and writes what the core sends it. The core
+/// hears `transport` (TLS or TCP): it keys the 5-tuple as TCP either way, but answers a
+/// redirect over TLS with the alternate's domain.
 async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
+    transport: Transport,
     local: SocketAddr,
     remote: SocketAddr,
     tx: mpsc::Sender<Inbound>,
@@ -94,7 +97,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
                     let data = frame.to_vec();
                     if tx
                         .send(Inbound::Client {
-                            transport: Transport::Tcp,
+                            transport,
                             local,
                             remote,
                             data,

@@ -88,11 +88,11 @@ impl Agent {
             TurnEvent::Allocated {
                 relayed, mapped, ..
             } => self.relay_allocated(now, i, &relayed, mapped),
-            TurnEvent::AllocationFailed(TurnError::TryAlternate { server })
+            TurnEvent::AllocationFailed(TurnError::TryAlternate { server, domain })
                 if self.gathering.redirected(
                     now,
                     i,
-                    server,
+                    (server, domain.clone()),
                     &self.config,
                     &mut self.events,
                     &mut self.rng,

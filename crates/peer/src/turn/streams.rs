@@ -134,6 +134,30 @@ impl Streams {
         }
     }
 
+    /// A TURN server redirected to `alternate` (RFC 8489 §10): connections there check
+    /// the certificate against `domain` (ALTERNATE-DOMAIN) or, without one, the name
+    /// `server`'s certificate was checked against. A proxy is asked for the alternate by
+    /// its address (ALTERNATE-SERVER), never by a name that may lead elsewhere.
+    pub(crate) fn redirected(
+        &mut self,
+        server: SocketAddr,
+        alternate: SocketAddr,
+        domain: Option<&str>,
+    ) {
+        let name = match domain {
+            Some(d) => ServerName::try_from(d.to_owned()).ok(),
+            None => self.config.tls_names.get(&server).cloned(),
+        };
+        match name {
+            Some(n) => {
+                self.config.tls_names.insert(alternate, n);
+            }
+            None => {
+                tracing::warn!(%alternate, ?domain, "redirected to a server with no usable TLS name");
+            }
+        }
+    }
+
     /// Shuts the connection to `server` down (the agent no longer needs it).
     pub(crate) fn close(&mut self, transport: Transport, server: SocketAddr) {
         // Dropping the queue and the cancel sender ends the task after a graceful shutdown.

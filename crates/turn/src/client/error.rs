@@ -61,6 +61,9 @@ pub enum TurnError {
     TryAlternate {
         /// ALTERNATE-SERVER.
         server: SocketAddr,
+        /// ALTERNATE-DOMAIN (RFC 8489 §14.16): over TLS, the name the alternate's
+        /// certificate must carry; without it, the original server's name.
+        domain: Option<String>,
     },
     /// Any other error response.
     #[error("{code} {reason}")]

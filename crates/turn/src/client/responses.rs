@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
-    AddressErrorCode, AddressErrorCodeDraft, AddressFamily, AlternateServer, ErrorCode, Lifetime,
-    UnknownAttributes, XorMappedAddress, XorRelayedAddress,
+    AddressErrorCode, AddressErrorCodeDraft, AddressFamily, AlternateDomain, AlternateServer,
+    ErrorCode, Lifetime, UnknownAttributes, XorMappedAddress, XorRelayedAddress,
 };
 use floe_stun::{Class, Message};
 
@@ -63,7 +63,14 @@ impl Client {
             }
             (_, Some(c)) if c.code == 300 => {
                 let err = match msg.get::<AlternateServer>() {
-                    Ok(Some(a)) => TurnError::TryAlternate { server: a.0 },
+                    Ok(Some(a)) => TurnError::TryAlternate {
+                        server: a.0,
+                        domain: msg
+                            .get::<AlternateDomain>()
+                            .ok()
+                            .flatten()
+                            .map(|d| d.0.to_owned()),
+                    },
                     _ => TurnError::Malformed("300 without ALTERNATE-SERVER"),
                 };
                 self.on_failure(now, pending.request, err);

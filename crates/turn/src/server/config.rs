@@ -65,6 +65,10 @@ pub struct ServerConfig {
     /// Where a draining server sends new Allocates (300 Try Alternate with
     /// ALTERNATE-SERVER, RFC 8489 §10); without it they get 508.
     pub alternate_server: Option<SocketAddr>,
+    /// The name in the alternate server's certificate, sent as ALTERNATE-DOMAIN with a
+    /// 300 answered over TLS (RFC 8489 §10, §14.16), so the client validates the
+    /// alternate's certificate against it; without it the client uses the original name.
+    pub alternate_domain: Option<String>,
     /// A server behind a 1:1 NAT (`--external-ip PUBLIC/PRIVATE`, coturn's
     /// `external-ip`): relay sockets are bound on the PRIVATE address and clients are
     /// told the PUBLIC one in XOR-RELAYED-ADDRESS, one pair per address family. Traffic
@@ -118,6 +122,7 @@ impl Default for ServerConfig {
             max_bps: None,
             user_max_bps: None,
             alternate_server: None,
+            alternate_domain: None,
             external_ips: Vec::new(),
             quota: None,
             reservations: None,

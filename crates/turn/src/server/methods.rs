@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use floe_stun::attributes::{
     AdditionalAddressFamily, AdditionalAddressFamilyDraft, AddressErrorCode, AddressErrorCodeDraft,
-    AddressFamily, AlternateServer, ChannelNumber, Data, ErrorCode, EvenPort, Lifetime,
-    RequestedAddressFamily, RequestedTransport, ReservationToken, XorMappedAddress, XorPeerAddress,
-    XorRelayedAddress,
+    AddressFamily, AlternateDomain, AlternateServer, ChannelNumber, Data, ErrorCode, EvenPort,
+    Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken, XorMappedAddress,
+    XorPeerAddress, XorRelayedAddress,
 };
 use floe_stun::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 use rand::Rng;
@@ -147,8 +147,19 @@ impl<R: RelayAllocator> Server<R> {
             self.stats.drain_refusals += 1;
             match self.config.alternate_server {
                 Some(alt) => {
+                    // RFC 8489 §10 asks for ALTERNATE-DOMAIN over (D)TLS when the request
+                    // carried MESSAGE-INTEGRITY-SHA256; floe sends it on every TLS answer
+                    // (it is comprehension-optional: a client that does not know it
+                    // keeps the original name, as §10 says it must).
+                    let domain = self
+                        .over_tls
+                        .then(|| self.config.alternate_domain.clone())
+                        .flatten();
                     self.respond_error(ft, msg, ErrorCode::TRY_ALTERNATE, Some(auth), |b| {
                         b.add(&AlternateServer(alt))?;
+                        if let Some(d) = &domain {
+                            b.add(&AlternateDomain(d))?;
+                        }
                         Ok(())
                     });
                 }

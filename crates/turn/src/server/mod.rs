@@ -67,6 +67,9 @@ pub struct Server<R> {
     user_buckets: std::sync::Arc<SharedUserBuckets>,
     /// Set by [`Server::drain`]: since when new Allocates are refused.
     draining: Option<Instant>,
+    /// The message being handled came over TLS (the 5-tuple says TCP, RFC 8656 §3.1):
+    /// a 300 then names the alternate's certificate domain.
+    over_tls: bool,
     /// Allocation counts, maybe shared with other workers.
     quota: std::sync::Arc<SharedQuota>,
     /// RESERVATION-TOKENs, maybe shared with other workers.
@@ -102,6 +105,7 @@ impl<R: RelayAllocator> Server<R> {
             user_hashes,
             user_buckets: config.user_buckets.clone().unwrap_or_default(),
             draining: None,
+            over_tls: false,
             quota: config.quota.clone().unwrap_or_default(),
             reservations: config.reservations.clone().unwrap_or_default(),
             config,
@@ -351,6 +355,7 @@ impl<R: RelayAllocator> Server<R> {
         remote: SocketAddr,
         bytes: &[u8],
     ) {
+        self.over_tls = transport == Transport::Tls;
         let transport = if transport.is_stream() {
             Transport::Tcp
         } else {

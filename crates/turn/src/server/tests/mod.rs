@@ -1137,7 +1137,8 @@ fn try_alternate_is_reported_with_the_server_address() {
     assert_eq!(
         c.poll_event(),
         Some(Event::AllocationFailed(TurnError::TryAlternate {
-            server: addr("203.0.113.9:3478")
+            server: addr("203.0.113.9:3478"),
+            domain: None,
         }))
     );
 }
@@ -1549,7 +1550,10 @@ fn a_draining_server_refuses_new_allocations_and_keeps_the_old_ones() {
         ));
         net.allocate(new);
         let want = match alternate {
-            Some(server) => TurnError::TryAlternate { server },
+            Some(server) => TurnError::TryAlternate {
+                server,
+                domain: None,
+            },
             None => TurnError::InsufficientCapacity,
         };
         assert!(
@@ -1570,6 +1574,42 @@ fn a_draining_server_refuses_new_allocations_and_keeps_the_old_ones() {
         assert!(net.has_event(old, |e| *e
             == Event::PermissionCreated("192.0.2.51".parse().unwrap())));
         assert_eq!(net.server.stats().allocations, 1);
+    }
+}
+
+/// RFC 8489 §10, §14.16: over TLS, the 300 also names the alternate's certificate domain
+/// (ALTERNATE-DOMAIN), which the client reports with the redirect; over UDP and TCP it
+/// does not.
+#[test]
+fn a_300_over_tls_carries_the_alternate_domain_and_the_client_reads_it() {
+    for (transport, want) in [
+        (Transport::Tls, Some("relay-b.example.org".to_owned())),
+        (Transport::Tcp, None),
+        (Transport::Udp, None),
+    ] {
+        let mut cfg = config();
+        cfg.alternate_server = Some(addr("203.0.113.9:5349"));
+        cfg.alternate_domain = Some("relay-b.example.org".into());
+        let mut net = Net::new(cfg);
+        let now = net.now;
+        net.server.drain(now);
+        let c = net.add_client(ClientConfig::new(
+            addr(CLIENT),
+            addr(SERVER),
+            transport,
+            "alice",
+            "wonderland",
+        ));
+        net.allocate(c);
+        let expected = TurnError::TryAlternate {
+            server: addr("203.0.113.9:5349"),
+            domain: want,
+        };
+        assert!(
+            net.has_event(c, |e| *e == Event::AllocationFailed(expected.clone())),
+            "{transport:?}: {:?}",
+            net.events
+        );
     }
 }
 
