@@ -29,6 +29,7 @@ pub mod event;
 mod gather;
 mod liveness;
 pub mod mdns;
+pub mod mux;
 mod nomination;
 pub mod sdp;
 pub mod stats;

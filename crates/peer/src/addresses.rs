@@ -103,7 +103,7 @@ mod netlink {
 
     /// A route socket subscribed to link and address changes, or nothing when it cannot
     /// be opened (then the interval alone notices changes).
-    pub(super) struct Changes(Option<TokioSocket>);
+    pub(super) struct Changes(Option<TokioSocket>, u32);
 
     impl Changes {
         pub(super) fn subscribe() -> Changes {
@@ -116,10 +116,10 @@ mod netlink {
                 Ok(s)
             };
             match open() {
-                Ok(s) => Changes(Some(s)),
+                Ok(s) => Changes(Some(s), 0),
                 Err(e) => {
                     tracing::debug!(error = %e, "no netlink route socket; polling alone");
-                    Changes(None)
+                    Changes(None, 0)
                 }
             }
         }
@@ -128,11 +128,17 @@ mod netlink {
         pub(super) async fn next(&mut self) {
             match &mut self.0 {
                 Some(s) => {
-                    if s.recv_from_full().await.is_err() {
-                        // An overrun (ENOBUFS) still means "something changed"; a socket
-                        // that keeps failing is dropped, and polling goes on.
-                        tracing::debug!("netlink route socket failed; polling alone");
-                        self.0 = None;
+                    if s.recv_from_full().await.is_ok() {
+                        self.1 = 0;
+                    } else {
+                        // An overrun (ENOBUFS, a burst of link events) still means
+                        // "something changed"; only a socket that fails 16 times in a row
+                        // is dropped, and polling goes on.
+                        self.1 += 1;
+                        if self.1 >= 16 {
+                            tracing::debug!("netlink route socket keeps failing; polling alone");
+                            self.0 = None;
+                        }
                     }
                 }
                 None => std::future::pending().await,

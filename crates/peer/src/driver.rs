@@ -406,11 +406,11 @@ impl Driver {
                 Event::TurnRedirected {
                     server,
                     alternate,
+                    transport,
                     domain,
-                    ..
                 } => self
                     .streams
-                    .redirected(*server, *alternate, domain.as_deref()),
+                    .redirected(*transport, *server, *alternate, domain.as_deref()),
                 _ => {}
             }
         }

@@ -5,15 +5,17 @@
 //! Sockets, per family where the host has one: the responder on port 5353 (address and
 //! port reuse, so avahi or another floe can share it) in the mDNS group on every
 //! interface, and a querier on an ephemeral port. Queries go out on every interface of
-//! their family; a multicast answer goes out on the interface of the address it gives
-//! (IPv4) or in the querier's scope (IPv6). Datagrams leave with IP TTL / hop limit 255
+//! their family. Only datagrams from the local link are read (RFC 6762 §11): a source on
+//! one of the host's subnets, or IPv6 link-local; a peer elsewhere that learned a name
+//! from signalling cannot ask port 5353 for the private address behind it. A multicast
+//! answer goes out on the interface the query came from. Datagrams leave with IP TTL / hop limit 255
 //! (RFC 6762 §11). A socket that cannot be opened is logged and left out: resolution
 //! then fails within its bound and the call goes on with the other candidates.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use floe_ice::mdns::{Mdns, MdnsEvent, MdnsTransmit, Socket, GROUP_V4, GROUP_V6, MDNS_PORT};
 use socket2::{Domain, Protocol, Type};
@@ -42,6 +44,8 @@ impl MdnsService {
             mdns: Mdns::new(rand::random()),
             sockets: Sockets::open(),
             waiting: HashMap::new(),
+            links: (Vec::new(), None),
+            ingress: None,
         };
         tokio::spawn(task.run(rx));
         MdnsService { tx }
@@ -124,7 +128,7 @@ impl Sockets {
         }
     }
 
-    async fn send(&self, t: &MdnsTransmit) {
+    async fn send(&self, t: &MdnsTransmit, ingress: Option<&if_addrs::Interface>) {
         let family = self.family(t.destination.ip());
         let socket = match t.socket {
             Socket::Responder => family.responder.as_ref(),
@@ -134,10 +138,15 @@ impl Sockets {
         let to_group = t.destination.ip().is_multicast();
         let result = match t.destination {
             SocketAddr::V4(_) if to_group => {
-                // Queries on every interface; an answer on its address's interface.
-                let via: Vec<Ipv4Addr> = match (t.socket, answered_v4(&t.payload)) {
+                // Queries on every interface; an answer on the one its query came from.
+                let from_link = ingress.and_then(|i| match i.ip() {
+                    IpAddr::V4(ip) => Some(ip),
+                    IpAddr::V6(_) => None,
+                });
+                let via: Vec<Ipv4Addr> = match (t.socket, from_link) {
                     (Socket::Responder, Some(ip)) => vec![ip],
-                    _ => interfaces()
+                    (Socket::Responder, None) => Vec::new(),
+                    (Socket::Querier, _) => interfaces()
                         .iter()
                         .filter_map(|i| match i.ip() {
                             IpAddr::V4(ip) => Some(ip),
@@ -154,11 +163,15 @@ impl Sockets {
             }
             SocketAddr::V6(d) if to_group && d.scope_id() == 0 => {
                 let mut result = Ok(0);
-                let mut indices: Vec<u32> = interfaces()
-                    .iter()
-                    .filter(|i| i.ip().is_ipv6())
-                    .filter_map(|i| i.index)
-                    .collect();
+                let mut indices: Vec<u32> = match (t.socket, ingress.and_then(|i| i.index)) {
+                    (Socket::Responder, Some(index)) => vec![index],
+                    (Socket::Responder, None) => Vec::new(),
+                    (Socket::Querier, _) => interfaces()
+                        .iter()
+                        .filter(|i| i.ip().is_ipv6())
+                        .filter_map(|i| i.index)
+                        .collect(),
+                };
                 indices.dedup();
                 for index in indices {
                     let to = SocketAddrV6::new(GROUP_V6, MDNS_PORT, 0, index);
@@ -174,13 +187,39 @@ impl Sockets {
     }
 }
 
-/// The IPv4 address an answer gives, so it goes out on that address's interface.
-fn answered_v4(payload: &[u8]) -> Option<Ipv4Addr> {
-    let msg = floe_ice::mdns::wire::parse(payload).ok()?;
-    msg.answers.iter().find_map(|a| match a.address {
-        Some(IpAddr::V4(ip)) => Some(ip),
-        _ => None,
-    })
+/// The link a datagram came from: the host's interface whose subnet holds the source
+/// (or, for an IPv6 link-local source, the interface of its scope). `None`: not from the
+/// local link (RFC 6762 §11), so it is not read.
+fn ingress(from: SocketAddr, interfaces: &[if_addrs::Interface]) -> Option<if_addrs::Interface> {
+    match from {
+        SocketAddr::V4(f) => interfaces
+            .iter()
+            .find(|i| match &i.addr {
+                if_addrs::IfAddr::V4(a) => {
+                    let mask = u32::from(a.netmask);
+                    u32::from(a.ip) & mask == u32::from(*f.ip()) & mask
+                }
+                if_addrs::IfAddr::V6(_) => false,
+            })
+            .cloned(),
+        SocketAddr::V6(f) => {
+            let link_local = f.ip().segments()[0] & 0xffc0 == 0xfe80;
+            interfaces
+                .iter()
+                .find(|i| match &i.addr {
+                    if_addrs::IfAddr::V6(a) if link_local => {
+                        i.index == Some(f.scope_id())
+                            || (f.scope_id() == 0 && a.ip.segments()[0] & 0xffc0 == 0xfe80)
+                    }
+                    if_addrs::IfAddr::V6(a) => {
+                        let mask = u128::from(a.netmask);
+                        u128::from(a.ip) & mask == u128::from(*f.ip()) & mask
+                    }
+                    if_addrs::IfAddr::V4(_) => false,
+                })
+                .cloned()
+        }
+    }
 }
 
 /// The host's interfaces with a usable address for mDNS (loopback included: a
@@ -242,6 +281,10 @@ struct Task {
     mdns: Mdns,
     sockets: Sockets,
     waiting: HashMap<String, Vec<oneshot::Sender<Option<IpAddr>>>>,
+    /// The host's interfaces, read again at most every 2 s.
+    links: (Vec<if_addrs::Interface>, Option<Instant>),
+    /// The link of the datagram being answered.
+    ingress: Option<if_addrs::Interface>,
 }
 
 impl Task {
@@ -274,8 +317,9 @@ impl Task {
                 () = sleep_until(deadline) => self.mdns.handle_timeout(Instant::now()),
             }
             while let Some(t) = self.mdns.poll_transmit() {
-                self.sockets.send(&t).await;
+                self.sockets.send(&t, self.ingress.as_ref()).await;
             }
+            self.ingress = None;
             while let Some(MdnsEvent::Resolved { name, address }) = self.mdns.poll_event() {
                 tracing::debug!(%name, ?address, "mDNS name resolved");
                 for reply in self
@@ -290,8 +334,21 @@ impl Task {
     }
 
     fn receive(&mut self, from: SocketAddr, bytes: Option<&[u8]>) {
+        let now = Instant::now();
+        if self
+            .links
+            .1
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(2))
+        {
+            self.links = (interfaces(), Some(now));
+        }
+        let Some(link) = ingress(from, &self.links.0) else {
+            tracing::debug!(%from, "mDNS datagram from off the local link: not read");
+            return;
+        };
         if let Some(bytes) = bytes {
-            self.mdns.handle_receive(Instant::now(), from, bytes);
+            self.ingress = Some(link);
+            self.mdns.handle_receive(now, from, bytes);
         }
     }
 }
@@ -308,5 +365,64 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(name: &str, ip: &str, mask: &str, index: u32) -> if_addrs::Interface {
+        if_addrs::Interface {
+            name: name.into(),
+            addr: if_addrs::IfAddr::V4(if_addrs::Ifv4Addr {
+                ip: ip.parse().unwrap(),
+                netmask: mask.parse().unwrap(),
+                prefixlen: 24,
+                broadcast: None,
+            }),
+            index: Some(index),
+        }
+    }
+
+    fn v6(name: &str, ip: &str, prefix: u8, index: u32) -> if_addrs::Interface {
+        if_addrs::Interface {
+            name: name.into(),
+            addr: if_addrs::IfAddr::V6(if_addrs::Ifv6Addr {
+                ip: ip.parse().unwrap(),
+                netmask: Ipv6Addr::from(u128::MAX << (128 - u32::from(prefix))),
+                prefixlen: prefix,
+                broadcast: None,
+            }),
+            index: Some(index),
+        }
+    }
+
+    /// RFC 6762 §11: only the local link is read; a query from elsewhere (the peer that
+    /// learned a name from signalling, asking our public address) is not answered.
+    #[test]
+    fn only_sources_on_a_local_subnet_or_link_local_are_on_the_link() {
+        let links = [
+            v4("eth0", "192.168.1.2", "255.255.255.0", 2),
+            v4("wg0", "10.8.0.2", "255.255.0.0", 3),
+            v6("eth0", "fe80::2", 64, 2),
+            v6("eth0", "2001:db8:1::2", 64, 2),
+        ];
+        let at = |s: &str| ingress(s.parse().unwrap(), &links).map(|i| (i.name.clone(), i.ip()));
+        assert_eq!(
+            at("192.168.1.77:5353"),
+            Some(("eth0".into(), "192.168.1.2".parse().unwrap()))
+        );
+        assert_eq!(
+            at("10.8.200.1:40000"),
+            Some(("wg0".into(), "10.8.0.2".parse().unwrap()))
+        );
+        assert_eq!(at("203.0.113.9:5353"), None, "off-link IPv4");
+        assert_eq!(at("[fe80::9%2]:5353").map(|l| l.0), Some("eth0".into()));
+        assert_eq!(
+            at("[2001:db8:1::77]:5353").map(|l| l.0),
+            Some("eth0".into())
+        );
+        assert_eq!(at("[2001:db8:2::77]:5353"), None, "off-link IPv6");
     }
 }

@@ -269,11 +269,18 @@ impl Agent {
         self.clock = now;
         let addr = match &candidate.address {
             CandidateAddress::Ip(a) => Some(*a),
-            CandidateAddress::Mdns { name, port } => self
-                .resolved_names
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, ip)| SocketAddr::new(*ip, *port)),
+            CandidateAddress::Mdns { name, port } => {
+                // Not resolved yet: it is simply never used.
+                let before = self.pending_mdns.len();
+                self.pending_mdns.retain(|c| c.address != candidate.address);
+                if self.pending_mdns.len() != before {
+                    return true;
+                }
+                self.resolved_names
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, ip)| SocketAddr::new(*ip, *port))
+            }
         };
         let Some(addr) = addr else { return false };
         if !self.remotes.iter().any(|r| r.addr() == Some(addr)) {
@@ -288,6 +295,15 @@ impl Agent {
             .and_then(|id| self.checklist.get(id))
             .is_some_and(|p| p.remote_addr == addr);
         self.checklist.remove_remote(addr, self.selected);
+        // A nomination under way on a removed pair would wait for it forever.
+        for slot in [
+            &mut self.nominations.nominating,
+            &mut self.nominations.nominated,
+        ] {
+            if slot.is_some_and(|id| self.checklist.get(id).is_none()) {
+                *slot = None;
+            }
+        }
         let checklist = &self.checklist;
         self.transactions
             .retain(|o| o.purpose.pair().is_none_or(|p| checklist.get(p).is_some()));

@@ -165,42 +165,23 @@ impl Agent {
             && !msg.has(AttrType::USE_CANDIDATE)
             && self.checklist.find(local, remote).is_none()
             && self.remotes.iter().any(|r| r.addr() == Some(remote))
+            && !self.withdrawn.contains(&remote)
         {
             return;
         }
-        let Some(local_index) = self.locals.iter().position(|l| {
-            l.base == local
-                && !l.gone
-                && matches!(
-                    l.candidate.kind,
-                    CandidateKind::Host | CandidateKind::Relayed
-                )
-        }) else {
-            return;
-        };
-        // A source we do not know is a peer-reflexive remote candidate (§7.3.1.3).
-        let remote_index = match self.remotes.iter().position(|r| r.addr() == Some(remote)) {
-            Some(i) => i,
-            None => {
-                if !self.may_learn_prflx(now)
-                    || self.remotes.len() >= self.config.max_remote_candidates
-                {
-                    self.stats.prflx_refused += 1;
-                    return;
-                }
-                let priority = msg.get::<Priority>().ok().flatten().map_or(0, |p| p.0);
-                let mut c = Candidate::new(CandidateKind::PeerReflexive, remote, remote, None, 0);
-                c.priority = priority;
-                c.related = None;
-                c.foundation = format!("prflx{}", self.remotes.len());
-                self.remotes.push(c);
-                self.remotes.len() - 1
+        // A check on a pair we have (consent, repeated checks, a media server's many
+        // sessions): no candidate or pair lookup beyond this one.
+        let id = match self.checklist.find(local, remote) {
+            Some(id)
+                if !self.withdrawn.contains(&remote)
+                    && !self.locals.iter().any(|l| l.base == local && l.gone) =>
+            {
+                id
             }
-        };
-        // An authenticated check from a withdrawn address: it is back.
-        self.withdrawn.retain(|a| *a != remote);
-        let Some(id) = self.add_pair(local_index, remote_index) else {
-            return;
+            _ => match self.pair_for_request(now, local, remote, msg) {
+                Some(id) => id,
+                None => return,
+            },
         };
         let nomination = msg.get::<NominationAttr>().ok().flatten().map(|n| n.0);
         let use_candidate = self
@@ -245,6 +226,48 @@ impl Agent {
             }
         }
         self.update_selection(now);
+    }
+
+    /// The pair a check from `remote` on `local` belongs to, made if needed: the remote
+    /// is learned as peer-reflexive when unknown (§7.3.1.3). `None`: no pair (the local
+    /// address is gone, or the limits refuse).
+    fn pair_for_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message<'_>,
+    ) -> Option<PairId> {
+        let local_index = self.locals.iter().position(|l| {
+            l.base == local
+                && !l.gone
+                && matches!(
+                    l.candidate.kind,
+                    CandidateKind::Host | CandidateKind::Relayed
+                )
+        })?;
+        // A source we do not know is a peer-reflexive remote candidate (§7.3.1.3).
+        let remote_index = match self.remotes.iter().position(|r| r.addr() == Some(remote)) {
+            Some(i) => i,
+            None => {
+                if !self.may_learn_prflx(now)
+                    || self.remotes.len() >= self.config.max_remote_candidates
+                {
+                    self.stats.prflx_refused += 1;
+                    return None;
+                }
+                let priority = msg.get::<Priority>().ok().flatten().map_or(0, |p| p.0);
+                let mut c = Candidate::new(CandidateKind::PeerReflexive, remote, remote, None, 0);
+                c.priority = priority;
+                c.related = None;
+                c.foundation = format!("prflx{}", self.remotes.len());
+                self.remotes.push(c);
+                self.remotes.len() - 1
+            }
+        };
+        // An authenticated check from a withdrawn address: it is back.
+        self.withdrawn.retain(|a| *a != remote);
+        self.add_pair(local_index, remote_index)
     }
 
     /// At most [`AgentConfig::max_prflx_per_second`] peer-reflexive candidates a second.

@@ -10,6 +10,11 @@
 //! sockets' datagrams go to [`Mdns::handle_receive`], so an answer multicast to the group
 //! resolves a name as well as one sent back to the querier.
 //!
+//! The runtime must pass only datagrams from the local link (RFC 6762 §11: a source on
+//! one of the host's subnets, or link-local): floe answers for names whose addresses are
+//! private, and a peer elsewhere that learned a name from signalling must not learn the
+//! address by asking port 5353 directly. Answers are taken only from port 5353 (§6).
+//!
 //! What hostile senders on the link can do is bounded: at most 64 published names and 16
 //! pending resolutions; a record is multicast at most once a second (§6); unicast answers
 //! (which a forged source could aim elsewhere) are limited to 20 a second in all; a
@@ -250,8 +255,9 @@ impl Mdns {
             return;
         }
         if msg.response {
-            // §18.11: responses with a non-zero rcode are silently ignored.
-            if msg.rcode == 0 {
+            // §6: responses must come from port 5353 (a forged answer from anywhere else
+            // is ignored); §18.11: and with a zero rcode.
+            if msg.rcode == 0 && from.port() == MDNS_PORT {
                 self.handle_answers(&msg);
             }
         } else {
@@ -376,9 +382,9 @@ impl Mdns {
                 }
             }
         }
-        let Some(&(_, first)) = matched.first() else {
+        if matched.is_empty() {
             return;
-        };
+        }
         if from.port() != MDNS_PORT {
             // A legacy (one-shot) query: answer the source alone, with its id and
             // question, a short TTL and no cache-flush bit (RFC 6762 §6.7).
@@ -392,7 +398,7 @@ impl Mdns {
                     cache_flush: false,
                 })
                 .collect();
-            let payload = wire::response(msg.id, Some(first), &answers);
+            let payload = wire::response(msg.id, &msg.questions, &answers);
             let count = answers.len() as u64;
             self.send_unicast(now, from, payload.ok(), count);
             return;
@@ -409,7 +415,7 @@ impl Mdns {
                     cache_flush: true,
                 })
                 .collect();
-            let payload = wire::response(0, None, &answers);
+            let payload = wire::response(0, &[], &answers);
             let count = answers.len() as u64;
             self.send_unicast(now, from, payload.ok(), count);
             return;
@@ -442,7 +448,7 @@ impl Mdns {
         if answers.is_empty() {
             return;
         }
-        let Ok(payload) = wire::response(0, None, &answers) else {
+        let Ok(payload) = wire::response(0, &[], &answers) else {
             return;
         };
         self.stats.answered += answers.len() as u64;

@@ -82,6 +82,7 @@ fn a_one_shot_query_gets_a_unicast_answer_with_its_id_and_question_and_a_short_t
     assert_eq!(out[0].destination, v4("192.168.1.3:40000"));
     let answer = wire::parse(&out[0].payload).unwrap();
     assert_eq!(answer.id, 0x1234);
+    assert_eq!(answer.questions, wire::parse(&q).unwrap().questions);
     assert_eq!(answer.questions[0].name, NAME);
     assert_eq!(answer.answers[0].ttl, 10);
     assert!(!answer.answers[0].cache_flush);
@@ -122,12 +123,12 @@ fn a_known_answer_suppresses_ours() {
     // A query that carries our record in its answer section, with its TTL mostly left.
     let mut q = wire::response(
         0,
-        Some(&Question {
+        &[Question {
             name: NAME.into(),
             qtype: TYPE_A,
             qclass: CLASS_IN,
             unicast_response: false,
-        }),
+        }],
         &[wire::Answer {
             name: NAME,
             address: "192.168.1.2".parse().unwrap(),
@@ -162,7 +163,7 @@ fn resolving_sends_one_shot_queries_each_second_and_an_answer_ends_it() {
     // The answer, by legacy unicast from the peer's responder.
     let a = wire::response(
         q.id,
-        Some(&q.questions[0]),
+        &q.questions,
         &[wire::Answer {
             name: "peer.local",
             address: "192.168.1.9".parse().unwrap(),
@@ -267,7 +268,7 @@ fn responses_with_errors_or_other_opcodes_and_garbage_are_ignored() {
     drain(&mut m);
     let good = wire::response(
         0,
-        None,
+        &[],
         &[wire::Answer {
             name: "peer.local",
             address: "10.1.1.1".parse().unwrap(),
@@ -283,6 +284,8 @@ fn responses_with_errors_or_other_opcodes_and_garbage_are_ignored() {
     for bad in [&rcode[..], &opcode[..], &[1, 2, 3][..]] {
         m.handle_receive(now, v4("10.1.1.1:5353"), bad);
     }
+    // §6: an answer from another port than 5353 is not an mDNS answer.
+    m.handle_receive(now, v4("10.1.1.1:40000"), &good);
     assert_eq!(m.poll_event(), None);
     assert_eq!(m.stats().malformed, 1);
     m.handle_receive(now, v4("10.1.1.1:5353"), &good);

@@ -199,16 +199,17 @@ pub struct Answer<'a> {
     pub cache_flush: bool,
 }
 
-/// A response (QR and AA set) with `answers`, echoing `question` when given (legacy
-/// unicast answers repeat the question, RFC 6762 §6.7).
+/// A response (QR and AA set) with `answers`, echoing `questions` (legacy unicast
+/// answers repeat them, RFC 6762 §6.7; multicast answers carry none).
 pub fn response(
     id: u16,
-    question: Option<&Question>,
+    questions: &[Question],
     answers: &[Answer<'_>],
 ) -> Result<Vec<u8>, WireError> {
     let count = u16::try_from(answers.len()).map_err(|_| WireError::TooManyRecords)?;
-    let mut out = header(id, FLAG_QR | FLAG_AA, u16::from(question.is_some()), count);
-    if let Some(q) = question {
+    let qdcount = u16::try_from(questions.len()).map_err(|_| WireError::TooManyRecords)?;
+    let mut out = header(id, FLAG_QR | FLAG_AA, qdcount, count);
+    for q in questions {
         put_name(&mut out, &q.name)?;
         out.extend_from_slice(&q.qtype.to_be_bytes());
         out.extend_from_slice(&q.qclass.to_be_bytes());
@@ -372,7 +373,7 @@ mod tests {
                 cache_flush: false,
             },
         ];
-        let m = parse(&response(9, Some(&q), &answers).unwrap()).unwrap();
+        let m = parse(&response(9, std::slice::from_ref(&q), &answers).unwrap()).unwrap();
         assert!(m.response);
         assert_eq!(m.id, 9);
         assert_eq!(m.questions, vec![q]);

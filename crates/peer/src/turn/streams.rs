@@ -140,10 +140,16 @@ impl Streams {
     /// its address (ALTERNATE-SERVER), never by a name that may lead elsewhere.
     pub(crate) fn redirected(
         &mut self,
+        transport: Transport,
         server: SocketAddr,
         alternate: SocketAddr,
         domain: Option<&str>,
     ) {
+        // Only TLS checks names, and a name already known for the alternate (a configured
+        // `turns:` server) is not replaced by what a redirecting server says.
+        if transport != Transport::Tls || self.config.tls_names.contains_key(&alternate) {
+            return;
+        }
         let name = match domain {
             Some(d) => ServerName::try_from(d.to_owned()).ok(),
             None => self.config.tls_names.get(&server).cloned(),

@@ -1,0 +1,162 @@
+//! 10,000 ICE-lite sessions on one UDP port (`floe_ice::mux::Mux` sorting datagrams to
+//! their `Agent`), as a media server runs them: Binding checks from 10,000 peers, each
+//! routed and answered, against a same-run baseline of what any STUN server must do per
+//! check: parse, verify MESSAGE-INTEGRITY and FINGERPRINT, encode the signed answer.
+//!
+//! Goal (issue: floe inside other media software): checks handled per second >= 0.8x the
+//! baseline. The memory per session (goal <= 8 KiB) is measured by
+//! `tests/tests/agent_memory.rs` (`ten_thousand_lite_sessions_on_one_port_hold_at_most_8_kib_each`),
+//! which has a counting allocator. Results: docs/benchmarks.md.
+
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use floe_ice::mux::Mux;
+use floe_ice::{Agent, AgentConfig, Credentials, Role};
+use floe_stun::attributes::{IceControlling, Priority, Username, XorMappedAddress};
+use floe_stun::{IntegrityKey, Message, MessageBuilder, MessageType, TransactionId};
+
+const SESSIONS: usize = 10_000;
+const PORT: &str = "10.0.0.1:3478";
+
+fn peer_credentials(i: usize) -> Credentials {
+    Credentials {
+        ufrag: format!("p{i:07}"),
+        pwd: format!("peer-password-{i:010}"),
+    }
+}
+
+fn peer_address(i: usize) -> SocketAddr {
+    SocketAddr::new(
+        std::net::Ipv4Addr::from(0xC633_0000 + u32::try_from(i).unwrap()).into(),
+        40_000 + u16::try_from(i % 20_000).unwrap(),
+    )
+}
+
+/// A peer's check to session `i`, signed with the session's password.
+fn check(agent: &Agent, i: usize) -> Vec<u8> {
+    let ours = agent.local_credentials();
+    let key = IntegrityKey::short_term(&ours.pwd).unwrap();
+    let user = format!("{}:{}", ours.ufrag, peer_credentials(i).ufrag);
+    let mut buf = [0u8; 256];
+    let mut tid = [0u8; 12];
+    tid[..8].copy_from_slice(&u64::try_from(i).unwrap().to_be_bytes());
+    let mut b =
+        MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId(tid)).unwrap();
+    b.add(&Username(&user)).unwrap();
+    b.add(&Priority(1_853_824_767)).unwrap();
+    b.add(&IceControlling(0x1234_5678_9abc_def0)).unwrap();
+    b.add_message_integrity(&key).unwrap();
+    b.add_fingerprint().unwrap();
+    b.finish().to_vec()
+}
+
+struct Server {
+    mux: Mux<usize>,
+    agents: Vec<Agent>,
+    checks: Vec<Vec<u8>>,
+    keys: Vec<IntegrityKey>,
+    now: Instant,
+}
+
+/// The sessions, each answered once (a connected lite session).
+fn server() -> Server {
+    let now = Instant::now();
+    let local: SocketAddr = PORT.parse().unwrap();
+    let mut mux = Mux::new();
+    let mut agents = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let mut config = AgentConfig::default();
+        config.lite = true;
+        let mut a = Agent::new(config, Role::Controlled, now, u64::try_from(i).unwrap());
+        a.add_host(now, local, 0);
+        a.set_remote_credentials(peer_credentials(i));
+        mux.add_session(i, &a.local_credentials().ufrag).unwrap();
+        agents.push(a);
+    }
+    let checks: Vec<Vec<u8>> = (0..SESSIONS).map(|i| check(&agents[i], i)).collect();
+    let keys = agents
+        .iter()
+        .map(|a| IntegrityKey::short_term(&a.local_credentials().pwd).unwrap())
+        .collect();
+    let mut s = Server {
+        mux,
+        agents,
+        checks,
+        keys,
+        now,
+    };
+    // Every session hears its peer once: a peer-reflexive candidate, a pair, an answer.
+    for i in 0..SESSIONS {
+        assert_eq!(s.handle(i), 1, "session {i} did not answer");
+        while s.agents[i].poll_event().is_some() {}
+    }
+    s
+}
+
+impl Server {
+    /// Routes and answers session `i`'s check; returns the datagrams sent.
+    fn handle(&mut self, i: usize) -> usize {
+        let local: SocketAddr = PORT.parse().unwrap();
+        let from = peer_address(i);
+        let Some(k) = self.mux.route(local, from, &self.checks[i]) else {
+            return 0;
+        };
+        let agent = &mut self.agents[k];
+        agent.handle_receive(self.now, local, from, &self.checks[i], |_, _| {});
+        let mut sent = 0;
+        while let Some(t) = agent.poll_transmit() {
+            black_box(&t);
+            sent += 1;
+        }
+        sent
+    }
+}
+
+/// What any STUN server does per check: parse, verify, encode the signed answer.
+fn baseline(check: &[u8], key: &IntegrityKey, from: SocketAddr, out: &mut [u8]) -> usize {
+    let msg = Message::parse(check).unwrap();
+    msg.verify(key).unwrap();
+    let mut b =
+        MessageBuilder::new(out, MessageType::BINDING_SUCCESS, msg.transaction_id()).unwrap();
+    b.add(&XorMappedAddress(from)).unwrap();
+    b.add_message_integrity(key).unwrap();
+    b.add_fingerprint().unwrap();
+    b.len()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut s = server();
+    let mut g = c.benchmark_group("mux_lite");
+    g.throughput(Throughput::Elements(u64::try_from(SESSIONS).unwrap()));
+    g.measurement_time(Duration::from_secs(8));
+    g.sample_size(20);
+    g.bench_function("route_and_answer_10k_sessions", |b| {
+        b.iter(|| {
+            s.now += Duration::from_millis(1);
+            let mut sent = 0;
+            for i in 0..SESSIONS {
+                sent += s.handle(i);
+            }
+            assert_eq!(sent, SESSIONS);
+        });
+    });
+    let mut out = [0u8; 256];
+    g.bench_function("baseline_parse_verify_encode", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for i in 0..SESSIONS {
+                n += baseline(&s.checks[i], &s.keys[i], peer_address(i), &mut out);
+            }
+            black_box(n)
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,279 @@
+//! Many ICE sessions on one UDP socket: a media server's single port, as pion's UDPMux
+//! and str0m do. Sans-IO: the application owns the socket and one [`Agent`](crate::Agent)
+//! per session, and asks the [`Mux`] whose each datagram is.
+//!
+//! A datagram goes to the session that already heard from its 5-tuple (local and remote
+//! address). From a new 5-tuple, only a STUN Binding request is routed: by the local
+//! ufrag, the part before the colon of its USERNAME (RFC 8445 §7.2.2: `RFRAG:LFRAG`, the
+//! receiver's ufrag first). The agent then authenticates it; the 5-tuple is
+//! remembered for the session (at most [`MAX_REMOTES_PER_SESSION`], the oldest forgotten
+//! first), so later checks, consent and data go by a map lookup. Anything else from an
+//! unknown sender is refused without an answer and without storing anything.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::net::SocketAddr;
+
+use floe_stun::attributes::Username;
+use floe_stun::{Class, Message, Method};
+
+/// Most 5-tuples remembered per session (a session has one path per local and remote
+/// candidate pair; a hostile sender that knows a ufrag cannot grow the map past this).
+pub const MAX_REMOTES_PER_SESSION: usize = 32;
+
+/// Why [`Mux::add_session`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MuxError {
+    /// Another session has this ufrag.
+    #[error("another session has this ufrag")]
+    UfragTaken,
+    /// This session key is registered already.
+    #[error("this session is registered already")]
+    SessionTaken,
+}
+
+/// Routing counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MuxStats {
+    /// Datagrams routed by their 5-tuple.
+    pub by_address: u64,
+    /// Binding requests routed by their USERNAME (a new 5-tuple).
+    pub by_ufrag: u64,
+    /// Datagrams from unknown senders that were not a Binding request for a known ufrag.
+    pub refused: u64,
+}
+
+#[derive(Debug)]
+struct Session {
+    ufrag: String,
+    /// Its remembered 5-tuples, oldest first.
+    remotes: VecDeque<(SocketAddr, SocketAddr)>,
+}
+
+/// Sorts datagrams to sessions identified by `K` (an index, an id: whatever the
+/// application keys its agents by).
+#[derive(Debug)]
+pub struct Mux<K> {
+    by_ufrag: HashMap<String, K>,
+    by_tuple: HashMap<(SocketAddr, SocketAddr), K>,
+    sessions: HashMap<K, Session>,
+    stats: MuxStats,
+}
+
+impl<K: Copy + Eq + Hash> Default for Mux<K> {
+    fn default() -> Self {
+        Mux::new()
+    }
+}
+
+impl<K: Copy + Eq + Hash> Mux<K> {
+    /// No sessions.
+    pub fn new() -> Mux<K> {
+        Mux {
+            by_ufrag: HashMap::new(),
+            by_tuple: HashMap::new(),
+            sessions: HashMap::new(),
+            stats: MuxStats::default(),
+        }
+    }
+
+    /// Registers session `key` with its local ufrag (`Agent::local_credentials().ufrag`).
+    pub fn add_session(&mut self, key: K, ufrag: &str) -> Result<(), MuxError> {
+        if self.by_ufrag.contains_key(ufrag) {
+            return Err(MuxError::UfragTaken);
+        }
+        if self.sessions.contains_key(&key) {
+            return Err(MuxError::SessionTaken);
+        }
+        self.by_ufrag.insert(ufrag.to_owned(), key);
+        self.sessions.insert(
+            key,
+            Session {
+                ufrag: ufrag.to_owned(),
+                remotes: VecDeque::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The session's agent restarted ICE (RFC 8445 §9): its checks now carry `ufrag`.
+    /// The 5-tuples stay (the paths are the same until the new checks say otherwise).
+    pub fn set_ufrag(&mut self, key: K, ufrag: &str) -> Result<(), MuxError> {
+        if self.by_ufrag.get(ufrag).is_some_and(|k| *k != key) {
+            return Err(MuxError::UfragTaken);
+        }
+        if let Some(s) = self.sessions.get_mut(&key) {
+            self.by_ufrag.remove(&s.ufrag);
+            ufrag.clone_into(&mut s.ufrag);
+            self.by_ufrag.insert(ufrag.to_owned(), key);
+        }
+        Ok(())
+    }
+
+    /// Forgets session `key`, its ufrag and its 5-tuples.
+    pub fn remove_session(&mut self, key: K) {
+        if let Some(s) = self.sessions.remove(&key) {
+            self.by_ufrag.remove(&s.ufrag);
+            for t in s.remotes {
+                self.by_tuple.remove(&t);
+            }
+        }
+    }
+
+    /// The number of sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether there are no sessions.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MuxStats {
+        self.stats
+    }
+
+    /// Whose datagram this is: received on `local` from `remote`. `None`: drop it.
+    pub fn route(&mut self, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) -> Option<K> {
+        if let Some(k) = self.by_tuple.get(&(local, remote)) {
+            self.stats.by_address += 1;
+            return Some(*k);
+        }
+        let Some(key) = self.by_username(bytes) else {
+            self.stats.refused += 1;
+            return None;
+        };
+        self.stats.by_ufrag += 1;
+        if let Some(s) = self.sessions.get_mut(&key) {
+            if s.remotes.len() >= MAX_REMOTES_PER_SESSION {
+                if let Some(old) = s.remotes.pop_front() {
+                    self.by_tuple.remove(&old);
+                }
+            }
+            s.remotes.push_back((local, remote));
+            self.by_tuple.insert((local, remote), key);
+        }
+        Some(key)
+    }
+
+    /// The session named by a Binding request's USERNAME.
+    fn by_username(&self, bytes: &[u8]) -> Option<K> {
+        let (ty, _) = floe_stun::peek_header(bytes).ok()?;
+        if ty.method != Method::BINDING || ty.class != Class::Request {
+            return None;
+        }
+        let msg = Message::parse(bytes).ok()?;
+        let Username(user) = msg.get::<Username>().ok().flatten()?;
+        let ours = user.split_once(':').map_or(user, |(l, _)| l);
+        self.by_ufrag.get(ours).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floe_stun::{MessageBuilder, MessageType, TransactionId};
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn binding(username: Option<&str>, class: Class) -> Vec<u8> {
+        let mut buf = [0u8; 256];
+        let ty = MessageType::BINDING_REQUEST.with_class(class);
+        let mut b = MessageBuilder::new(&mut buf, ty, TransactionId([7; 12])).unwrap();
+        if let Some(u) = username {
+            b.add(&Username(u)).unwrap();
+        }
+        b.add_fingerprint().unwrap();
+        b.finish().to_vec()
+    }
+
+    const PORT: &str = "10.0.0.1:3478";
+
+    #[test]
+    fn the_first_check_is_routed_by_ufrag_and_the_rest_by_address() {
+        let mut m = Mux::new();
+        m.add_session(1u32, "aaaa").unwrap();
+        m.add_session(2u32, "bbbb").unwrap();
+        let check = binding(Some("bbbb:peer"), Class::Request);
+        assert_eq!(m.route(addr(PORT), addr("192.0.2.7:5000"), &check), Some(2));
+        // Data from the same 5-tuple now goes by address.
+        assert_eq!(
+            m.route(addr(PORT), addr("192.0.2.7:5000"), b"\x80rtp"),
+            Some(2)
+        );
+        // The same remote on another local address is another 5-tuple.
+        assert_eq!(
+            m.route(addr("10.0.0.2:3478"), addr("192.0.2.7:5000"), b"\x80rtp"),
+            None
+        );
+        assert_eq!(
+            m.stats(),
+            MuxStats {
+                by_address: 1,
+                by_ufrag: 1,
+                refused: 1
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_senders_are_refused_and_cost_nothing() {
+        let mut m = Mux::new();
+        m.add_session(1u32, "aaaa").unwrap();
+        for (i, bytes) in [
+            binding(Some("zzzz:peer"), Class::Request),
+            binding(None, Class::Request),
+            binding(Some("aaaa:peer"), Class::Indication),
+            binding(Some("aaaa:peer"), Class::Success),
+            b"\x80garbage".to_vec(),
+            Vec::new(),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let from = SocketAddr::new("192.0.2.9".parse().unwrap(), 1000 + i as u16);
+            assert_eq!(m.route(addr(PORT), from, bytes), None, "{i}");
+        }
+        assert!(m.by_tuple.is_empty());
+        assert_eq!(m.stats().refused, 6);
+    }
+
+    #[test]
+    fn a_session_remembers_at_most_32_tuples_and_removal_forgets_them_all() {
+        let mut m = Mux::new();
+        m.add_session(1u32, "aaaa").unwrap();
+        let check = binding(Some("aaaa:peer"), Class::Request);
+        for port in 0..100u16 {
+            let from = SocketAddr::new("192.0.2.9".parse().unwrap(), 2000 + port);
+            assert_eq!(m.route(addr(PORT), from, &check), Some(1));
+        }
+        assert_eq!(m.by_tuple.len(), MAX_REMOTES_PER_SESSION);
+        // The newest are kept.
+        assert_eq!(
+            m.route(addr(PORT), addr("192.0.2.9:2099"), b"\x80x"),
+            Some(1)
+        );
+        assert_eq!(m.route(addr(PORT), addr("192.0.2.9:2000"), b"\x80x"), None);
+        m.remove_session(1);
+        assert!(m.by_tuple.is_empty() && m.by_ufrag.is_empty() && m.is_empty());
+    }
+
+    #[test]
+    fn ufrags_and_keys_are_unique_and_a_restart_moves_the_ufrag() {
+        let mut m = Mux::new();
+        m.add_session(1u32, "aaaa").unwrap();
+        assert_eq!(m.add_session(2, "aaaa"), Err(MuxError::UfragTaken));
+        assert_eq!(m.add_session(1, "cccc"), Err(MuxError::SessionTaken));
+        m.add_session(2, "bbbb").unwrap();
+        assert_eq!(m.set_ufrag(1, "bbbb"), Err(MuxError::UfragTaken));
+        m.set_ufrag(1, "dddd").unwrap();
+        let old = binding(Some("aaaa:peer"), Class::Request);
+        let new = binding(Some("dddd:peer"), Class::Request);
+        assert_eq!(m.route(addr(PORT), addr("192.0.2.1:1"), &old), None);
+        assert_eq!(m.route(addr(PORT), addr("192.0.2.1:1"), &new), Some(1));
+    }
+}
