@@ -148,3 +148,70 @@ fn an_idle_connected_agent_with_ten_by_ten_candidates_holds_at_most_8_kib() {
         std::mem::size_of::<Agent>()
     );
 }
+
+/// A media server's port (issue: floe inside other media software): 10,000 ICE-lite
+/// sessions behind one `floe_ice::mux::Mux`, each having answered its peer's check (a
+/// peer-reflexive candidate, a pair, a selected path), hold at most 8 KiB each: the
+/// `Agent` struct, its heap and its share of the mux's maps.
+#[test]
+fn ten_thousand_lite_sessions_on_one_port_hold_at_most_8_kib_each() {
+    use floe_ice::mux::Mux;
+    use floe_ice::Credentials;
+    use floe_stun::attributes::{IceControlling, Priority, Username};
+    use floe_stun::{IntegrityKey, MessageBuilder, MessageType, TransactionId};
+
+    const SESSIONS: usize = 10_000;
+    let now = Instant::now();
+    let port: SocketAddr = "10.0.0.1:3478".parse().unwrap();
+    let before = live();
+    let mut mux = Mux::new();
+    let mut agents = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let mut config = AgentConfig::default();
+        config.lite = true;
+        let mut a = Agent::new(config, Role::Controlled, now, i as u64);
+        a.add_host(now, port, 0);
+        a.set_remote_credentials(Credentials {
+            ufrag: format!("p{i:07}"),
+            pwd: format!("peer-password-{i:010}"),
+        });
+        mux.add_session(i, &a.local_credentials().ufrag).unwrap();
+        agents.push(a);
+    }
+    let held_before_checks = live() - before;
+    for i in 0..SESSIONS {
+        let from = SocketAddr::new(
+            std::net::Ipv4Addr::from(0xC633_0000 + i as u32).into(),
+            40_000,
+        );
+        let check = {
+            let ours = agents[i].local_credentials();
+            let key = IntegrityKey::short_term(&ours.pwd).unwrap();
+            let user = format!("{}:p{i:07}", ours.ufrag);
+            let mut buf = [0u8; 256];
+            let mut b =
+                MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId([1; 12]))
+                    .unwrap();
+            b.add(&Username(&user)).unwrap();
+            b.add(&Priority(1_853_824_767)).unwrap();
+            b.add(&IceControlling(7)).unwrap();
+            b.add_message_integrity(&key).unwrap();
+            b.add_fingerprint().unwrap();
+            b.finish().to_vec()
+        };
+        let k = mux.route(port, from, &check).expect("routed by its ufrag");
+        agents[k].handle_receive(now, port, from, &check, |_, _| {});
+        assert!(agents[k].poll_transmit().is_some(), "session {i} answered");
+        while agents[k].poll_event().is_some() {}
+        assert!(agents[k].selected_pair().is_some());
+    }
+    let held = live() - before;
+    let per_session = held / SESSIONS as isize;
+    println!(
+        "10,000 lite sessions on one port: {held} bytes, {per_session} bytes per session ({} before any check; Agent struct {} bytes)",
+        held_before_checks / SESSIONS as isize,
+        std::mem::size_of::<Agent>()
+    );
+    assert!(per_session <= 8 * 1024, "{per_session} bytes per session");
+    assert_eq!(mux.stats().by_ufrag, SESSIONS as u64);
+}
