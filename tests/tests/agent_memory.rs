@@ -189,9 +189,12 @@ fn ten_thousand_lite_sessions_on_one_port_hold_at_most_8_kib_each() {
             let key = IntegrityKey::short_term(&ours.pwd).unwrap();
             let user = format!("{}:p{i:07}", ours.ufrag);
             let mut buf = [0u8; 256];
-            let mut b =
-                MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId([1; 12]))
-                    .unwrap();
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                MessageType::BINDING_REQUEST,
+                TransactionId([1; 12]),
+            )
+            .unwrap();
             b.add(&Username(&user)).unwrap();
             b.add(&Priority(1_853_824_767)).unwrap();
             b.add(&IceControlling(7)).unwrap();

@@ -244,6 +244,12 @@ typedef enum FloeRecovery {
 typedef struct FloeAgent FloeAgent;
 
 /**
+ * Sessions sharing one socket. Create it with [`floe_mux_new`], free it with
+ * [`floe_mux_free`]. Use it from one thread at a time.
+ */
+typedef struct FloeMux FloeMux;
+
+/**
  * A peer connection that owns its sockets. Create it with [`floe_peer_new`], free it
  * with [`floe_peer_free`]. Its functions may be called from any thread.
  */
@@ -881,6 +887,70 @@ void floe_string_free(char *s);
  * floe's version, e.g. "0.1.0". Static; do not free it.
  */
 const char *floe_version(void);
+
+/**
+ * A mux with no sessions; free it with [`floe_mux_free`]. NULL only if allocation
+ * failed in a way Rust reports (it aborts on out-of-memory).
+ */
+struct FloeMux *floe_mux_new(void);
+
+/**
+ * Frees a mux. NULL is ignored.
+ *
+ * # Safety
+ * `mux` is NULL or a pointer from [`floe_mux_new`] not yet freed; it is not used
+ * afterwards.
+ */
+void floe_mux_free(struct FloeMux *mux);
+
+/**
+ * Registers session `key` whose agent's local ufrag is `ufrag` (from
+ * `floe_agent_local_ufrag`). `INVALID_ARGUMENT` if the key or the ufrag is taken. After
+ * `floe_agent_restart`, register the new ufrag with [`floe_mux_set_ufrag`].
+ *
+ * # Safety
+ * `mux` is a live mux; `ufrag` is a NUL-terminated string.
+ */
+enum FloeResult floe_mux_add_session(struct FloeMux *mux,
+                                     uint64_t key,
+                                     const char *ufrag);
+
+/**
+ * Session `key`'s agent restarted ICE: its checks now carry `ufrag`.
+ *
+ * # Safety
+ * `mux` is a live mux; `ufrag` is a NUL-terminated string.
+ */
+enum FloeResult floe_mux_set_ufrag(struct FloeMux *mux,
+                                   uint64_t key,
+                                   const char *ufrag);
+
+/**
+ * Forgets session `key` (its ufrag and the addresses it was heard from).
+ *
+ * # Safety
+ * `mux` is a live mux.
+ */
+enum FloeResult floe_mux_remove_session(struct FloeMux *mux,
+                                        uint64_t key);
+
+/**
+ * Whose datagram this is: `data` (`len` bytes) received on the caller's socket at
+ * `local` from `remote`. True, with `*key` set, when a session takes it (give it to that
+ * session's agent); false when nobody does (drop it: an unknown sender gets no answer
+ * and costs nothing) or on an error (see `floe_last_error`).
+ *
+ * # Safety
+ * `mux` is a live mux; `local` and `remote` point to readable addresses; `data` points
+ * to `len` readable bytes (or is NULL with `len` 0); `key` points to a writable
+ * `uint64_t`.
+ */
+bool floe_mux_route(struct FloeMux *mux,
+                    const struct FloeAddr *local,
+                    const struct FloeAddr *remote,
+                    const uint8_t *data,
+                    size_t len,
+                    uint64_t *key);
 
 /**
  * A new peer: it opens its sockets, gathers and starts signalling through

@@ -18,6 +18,9 @@
 //!   fills stay valid until the next call on the same agent;
 //! - an agent may be used from any thread, one call at a time (it is `Send`, not `Sync`).
 //!
+//! [`FloeMux`] sorts the datagrams of one socket shared by many agents (a media server's
+//! single port) to their sessions.
+//!
 //! A second level, [`FloePeer`], owns its sockets and a thread, like libnice's
 //! `NiceAgent`: signalling goes out through a callback and comes in as JSON lines, data
 //! arrives through a callback.
@@ -29,6 +32,7 @@ mod addr;
 mod agent;
 mod error;
 mod event;
+mod mux;
 mod peer;
 
 pub use addr::{floe_addr_format, floe_addr_parse, FloeAddr, FloeTransport};
@@ -47,6 +51,10 @@ pub use error::{floe_last_error, floe_string_free, floe_version, FloeResult};
 pub use event::{
     FloeCandidateKind, FloeConnectionState, FloeEvent, FloeEventKind, FloeGatheringState,
     FloeRecovery, FloeSelectedPair,
+};
+pub use mux::{
+    floe_mux_add_session, floe_mux_free, floe_mux_new, floe_mux_remove_session, floe_mux_route,
+    floe_mux_set_ufrag, FloeMux,
 };
 pub use peer::{
     floe_peer_free, floe_peer_handle_signal, floe_peer_new, floe_peer_send, floe_peer_stats,

@@ -52,8 +52,13 @@ struct Peer {
 
 impl Peer {
     fn new(controlling: bool, seed: u64, host: &str) -> Peer {
+        Peer::build(controlling, false, seed, host)
+    }
+
+    fn build(controlling: bool, lite: bool, seed: u64, host: &str) -> Peer {
         let mut config = floe_agent_config_default();
         config.controlling = controlling;
+        config.lite = lite;
         config.seed = seed;
         // SAFETY: a valid config.
         let agent = unsafe { floe_agent_new(&config, 0) };
@@ -552,4 +557,146 @@ fn addresses_parse_and_format_both_families() {
     // SAFETY: floe_version returns a static string.
     let v = unsafe { CStr::from_ptr(floe_version()) }.to_str().unwrap();
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
+}
+
+/// Every transmit of `from`, delivered over one shared server port: routed by the mux to
+/// the lite agent whose session it is, and the answers back to the peer they name.
+fn deliver_muxed(mux: *mut FloeMux, from: &mut Peer, servers: &mut [Peer], now: u64) -> usize {
+    let mut n = 0;
+    let mut t = std::mem::MaybeUninit::<FloeTransmit>::uninit();
+    // SAFETY: a live agent and a writable transmit.
+    while unsafe { floe_agent_poll_transmit(from.agent, t.as_mut_ptr()) } {
+        // SAFETY: written by poll_transmit; copied before the next call on `from`.
+        let t = unsafe { t.assume_init_ref() };
+        // SAFETY: `len` bytes at `data`, per the API.
+        let bytes = unsafe { std::slice::from_raw_parts(t.data, t.len) }.to_vec();
+        let (dst, src) = (t.destination, t.source);
+        let mut key = u64::MAX;
+        // SAFETY: live mux, readable addresses and bytes, writable key.
+        let routed =
+            unsafe { floe_mux_route(mux, &dst, &src, bytes.as_ptr(), bytes.len(), &mut key) };
+        assert!(
+            routed,
+            "a check from a known peer is routed: {}",
+            last_error()
+        );
+        let s = &mut servers[usize::try_from(key).unwrap()];
+        // SAFETY: live agent, valid addresses, readable bytes; `out` NULL drops data.
+        let rc = unsafe {
+            floe_agent_handle_receive(
+                s.agent,
+                now,
+                &dst,
+                &src,
+                bytes.as_ptr(),
+                bytes.len(),
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(rc, FloeResult::Ok);
+        // The lite agent's answers go back to whoever the peer is.
+        let mut a = std::mem::MaybeUninit::<FloeTransmit>::uninit();
+        // SAFETY: live agent, writable transmit.
+        while unsafe { floe_agent_poll_transmit(s.agent, a.as_mut_ptr()) } {
+            // SAFETY: written by poll_transmit.
+            let a = unsafe { a.assume_init_ref() };
+            assert_eq!(
+                a.destination, from.host,
+                "the answer goes to the peer that asked"
+            );
+            // SAFETY: `len` bytes at `data`.
+            let answer = unsafe { std::slice::from_raw_parts(a.data, a.len) }.to_vec();
+            // SAFETY: live agent, valid addresses and bytes.
+            let rc = unsafe {
+                floe_agent_handle_receive(
+                    from.agent,
+                    now,
+                    &from.host,
+                    &a.source,
+                    answer.as_ptr(),
+                    answer.len(),
+                    ptr::null_mut(),
+                )
+            };
+            assert_eq!(rc, FloeResult::Ok);
+        }
+        n += 1;
+    }
+    n
+}
+
+/// A media server's port through the C API: two ICE-lite agents share 10.0.0.1:3478;
+/// `floe_mux_route` gives each peer's checks to its own session (by the ufrag, then by the
+/// address), both peers connect, and a stranger's datagram is nobody's.
+#[test]
+fn a_mux_gives_each_peer_its_own_lite_session_on_one_port() {
+    let port = "10.0.0.1:3478";
+    let mut servers = vec![
+        Peer::build(false, true, 11, port),
+        Peer::build(false, true, 12, port),
+    ];
+    let mut peers = vec![
+        Peer::new(true, 21, "192.0.2.1:5000"),
+        Peer::new(true, 22, "192.0.2.2:5000"),
+    ];
+    let mux = floe_mux_new();
+    assert!(!mux.is_null());
+    for (i, (s, p)) in servers.iter_mut().zip(peers.iter_mut()).enumerate() {
+        exchange_credentials(s, p);
+        // SAFETY: live agent.
+        let ufrag = CString::new(take(unsafe { floe_agent_local_ufrag(s.agent) })).unwrap();
+        // SAFETY: live mux, valid string.
+        let rc = unsafe { floe_mux_add_session(mux, i as u64, ufrag.as_ptr()) };
+        assert_eq!(rc, FloeResult::Ok);
+        // A ufrag taken already is refused.
+        // SAFETY: as above.
+        let rc = unsafe { floe_mux_add_session(mux, 99, ufrag.as_ptr()) };
+        assert_eq!(rc, FloeResult::InvalidArgument);
+        s.events();
+        trickle(s, p, 0);
+        // SAFETY: live agent.
+        unsafe { floe_agent_handle_end_of_remote_candidates(p.agent, 0) };
+    }
+    let mut now = 0u64;
+    while !peers.iter().all(|p| p.connected) {
+        assert!(now < 10_000_000, "not connected in 10 s");
+        for p in &mut peers {
+            deliver_muxed(mux, p, &mut servers, now);
+            p.events();
+        }
+        now += 10_000;
+        for p in peers.iter().chain(servers.iter()) {
+            // SAFETY: live agent.
+            unsafe { floe_agent_handle_timeout(p.agent, now) };
+        }
+    }
+    for s in &mut servers {
+        s.events();
+        assert!(s.connected);
+    }
+    // A stranger: nobody's, and no error.
+    let stranger = addr("203.0.113.9:1234");
+    let local = addr(port);
+    let mut key = 7u64;
+    // SAFETY: live mux, readable addresses and bytes, writable key.
+    let routed = unsafe { floe_mux_route(mux, &local, &stranger, b"hello".as_ptr(), 5, &mut key) };
+    assert!(!routed);
+    assert_eq!(key, 7);
+    // SAFETY: live mux; NULL key is refused.
+    unsafe {
+        assert!(!floe_mux_route(
+            mux,
+            &local,
+            &stranger,
+            b"x".as_ptr(),
+            1,
+            ptr::null_mut()
+        ));
+        assert_eq!(floe_mux_remove_session(mux, 0), FloeResult::Ok);
+        assert_eq!(
+            floe_mux_remove_session(ptr::null_mut(), 0),
+            FloeResult::NullPointer
+        );
+        floe_mux_free(mux);
+    }
 }
