@@ -42,6 +42,7 @@ mod handshake;
 mod host_names;
 pub mod interfaces;
 mod mdns;
+pub mod mux_server;
 mod ports;
 pub mod probe;
 mod session;
@@ -56,6 +57,7 @@ pub use config::{
 pub use connection::PeerConnection;
 pub use fast_path::DataSender;
 pub use interfaces::InterfacePolicy;
+pub use mux_server::{MuxServer, MuxSession};
 pub use signal::{
     memory_pair, Description, JsonLinesReceiver, JsonLinesSender, SignalMessage, SignalReceiver,
     SignalSender,

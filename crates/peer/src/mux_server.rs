@@ -1,0 +1,363 @@
+//! A small server-side runtime: any number of ICE-lite sessions on one UDP socket, as a
+//! media server or SFU runs them (pion's UDPMux, str0m's single socket). One task owns
+//! the socket, a [`floe_ice::mux::Mux`] and every session's [`Agent`]; each session is
+//! answered through floe-peer's signalling ([`MuxServer::accept`]) and then sends and
+//! receives datagrams through its [`MuxSession`].
+//!
+//! The sessions are ICE-lite (RFC 8445 §2.5): the server sits on an address peers reach,
+//! offers its one host candidate and answers checks; the peer (a full agent, such as a
+//! [`PeerConnection`](crate::PeerConnection)) controls. Datagrams from unknown senders
+//! get no answer and cost nothing (see [`floe_ice::mux`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use floe_ice::mux::Mux;
+use floe_ice::{Agent, AgentConfig, ConnectionState, Event, Role};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::PeerError;
+use crate::session::Session;
+use crate::signal::{SignalMessage, SignalReceiver, SignalSender};
+
+/// Datagrams queued per session for the application before new ones are dropped.
+const SESSION_QUEUE: usize = 1024;
+
+/// One UDP socket serving many ICE-lite sessions. Cheap to clone; the socket closes when
+/// the last clone and every session are dropped.
+#[derive(Debug, Clone)]
+pub struct MuxServer {
+    local: SocketAddr,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+/// One session of a [`MuxServer`]: the peer's datagrams, and a way to send to it.
+#[derive(Debug)]
+pub struct MuxSession {
+    key: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    data: mpsc::Receiver<Bytes>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Open {
+        agent: Box<Agent>,
+        session: Box<Session>,
+        reply: oneshot::Sender<(u64, mpsc::Receiver<Bytes>, mpsc::Receiver<ConnectionState>)>,
+    },
+    Signal(u64, SignalMessage),
+    Send(u64, Bytes),
+    Close(u64),
+}
+
+impl MuxServer {
+    /// Binds `addr` (a concrete address peers can reach: it is the sessions' host
+    /// candidate) and starts the task on the current tokio runtime.
+    pub async fn bind(addr: SocketAddr) -> io::Result<MuxServer> {
+        let socket = Arc::new(UdpSocket::bind(addr).await?);
+        let local = socket.local_addr()?;
+        if local.ip().is_unspecified() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a mux server needs a concrete address: it is the sessions' host candidate",
+            ));
+        }
+        let (commands, rx) = mpsc::unbounded_channel();
+        tokio::spawn(Task::new(socket, local).run(rx));
+        Ok(MuxServer { local, commands })
+    }
+
+    /// The shared socket's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Answers one peer's offer over `tx`/`rx` (floe-peer's signalling, the peer being the
+    /// offerer) with a new lite session on the shared socket, and resolves once the peer
+    /// has selected a path to it (or fails after `timeout`).
+    pub async fn accept<S: SignalSender, R: SignalReceiver>(
+        &self,
+        mut tx: S,
+        mut rx: R,
+        timeout: std::time::Duration,
+    ) -> Result<MuxSession, PeerError> {
+        let sig = |e: io::Error| PeerError::Signalling(e.to_string());
+        let offer = loop {
+            match rx.recv().await.map_err(sig)? {
+                Some(SignalMessage::Offer(d)) => break d,
+                Some(_) => {}
+                None => return Err(PeerError::Signalling("closed before the offer".into())),
+            }
+        };
+        let now = Instant::now();
+        let mut config = AgentConfig::default();
+        config.lite = true;
+        let mut agent = Agent::new(config, Role::Controlled, now, rand::random());
+        agent.add_host(now, self.local, 0);
+        let mut session = Session::new();
+        let answer = session.answer(&mut agent, now, &offer);
+        let end = session.described(&agent);
+        let (reply, opened) = oneshot::channel();
+        self.commands
+            .send(Command::Open {
+                agent: Box::new(agent),
+                session: Box::new(session),
+                reply,
+            })
+            .map_err(|_| PeerError::Closed)?;
+        let (key, data, mut state) = opened.await.map_err(|_| PeerError::Closed)?;
+        tx.send(answer).await.map_err(sig)?;
+        if let Some(end) = end {
+            tx.send(end).await.map_err(sig)?;
+        }
+        // Later candidates (and the end of them) go to the session; lite agents mostly
+        // learn the peer from its checks.
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) = rx.recv().await {
+                if commands.send(Command::Signal(key, msg)).is_err() {
+                    return;
+                }
+            }
+        });
+        let session = MuxSession {
+            key,
+            commands: self.commands.clone(),
+            data,
+        };
+        let connected = async {
+            while let Some(s) = state.recv().await {
+                match s {
+                    ConnectionState::Connected | ConnectionState::Completed => return Ok(()),
+                    ConnectionState::Failed | ConnectionState::Closed => {
+                        return Err(PeerError::Failed)
+                    }
+                    _ => {}
+                }
+            }
+            Err(PeerError::Closed)
+        };
+        match tokio::time::timeout(timeout, connected).await {
+            Ok(Ok(())) => Ok(session),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(PeerError::Timeout(timeout)),
+        }
+    }
+}
+
+impl MuxSession {
+    /// Sends a datagram to the peer on the selected path (dropped if there is none yet).
+    pub fn send(&self, data: &[u8]) -> Result<(), PeerError> {
+        self.commands
+            .send(Command::Send(self.key, Bytes::copy_from_slice(data)))
+            .map_err(|_| PeerError::Closed)
+    }
+
+    /// The peer's next datagram; `None` once the session or the server is gone.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        self.data.recv().await
+    }
+}
+
+impl Drop for MuxSession {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Close(self.key));
+    }
+}
+
+struct Entry {
+    agent: Box<Agent>,
+    session: Box<Session>,
+    data: mpsc::Sender<Bytes>,
+    state: mpsc::Sender<ConnectionState>,
+    due: Option<Instant>,
+}
+
+struct Task {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    mux: Mux<u64>,
+    sessions: HashMap<u64, Entry>,
+    /// Every session's next timer.
+    timers: BTreeSet<(Instant, u64)>,
+    /// Sessions touched since the last flush (only they can have output).
+    touched: Vec<u64>,
+    next_key: u64,
+}
+
+impl Task {
+    fn new(socket: Arc<UdpSocket>, local: SocketAddr) -> Task {
+        Task {
+            socket,
+            local,
+            mux: Mux::new(),
+            sessions: HashMap::new(),
+            timers: BTreeSet::new(),
+            touched: Vec::new(),
+            next_key: 0,
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let next = self.timers.first().map(|(t, _)| *t);
+            let socket = self.socket.clone();
+            tokio::select! {
+                c = commands.recv() => match c {
+                    Some(c) => self.command(c),
+                    None if self.sessions.is_empty() => return,
+                    None => {}
+                },
+                r = socket.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = r {
+                        if let Some(bytes) = buf.get(..n) {
+                            self.datagram(from, bytes);
+                        }
+                    }
+                }
+                () = sleep_until(next) => self.timeouts(),
+            }
+            self.flush_all().await;
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Open {
+                agent,
+                session,
+                reply,
+            } => {
+                let key = self.next_key;
+                self.next_key += 1;
+                if self
+                    .mux
+                    .add_session(key, &agent.local_credentials().ufrag)
+                    .is_err()
+                {
+                    return;
+                }
+                let (data_tx, data_rx) = mpsc::channel(SESSION_QUEUE);
+                let (state_tx, state_rx) = mpsc::channel(16);
+                self.sessions.insert(
+                    key,
+                    Entry {
+                        agent,
+                        session,
+                        data: data_tx,
+                        state: state_tx,
+                        due: None,
+                    },
+                );
+                self.reschedule(key);
+                let _ = reply.send((key, data_rx, state_rx));
+            }
+            Command::Signal(key, msg) => {
+                if let Some(e) = self.sessions.get_mut(&key) {
+                    let _ = e.session.handle_signal(&mut e.agent, Instant::now(), msg);
+                }
+                self.reschedule(key);
+            }
+            Command::Send(key, data) => {
+                if let Some(e) = self.sessions.get_mut(&key) {
+                    if let Ok(t) = e.agent.send(&data) {
+                        let socket = self.socket.clone();
+                        // Sent at once; a full socket buffer drops it, as UDP would.
+                        let _ = socket.try_send_to(&t.data, t.destination);
+                    }
+                }
+            }
+            Command::Close(key) => {
+                if let Some(mut e) = self.sessions.remove(&key) {
+                    e.agent.close(Instant::now());
+                    if let Some(t) = e.due {
+                        self.timers.remove(&(t, key));
+                    }
+                }
+                self.mux.remove_session(key);
+            }
+        }
+    }
+
+    fn datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let Some(key) = self.mux.route(self.local, from, bytes) else {
+            return;
+        };
+        if let Some(e) = self.sessions.get_mut(&key) {
+            let data = &e.data;
+            e.agent
+                .handle_receive(Instant::now(), self.local, from, bytes, |_, d| {
+                    // A full queue drops the datagram: the application is behind.
+                    let _ = data.try_send(Bytes::copy_from_slice(d));
+                });
+        }
+        self.reschedule(key);
+    }
+
+    fn timeouts(&mut self) {
+        let now = Instant::now();
+        while let Some(&(t, key)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.remove(&(t, key));
+            if let Some(e) = self.sessions.get_mut(&key) {
+                e.due = None;
+                e.agent.handle_timeout(now);
+            }
+            self.reschedule(key);
+        }
+    }
+
+    /// Puts session `key`'s next timer in the schedule (and marks it for the flush).
+    fn reschedule(&mut self, key: u64) {
+        let Some(e) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        if !self.touched.contains(&key) {
+            self.touched.push(key);
+        }
+        let due = e.agent.poll_timeout();
+        if due != e.due {
+            if let Some(old) = e.due {
+                self.timers.remove(&(old, key));
+            }
+            if let Some(new) = due {
+                self.timers.insert((new, key));
+            }
+            e.due = due;
+        }
+    }
+
+    /// Sends what the touched sessions queued and tells their applications of state
+    /// changes.
+    async fn flush_all(&mut self) {
+        for key in std::mem::take(&mut self.touched) {
+            let Some(e) = self.sessions.get_mut(&key) else {
+                continue;
+            };
+            while let Some(t) = e.agent.poll_transmit() {
+                let _ = self.socket.send_to(&t.data, t.destination).await;
+            }
+            while let Some(ev) = e.agent.poll_event() {
+                if let Event::ConnectionState(s) = ev {
+                    let _ = e.state.try_send(s);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
+    }
+}
