@@ -97,6 +97,17 @@ pub extern "C" fn floe_agent_config_default() -> FloeAgentConfig {
     }
 }
 
+/// An RFC 8839 candidate line (`candidate:…`, with or without `a=`): `None` for a kind
+/// floe does not use (ignored, not an error), an error if it does not parse.
+fn candidate_line(line: &str) -> Result<Option<Candidate>, Error> {
+    let text = line.trim().strip_prefix("a=").unwrap_or(line.trim());
+    match Candidate::parse(text) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if e.is_unsupported() => Ok(None),
+        Err(e) => Err(Error::invalid(format!("candidate line: {e}"))),
+    }
+}
+
 /// Borrows the agent behind a handle, refusing NULL and poisoned agents.
 ///
 /// # Safety
@@ -425,16 +436,11 @@ pub unsafe extern "C" fn floe_agent_add_remote_candidate(
     let f = |a: &mut FloeAgent| {
         // SAFETY: the caller's promise about `line`.
         let line = unsafe { str_arg(line, "line") }?;
-        let text = line.trim().strip_prefix("a=").unwrap_or(line.trim());
-        match Candidate::parse(text) {
-            Ok(c) => {
-                let now = a.clock.at(now_us);
-                a.agent.add_remote_candidate(now, c);
-                Ok(FloeResult::Ok)
-            }
-            Err(e) if e.is_unsupported() => Ok(FloeResult::Ok),
-            Err(e) => Err(Error::invalid(format!("candidate line: {e}"))),
+        if let Some(c) = candidate_line(line)? {
+            let now = a.clock.at(now_us);
+            a.agent.add_remote_candidate(now, c);
         }
+        Ok(FloeResult::Ok)
     };
     // SAFETY: the caller's promise about `agent`, passed on.
     unsafe { with_agent(agent, |c| c, f) }
@@ -456,16 +462,11 @@ pub unsafe extern "C" fn floe_agent_remove_remote_candidate(
     let f = |a: &mut FloeAgent| {
         // SAFETY: the caller's promise about `line`.
         let line = unsafe { str_arg(line, "line") }?;
-        let text = line.trim().strip_prefix("a=").unwrap_or(line.trim());
-        match Candidate::parse(text) {
-            Ok(c) => {
-                let now = a.clock.at(now_us);
-                a.agent.remove_remote_candidate(now, &c);
-                Ok(FloeResult::Ok)
-            }
-            Err(e) if e.is_unsupported() => Ok(FloeResult::Ok),
-            Err(e) => Err(Error::invalid(format!("candidate line: {e}"))),
+        if let Some(c) = candidate_line(line)? {
+            let now = a.clock.at(now_us);
+            a.agent.remove_remote_candidate(now, &c);
         }
+        Ok(FloeResult::Ok)
     };
     // SAFETY: the caller's promise about `agent`, passed on.
     unsafe { with_agent(agent, |c| c, f) }

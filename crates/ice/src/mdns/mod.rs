@@ -388,16 +388,8 @@ impl Mdns {
         if from.port() != MDNS_PORT {
             // A legacy (one-shot) query: answer the source alone, with its id and
             // question, a short TTL and no cache-flush bit (RFC 6762 §6.7).
-            let answers: Vec<Answer<'_>> = matched
-                .iter()
-                .filter_map(|(i, _)| self.names.get(*i))
-                .map(|p| Answer {
-                    name: &p.name,
-                    address: p.address,
-                    ttl: LEGACY_TTL,
-                    cache_flush: false,
-                })
-                .collect();
+            let indices: Vec<usize> = matched.iter().map(|(i, _)| *i).collect();
+            let answers = self.answers(&indices, LEGACY_TTL, false);
             let payload = wire::response(msg.id, &msg.questions, &answers);
             let count = answers.len() as u64;
             self.send_unicast(now, from, payload.ok(), count);
@@ -405,16 +397,8 @@ impl Mdns {
         }
         if matched.iter().all(|(_, q)| q.unicast_response) {
             // §5.4: the querier asked for unicast answers.
-            let answers: Vec<Answer<'_>> = matched
-                .iter()
-                .filter_map(|(i, _)| self.names.get(*i))
-                .map(|p| Answer {
-                    name: &p.name,
-                    address: p.address,
-                    ttl: TTL,
-                    cache_flush: true,
-                })
-                .collect();
+            let indices: Vec<usize> = matched.iter().map(|(i, _)| *i).collect();
+            let answers = self.answers(&indices, TTL, true);
             let payload = wire::response(0, &[], &answers);
             let count = answers.len() as u64;
             self.send_unicast(now, from, payload.ok(), count);
@@ -435,16 +419,7 @@ impl Mdns {
             p.last_multicast = Some(now);
             due.push(i);
         }
-        let answers: Vec<Answer<'_>> = due
-            .iter()
-            .filter_map(|i| self.names.get(*i))
-            .map(|p| Answer {
-                name: &p.name,
-                address: p.address,
-                ttl: TTL,
-                cache_flush: true,
-            })
-            .collect();
+        let answers = self.answers(&due, TTL, true);
         if answers.is_empty() {
             return;
         }
@@ -463,6 +438,20 @@ impl Mdns {
             destination,
             payload,
         });
+    }
+
+    /// The address records of the published names at `indices`.
+    fn answers(&self, indices: &[usize], ttl: u32, cache_flush: bool) -> Vec<Answer<'_>> {
+        indices
+            .iter()
+            .filter_map(|i| self.names.get(*i))
+            .map(|p| Answer {
+                name: &p.name,
+                address: p.address,
+                ttl,
+                cache_flush,
+            })
+            .collect()
     }
 
     fn send_unicast(
