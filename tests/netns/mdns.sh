@@ -7,6 +7,9 @@
 #
 #      ha (10.201.0.2) ---- br0 ---- hb (10.201.0.3)
 #
+# With MDNS_IPV6=1 the link has IPv6 only (fd00:201::2, fd00:201::3; no IPv4 at all), so
+# names are published and resolved over ff02::fb.
+#
 # Needs root, iproute2 and python3; run by .ci/run. Fails loudly, never skips.
 set -euo pipefail
 floe=$(realpath "${1:?usage: mdns.sh PATH-TO-floe}")
@@ -25,8 +28,22 @@ trap cleanup EXIT
 
 ns $INET $HA $HB
 bridge
-attach "$HA" a0 10.201.0.2/24
-attach "$HB" b0 10.201.0.3/24
+if [ "${MDNS_IPV6:-0}" = 1 ]; then
+    A_ADDR=fd00:201::2 B_ADDR=fd00:201::3 LINK_RE='fd00:201::'
+    for side in "$HA a0 $A_ADDR" "$HB b0 $B_ADDR"; do
+        set -- $side
+        ip link add "$2" netns "$1" type veth peer name "p$2" netns "$INET"
+        ip -n "$INET" link set "p$2" master br0 up
+        ip -n "$1" -6 addr add "$3/64" dev "$2" nodad
+        ip -n "$1" link set "$2" up
+    done
+    # Link-local addresses need a moment (DAD) before multicast goes out.
+    sleep 2
+else
+    A_ADDR=10.201.0.2 B_ADDR=10.201.0.3 LINK_RE='10\.201\.0\.'
+    attach "$HA" a0 10.201.0.2/24
+    attach "$HB" b0 10.201.0.3/24
+fi
 
 # The signalling goes through tee, so the test can read what each side told the other.
 mkfifo "$dir/a-out" "$dir/b-out" "$dir/a-in" "$dir/b-in"
@@ -66,7 +83,7 @@ for side in a b; do
     grep -q 'typ host' "$dir/$side-signal.log" || fail "$side signalled no host candidate"
     grep -Eq '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.local [0-9]+ typ host' \
         "$dir/$side-signal.log" || fail "$side's host candidate is not a <uuid>.local name"
-    if grep -q '10\.201\.0\.' "$dir/$side-signal.log"; then
+    if grep -Eq "$LINK_RE" "$dir/$side-signal.log"; then
         fail "$side's signalling carries an address of the link"
     fi
 done
@@ -90,7 +107,7 @@ for line in open(path):
 sys.exit(1)
 EOF
 }
-resolved "$dir/a.err" 10.201.0.3 || fail "a never resolved b's name to 10.201.0.3"
-resolved "$dir/b.err" 10.201.0.2 || fail "b never resolved a's name to 10.201.0.2"
+resolved "$dir/a.err" "$B_ADDR" || fail "a never resolved b's name to $B_ADDR"
+resolved "$dir/b.err" "$A_ADDR" || fail "b never resolved a's name to $A_ADDR"
 grep '"event":"selected"' "$dir/a.err" | tail -1
 echo "mDNS test passed: both sides connected over host candidates signalled as .local names"
