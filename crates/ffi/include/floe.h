@@ -127,6 +127,14 @@ typedef enum FloeEventKind {
    */
   FLOE_EVENT_KIND_LOCAL_CANDIDATES_REMOVED = 9,
   /**
+   * A TURN server redirected an allocation (300 Try Alternate, RFC 8489 §10): the agent
+   * now allocates on `relayed` (the alternate) over `transport`; `server` redirected.
+   * Over TLS, check the alternate's certificate against `text` (ALTERNATE-DOMAIN,
+   * §14.16) or, when `text` is NULL, against the name used for `server`. Comes before
+   * the first transmit to the alternate.
+   */
+  FLOE_EVENT_KIND_TURN_REDIRECTED = 10,
+  /**
    * An event this version of the C API does not describe.
    */
   FLOE_EVENT_KIND_OTHER = 255,
@@ -420,11 +428,12 @@ typedef struct FloeEvent {
    */
   struct FloeAddr server;
   /**
-   * The relayed address, for `RELAY_ALLOCATED`.
+   * The relayed address, for `RELAY_ALLOCATED`; the alternate server, for
+   * `TURN_REDIRECTED`.
    */
   struct FloeAddr relayed;
   /**
-   * For `RELAY_ALLOCATED` and `CLOSE_STREAM`.
+   * For `RELAY_ALLOCATED`, `CLOSE_STREAM` and `TURN_REDIRECTED`.
    */
   enum FloeTransport transport;
   /**

@@ -194,6 +194,12 @@ pub enum FloeEventKind {
     /// (it then calls `floe_agent_remove_remote_candidate` for each); trickle ICE itself
     /// has no such message.
     LocalCandidatesRemoved = 9,
+    /// A TURN server redirected an allocation (300 Try Alternate, RFC 8489 §10): the agent
+    /// now allocates on `relayed` (the alternate) over `transport`; `server` redirected.
+    /// Over TLS, check the alternate's certificate against `text` (ALTERNATE-DOMAIN,
+    /// §14.16) or, when `text` is NULL, against the name used for `server`. Comes before
+    /// the first transmit to the alternate.
+    TurnRedirected = 10,
     /// An event this version of the C API does not describe.
     Other = 255,
 }
@@ -215,9 +221,10 @@ pub struct FloeEvent {
     pub pair: FloeSelectedPair,
     /// The STUN/TURN server, for `RELAY_ALLOCATED`, `CLOSE_STREAM` and `SERVER_FAILED`.
     pub server: FloeAddr,
-    /// The relayed address, for `RELAY_ALLOCATED`.
+    /// The relayed address, for `RELAY_ALLOCATED`; the alternate server, for
+    /// `TURN_REDIRECTED`.
     pub relayed: FloeAddr,
-    /// For `RELAY_ALLOCATED` and `CLOSE_STREAM`.
+    /// For `RELAY_ALLOCATED`, `CLOSE_STREAM` and `TURN_REDIRECTED`.
     pub transport: FloeTransport,
     /// For `RECOVERY`: the step.
     pub recovery: FloeRecovery,
@@ -290,6 +297,18 @@ impl FloeEvent {
                 transport: (*transport).into(),
                 ..FloeEvent::empty(FloeEventKind::CloseStream)
             },
+            Event::TurnRedirected {
+                server,
+                alternate,
+                transport,
+                domain,
+            } => FloeEvent {
+                text: domain.clone().map_or(std::ptr::null(), &mut keep),
+                server: (*server).into(),
+                relayed: (*alternate).into(),
+                transport: (*transport).into(),
+                ..FloeEvent::empty(FloeEventKind::TurnRedirected)
+            },
             Event::ResolveMdns { name } => FloeEvent {
                 text: keep(name.clone()),
                 ..FloeEvent::empty(FloeEventKind::ResolveMdns)
@@ -308,6 +327,39 @@ impl FloeEvent {
                 }
             }
             _ => FloeEvent::empty(FloeEventKind::Other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn a_redirect_carries_both_servers_the_transport_and_the_domain_when_there_is_one() {
+        let server = "192.0.2.1:5349".parse().unwrap();
+        let alternate = "192.0.2.2:5349".parse().unwrap();
+        for domain in [Some("relay-b.example.org".to_owned()), None] {
+            let mut text = None;
+            let e = FloeEvent::from_event(
+                &Event::TurnRedirected {
+                    server,
+                    alternate,
+                    transport: floe_ice::Transport::Tls,
+                    domain: domain.clone(),
+                },
+                &mut text,
+            );
+            assert_eq!(e.kind, FloeEventKind::TurnRedirected);
+            assert_eq!(e.server, server.into());
+            assert_eq!(e.relayed, alternate.into());
+            assert_eq!(e.transport, FloeTransport::Tls);
+            match domain {
+                // SAFETY: non-NULL text that `text` keeps alive.
+                Some(d) => assert_eq!(unsafe { CStr::from_ptr(e.text) }.to_str().unwrap(), d),
+                None => assert!(e.text.is_null()),
+            }
         }
     }
 }
