@@ -30,6 +30,11 @@ pub(crate) struct Channel {
     pub(crate) expires: Instant,
 }
 
+/// How long an expired channel's number and peer stay reserved (RFC 8656 §12).
+pub(crate) const CHANNEL_QUARANTINE: std::time::Duration = std::time::Duration::from_secs(300);
+/// Most expired bindings remembered per allocation (beyond the bound channels' count).
+const MAX_QUARANTINE: usize = 64;
+
 #[derive(Debug)]
 pub(crate) struct Allocation {
     pub(crate) username: String,
@@ -39,6 +44,9 @@ pub(crate) struct Allocation {
     pub(crate) permissions: HashMap<IpAddr, Instant>,
     pub(crate) channels: HashMap<u16, Channel>,
     pub(crate) channel_by_peer: HashMap<SocketAddr, u16>,
+    /// Expired bindings (number, peer, until): for 5 minutes neither may be bound to
+    /// anything else (RFC 8656 §12). At most as many as channels may be bound.
+    pub(crate) quarantine: Vec<(u16, SocketAddr, Instant)>,
     /// The transaction that created the allocation (retransmissions get the same answer,
     /// §7.2 note).
     pub(crate) created_by: TransactionId,
@@ -97,10 +105,27 @@ impl Allocation {
             .filter(|(_, c)| c.expires <= now)
             .map(|(n, _)| *n)
             .collect();
+        self.quarantine.retain(|(_, _, until)| *until > now);
         for n in dead {
             if let Some(c) = self.channels.remove(&n) {
                 self.channel_by_peer.remove(&c.peer);
+                self.quarantine
+                    .push((n, c.peer, c.expires + CHANNEL_QUARANTINE));
             }
         }
+        // Bounded: a binding lives at least its lifetime, so this rarely trims.
+        let max = self.channels.len().max(MAX_QUARANTINE);
+        if self.quarantine.len() > max {
+            let excess = self.quarantine.len() - max;
+            self.quarantine.drain(..excess);
+        }
+    }
+
+    /// Whether binding `number` to `peer` would rebind, within 5 minutes of its
+    /// expiry, a channel number to another peer or a peer to another number (§12).
+    pub(crate) fn quarantined(&self, now: Instant, number: u16, peer: SocketAddr) -> bool {
+        self.quarantine
+            .iter()
+            .any(|(n, p, until)| *until > now && ((*n == number) != (*p == peer)))
     }
 }

@@ -296,6 +296,7 @@ impl<R: RelayAllocator> Server<R> {
             permissions: HashMap::new(),
             channels: HashMap::new(),
             channel_by_peer: HashMap::new(),
+            quarantine: Vec::new(),
             created_by: msg.transaction_id(),
             reservation: new_token,
             address_error,
@@ -498,7 +499,8 @@ impl<R: RelayAllocator> Server<R> {
             .channel_by_peer
             .get(&peer.0)
             .is_none_or(|n| *n == number.0);
-        if !number_ok || !peer_ok {
+        // §12: and neither may be rebound elsewhere within 5 minutes of an expiry.
+        if !number_ok || !peer_ok || a.quarantined(now, number.0, peer.0) {
             return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
         }
         if !a.channels.contains_key(&number.0) && a.channels.len() >= max {

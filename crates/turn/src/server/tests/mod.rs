@@ -1833,6 +1833,77 @@ fn channel_bind_conflicts_and_numbers_out_of_range_get_400() {
     }
 }
 
+/// RFC 8656 §12: after a binding expires, its number and its peer stay out of other
+/// bindings for 5 minutes (the client must wait; the server holds it to that), while the
+/// same pair may be bound again at once.
+#[test]
+fn an_expired_channel_number_and_peer_are_quarantined_for_five_minutes() {
+    let bind = |net: &mut Net, number: u16, peer: &str| {
+        let r = crafted(
+            net,
+            Method::CHANNEL_BIND,
+            |b| {
+                b.add(&ChannelNumber(number))
+                    .unwrap()
+                    .add(&XorPeerAddress(addr(peer)))
+                    .unwrap();
+            },
+            None,
+        );
+        (r.class(), code(&r))
+    };
+    let ok = (Class::Success, 0);
+    let bad = (Class::Error, 400);
+    for rebind_same_first in [false, true] {
+        let mut cfg = config();
+        cfg.channel_lifetime = Duration::from_secs(60);
+        let mut net = Net::new(cfg);
+        let r = crafted(
+            &mut net,
+            Method::ALLOCATE,
+            |b| {
+                b.add(&RequestedTransport::UDP).unwrap();
+            },
+            None,
+        );
+        assert_eq!(r.class(), Class::Success);
+        assert_eq!(bind(&mut net, 0x4000, "192.0.2.50:5000"), ok);
+        net.now += Duration::from_secs(61);
+        if rebind_same_first {
+            // The same pair again: allowed, and a fresh binding (no quarantine then).
+            assert_eq!(bind(&mut net, 0x4000, "192.0.2.50:5000"), ok);
+            assert_eq!(
+                bind(&mut net, 0x4000, "192.0.2.51:5000"),
+                bad,
+                "bound again"
+            );
+            continue;
+        }
+        assert_eq!(
+            bind(&mut net, 0x4000, "192.0.2.51:5000"),
+            bad,
+            "number to another peer"
+        );
+        assert_eq!(
+            bind(&mut net, 0x4001, "192.0.2.50:5000"),
+            bad,
+            "peer to another number"
+        );
+        assert_eq!(
+            bind(&mut net, 0x4002, "192.0.2.52:5000"),
+            ok,
+            "others are free"
+        );
+        net.now += Duration::from_secs(5 * 60);
+        assert_eq!(
+            bind(&mut net, 0x4000, "192.0.2.51:5000"),
+            ok,
+            "after 5 minutes"
+        );
+        assert_eq!(bind(&mut net, 0x4001, "192.0.2.50:5000"), ok);
+    }
+}
+
 /// RFC 8656 §9: a permission is for a peer's IP address, whatever the port; §10.2: a
 /// CreatePermission with one refused peer installs none of its peers.
 #[test]
