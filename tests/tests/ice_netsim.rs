@@ -7,6 +7,7 @@ use std::time::Duration;
 use floe_ice::{Agent, AgentConfig, CandidateKind, ConnectionState, Event, Role};
 use floe_netsim::{LinkConfig, NatConfig, NetId, NodeId, Simulator};
 use floe_sim::world::{add_agent, gathered, internet_with_server, TwoHomes, SERVER};
+use floe_sim::TurnServerNode;
 use floe_tests::ice_nodes::{exchange_candidates, run_until_connected, AgentNode};
 
 const TURN_USER: &str = "ice";
@@ -521,6 +522,30 @@ fn relay_only_agents_connect_through_the_relay() {
     let s = selected(&sim, a);
     assert_eq!(s.local_kind, CandidateKind::Relayed);
     exchange_data(&mut sim, a, b);
+
+    // RFC 8656 §11.6: an ICMP error the server relays for A's relayed traffic to B's
+    // relayed address is counted against that pair and in the agent's stats.
+    let server = sim
+        .node_ids()
+        .find(|id| sim.try_node::<TurnServerNode>(*id).is_some())
+        .unwrap();
+    let icmp = floe_stun::attributes::Icmp {
+        icmp_type: 3,
+        code: 1,
+        error_data: 0,
+    };
+    sim.with_node(server, |n: &mut TurnServerNode, now| {
+        n.server.handle_peer_icmp(now, s.local, s.remote, icmp);
+    });
+    sim.run_for(Duration::from_millis(200));
+    let agent = &sim.node::<AgentNode>(a).agent;
+    assert_eq!(agent.stats().icmp_errors, 1);
+    let counted: Vec<u64> = agent
+        .pair_stats()
+        .filter(|(l, r, _, _)| *l == s.local && *r == s.remote)
+        .map(|(_, _, _, st)| st.icmp_errors)
+        .collect();
+    assert_eq!(counted, [1]);
 }
 
 #[test]

@@ -594,3 +594,39 @@ fn other_protocols_are_named_by_their_rfc_7983_range() {
         "{out}"
     );
 }
+
+/// RFC 8656 §11.5: a Data indication that carries an ICMP error (XOR-PEER-ADDRESS and
+/// ICMP, no DATA) is shown with the peer and the ICMP type, code and data, and is valid.
+#[test]
+fn a_data_indication_carrying_icmp_is_shown_and_valid() {
+    use floe_stun::attributes::{Icmp, XorPeerAddress};
+    use floe_stun::{Class, Method};
+    let mut buf = vec![0u8; 256];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::new(Method::DATA, Class::Indication),
+        TID,
+    )
+    .unwrap();
+    b.add(&XorPeerAddress("192.0.2.50:0".parse().unwrap()))
+        .unwrap();
+    b.add(&Icmp {
+        icmp_type: 3,
+        code: 3,
+        error_data: 0,
+    })
+    .unwrap();
+    let bytes = b.finish().to_vec();
+    let (status, out, err) = decode_hex(&to_hex(&bytes), &[]);
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.contains("STUN Data indication"), "{out}");
+    assert!(
+        out.contains("XOR-PEER-ADDRESS (0x0012), 8 bytes: 192.0.2.50:0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ICMP (0x8004), 8 bytes: type 3 code 3 data 0x00000000"),
+        "{out}"
+    );
+    assert!(out.contains("verdict: ok"), "{out}");
+}

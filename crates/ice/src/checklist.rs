@@ -87,6 +87,8 @@ pub struct PairStats {
     pub current_rtt: Option<Duration>,
     /// Smoothed RTT.
     pub smoothed_rtt: Option<Duration>,
+    /// ICMP errors a TURN server relayed for this pair's peer (RFC 8656 §11.6).
+    pub icmp_errors: u64,
 }
 
 /// A candidate pair.

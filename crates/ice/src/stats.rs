@@ -45,4 +45,6 @@ pub struct AgentStats {
     /// Remote candidates signalled after the peer's end-of-candidates, ignored (RFC 8838
     /// §14; new candidates need an ICE restart).
     pub late_candidates: u64,
+    /// ICMP errors a TURN server relayed for data sent through it (RFC 8656 §11.6).
+    pub icmp_errors: u64,
 }

@@ -499,6 +499,12 @@ impl Simulator {
 
     // ---- nodes ----------------------------------------------------------------------------
 
+    /// Every node's id, in the order they were added (find one by type with
+    /// [`Simulator::try_node`]).
+    pub fn node_ids(&self) -> impl Iterator<Item = NodeId> {
+        (0..self.hosts.len()).filter_map(|i| u32::try_from(i).ok().map(NodeId))
+    }
+
     /// The node `id`, as its concrete type.
     ///
     /// # Panics

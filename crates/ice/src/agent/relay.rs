@@ -113,6 +113,24 @@ impl Agent {
                 }
             }
             TurnEvent::AllocationLost(e) => self.relay_lost(now, i, &e.to_string()),
+            TurnEvent::IcmpReceived { peer, icmp } => {
+                // RFC 8656 §11.6: counted against the pairs from this relay to that peer
+                // (by address; by IP alone when the server did not know the port).
+                let relayed = self
+                    .gathering
+                    .relay(i)
+                    .map(|r| r.client.relayed().to_vec())
+                    .unwrap_or_default();
+                tracing::debug!(%peer, icmp_type = icmp.icmp_type, code = icmp.code, "ICMP error through the relay");
+                self.stats.icmp_errors += 1;
+                for p in self.checklist.iter_mut().filter(|p| {
+                    relayed.contains(&p.base)
+                        && p.remote_addr.ip() == peer.ip()
+                        && (peer.port() == 0 || p.remote_addr.port() == peer.port())
+                }) {
+                    p.stats.icmp_errors += 1;
+                }
+            }
             _ => {}
         }
     }

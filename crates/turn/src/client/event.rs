@@ -51,6 +51,16 @@ pub enum Event {
     ChannelBindFailed(SocketAddr, TurnError),
     /// Deallocation finished (LIFETIME 0 acknowledged, or the allocation was already gone).
     Deallocated,
+    /// The server relayed an ICMP error for data sent to `peer` (a Data indication with
+    /// an ICMP attribute, RFC 8656 §11.6): the peer is unreachable, or the path's MTU is
+    /// smaller (`error_data` then holds it). The port of `peer` is 0 when the server did
+    /// not know it.
+    IcmpReceived {
+        /// The destination of the datagram that drew the error.
+        peer: SocketAddr,
+        /// The ICMP type and code, and the error data.
+        icmp: floe_stun::attributes::Icmp,
+    },
 }
 
 /// Where the allocation stands.

@@ -36,7 +36,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use floe_stun::attributes::{Data, XorPeerAddress};
+use floe_stun::attributes::{Data, Icmp, XorPeerAddress};
 use floe_stun::credentials::Algorithm;
 use floe_stun::demux::PacketKind;
 use floe_stun::framing::{Framing, StreamDecoder};
@@ -339,6 +339,14 @@ impl Client {
                     }
                     if msg.method() == Method::DATA {
                         let peer = msg.get::<XorPeerAddress>().ok()??;
+                        // §11.6: an ICMP error, for a peer with a permission, is reported.
+                        if let Ok(Some(icmp)) = msg.get::<Icmp>() {
+                            if self.permissions.contains_key(&peer.0.ip()) {
+                                self.events
+                                    .push_back(Event::IcmpReceived { peer: peer.0, icmp });
+                            }
+                            return None;
+                        }
                         let data = msg.get::<Data>().ok()??;
                         // §11.4: only from peers we permitted.
                         if self.permissions.contains_key(&peer.0.ip())

@@ -649,6 +649,69 @@ impl<R: RelayAllocator> Server<R> {
         true
     }
 
+    /// An ICMP error for a datagram the relay sent from `relayed` toward `peer` (§11.5):
+    /// the runtime read it from the relay socket's error queue (`IP_RECVERR`). `peer` is
+    /// the destination of the datagram that drew it (port 0 when unknown). Relayed to the
+    /// client as a Data indication with XOR-PEER-ADDRESS and ICMP when the type is one
+    /// §11.5 names (ICMPv4 3 or 11, ICMPv6 1, 2 or 3) and a permission covers the
+    /// destination's IP address; silently dropped otherwise.
+    pub fn handle_peer_icmp(
+        &mut self,
+        now: Instant,
+        relayed: SocketAddr,
+        peer: SocketAddr,
+        icmp: floe_stun::attributes::Icmp,
+    ) {
+        let relevant = if relayed.is_ipv4() {
+            matches!(icmp.icmp_type, 3 | 11)
+        } else {
+            matches!(icmp.icmp_type, 1..=3)
+        };
+        if !relevant {
+            self.stats.count_drop(DropReason::Unexpected);
+            return;
+        }
+        let Some(ft) = self.by_relay.get(&relayed).copied() else {
+            self.stats.count_drop(DropReason::NoAllocation);
+            return;
+        };
+        let Some(a) = self.allocations.get(&ft) else {
+            self.stats.count_drop(DropReason::NoAllocation);
+            return;
+        };
+        if a.expires <= now {
+            self.stats.count_drop(DropReason::NoAllocation);
+            return;
+        }
+        // §11.5: the destination's IP address against the permissions, ports ignored.
+        if !a.permitted(now, peer.ip()) {
+            self.stats.count_drop(DropReason::NoPermission);
+            return;
+        }
+        let mut out = self.buffer(64);
+        let tid = TransactionId(self.rng.gen());
+        let built = (|| {
+            let mut b = MessageBuilder::new(
+                &mut out,
+                MessageType::new(Method::DATA, Class::Indication),
+                tid,
+            )?;
+            b.add(&XorPeerAddress(peer))?.add(&icmp)?;
+            Ok::<_, floe_stun::Error>(b.len())
+        })();
+        let Ok(n) = built else {
+            return;
+        };
+        out.truncate(n);
+        self.stats.icmp_to_clients += 1;
+        self.transmits.push_back(Transmit {
+            transport: ft.transport,
+            source: ft.server,
+            destination: ft.client,
+            data: out,
+        });
+    }
+
     /// A datagram from `peer` arriving at the relayed address `relayed` (§11.3, §12.7):
     /// forwarded to the client as ChannelData when a channel is bound, as a Data
     /// indication otherwise, and dropped without a permission.

@@ -293,6 +293,8 @@ pub struct ServerStats {
     pub packets_to_clients: u64,
     /// Payload bytes relayed peer → client.
     pub bytes_to_clients: u64,
+    /// ICMP errors relayed to clients in Data indications (RFC 8656 §11.5).
+    pub icmp_to_clients: u64,
     /// Requests that failed authentication (401/438 after credentials were offered, 400
     /// for incomplete credentials, 441).
     pub auth_failures: u64,
@@ -384,6 +386,7 @@ impl ServerStats {
             (&mut self.bytes_to_peers, other.bytes_to_peers),
             (&mut self.packets_to_clients, other.packets_to_clients),
             (&mut self.bytes_to_clients, other.bytes_to_clients),
+            (&mut self.icmp_to_clients, other.icmp_to_clients),
             (&mut self.auth_failures, other.auth_failures),
             (&mut self.challenges, other.challenges),
             (&mut self.rate_limited, other.rate_limited),

@@ -1904,6 +1904,59 @@ fn an_expired_channel_number_and_peer_are_quarantined_for_five_minutes() {
     }
 }
 
+/// RFC 8656 §11.5, §11.6: an ICMP error for relayed data reaches the client as a Data
+/// indication with XOR-PEER-ADDRESS and ICMP when its type is one §11.5 names and a
+/// permission covers the destination's IP (ports ignored); the client reports it.
+#[test]
+fn icmp_errors_for_permitted_peers_reach_the_client_as_an_event() {
+    use floe_stun::attributes::Icmp;
+    let mut net = Net::new(config());
+    let c = allocated_with_permission(&mut net, CLIENT, "alice", "wonderland");
+    let relayed = net.clients[c].relayed()[0];
+    let unreachable = Icmp {
+        icmp_type: 3,
+        code: 3,
+        error_data: 0,
+    };
+    let now = net.now;
+    // Port unreachable for the permitted peer, its port unknown (0): relayed.
+    net.server.handle_peer_icmp(
+        now,
+        relayed,
+        SocketAddr::new(addr(PEER).ip(), 0),
+        unreachable,
+    );
+    // Not relayed: a type §11.5 does not name, a peer without a permission, an unknown
+    // relayed address.
+    let echo_reply = Icmp {
+        icmp_type: 0,
+        ..unreachable
+    };
+    net.server
+        .handle_peer_icmp(now, relayed, addr(PEER), echo_reply);
+    net.server
+        .handle_peer_icmp(now, relayed, addr("198.51.100.99:1"), unreachable);
+    net.server
+        .handle_peer_icmp(now, addr("203.0.113.1:1"), addr(PEER), unreachable);
+    net.settle();
+    let got: Vec<_> = net
+        .events
+        .iter()
+        .filter(|(i, e)| *i == c && matches!(e, Event::IcmpReceived { .. }))
+        .collect();
+    assert_eq!(
+        got,
+        [&(
+            c,
+            Event::IcmpReceived {
+                peer: SocketAddr::new(addr(PEER).ip(), 0),
+                icmp: unreachable
+            }
+        )]
+    );
+    assert_eq!(net.server.stats().icmp_to_clients, 1);
+}
+
 /// RFC 8656 §9: a permission is for a peer's IP address, whatever the port; §10.2: a
 /// CreatePermission with one refused peer installs none of its peers.
 #[test]
