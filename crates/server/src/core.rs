@@ -129,6 +129,12 @@ fn handle(
             }
             return datagrams.len();
         }
+        Inbound::PeerIcmp { relayed, errors } => {
+            for (peer, icmp) in &errors {
+                server.handle_peer_icmp(now, relayed, *peer, *icmp);
+            }
+            return errors.len();
+        }
         Inbound::Peer { relayed, datagrams } => {
             for (peer, data) in datagrams.iter() {
                 server.handle_peer(now, relayed, peer, data);

@@ -33,6 +33,7 @@ mod batch;
 mod core;
 mod datagrams;
 mod events;
+mod icmp;
 mod listen;
 pub mod metrics;
 mod relays;
@@ -125,6 +126,11 @@ pub(crate) enum Inbound {
     Peer {
         relayed: SocketAddr,
         datagrams: datagrams::Datagrams,
+    },
+    /// ICMP errors for datagrams the relayed address `relayed` sent: (peer, ICMP).
+    PeerIcmp {
+        relayed: SocketAddr,
+        errors: Vec<(SocketAddr, floe_stun::attributes::Icmp)>,
     },
     Opened {
         local: SocketAddr,

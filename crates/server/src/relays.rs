@@ -65,6 +65,9 @@ impl SocketRelays {
     /// Reads a bound socket from now on, in this worker.
     fn start(&mut self, std: std::net::UdpSocket) -> Option<SocketAddr> {
         std.set_nonblocking(true).ok()?;
+        // ICMP errors for what the relay sends (RFC 8656 §11.5) queue on the socket.
+        let ipv6 = std.local_addr().ok()?.is_ipv6();
+        crate::icmp::enable(&std, ipv6);
         let socket = Arc::new(UdpSocket::from_std(std).ok()?);
         crate::set_buffers(&socket, crate::RELAY_BUFFER);
         let local = socket.local_addr().ok()?;
@@ -100,8 +103,35 @@ thread_local! {
 /// holds the socket, its address and a channel sender, and no buffer while it waits.
 async fn read_relay(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Sender<Inbound>) {
     loop {
-        if socket.readable().await.is_err() {
+        // An ICMP error alone makes the socket report an error, not readability (EPOLLERR
+        // without EPOLLIN): wait for either.
+        let interest = tokio::io::Interest::READABLE | tokio::io::Interest::ERROR;
+        let Ok(ready) = socket.ready(interest).await else {
             return;
+        };
+        if ready.is_error() {
+            // ICMP errors for datagrams the relay sent (RFC 8656 §11.5): read from the
+            // error queue (which tokio's readiness does not gate) and go to the core.
+            let errors = crate::icmp::drain(&*socket);
+            if !errors.is_empty()
+                && inbound
+                    .send(Inbound::PeerIcmp {
+                        relayed: local,
+                        errors,
+                    })
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+            // The error readiness stays set until an operation with that interest would
+            // block: clear it, or the wait above would spin.
+            let _ = socket.try_io(tokio::io::Interest::ERROR, || {
+                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+            });
+        }
+        if !ready.is_readable() {
+            continue;
         }
         let mut batch = Datagrams::default();
         loop {
@@ -116,7 +146,10 @@ async fn read_relay(socket: Arc<UdpSocket>, local: SocketAddr, inbound: mpsc::Se
             let drained = match got {
                 Ok(()) => false,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-                // ICMP errors surface per datagram; the socket stays usable.
+                // An ICMP error for a datagram the relay sent: the socket stays usable;
+                // the errors queued go to the core, which tells the client (§11.5).
+                // A pending socket error (an ICMP error's ECONNREFUSED): the socket
+                // stays usable, and the error queue is read above.
                 Err(_) => continue,
             };
             if (drained || batch.is_full()) && !batch.is_empty() {
