@@ -284,6 +284,7 @@ pub fn stats_json(s: &ServerStats) -> serde_json::Value {
             "bytes_to_peers": s.bytes_to_peers,
             "packets_to_clients": s.packets_to_clients,
             "bytes_to_clients": s.bytes_to_clients,
+            "icmp_to_clients": s.icmp_to_clients,
             "auth_failures": s.auth_failures,
             "challenges": s.challenges,
             "rate_limited": s.rate_limited,

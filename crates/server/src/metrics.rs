@@ -223,6 +223,12 @@ pub(crate) fn encode(
     )?;
     f.counter(&[("direction", "to_peers")], s.bytes_to_peers)?;
     f.counter(&[("direction", "to_clients")], s.bytes_to_clients)?;
+    counter(
+        e,
+        "floe_icmp_relayed",
+        "ICMP errors for relayed traffic sent to clients in Data indications (RFC 8656 section 11.5).",
+        s.icmp_to_clients,
+    )?;
     let mut f = family(
         e,
         "floe_auth_failures",
