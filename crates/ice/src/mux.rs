@@ -130,6 +130,12 @@ impl<K: Copy + Eq + Hash> Mux<K> {
         self.sessions.is_empty()
     }
 
+    /// How many 5-tuples session `key` is remembered by (at most
+    /// [`MAX_REMOTES_PER_SESSION`]).
+    pub fn remembered(&self, key: K) -> usize {
+        self.sessions.get(&key).map_or(0, |s| s.remotes.len())
+    }
+
     /// Counters.
     pub fn stats(&self) -> MuxStats {
         self.stats
