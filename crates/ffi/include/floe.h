@@ -1019,7 +1019,7 @@ enum FloeResult floe_peer_stats(const struct FloePeer *peer,
 
 /**
  * Closes the connection, stops floe's thread and frees the peer; no callback runs after
- * it returns. NULL is ignored. Not from a callback (there, the peer is closed in the
+ * it returns. Datagrams `floe_peer_send` accepted go out first. NULL is ignored. Not from a callback (there, the peer is closed in the
  * background and callbacks may still run briefly).
  *
  * # Safety

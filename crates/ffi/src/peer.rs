@@ -362,6 +362,11 @@ async fn run(
             _ = &mut inputs.shutdown => break,
         }
     }
+    // Datagrams floe_peer_send accepted before floe_peer_free still go out (CI saw a
+    // peer freed right after a send lose it under load).
+    while let Ok(data) = inputs.data.try_recv() {
+        let _ = sender.send(&data).await;
+    }
     pc.close().await;
     shared.update(|s| {
         s.state = Some(ConnectionState::Closed);
@@ -629,7 +634,7 @@ pub unsafe extern "C" fn floe_peer_stats(
 }
 
 /// Closes the connection, stops floe's thread and frees the peer; no callback runs after
-/// it returns. NULL is ignored. Not from a callback (there, the peer is closed in the
+/// it returns. Datagrams `floe_peer_send` accepted go out first. NULL is ignored. Not from a callback (there, the peer is closed in the
 /// background and callbacks may still run briefly).
 ///
 /// # Safety
