@@ -62,6 +62,9 @@ pub(crate) struct Allocation {
     pub(crate) bytes_to_peers: u64,
     /// Payload bytes relayed to the client.
     pub(crate) bytes_to_clients: u64,
+    /// Holds a place in the fleet's quota ([`super::ServerConfig::fleet_quota`]),
+    /// given back when it ends.
+    pub(crate) fleet: bool,
 }
 
 impl Allocation {

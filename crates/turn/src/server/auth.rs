@@ -131,13 +131,28 @@ impl<R: super::RelayAllocator> Server<R> {
         self.config
             .rest_secrets
             .iter()
+            .chain(self.stored.rest_secrets())
             .map(|secret| rest::password(secret, username))
             .collect()
     }
 
-    /// The username whose USERHASH matches (RFC 8489 §9.2.4), from the user table.
+    /// The username whose USERHASH matches (RFC 8489 §9.2.4), from the user table or
+    /// the stored users.
     fn user_by_hash(&self, hash: &[u8; 32]) -> Option<String> {
-        self.user_hashes.get(hash).cloned()
+        self.user_hashes
+            .get(hash)
+            .cloned()
+            .or_else(|| self.stored.by_hash(hash).map(str::to_owned))
+    }
+
+    /// The key of a stored user (no password known) for `algorithm`: configured users
+    /// come first, so a name in both has no stored key here.
+    fn stored_key(&self, username: &str, algorithm: Algorithm) -> Option<IntegrityKey> {
+        if self.config.users.contains_key(username) {
+            return None;
+        }
+        let key = self.stored.key(username)?.get(algorithm)?;
+        Some(IntegrityKey::from_key_bytes(key))
     }
 
     /// Checks a request's long-term credentials (RFC 8489 §9.2.4).
@@ -181,13 +196,12 @@ impl<R: super::RelayAllocator> Server<R> {
             }
             Err(_) => return Err(Refusal::BadRequest),
         };
-        // Every candidate password is tried (several REST secrets during a rotation).
-        for password in self.passwords_for(now, &username) {
-            let Ok(key) =
-                IntegrityKey::long_term(&username, &self.config.realm, &password, algorithm)
-            else {
-                continue;
-            };
+        // Every candidate key is tried (several REST secrets during a rotation).
+        let stored = self.stored_key(&username, algorithm);
+        let from_passwords = self.passwords_for(now, &username).into_iter().filter_map(|p| {
+            IntegrityKey::long_term(&username, &self.config.realm, &p, algorithm).ok()
+        });
+        for key in stored.into_iter().chain(from_passwords) {
             if let Ok(kind) = msg.verify(&key) {
                 return Ok(Authenticated {
                     username,

@@ -95,6 +95,10 @@ pub struct ServerConfig {
     ///
     /// [`Server`]: super::Server
     pub user_buckets: Option<std::sync::Arc<super::SharedUserBuckets>>,
+    /// Ask the runtime for a place in a fleet-wide quota before each allocation
+    /// ([`FleetOp`](super::FleetOp), docs/fleet.md); the local limits still hold too.
+    /// Default off.
+    pub fleet_quota: bool,
 }
 
 impl Default for ServerConfig {
@@ -125,6 +129,7 @@ impl Default for ServerConfig {
             alternate_domain: None,
             external_ips: Vec::new(),
             quota: None,
+            fleet_quota: false,
             reservations: None,
             user_buckets: None,
         }

@@ -85,7 +85,7 @@ impl<R: RelayAllocator> Server<R> {
         );
     }
 
-    fn fail(
+    pub(super) fn fail(
         &mut self,
         ft: &FiveTuple,
         msg: &Message<'_>,
@@ -97,7 +97,7 @@ impl<R: RelayAllocator> Server<R> {
 
     /// Refuses a request for `limit`: 486 for the user's allocation quota, 508 for the
     /// others (RFC 8656 §7.2, §10.2, §12.2), counted by limit and by code.
-    fn refuse(
+    pub(super) fn refuse(
         &mut self,
         ft: &FiveTuple,
         msg: &Message<'_>,
@@ -206,6 +206,10 @@ impl<R: RelayAllocator> Server<R> {
         if let Err(full) = self.quota.check(&auth.username, max_total, max_user) {
             return self.refuse(ft, msg, auth, quota_limit(full));
         }
+        // With fleet quotas, the request waits here for the fleet's place (fleet.rs).
+        if let super::fleet::Gate::Done = self.fleet_gate(now, ft, msg, auth) {
+            return;
+        }
 
         let mut relayed = Vec::with_capacity(2);
         let mut new_token = None;
@@ -278,6 +282,7 @@ impl<R: RelayAllocator> Server<R> {
             }
             return self.refuse(ft, msg, auth, quota_limit(full));
         }
+        let fleet = self.fleet_take(ft);
         let lifetime = self.granted_lifetime(msg);
         for r in &relayed {
             self.by_relay.insert(*r, *ft);
@@ -308,6 +313,7 @@ impl<R: RelayAllocator> Server<R> {
             kind,
             bytes_to_peers: 0,
             bytes_to_clients: 0,
+            fleet,
         };
         self.report(a.event(ft, AllocationChange::Created(lifetime)));
         self.allocations.insert(*ft, a);

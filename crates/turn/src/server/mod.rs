@@ -12,11 +12,13 @@ mod auth;
 mod bandwidth;
 mod config;
 mod event;
+mod fleet;
 mod methods;
 mod quota;
 mod relay;
 mod reservations;
 mod stats;
+mod stored_users;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -39,9 +41,11 @@ use auth::{Authenticated, Refusal, OFFERED};
 pub use bandwidth::SharedUserBuckets;
 pub use config::ServerConfig;
 pub use event::{AllocationChange, AllocationEvent, Event, MAX_EVENTS};
+pub use fleet::{FleetAnswer, FleetOp, MAX_PARKED, PARK_TIMEOUT};
 pub use quota::SharedQuota;
 pub use relay::{PortPool, RelayAllocator, RelayRange};
 pub use reservations::SharedReservations;
+pub use stored_users::{StoredKey, StoredUsers};
 pub use stats::{
     AllocationCounts, AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily, ServerStats,
 };
@@ -74,6 +78,11 @@ pub struct Server<R> {
     quota: std::sync::Arc<SharedQuota>,
     /// RESERVATION-TOKENs, maybe shared with other workers.
     reservations: std::sync::Arc<SharedReservations>,
+    /// Users, REST secrets and revocations from outside the process
+    /// ([`Server::set_stored_users`]).
+    stored: std::sync::Arc<StoredUsers>,
+    /// Allocates waiting for the fleet's quota ([`ServerConfig::fleet_quota`]).
+    fleet: fleet::Fleet,
     unauth: HashMap<IpAddr, (Instant, u32)>,
     transmits: VecDeque<Transmit>,
     /// For [`Server::poll_event`], at most [`MAX_EVENTS`].
@@ -108,6 +117,8 @@ impl<R: RelayAllocator> Server<R> {
             over_tls: false,
             quota: config.quota.clone().unwrap_or_default(),
             reservations: config.reservations.clone().unwrap_or_default(),
+            stored: std::sync::Arc::new(StoredUsers::new(&config.realm)),
+            fleet: fleet::Fleet::default(),
             config,
             relays,
             rng,
@@ -212,11 +223,15 @@ impl<R: RelayAllocator> Server<R> {
 
     /// When [`Server::handle_timeout`] should next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_sweep
+        match (self.next_sweep, self.fleet.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Expires allocations, permissions, channels and reservations.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.sweep_fleet(now);
         if self.next_sweep.is_some_and(|t| now < t) {
             return;
         }
@@ -289,6 +304,9 @@ impl<R: RelayAllocator> Server<R> {
             self.relays.release(*addr);
         }
         self.quota.release(&a.username);
+        if a.fleet {
+            self.fleet.release(&a.username);
+        }
         if let Some(n) = self.per_user.get_mut(&a.username) {
             *n -= 1;
             if *n == 0 {
@@ -321,6 +339,15 @@ impl<R: RelayAllocator> Server<R> {
         self.config.users = users;
         self.config.rest_secrets = rest_secrets;
         self.user_hashes = auth::user_hashes(&self.config);
+    }
+
+    /// Replaces the users, REST secrets and revocations kept outside the process (a
+    /// fleet's Redis). Configured users ([`ServerConfig::users`]) come first: a name in
+    /// both authenticates with its configured password. As with
+    /// [`Server::reload_credentials`], allocations stay, and a user who is gone or
+    /// revoked is refused from their next request on.
+    pub fn set_stored_users(&mut self, stored: std::sync::Arc<StoredUsers>) {
+        self.stored = stored;
     }
 
     /// Starts draining (what `floe serve` does on SIGTERM): from now on a new Allocate
@@ -465,6 +492,15 @@ impl<R: RelayAllocator> Server<R> {
                 return;
             }
         };
+        // A revoked user (stored_users.rs) is told so only after the integrity check,
+        // so revocation says nothing to a sender without the key; the 403 is signed,
+        // as the client discards unsigned answers once it has a key.
+        if self.stored.is_revoked(&auth.username) {
+            self.stats.auth_failures += 1;
+            self.stats.count_auth_failure(AuthFailure::Revoked);
+            self.respond_error(ft, msg, ErrorCode::FORBIDDEN, Some(&auth), |_| Ok(()));
+            return;
+        }
         // RFC 8656 §5: requests on an existing allocation must use its credentials.
         if let Some(a) = self.allocations.get(ft) {
             if a.username != auth.username {

@@ -120,16 +120,20 @@ pub enum AuthFailure {
     /// reservations) or a reservation token is unknown. Not the 508s of draining, which
     /// are `drain_refusals`.
     InsufficientCapacity,
+    /// 403: the credentials were right but the user or REST username is revoked
+    /// ([`StoredUsers::revoke`](super::StoredUsers::revoke)).
+    Revoked,
 }
 
 impl AuthFailure {
     /// Every failure.
-    pub const ALL: [AuthFailure; 5] = [
+    pub const ALL: [AuthFailure; 6] = [
         AuthFailure::Unauthenticated,
         AuthFailure::StaleNonce,
         AuthFailure::WrongCredentials,
         AuthFailure::QuotaReached,
         AuthFailure::InsufficientCapacity,
+        AuthFailure::Revoked,
     ];
 
     /// The STUN error code.
@@ -140,6 +144,7 @@ impl AuthFailure {
             AuthFailure::WrongCredentials => 441,
             AuthFailure::QuotaReached => 486,
             AuthFailure::InsufficientCapacity => 508,
+            AuthFailure::Revoked => 403,
         }
     }
 
@@ -150,6 +155,7 @@ impl AuthFailure {
             AuthFailure::WrongCredentials => 2,
             AuthFailure::QuotaReached => 3,
             AuthFailure::InsufficientCapacity => 4,
+            AuthFailure::Revoked => 5,
         }
     }
 }
@@ -313,7 +319,7 @@ pub struct ServerStats {
     /// Allocates refused (508 or 300) because the server is draining.
     pub drain_refusals: u64,
     by_kind: [AllocationCounts; 6],
-    by_code: [u64; 5],
+    by_code: [u64; 6],
     by_limit: [u64; 6],
     by_peer_refusal: [u64; 7],
     by_drop_reason: [u64; 7],

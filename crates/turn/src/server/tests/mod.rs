@@ -2184,6 +2184,7 @@ fn workers_share_quotas_and_nonces() {
 }
 
 mod events;
+mod fleet;
 mod stats;
 
 /// A RESERVATION-TOKEN made by one worker is redeemed at another (RFC 8656 §7.2 step

@@ -144,7 +144,7 @@ fn refusals_are_counted_by_code_and_by_limit() {
         .collect();
     assert_eq!(
         by_code,
-        [(401, 1), (438, 0), (441, 1), (486, 1), (508, 1)],
+        [(401, 1), (438, 0), (441, 1), (486, 1), (508, 1), (403, 0)],
         "{s:?}"
     );
     assert_eq!(s.quota_refusals_of(QuotaLimit::UserAllocations), 1);
