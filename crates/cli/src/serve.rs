@@ -129,6 +129,25 @@ pub struct ServeArgs {
     /// any). Keep it off the public internet.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Share users and allocation quotas with other instances through this Redis
+    /// (redis://[USER:PASSWORD@]HOST:PORT/DB, or rediss:// for TLS; docs/fleet.md).
+    /// --user-quota and --max-allocations then hold for the whole fleet.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// While Redis cannot be reached, grant Allocates that this instance's own limits
+    /// allow instead of answering 500 (they are counted once Redis is back).
+    #[arg(long, requires = "redis")]
+    pub redis_fail_open: bool,
+    /// This instance's name in the fleet (default: random; unique per process).
+    #[arg(long, value_name = "NAME", requires = "redis")]
+    pub redis_instance: Option<String>,
+    /// Seconds an instance's allocations keep counting after it was last heard from
+    /// (a crashed instance's quota comes back after this).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub redis_lease: f64,
+    /// Seconds between reads of the users, secrets, revocations and quotas in Redis.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_seconds)]
+    pub redis_poll: f64,
     /// Log lines on stderr as text or as one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -136,6 +155,14 @@ pub struct ServeArgs {
     /// floe_turn=debug,info). Default: RUST_LOG, else info.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+}
+
+/// A positive number of seconds, at most a day.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("{s}: expected seconds above 0 and at most 86400")),
+    }
 }
 
 /// `PUBLIC` or `PUBLIC/PRIVATE`, both of one family.
@@ -245,7 +272,7 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
         turn.users.insert(name.to_owned(), password.to_owned());
     }
     turn.rest_secrets.clone_from(&args.rest_secret);
-    if turn.users.is_empty() && turn.rest_secrets.is_empty() {
+    if turn.users.is_empty() && turn.rest_secrets.is_empty() && args.redis.is_none() {
         tracing::warn!("no --user or --rest-secret: TURN allocations will be refused (STUN Binding still works)");
     }
     turn.peer_policy.allow_loopback = args.allow_loopback_peers;
@@ -268,6 +295,16 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
     }
     turn.alternate_domain.clone_from(&args.alternate_domain);
     turn.external_ips = external;
+    if let Some(url) = &args.redis {
+        let mut fleet = floe_server::FleetOptions::new(url);
+        if let Some(name) = &args.redis_instance {
+            fleet.instance.clone_from(name);
+        }
+        fleet.lease = Duration::from_secs_f64(args.redis_lease);
+        fleet.poll = Duration::from_secs_f64(args.redis_poll);
+        fleet.fail_open = args.redis_fail_open;
+        opts.fleet = Some(fleet);
+    }
     Ok(opts)
 }
 

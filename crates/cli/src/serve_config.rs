@@ -122,6 +122,7 @@ fn scalar_of(long: &str, raw: &OsStr) -> toml::Value {
             toml::Value::String(format!("{name}:<redacted>"))
         }
         "rest-secret" => toml::Value::String("<redacted>".into()),
+        "redis" => toml::Value::String(floe_server::redact_url(&s)),
         _ => s.parse::<i64>().map_or_else(
             |_| toml::Value::String(s.into_owned()),
             toml::Value::Integer,

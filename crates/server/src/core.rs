@@ -7,14 +7,45 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use floe_turn::server::{Server, ServerStats};
+use floe_turn::server::{FleetAnswer, FleetOp, Server, ServerStats};
 use floe_turn::Transport;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::fleet::FleetRequest;
 use crate::relays::SocketRelays;
 use crate::{send, Inbound};
+
+/// Where a worker's core sends its fleet operations (fleet.rs).
+#[derive(Debug, Clone)]
+pub(crate) struct FleetTx {
+    pub(crate) worker: usize,
+    pub(crate) tx: mpsc::UnboundedSender<FleetRequest>,
+}
+
+impl FleetTx {
+    /// Sends every operation the core has; an Allocate whose operation cannot be sent
+    /// (the fleet task is gone) is answered 500 at once.
+    fn forward(fleet: Option<&FleetTx>, server: &mut Server<SocketRelays>) {
+        while let Some(op) = server.poll_fleet_op() {
+            let ticket = match &op {
+                FleetOp::Acquire { ticket, .. } => Some(*ticket),
+                FleetOp::Release { .. } => None,
+            };
+            let sent = fleet.is_some_and(|f| {
+                f.tx.send(FleetRequest {
+                    worker: f.worker,
+                    op,
+                })
+                .is_ok()
+            });
+            if let (false, Some(ticket)) = (sent, ticket) {
+                server.handle_fleet_answer(Instant::now(), ticket, FleetAnswer::Unavailable);
+            }
+        }
+    }
+}
 
 pub(crate) async fn run_core(
     mut server: Server<SocketRelays>,
@@ -23,6 +54,7 @@ pub(crate) async fn run_core(
     stats: watch::Sender<ServerStats>,
     mut stop: oneshot::Receiver<()>,
     tasks: Vec<JoinHandle<()>>,
+    fleet: Option<FleetTx>,
 ) {
     let mut conns = send::Conns::new();
     let mut sender = send::Sender::new(udp.values().next().map(|s| &**s));
@@ -49,16 +81,17 @@ pub(crate) async fn run_core(
             }
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                let mut handled = handle(&mut server, &mut conns, &mut acks, ev);
+                let mut handled = handle(&mut server, &mut conns, &mut acks, fleet.as_ref(), ev);
                 // Under load, take what is already queued without going back to the
                 // scheduler: one wakeup, one flush (GSO runs) and one counter update per
                 // batch instead of per datagram.
                 while handled < BATCH {
                     let Ok(ev) = rx.try_recv() else { break };
-                    handled += handle(&mut server, &mut conns, &mut acks, ev);
+                    handled += handle(&mut server, &mut conns, &mut acks, fleet.as_ref(), ev);
                 }
             }
         }
+        FleetTx::forward(fleet.as_ref(), &mut server);
         crate::events::log_all(&mut server);
         // Counters before answers: a client that hears its answer finds the counters
         // (metrics, drain) already counting what the answer was about.
@@ -113,6 +146,7 @@ fn handle(
     server: &mut Server<SocketRelays>,
     conns: &mut send::Conns,
     acks: &mut Vec<oneshot::Sender<()>>,
+    fleet: Option<&FleetTx>,
     ev: Inbound,
 ) -> usize {
     let now = Instant::now();
@@ -163,6 +197,23 @@ fn handle(
             );
             server.reload_credentials(users, rest_secrets);
         }
+        Inbound::Fleet {
+            ticket,
+            user,
+            answer,
+        } => {
+            // A place granted for an Allocate that gave up waiting goes back.
+            if !server.handle_fleet_answer(now, ticket, answer) && answer == FleetAnswer::Granted {
+                if let Some(f) = fleet {
+                    let op = FleetOp::Release { user };
+                    let _ = f.tx.send(FleetRequest {
+                        worker: f.worker,
+                        op,
+                    });
+                }
+            }
+        }
+        Inbound::StoredUsers(stored) => server.set_stored_users(stored),
         Inbound::Drain(ack) => {
             tracing::info!("draining: new allocations are refused");
             server.drain(Instant::now());

@@ -33,6 +33,7 @@ mod batch;
 mod core;
 mod datagrams;
 mod events;
+mod fleet;
 mod icmp;
 mod listen;
 pub mod metrics;
@@ -54,6 +55,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use fleet::{redact as redact_url, FleetHealth, FleetOptions};
 use relays::SocketRelays;
 pub use tls::{load_tls_config, TlsError};
 
@@ -87,6 +89,12 @@ pub struct ServerOptions {
     /// 0 = one per CPU on Linux, one elsewhere ([`worker_count`]). More than one needs
     /// Linux. Default 1.
     pub workers: usize,
+    /// Share users and allocation quotas with a fleet through Redis (docs/fleet.md):
+    /// the users, REST secrets and revocations found there are added to
+    /// [`ServerConfig::users`] and [`ServerConfig::rest_secrets`], and
+    /// [`ServerConfig::max_allocations_per_user`] and [`ServerConfig::max_allocations`]
+    /// hold for the whole fleet (unless the realm's Redis keys say otherwise).
+    pub fleet: Option<FleetOptions>,
 }
 
 impl ServerOptions {
@@ -104,6 +112,7 @@ impl ServerOptions {
             alternate: None,
             turn: ServerConfig::default(),
             workers: 1,
+            fleet: None,
         }
     }
 }
@@ -147,6 +156,14 @@ pub(crate) enum Inbound {
     /// Publish the counters now ([`ServerHandle::current_stats`]); the sender hears
     /// when the worker has.
     Publish(oneshot::Sender<()>),
+    /// The fleet's answer to an Allocate's [`FleetOp::Acquire`](floe_turn::server::FleetOp).
+    Fleet {
+        ticket: u64,
+        user: String,
+        answer: floe_turn::server::FleetAnswer,
+    },
+    /// Users, REST secrets and revocations read from the fleet's Redis.
+    StoredUsers(Arc<floe_turn::server::StoredUsers>),
     /// New users and REST secrets ([`ServerHandle::reload`]).
     Reload {
         users: HashMap<String, String>,
@@ -176,6 +193,8 @@ pub struct ServerHandle {
     /// When [`spawn`] was called, in seconds since the Unix epoch.
     started_unix: f64,
     metrics: Vec<JoinHandle<()>>,
+    /// The fleet task and its health, with `--redis`.
+    fleet: Option<(JoinHandle<()>, Arc<FleetHealth>)>,
 }
 
 impl ServerHandle {
@@ -250,6 +269,7 @@ impl ServerHandle {
             stats: self.worker_stats.clone(),
             queues: self.inbound.iter().map(mpsc::Sender::downgrade).collect(),
             started_unix: self.started_unix,
+            fleet: self.fleet_health(),
         });
         self.metrics
             .push(tokio::spawn(metrics::serve(listener, Arc::new(registry))));
@@ -299,7 +319,13 @@ impl ServerHandle {
         Ok(())
     }
 
+    /// The fleet's Redis health, when the server is part of a fleet.
+    pub fn fleet_health(&self) -> Option<Arc<FleetHealth>> {
+        self.fleet.as_ref().map(|(_, h)| h.clone())
+    }
+
     /// Stops listening, closes relay sockets and connections, and waits for the core.
+    /// A fleet member then leaves the fleet, so its places stop counting at once.
     pub async fn shutdown(mut self) {
         for m in self.metrics.drain(..) {
             m.abort();
@@ -309,6 +335,11 @@ impl ServerHandle {
         }
         for core in self.cores.drain(..) {
             let _ = core.await;
+        }
+        if let Some((task, _)) = self.fleet.take() {
+            // The task ends when the cores' senders are gone; leaving takes at most a
+            // timeout or two.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
         }
         for t in self.summing.drain(..) {
             t.abort();
@@ -393,6 +424,25 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
     if turn.user_buckets.is_none() {
         turn.user_buckets = Some(Arc::new(floe_turn::server::SharedUserBuckets::new()));
     }
+    turn.fleet_quota = opts.fleet.is_some();
+    // The fleet's users are read once before serving, so a client that comes as soon
+    // as the server listens finds them (when Redis answers).
+    let fleet = match &opts.fleet {
+        Some(f) => {
+            let mut fleet = fleet::Fleet::new(
+                f.clone(),
+                &turn.realm,
+                turn.max_allocations_per_user,
+                turn.max_allocations,
+                workers.iter().map(|w| w.tx.clone()).collect(),
+            )
+            .map_err(io::Error::other)?;
+            fleet.sync_users().await;
+            fleet.keep_lease().await;
+            Some(fleet)
+        }
+        None => None,
+    };
     let parked = relays::Parked::default();
     if let Some(alternate) = opts.alternate {
         let primary = *udp_addrs
@@ -471,11 +521,22 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         summing: Vec::new(),
         started_unix,
         metrics: Vec::new(),
+        fleet: None,
     };
-    for (w, server) in workers.into_iter().zip(servers) {
+    let fleet_tx = match fleet {
+        Some(fleet) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let health = fleet.health();
+            handle.fleet = Some((tokio::spawn(fleet.run(rx)), health));
+            Some(tx)
+        }
+        None => None,
+    };
+    for (i, (w, server)) in workers.into_iter().zip(servers).enumerate() {
         let (stats_tx, stats_rx) = watch::channel(ServerStats::default());
         let (stop_tx, stop_rx) = oneshot::channel();
-        let core = core::run_core(server, w.rx, w.udp, stats_tx, stop_rx, w.tasks);
+        let fleet = fleet_tx.clone().map(|tx| core::FleetTx { worker: i, tx });
+        let core = core::run_core(server, w.rx, w.udp, stats_tx, stop_rx, w.tasks, fleet);
         handle.cores.push(tokio::spawn(core));
         handle.worker_stats.push(stats_rx);
         handle.stop.push(stop_tx);

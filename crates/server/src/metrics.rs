@@ -54,6 +54,8 @@ pub(crate) struct Sources {
     pub(crate) queues: Vec<mpsc::WeakSender<Inbound>>,
     /// When the server started, in seconds since the Unix epoch.
     pub(crate) started_unix: f64,
+    /// The fleet's Redis health, with `--redis`.
+    pub(crate) fleet: Option<Arc<crate::FleetHealth>>,
 }
 
 /// One worker's queue: events waiting for the core, and the most it holds.
@@ -84,7 +86,11 @@ impl Sources {
 impl Collector for Sources {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let stats = crate::sum_stats(&self.stats);
-        encode(&mut encoder, &stats, &self.queues(), self.started_unix)
+        encode(&mut encoder, &stats, &self.queues(), self.started_unix)?;
+        if let Some(f) = &self.fleet {
+            encode_fleet(&mut encoder, f)?;
+        }
+        Ok(())
     }
 }
 
@@ -144,6 +150,36 @@ fn gauge(
 ) -> fmt::Result {
     e.encode_descriptor(name, help, None, MetricType::Gauge)?
         .encode_gauge(value)
+}
+
+/// The fleet's Redis health.
+fn encode_fleet(e: &mut DescriptorEncoder<'_>, f: &crate::FleetHealth) -> fmt::Result {
+    gauge(
+        e,
+        "floe_redis_up",
+        "1 when the last exchange with the fleet's Redis worked.",
+        &i64::from(f.up()),
+    )?;
+    counter(
+        e,
+        "floe_redis_errors",
+        "Failed connections and commands to the fleet's Redis.",
+        f.errors(),
+    )?;
+    let mut fam = family(
+        e,
+        "floe_redis_unavailable_allocates",
+        "Allocates answered while the fleet's Redis could not be asked, by outcome (refused: 500; granted: --redis-fail-open).",
+        MetricType::Counter,
+    )?;
+    fam.counter(&[("outcome", "refused")], f.refused_unavailable())?;
+    fam.counter(&[("outcome", "granted")], f.granted_unavailable())?;
+    gauge(
+        e,
+        "floe_redis_users",
+        "Users with long-term keys read from the fleet's Redis.",
+        &(f.users() as i64),
+    )
 }
 
 /// Every metric. Counter names get `_total` from the encoder.

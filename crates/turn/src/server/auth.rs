@@ -198,9 +198,12 @@ impl<R: super::RelayAllocator> Server<R> {
         };
         // Every candidate key is tried (several REST secrets during a rotation).
         let stored = self.stored_key(&username, algorithm);
-        let from_passwords = self.passwords_for(now, &username).into_iter().filter_map(|p| {
-            IntegrityKey::long_term(&username, &self.config.realm, &p, algorithm).ok()
-        });
+        let from_passwords = self
+            .passwords_for(now, &username)
+            .into_iter()
+            .filter_map(|p| {
+                IntegrityKey::long_term(&username, &self.config.realm, &p, algorithm).ok()
+            });
         for key in stored.into_iter().chain(from_passwords) {
             if let Ok(kind) = msg.verify(&key) {
                 return Ok(Authenticated {

@@ -45,10 +45,10 @@ pub use fleet::{FleetAnswer, FleetOp, MAX_PARKED, PARK_TIMEOUT};
 pub use quota::SharedQuota;
 pub use relay::{PortPool, RelayAllocator, RelayRange};
 pub use reservations::SharedReservations;
-pub use stored_users::{StoredKey, StoredUsers};
 pub use stats::{
     AllocationCounts, AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily, ServerStats,
 };
+pub use stored_users::{StoredKey, StoredUsers};
 
 use crate::{Transmit, Transport};
 

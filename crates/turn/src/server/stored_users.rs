@@ -156,8 +156,7 @@ mod tests {
         // coturn's documented example: turnadmin -k -u ninefingers -r north.gov -p youhavetoberealistic
         assert!(k.set_hex("bc807ee29df3c9ffa736523fb2c4e8ee"));
         let from_password =
-            StoredKey::from_password("ninefingers", "north.gov", "youhavetoberealistic")
-                .unwrap();
+            StoredKey::from_password("ninefingers", "north.gov", "youhavetoberealistic").unwrap();
         assert_eq!(k.md5, from_password.md5);
         assert!(k.sha256.is_none());
         assert!(!k.set_hex("bc80"));

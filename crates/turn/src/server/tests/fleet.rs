@@ -48,7 +48,10 @@ fn an_allocate_waits_for_the_fleet_and_is_made_when_granted() {
     assert!(answer(&mut net, ticket, FleetAnswer::Granted));
     assert_eq!(net.clients[c].state(), &ClientState::Allocated);
     assert_eq!(net.server.fleet_parked(), 0);
-    assert!(ops(&mut net).is_empty(), "the place is held, not given back");
+    assert!(
+        ops(&mut net).is_empty(),
+        "the place is held, not given back"
+    );
     // The place goes back when the allocation ends.
     net.clients[c].deallocate(net.now);
     net.settle();
@@ -278,7 +281,10 @@ fn revoked_users_get_403_on_their_next_request_and_their_allocation_expires() {
     net.clients[c].refresh(net.now);
     net.settle();
     assert!(
-        net.has_event(c, |e| matches!(e, Event::AllocationLost(TurnError::Forbidden))),
+        net.has_event(c, |e| matches!(
+            e,
+            Event::AllocationLost(TurnError::Forbidden)
+        )),
         "{:?}",
         net.events
     );
