@@ -12,6 +12,7 @@
 //! - [`relay`]: `floe relay`, a TURN allocation held from the command line.
 //! - [`stun`]: `floe stun`, one STUN Binding exchange (mapped address, RTT).
 //! - [`nat`]: `floe nat`, RFC 5780 NAT behaviour discovery.
+//! - [`user_key`]: `floe user-key`, a TURN user's long-term keys for a fleet's Redis.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -27,3 +28,4 @@ pub mod relay;
 pub mod serve;
 pub mod serve_config;
 pub mod stun;
+pub mod user_key;

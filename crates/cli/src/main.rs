@@ -31,6 +31,9 @@ enum Command {
     Stun(floe_cli::stun::StunArgs),
     /// Discover the NAT's mapping, filtering and hairpinning behaviour (RFC 5780).
     Nat(floe_cli::nat::NatArgs),
+    /// Print a TURN user's long-term keys as the redis-cli commands that add the user
+    /// to a fleet's Redis (floe serve --redis).
+    UserKey(floe_cli::user_key::UserKeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,11 @@ fn main() -> ExitCode {
         Command::Relay(args) => floe_cli::relay::run(&args),
         Command::Stun(args) => floe_cli::stun::run(&args),
         Command::Nat(args) => floe_cli::nat::run(&args),
+        Command::UserKey(args) => floe_cli::user_key::run(
+            &args,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+        ),
     };
     ExitCode::from(status)
 }

@@ -134,6 +134,9 @@ pub struct ServeArgs {
     /// --user-quota and --max-allocations then hold for the whole fleet.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+    /// PEM certificates to trust for a rediss:// Redis instead of the system's roots.
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_ca: Option<PathBuf>,
     /// While Redis cannot be reached, grant Allocates that this instance's own limits
     /// allow instead of answering 500 (they are counted once Redis is back).
     #[arg(long, requires = "redis")]
@@ -303,6 +306,11 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
         fleet.lease = Duration::from_secs_f64(args.redis_lease);
         fleet.poll = Duration::from_secs_f64(args.redis_poll);
         fleet.fail_open = args.redis_fail_open;
+        if let Some(path) = &args.redis_ca {
+            fleet.ca_pem = Some(
+                std::fs::read(path).map_err(|e| format!("--redis-ca {}: {e}", path.display()))?,
+            );
+        }
         opts.fleet = Some(fleet);
     }
     Ok(opts)

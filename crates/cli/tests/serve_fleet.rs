@@ -19,24 +19,57 @@ const REALM: &str = "fleet.test";
 struct Redis {
     child: Option<Child>,
     port: u16,
+    /// Extra `redis-server` arguments (TLS, ACL users).
+    server_args: Vec<String>,
+    /// Extra `redis-cli` arguments to reach it.
+    cli_args: Vec<String>,
+    url: String,
 }
 
 impl Redis {
     fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut r = Redis { child: None, port };
+        let port = free_port();
+        let url = format!("redis://127.0.0.1:{port}/0");
+        Redis::start_with(port, url, Vec::new(), Vec::new())
+    }
+
+    fn start_with(
+        port: u16,
+        url: String,
+        server_args: Vec<String>,
+        cli_args: Vec<String>,
+    ) -> Redis {
+        let mut r = Redis {
+            child: None,
+            port,
+            server_args,
+            cli_args,
+            url,
+        };
         r.restart();
         r
     }
 
     /// Starts (again) on the same port, empty.
     fn restart(&mut self) {
+        let port_flag = if self.cli_args.iter().any(|a| a == "--tls") {
+            [
+                "--port".to_owned(),
+                "0".to_owned(),
+                "--tls-port".to_owned(),
+                self.port.to_string(),
+            ]
+        } else {
+            [
+                "--port".to_owned(),
+                self.port.to_string(),
+                "--bind".to_owned(),
+                "127.0.0.1".to_owned(),
+            ]
+        };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(port_flag)
+            .args(&self.server_args)
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
@@ -60,12 +93,13 @@ impl Redis {
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        self.url.clone()
     }
 
     fn try_cli(&self, args: &[&str]) -> Option<String> {
         let out = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.cli_args)
             .args(args)
             .output()
             .expect("redis-cli is needed (apt-get install redis-server; .ci/run does)");
@@ -79,18 +113,28 @@ impl Redis {
             .unwrap_or_else(|| panic!("redis-cli {args:?} failed"))
     }
 
-    /// Stores `user`'s long-term keys the way `floe user-key` prints them.
+    /// Stores `user`'s long-term keys with the commands `floe user-key` prints.
     fn add_user(&self, user: &str, password: &str) {
+        let out = Command::new(FLOE)
+            .args(["user-key", "--user", user, "--realm", REALM])
+            .args(["--password", password])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        for line in text.lines() {
+            let args: Vec<&str> = line.split(' ').collect();
+            self.cli(&args);
+        }
+        // The keys are what floe-turn computes for this user.
         let key = StoredKey::from_password(user, REALM, password).unwrap();
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-        let md5 = hex(&key.md5.unwrap());
-        let sha = hex(&key.sha256.unwrap());
-        self.cli(&["SET", &format!("turn/realm/{REALM}/user/{user}/key"), &md5]);
-        self.cli(&[
-            "SET",
-            &format!("turn/realm/{REALM}/user/{user}/key-sha256"),
-            &sha,
-        ]);
+        let md5 = key
+            .md5
+            .unwrap()
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>();
+        assert!(text.contains(&md5), "{text}");
     }
 }
 
@@ -100,10 +144,19 @@ impl Drop for Redis {
     }
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A `floe serve` process in the fleet; killed on drop.
 struct Serve {
     child: Child,
     udp: SocketAddr,
+    metrics: Option<SocketAddr>,
 }
 
 impl Serve {
@@ -131,7 +184,28 @@ impl Serve {
         let v: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
         let udp = v["listening"]["udp"][0].as_str().unwrap().parse().unwrap();
-        Serve { child, udp }
+        let metrics = v["listening"]["metrics"]
+            .as_str()
+            .map(|m| m.parse().unwrap());
+        Serve {
+            child,
+            udp,
+            metrics,
+        }
+    }
+
+    /// The value of the sample `name` (without labels) in a real HTTP scrape.
+    fn metric(&self, name: &str) -> Option<f64> {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(self.metrics?).ok()?;
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut body = String::new();
+        c.read_to_string(&mut body).ok()?;
+        body.lines().find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == name).then(|| v.parse().ok()).flatten()
+        })
     }
 
     fn kill(&mut self) {
@@ -332,7 +406,9 @@ fn echoes(peer: &UdpSocket, relayed: SocketAddr, msg: &[u8]) -> bool {
 fn without_redis_relays_flow_and_allocates_follow_the_policy_then_service_resumes() {
     let mut redis = Redis::start();
     redis.add_user("carol", "tunnels");
-    let closed = Serve::start(&redis, &["--user-quota", "5"]);
+    let closed = Serve::start(&redis, &["--user-quota", "5", "--metrics", "127.0.0.1:0"]);
+    assert_eq!(closed.metric("floe_redis_up"), Some(1.0));
+    assert_eq!(closed.metric("floe_redis_users"), Some(1.0));
     let open = Serve::start(&redis, &["--user-quota", "5", "--redis-fail-open"]);
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.set_read_timeout(Some(Duration::from_millis(300)))
@@ -346,6 +422,12 @@ fn without_redis_relays_flow_and_allocates_follow_the_policy_then_service_resume
     assert!(echoes(&peer, relayed, b"during"), "relay during the outage");
     // Default policy: 500. Fail-open: granted by the local limits.
     refused_with(relay(&closed, "carol", "tunnels", &[]), "500");
+    assert_eq!(closed.metric("floe_redis_up"), Some(0.0));
+    assert!(closed.metric("floe_redis_errors_total").unwrap_or(0.0) >= 1.0);
+    assert_eq!(
+        closed.metric("floe_redis_unavailable_allocates_total{outcome=\"refused\"}"),
+        Some(1.0)
+    );
     let (_granted, _) = relay(&open, "carol", "tunnels", &[]).expect("fail-open allocation");
     assert!(echoes(&peer, relayed, b"still"), "relay still flowing");
 
@@ -379,4 +461,64 @@ fn without_redis_relays_flow_and_allocates_follow_the_policy_then_service_resume
         "counts after the outage: {sum}, expected 3 (1 + 1 published again, 1 new)"
     );
     assert!(echoes(&peer, relayed, b"after"), "relay after the outage");
+    assert_eq!(closed.metric("floe_redis_up"), Some(1.0));
+}
+
+#[test]
+#[ignore = "needs redis-server (.ci/run installs it)"]
+fn a_tls_redis_with_an_acl_user_and_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("floe-fleet-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    let (c, k) = (c.display().to_string(), k.display().to_string());
+    let port = free_port();
+    let server_args = [
+        "--tls-cert-file",
+        &c,
+        "--tls-key-file",
+        &k,
+        "--tls-auth-clients",
+        "no",
+        // An ACL user for floe; the default user is off.
+        "--user",
+        "floe",
+        "on",
+        ">hunter2",
+        "~*",
+        "+@all",
+        "--user",
+        "default",
+        "off",
+    ];
+    let cli_args = [
+        "--tls",
+        "--cacert",
+        &c,
+        "--sni",
+        "localhost",
+        "--user",
+        "floe",
+        "--pass",
+        "hunter2",
+        "--no-auth-warning",
+    ];
+    let redis = Redis::start_with(
+        port,
+        format!("rediss://floe:hunter2@localhost:{port}/0"),
+        server_args.iter().map(|s| s.to_string()).collect(),
+        cli_args.iter().map(|s| s.to_string()).collect(),
+    );
+    redis.add_user("carol", "tunnels");
+    let a = Serve::start(&redis, &["--user-quota", "1", "--redis-ca", &c]);
+    let b = Serve::start(&redis, &["--user-quota", "1", "--redis-ca", &c]);
+    let (_held, _) = relay(&a, "carol", "tunnels", &[]).expect("allocation through a TLS Redis");
+    refused_with(relay(&b, "carol", "tunnels", &[]), "486");
+    // Without the CA, the Redis certificate is not trusted: no users, and Allocates
+    // get 401 (unknown user) rather than anything the untrusted server said.
+    let untrusting = Serve::start(&redis, &[]);
+    refused_with(relay(&untrusting, "carol", "tunnels", &[]), "401");
+    let _ = std::fs::remove_dir_all(&dir);
 }

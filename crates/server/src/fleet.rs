@@ -42,6 +42,9 @@ use crate::Inbound;
 pub struct FleetOptions {
     /// `redis://[USER:PASSWORD@]HOST:PORT/DB`, or `rediss://` for TLS.
     pub url: String,
+    /// With `rediss://`: PEM certificates to trust instead of the system's roots (a
+    /// private CA, or the Redis server's own self-signed certificate).
+    pub ca_pem: Option<Vec<u8>>,
     /// This instance's name in the fleet; unique per running process (default: random).
     pub instance: String,
     /// How long this instance's allocations count after it was last heard from.
@@ -61,6 +64,7 @@ impl FleetOptions {
     pub fn new(url: &str) -> FleetOptions {
         FleetOptions {
             url: url.to_owned(),
+            ca_pem: None,
             instance: format!("{:016x}", rand::random::<u64>()),
             lease: Duration::from_secs(10),
             poll: Duration::from_secs(2),
@@ -221,8 +225,17 @@ impl Fleet {
         max_total: usize,
         workers: Vec<mpsc::Sender<Inbound>>,
     ) -> Result<Fleet, String> {
-        let client = redis::Client::open(opts.url.as_str())
-            .map_err(|e| format!("--redis {}: {e}", redact(&opts.url)))?;
+        let client = match &opts.ca_pem {
+            Some(pem) => redis::Client::build_with_tls(
+                opts.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(opts.url.as_str()),
+        }
+        .map_err(|e| format!("--redis {}: {e}", redact(&opts.url)))?;
         if opts.instance.is_empty() || opts.instance.contains('/') {
             return Err("the fleet instance name must be non-empty and without '/'".into());
         }
