@@ -27,13 +27,18 @@ impl std::io::Read for Chunked<'_> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&chunk, text)) = data.split_first() else { return };
+    let Some((&chunk, text)) = data.split_first() else {
+        return;
+    };
     let whole = parse_hex(text);
     for m in whole.iter().flatten() {
         assert!(m.len() <= MAX_MESSAGE_LEN);
     }
     let mut streamed = Vec::new();
-    let mut r = Chunked { data: text, chunk: usize::from(chunk.max(1)) };
+    let mut r = Chunked {
+        data: text,
+        chunk: usize::from(chunk.max(1)),
+    };
     stream_hex(&mut r, &mut |m| {
         streamed.push(m);
         true

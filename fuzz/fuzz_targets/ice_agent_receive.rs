@@ -36,16 +36,23 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use floe_ice::{Agent, AgentConfig, Candidate, CandidateKind, Credentials, Role, Transport, TurnServer};
+use floe_ice::{
+    Agent, AgentConfig, Candidate, CandidateKind, Credentials, Role, Transport, TurnServer,
+};
 use floe_stun::attributes::Username;
-use floe_stun::{AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, TransactionId};
+use floe_stun::{
+    AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, TransactionId,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// Whether the agent must take `bytes` as an authenticated check (RFC 8445 §7.3).
 fn authenticated_check(bytes: &[u8], ufrag: &str, key: &IntegrityKey) -> bool {
     Message::parse(bytes).is_ok_and(|m| {
         m.message_type() == MessageType::BINDING_REQUEST
-            && m.get::<Username>().ok().flatten().is_some_and(|u| u.0.split(':').next() == Some(ufrag))
+            && m.get::<Username>()
+                .ok()
+                .flatten()
+                .is_some_and(|u| u.0.split(':').next() == Some(ufrag))
             && m.verify(key).is_ok()
     })
 }
@@ -53,7 +60,11 @@ fn authenticated_check(bytes: &[u8], ufrag: &str, key: &IntegrityKey) -> bool {
 fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
     let mut now = start;
-    let role = if data.first().is_some_and(|b| b & 1 == 1) { Role::Controlling } else { Role::Controlled };
+    let role = if data.first().is_some_and(|b| b & 1 == 1) {
+        Role::Controlling
+    } else {
+        Role::Controlled
+    };
     let mut config = AgentConfig::default();
     config.max_pairs = 16;
     config.max_remote_candidates = 16;
@@ -62,11 +73,21 @@ fuzz_target!(|data: &[u8]| {
     let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
     agent.add_host(now, local, 0);
     let turn: SocketAddr = "192.0.2.99:3478".parse().unwrap();
-    agent.add_turn_server_with(now, TurnServer::new(local, turn, "user", "password").with_transports(&[Transport::Udp, Transport::Tcp]));
-    let peer = Credentials { ufrag: "peer".into(), pwd: "peer-password-0123456789".into() };
+    agent.add_turn_server_with(
+        now,
+        TurnServer::new(local, turn, "user", "password")
+            .with_transports(&[Transport::Udp, Transport::Tcp]),
+    );
+    let peer = Credentials {
+        ufrag: "peer".into(),
+        pwd: "peer-password-0123456789".into(),
+    };
     agent.set_remote_credentials(peer.clone());
     let remote: SocketAddr = "198.51.100.7:6000".parse().unwrap();
-    agent.add_remote_candidate(now, Candidate::new(CandidateKind::Host, remote, remote, None, 65_535));
+    agent.add_remote_candidate(
+        now,
+        Candidate::new(CandidateKind::Host, remote, remote, None, 65_535),
+    );
     allowed.extend([remote, turn]);
     let own_ufrag = agent.local_credentials().ufrag.clone();
     let own_key = IntegrityKey::short_term(&agent.local_credentials().pwd).unwrap();
@@ -79,7 +100,11 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(*tail.first().unwrap_or(&0));
         let chunk = tail.get(1..1 + len).unwrap_or(tail.get(1..).unwrap_or(&[]));
         rest = tail.get(1 + chunk.len()..).unwrap_or(&[]);
-        let from = if op & 0x80 != 0 { SocketAddr::from(([203, 0, 113, op & 0x7F], 7000)) } else { remote };
+        let from = if op & 0x80 != 0 {
+            SocketAddr::from(([203, 0, 113, op & 0x7F], 7000))
+        } else {
+            remote
+        };
         match op & 3 {
             0 if op & 0x60 == 0x60 => {
                 agent.handle_receive(now, local, turn, chunk, |_, _| {});
@@ -97,7 +122,16 @@ fuzz_target!(|data: &[u8]| {
                 let signed_response = op & 3 == 2;
                 let (typ, id) = match (&last_check, signed_response) {
                     (Some(c), true) => match Message::parse(c) {
-                        Ok(m) => (m.message_type().with_class(if chunk.first().is_some_and(|b| b & 1 == 1) { Class::Error } else { Class::Success }), m.transaction_id()),
+                        Ok(m) => (
+                            m.message_type().with_class(
+                                if chunk.first().is_some_and(|b| b & 1 == 1) {
+                                    Class::Error
+                                } else {
+                                    Class::Success
+                                },
+                            ),
+                            m.transaction_id(),
+                        ),
                         Err(_) => continue,
                     },
                     (None, true) => continue,
@@ -107,7 +141,9 @@ fuzz_target!(|data: &[u8]| {
                     }
                 };
                 let mut buf = vec![0u8; 2048];
-                let Ok(mut b) = MessageBuilder::new(&mut buf, typ, id) else { continue };
+                let Ok(mut b) = MessageBuilder::new(&mut buf, typ, id) else {
+                    continue;
+                };
                 if !signed_response {
                     let _ = b.add(&Username(&username));
                 }
@@ -119,7 +155,10 @@ fuzz_target!(|data: &[u8]| {
                     attrs = &attrs[3 + l..];
                 }
                 let key = if signed_response { &peer_key } else { &own_key };
-                if b.add_message_integrity(key).and_then(|b| b.add_fingerprint()).is_err() {
+                if b.add_message_integrity(key)
+                    .and_then(|b| b.add_fingerprint())
+                    .is_err()
+                {
                     continue;
                 }
                 let n = b.len();
@@ -134,7 +173,12 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         while let Some(t) = agent.poll_transmit() {
-            assert!(allowed.contains(&t.destination), "transmit to {} ({:?}), never signalled or learned; allowed: {allowed:?}", t.destination, t.transport);
+            assert!(
+                allowed.contains(&t.destination),
+                "transmit to {} ({:?}), never signalled or learned; allowed: {allowed:?}",
+                t.destination,
+                t.transport
+            );
             if Message::parse(&t.data).is_ok_and(|m| m.class() == Class::Request) {
                 last_check = Some(t.data);
             }
@@ -144,7 +188,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(t >= start, "timeouts never go backwards past the start");
         }
         if let Ok(t) = agent.send(b"data") {
-            assert!(allowed.contains(&t.destination), "data sent to {}, never signalled or learned; allowed: {allowed:?}", t.destination);
+            assert!(
+                allowed.contains(&t.destination),
+                "data sent to {}, never signalled or learned; allowed: {allowed:?}",
+                t.destination
+            );
         }
     }
 });

@@ -40,14 +40,26 @@ fuzz_target!(|data: &[u8]| {
         m.handle_timeout(now);
         if flags & 0x08 != 0 {
             // Ask for a name made of the datagram's first bytes (often unwritable).
-            let label: String = datagram.iter().take(8).map(|b| char::from(b'a' + b % 26)).collect();
-            let name = if label.is_empty() { "x.local".to_owned() } else { format!("{label}.local") };
+            let label: String = datagram
+                .iter()
+                .take(8)
+                .map(|b| char::from(b'a' + b % 26))
+                .collect();
+            let name = if label.is_empty() {
+                "x.local".to_owned()
+            } else {
+                format!("{label}.local")
+            };
             if !asked.contains_key(&name.to_ascii_lowercase()) {
                 *asked.entry(name.to_ascii_lowercase()).or_default() += 1;
                 m.resolve(now, &name);
             }
         }
-        let port = if flags & 1 == 0 { MDNS_PORT } else { 40000 + u16::from(*step) };
+        let port = if flags & 1 == 0 {
+            MDNS_PORT
+        } else {
+            40000 + u16::from(*step)
+        };
         let from: SocketAddr = if flags & 2 == 0 {
             SocketAddr::new("192.168.7.20".parse().unwrap(), port)
         } else {
@@ -59,9 +71,16 @@ fuzz_target!(|data: &[u8]| {
             match t.socket {
                 Socket::Querier => {
                     assert!(!msg.response);
-                    assert!(t.destination.ip() == IpAddr::V4(GROUP_V4) || t.destination.ip() == IpAddr::V6(GROUP_V6));
+                    assert!(
+                        t.destination.ip() == IpAddr::V4(GROUP_V4)
+                            || t.destination.ip() == IpAddr::V6(GROUP_V6)
+                    );
                     for q in &msg.questions {
-                        assert!(asked.contains_key(&q.name.to_ascii_lowercase()), "a query for {} never asked", q.name);
+                        assert!(
+                            asked.contains_key(&q.name.to_ascii_lowercase()),
+                            "a query for {} never asked",
+                            q.name
+                        );
                     }
                 }
                 Socket::Responder => {
@@ -79,13 +98,19 @@ fuzz_target!(|data: &[u8]| {
                         for a in &msg.answers {
                             let ip = a.address.unwrap();
                             if let Some(last) = multicast_times.insert(ip, now) {
-                                assert!(now.duration_since(last) >= Duration::from_secs(1), "multicast again within a second");
+                                assert!(
+                                    now.duration_since(last) >= Duration::from_secs(1),
+                                    "multicast again within a second"
+                                );
                             }
                         }
                     } else {
                         assert_eq!(t.destination, from, "a unicast answer to someone else");
                         unicast_times.push(now);
-                        let recent = unicast_times.iter().filter(|t| now.duration_since(**t) < Duration::from_secs(1)).count();
+                        let recent = unicast_times
+                            .iter()
+                            .filter(|t| now.duration_since(**t) < Duration::from_secs(1))
+                            .count();
                         assert!(recent <= 40, "{recent} unicast answers within a second");
                     }
                 }
@@ -93,7 +118,9 @@ fuzz_target!(|data: &[u8]| {
         }
         while let Some(MdnsEvent::Resolved { name, .. }) = m.poll_event() {
             let key = name.to_ascii_lowercase();
-            let n = asked.get_mut(&key).unwrap_or_else(|| panic!("{name} resolved but never asked"));
+            let n = asked
+                .get_mut(&key)
+                .unwrap_or_else(|| panic!("{name} resolved but never asked"));
             assert!(*n > 0, "{name} resolved twice");
             *n -= 1;
         }
@@ -110,5 +137,8 @@ fuzz_target!(|data: &[u8]| {
             *n -= 1;
         }
     }
-    assert!(asked.values().all(|n| *n == 0), "a resolution never ended: {asked:?}");
+    assert!(
+        asked.values().all(|n| *n == 0),
+        "a resolution never ended: {asked:?}"
+    );
 });

@@ -45,9 +45,12 @@ fuzz_target!(|data: &[u8]| {
             };
             let user = format!("{ufrag}:peer");
             let mut buf = [0u8; 128];
-            let mut b =
-                MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId([1; 12]))
-                    .unwrap();
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                MessageType::BINDING_REQUEST,
+                TransactionId([1; 12]),
+            )
+            .unwrap();
             b.add(&Username(&user)).unwrap();
             b.add_fingerprint().unwrap();
             owned = b.finish().to_vec();
@@ -59,10 +62,17 @@ fuzz_target!(|data: &[u8]| {
             // new one only through a valid check.
             if routed != Some(k) {
                 let named = named_session(&owned);
-                assert_eq!(routed, named, "a tuple moved sessions without a check naming the new one");
+                assert_eq!(
+                    routed, named,
+                    "a tuple moved sessions without a check naming the new one"
+                );
             }
         } else {
-            assert_eq!(routed, named_session(&owned), "an unknown sender routed without a check");
+            assert_eq!(
+                routed,
+                named_session(&owned),
+                "an unknown sender routed without a check"
+            );
         }
         if let Some(k) = routed {
             known.insert(remote, k);

@@ -7,7 +7,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = floe_stun::demux::classify(data);
-    for opts in [ParseOptions::default(), ParseOptions::strict(), ParseOptions::structure_only()] {
+    for opts in [
+        ParseOptions::default(),
+        ParseOptions::strict(),
+        ParseOptions::structure_only(),
+    ] {
         if let Ok(msg) = Message::parse_with(data, opts) {
             let tid = msg.transaction_id();
             for raw in msg.all_attributes() {

@@ -17,22 +17,58 @@ fn add(b: &mut MessageBuilder<'_>, a: &AnyAttribute<'_>) -> Result<(), floe_stun
         };
     }
     arms!(
-        MappedAddress, ChangeRequest, Username, ErrorCode, UnknownAttributes, ChannelNumber,
-        Lifetime, XorPeerAddress, Data, Realm, Nonce, XorRelayedAddress,
-        RequestedAddressFamily, EvenPort, RequestedTransport, DontFragment,
-        PasswordAlgorithm, UserHash, XorMappedAddress, ReservationToken, Priority,
-        UseCandidate, Padding, ResponsePort, ConnectionId, AdditionalAddressFamily,
-        AddressErrorCode, PasswordAlgorithms, AlternateDomain, Icmp, Software,
-        AlternateServer, IceControlled, IceControlling, ResponseOrigin, OtherAddress,
+        MappedAddress,
+        ChangeRequest,
+        Username,
+        ErrorCode,
+        UnknownAttributes,
+        ChannelNumber,
+        Lifetime,
+        XorPeerAddress,
+        Data,
+        Realm,
+        Nonce,
+        XorRelayedAddress,
+        RequestedAddressFamily,
+        EvenPort,
+        RequestedTransport,
+        DontFragment,
+        PasswordAlgorithm,
+        UserHash,
+        XorMappedAddress,
+        ReservationToken,
+        Priority,
+        UseCandidate,
+        Padding,
+        ResponsePort,
+        ConnectionId,
+        AdditionalAddressFamily,
+        AddressErrorCode,
+        PasswordAlgorithms,
+        AlternateDomain,
+        Icmp,
+        Software,
+        AlternateServer,
+        IceControlled,
+        IceControlling,
+        ResponseOrigin,
+        OtherAddress,
         Nomination
     )
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(msg) = Message::parse(data) else { return };
+    let Ok(msg) = Message::parse(data) else {
+        return;
+    };
     let tid = msg.transaction_id();
     let skip = |t: AttrType| {
-        matches!(t, AttrType::MESSAGE_INTEGRITY | AttrType::MESSAGE_INTEGRITY_SHA256 | AttrType::FINGERPRINT)
+        matches!(
+            t,
+            AttrType::MESSAGE_INTEGRITY
+                | AttrType::MESSAGE_INTEGRITY_SHA256
+                | AttrType::FINGERPRINT
+        )
     };
     let originals: Vec<AnyAttribute<'_>> = msg
         .attributes()
@@ -52,7 +88,11 @@ fuzz_target!(|data: &[u8]| {
     let again = Message::parse(out).expect("re-encoded message must parse");
     let redecoded: Vec<AnyAttribute<'_>> = again
         .attributes()
-        .map(|r| decode_known(&r, &tid).expect("re-encoded attribute must decode").expect("known"))
+        .map(|r| {
+            decode_known(&r, &tid)
+                .expect("re-encoded attribute must decode")
+                .expect("known")
+        })
         .collect();
     assert_eq!(redecoded, kept);
 });

@@ -20,7 +20,9 @@ enum Event {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else { return };
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
     let (sizes, stream) = rest.split_at(usize::from(n).min(rest.len()));
     // Fed whole, a stream longer than the bound is refused at once; chunked it might not
     // be, and then there is nothing to compare.
@@ -55,7 +57,8 @@ fn decode(framing: Framing, chunks: &[&[u8]]) -> Vec<Event> {
     let mut d = StreamDecoder::new(framing);
     let mut events = Vec::new();
     for chunk in chunks {
-        d.extend(chunk).expect("the whole stream fits, so every chunk does");
+        d.extend(chunk)
+            .expect("the whole stream fits, so every chunk does");
         assert!(d.buffered() <= StreamDecoder::MAX_BUFFERED);
         loop {
             match d.next_frame() {

@@ -9,18 +9,36 @@ use floe_stun::{IntegrityKey, Message};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let split = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
     let (password, msg) = rest.split_at(split);
     let msg = msg.get(1..).unwrap_or(&[]);
-    let Ok(password) = std::str::from_utf8(password) else { return };
-    let Ok(parsed) = Message::parse(msg) else { return };
+    let Ok(password) = std::str::from_utf8(password) else {
+        return;
+    };
+    let Ok(parsed) = Message::parse(msg) else {
+        return;
+    };
     let key = match mode % 3 {
         0 => IntegrityKey::short_term(password),
         n => {
-            let user = parsed.get::<Username>().ok().flatten().map_or("user", |u| u.0);
-            let realm = parsed.get::<Realm>().ok().flatten().map_or("realm", |r| r.0);
-            let alg = if n == 1 { Algorithm::Md5 } else { Algorithm::Sha256 };
+            let user = parsed
+                .get::<Username>()
+                .ok()
+                .flatten()
+                .map_or("user", |u| u.0);
+            let realm = parsed
+                .get::<Realm>()
+                .ok()
+                .flatten()
+                .map_or("realm", |r| r.0);
+            let alg = if n == 1 {
+                Algorithm::Md5
+            } else {
+                Algorithm::Sha256
+            };
             IntegrityKey::long_term(user, realm, password, alg)
         }
     };

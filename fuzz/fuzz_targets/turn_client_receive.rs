@@ -23,8 +23,15 @@ fuzz_target!(|data: &[u8]| {
     let mut now = start;
     let local: SocketAddr = "198.51.100.1:4000".parse().unwrap();
     let server: SocketAddr = "192.0.2.1:3478".parse().unwrap();
-    let transport = if data.first().is_some_and(|b| b & 1 == 1) { Transport::Tcp } else { Transport::Udp };
-    let mut client = Client::new(ClientConfig::new(local, server, transport, "alice", "pw"), 1);
+    let transport = if data.first().is_some_and(|b| b & 1 == 1) {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
+    let mut client = Client::new(
+        ClientConfig::new(local, server, transport, "alice", "pw"),
+        1,
+    );
     client.allocate(now);
     let key = IntegrityKey::long_term("alice", "floe", "pw", Algorithm::Md5).unwrap();
     let mut last_request: Option<Vec<u8>> = None;
@@ -40,24 +47,47 @@ fuzz_target!(|data: &[u8]| {
             challenged = true;
             if let Some(req) = last_request.as_deref().and_then(|r| Message::parse(r).ok()) {
                 let mut buf = [0u8; 256];
-                let mut b = MessageBuilder::new(&mut buf, req.message_type().with_class(Class::Error), req.transaction_id()).unwrap();
-                b.add(&ErrorCode::UNAUTHENTICATED).unwrap().add(&Realm("floe")).unwrap().add(&Nonce("nonce-1")).unwrap();
+                let mut b = MessageBuilder::new(
+                    &mut buf,
+                    req.message_type().with_class(Class::Error),
+                    req.transaction_id(),
+                )
+                .unwrap();
+                b.add(&ErrorCode::UNAUTHENTICATED)
+                    .unwrap()
+                    .add(&Realm("floe"))
+                    .unwrap()
+                    .add(&Nonce("nonce-1"))
+                    .unwrap();
                 let n = b.len();
                 feed(&mut client, now, transport, &buf[..n]);
                 continue;
             }
         }
-        let Some((&op, tail)) = rest.split_first() else { break };
+        let Some((&op, tail)) = rest.split_first() else {
+            break;
+        };
         let (len, tail) = take_len(tail);
         let chunk = tail.get(..len).unwrap_or(tail);
         rest = tail.get(chunk.len()..).unwrap_or(&[]);
         match op & 3 {
             0 => feed(&mut client, now, transport, chunk),
             1 => {
-                let Some(req) = last_request.as_deref().and_then(|r| Message::parse(r).ok()) else { continue };
-                let class = if chunk.first().is_some_and(|b| b & 1 == 1) { Class::Error } else { Class::Success };
+                let Some(req) = last_request.as_deref().and_then(|r| Message::parse(r).ok()) else {
+                    continue;
+                };
+                let class = if chunk.first().is_some_and(|b| b & 1 == 1) {
+                    Class::Error
+                } else {
+                    Class::Success
+                };
                 let mut buf = vec![0u8; 4096];
-                let mut b = MessageBuilder::new(&mut buf, req.message_type().with_class(class), req.transaction_id()).unwrap();
+                let mut b = MessageBuilder::new(
+                    &mut buf,
+                    req.message_type().with_class(class),
+                    req.transaction_id(),
+                )
+                .unwrap();
                 let mut attrs = chunk.get(1..).unwrap_or(&[]);
                 while let [t0, t1, more @ ..] = attrs {
                     if more.is_empty() {

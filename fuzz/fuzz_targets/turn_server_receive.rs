@@ -7,7 +7,11 @@
 //!   in every IPv6 spelling of IPv4 that the oracle knows);
 //! - every response the server sends parses with the strict options (FINGERPRINT
 //!   required and checked, no duplicate attributes), and every other message to a client
-//!   is valid STUN or ChannelData.
+//!   is valid STUN or ChannelData;
+//! - with fleet quotas (when the input's first byte is odd), the places the fleet
+//!   granted and the server kept, minus those it gave back, always equal the live
+//!   allocations: no place leaks and none goes back twice, whatever the answers (each
+//!   from the input, given one operation late so time can pass and Allocates time out).
 //!
 //! The input is a sequence of operations; each starts with a byte selecting it (low
 //! three bits; bit 7 picks TCP) and a length (one byte, or 0xFF and a big-endian u16,
@@ -32,7 +36,7 @@ use floe_stun::{
     TransactionId,
 };
 use floe_turn::policy::{IpRange, PeerPolicy};
-use floe_turn::server::{PortPool, Server, ServerConfig};
+use floe_turn::server::{FleetAnswer, FleetOp, PortPool, Server, ServerConfig};
 use floe_turn::{ChannelData, Transport};
 use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
@@ -126,7 +130,9 @@ fuzz_target!(|data: &[u8]| {
     config.max_allocations = 4;
     config.max_permissions = 4;
     config.max_channels = 4;
+    config.fleet_quota = data.first().is_some_and(|b| b & 1 == 1);
     let policy: PeerPolicy = config.peer_policy.clone();
+    let config_fleet = config.fleet_quota;
     let pool = PortPool::new(
         Some("192.0.2.1".parse().unwrap()),
         Some("2001:db8::1".parse().unwrap()),
@@ -140,12 +146,30 @@ fuzz_target!(|data: &[u8]| {
     let mut nonce = String::new();
     let mut relayed: Vec<SocketAddr> = Vec::new();
     let mut tid = 0u8;
+    // Fleet: Acquires waiting for their answer, and the places the server holds.
+    let mut acquires: Vec<u64> = Vec::new();
+    let mut held: i64 = 0;
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
+        for ticket in std::mem::take(&mut acquires) {
+            let answer = match (op >> 3) & 3 {
+                0 | 1 => FleetAnswer::Granted,
+                2 => FleetAnswer::UserFull,
+                _ => FleetAnswer::Unavailable,
+            };
+            let taken = server.handle_fleet_answer(now, ticket, answer);
+            if taken && answer == FleetAnswer::Granted {
+                held += 1;
+            }
+        }
         let (len, tail) = take_len(tail);
         let chunk = tail.get(..len).unwrap_or(tail);
         rest = tail.get(chunk.len()..).unwrap_or(&[]);
-        let transport = if op & 0x80 != 0 { Transport::Tcp } else { Transport::Udp };
+        let transport = if op & 0x80 != 0 {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
         let mut signed = |method: Method, fill: &mut dyn FnMut(&mut MessageBuilder<'_>)| {
             tid = tid.wrapping_add(1);
             let mut buf = vec![0u8; 4096];
@@ -169,7 +193,10 @@ fuzz_target!(|data: &[u8]| {
         match op & 7 {
             0 => server.handle_client(now, transport, listen, client, chunk),
             1 => {
-                let to = relayed.first().copied().unwrap_or("192.0.2.1:50000".parse().unwrap());
+                let to = relayed
+                    .first()
+                    .copied()
+                    .unwrap_or("192.0.2.1:50000".parse().unwrap());
                 server.handle_peer(now, to, peer_from(chunk), chunk.get(20..).unwrap_or(&[]));
             }
             2 => {
@@ -241,12 +268,42 @@ fuzz_target!(|data: &[u8]| {
                 // Everything else leaves a relayed address for a peer.
                 let ip = t.destination.ip();
                 assert!(policy.permits(ip), "sent to {ip}, which the policy refuses");
-                assert!(!oracle_refuses(ip), "sent to {ip}, which the oracle refuses");
-                assert!(relayed.contains(&t.source) || t.source.port() >= 50_000, "{t:?}");
+                assert!(
+                    !oracle_refuses(ip),
+                    "sent to {ip}, which the oracle refuses"
+                );
+                assert!(
+                    relayed.contains(&t.source) || t.source.port() >= 50_000,
+                    "{t:?}"
+                );
             }
         }
         if relayed.len() > 16 {
             relayed.clear();
+        }
+        while let Some(fop) = server.poll_fleet_op() {
+            match fop {
+                FleetOp::Acquire { ticket, user } => {
+                    assert_eq!(user, "alice");
+                    acquires.push(ticket);
+                }
+                FleetOp::Release { user } => {
+                    assert_eq!(user, "alice");
+                    held -= 1;
+                }
+            }
+        }
+        if config_fleet {
+            assert_eq!(
+                held,
+                server.stats().allocations as i64,
+                "fleet places held against live allocations"
+            );
+        } else {
+            assert!(
+                held == 0 && acquires.is_empty(),
+                "fleet operations without fleet quotas"
+            );
         }
     }
     let _ = server.stats();
@@ -272,7 +329,10 @@ fn check_to_client(data: &[u8], nonce: &mut String, relayed: &mut Vec<SocketAddr
     let m = Message::parse(data).expect("the server sent broken STUN");
     if matches!(m.class(), Class::Success | Class::Error) {
         let strict = Message::parse_with(data, ParseOptions::strict());
-        assert!(strict.is_ok(), "a response fails strict parsing: {strict:?}");
+        assert!(
+            strict.is_ok(),
+            "a response fails strict parsing: {strict:?}"
+        );
     }
     if let Ok(Some(n)) = m.get::<Nonce>() {
         *nonce = n.0.to_owned();

@@ -25,6 +25,7 @@ use floe_turn::server::{AllocationKind, AuthFailure, DropReason, QuotaLimit, Ser
 use crate::logging::{self, LogFormat};
 
 /// Arguments of `floe serve`.
+#[allow(clippy::struct_excessive_bools)] // independent command-line flags
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// UDP address to listen on (repeatable). Default 0.0.0.0:3478.

@@ -3,6 +3,7 @@
 //! password is ever stored. The MD5 key is what coturn's `turnadmin -k` prints and
 //! stores; the SHA-256 key serves clients that choose PASSWORD-ALGORITHM SHA-256.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 
 use clap::Args;
@@ -43,13 +44,18 @@ pub fn run(args: &UserKeyArgs, stdin: &mut impl BufRead, out: &mut impl Write) -
         }
     };
     let prefix = format!("turn/realm/{}/user/{}", args.realm, args.user);
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let hex = |b: &[u8]| {
+        b.iter().fold(String::new(), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
+    };
     let mut lines = String::new();
     if let Some(md5) = key.md5 {
-        lines.push_str(&format!("SET {prefix}/key {}\n", hex(&md5)));
+        let _ = writeln!(lines, "SET {prefix}/key {}", hex(&md5));
     }
     if let Some(sha) = key.sha256 {
-        lines.push_str(&format!("SET {prefix}/key-sha256 {}\n", hex(&sha)));
+        let _ = writeln!(lines, "SET {prefix}/key-sha256 {}", hex(&sha));
     }
     match out.write_all(lines.as_bytes()) {
         Ok(()) => 0,

@@ -187,6 +187,9 @@ redis.call('DEL', ARGV[1] .. ARGV[2] .. '/users', ARGV[1] .. ARGV[2] .. '/total'
 return 1
 ";
 
+/// The realm's REST secrets, revoked names, user quota and total quota, as read.
+type RealmSettings = (Vec<String>, Vec<String>, Option<String>, Option<String>);
+
 /// Most keys asked for in one MGET while reading the users.
 const MGET_CHUNK: usize = 500;
 /// Longest wait between reconnection attempts.
@@ -453,9 +456,9 @@ impl Fleet {
                 .arg(&self.opts.instance)
                 .arg(lease_ms);
             match self.query::<(i64,)>("lease", &pipe).await {
-                Some((1,)) => return,
-                Some(_) => self.dirty = true,
-                None => return,
+                // No lease any more: counted as dead, so publish the counts again.
+                Some((0,)) => self.dirty = true,
+                _ => return,
             }
         }
         let total: u64 = self.local.values().sum();
@@ -539,8 +542,7 @@ impl Fleet {
             .arg(format!("{p}user-quota"))
             .cmd("GET")
             .arg(format!("{p}total-quota"));
-        let sets: Option<(Vec<String>, Vec<String>, Option<String>, Option<String>)> =
-            self.query("reading secrets", &pipe).await;
+        let sets: Option<RealmSettings> = self.query("reading secrets", &pipe).await;
         let Some((secrets, revoked, user_quota, total_quota)) = sets else {
             return;
         };
@@ -635,9 +637,12 @@ fn parse_quota(v: Option<&str>) -> Option<u64> {
 /// `url` without its user and password (`redis://***@HOST:PORT/DB`), for logs and
 /// `--print-config`.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_owned(),
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 

@@ -178,7 +178,7 @@ fn encode_fleet(e: &mut DescriptorEncoder<'_>, f: &crate::FleetHealth) -> fmt::R
         e,
         "floe_redis_users",
         "Users with long-term keys read from the fleet's Redis.",
-        &(f.users() as i64),
+        &i64::try_from(f.users()).unwrap_or(i64::MAX),
     )
 }
 
@@ -525,6 +525,8 @@ mod tests {
             stats: vec![rx],
             queues: Vec::new(),
             started_unix: 1_700_000_000.5,
+            // With the fleet's metrics, so the format checks cover them too.
+            fleet: Some(Arc::new(crate::FleetHealth::default())),
         })
     }
 

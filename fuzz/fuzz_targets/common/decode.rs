@@ -25,7 +25,10 @@ pub fn check_message(bytes: &[u8]) {
 }
 
 fn check_report(bytes: &[u8], r: &Report, with_credentials: bool) {
-    assert_eq!(r.error.as_deref(), r.problems.first().map(|p| p.message.as_str()));
+    assert_eq!(
+        r.error.as_deref(),
+        r.problems.first().map(|p| p.message.as_str())
+    );
     assert_eq!(r.verdict == Verdict::Ok, r.problems.is_empty(), "{r:?}");
     if r.verdict == Verdict::Ok {
         match r.kind {
@@ -33,13 +36,17 @@ fn check_report(bytes: &[u8], r: &Report, with_credentials: bool) {
                 let msg = Message::parse(bytes).expect("judged ok but floe-stun refuses it");
                 let tid = msg.transaction_id();
                 for raw in msg.all_attributes() {
-                    if let Some(any) = decode_known(&raw, &tid).expect("judged ok, attribute fails") {
+                    if let Some(any) = decode_known(&raw, &tid).expect("judged ok, attribute fails")
+                    {
                         assert_eq!(limits::violation(raw.typ, raw.offset, &any), None);
                     }
                 }
                 // With credentials, requests and success responses must prove them.
                 if with_credentials {
-                    let must = matches!(msg.class(), floe_stun::Class::Request | floe_stun::Class::Success);
+                    let must = matches!(
+                        msg.class(),
+                        floe_stun::Class::Request | floe_stun::Class::Success
+                    );
                     assert!(msg.has_integrity() || !must);
                 }
             }
@@ -76,11 +83,21 @@ fn render(source: Source<'_>, credentials: Option<&Credentials>, json: bool) -> 
     let mut messages = 0;
     let mut sink = |e: Event<'_>| {
         match e {
-            Event::Packet(p) if !json => out.extend(render_text::packet_line(p).bytes().chain([b'\n'])),
-            Event::Message { packet, framing, report } => {
+            Event::Packet(p) if !json => {
+                out.extend(render_text::packet_line(p).bytes().chain([b'\n']))
+            }
+            Event::Message {
+                packet,
+                framing,
+                report,
+            } => {
                 messages += 1;
                 if json {
-                    out.extend(render_json::message(messages, packet, framing, report).bytes().chain([b'\n']));
+                    out.extend(
+                        render_json::message(messages, packet, framing, report)
+                            .bytes()
+                            .chain([b'\n']),
+                    );
                 } else {
                     out.extend(render_text::message(messages, framing, report).bytes());
                 }
@@ -113,7 +130,8 @@ pub fn check_run(source: Source<'_>, password: Option<&str>, json: bool) -> u8 {
     let text = std::str::from_utf8(&out1).expect("output is not UTF-8");
     if json {
         for line in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).expect("JSON line does not parse");
+            let v: serde_json::Value =
+                serde_json::from_str(line).expect("JSON line does not parse");
             assert!(v.is_object(), "{line}");
         }
     }

@@ -28,10 +28,10 @@ impl StoredKey {
     ) -> Result<StoredKey, floe_stun::Error> {
         let md5 = credentials::long_term_key(username, realm, password, Algorithm::Md5)?;
         let sha = credentials::long_term_key(username, realm, password, Algorithm::Sha256)?;
-        let mut key = StoredKey::default();
-        key.md5 = md5.as_bytes().try_into().ok();
-        key.sha256 = sha.as_bytes().try_into().ok();
-        Ok(key)
+        Ok(StoredKey {
+            md5: md5.as_bytes().try_into().ok(),
+            sha256: sha.as_bytes().try_into().ok(),
+        })
     }
 
     /// Adds a key written as hex: 32 digits for MD5 (coturn's format), 64 for SHA-256.
