@@ -40,6 +40,11 @@ impl ErrorCode<'static> {
         ErrorCode::with_default_reason(443);
     /// 486 Allocation Quota Reached (RFC 8656 §19).
     pub const ALLOCATION_QUOTA_REACHED: ErrorCode<'static> = ErrorCode::with_default_reason(486);
+    /// 446 Connection Already Exists (RFC 6062 §6.3).
+    pub const CONNECTION_ALREADY_EXISTS: ErrorCode<'static> = ErrorCode::with_default_reason(446);
+    /// 447 Connection Timeout or Failure (RFC 6062 §6.3).
+    pub const CONNECTION_TIMEOUT_OR_FAILURE: ErrorCode<'static> =
+        ErrorCode::with_default_reason(447);
     /// 487 Role Conflict (RFC 8445 §7.3.1.1).
     pub const ROLE_CONFLICT: ErrorCode<'static> = ErrorCode::with_default_reason(487);
     /// 500 Server Error.

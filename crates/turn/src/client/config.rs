@@ -40,6 +40,10 @@ pub struct ClientConfig {
     pub channel_refresh: Duration,
     /// How many outstanding permissions and channels the client keeps.
     pub max_peers: usize,
+    /// Ask for a TCP relayed address (RFC 6062: REQUESTED-TRANSPORT TCP; needs a TCP or
+    /// TLS `transport`): data then goes over a connection per peer
+    /// ([`Client::connect`](super::Client::connect), [`Client::connection_bind`](super::Client::connection_bind)).
+    pub tcp_relay: bool,
 }
 
 impl ClientConfig {
@@ -65,6 +69,7 @@ impl ClientConfig {
             permission_refresh: Duration::from_secs(240),
             channel_refresh: Duration::from_secs(540),
             max_peers: 256,
+            tcp_relay: false,
         }
     }
 }

@@ -51,6 +51,28 @@ pub enum Event {
     ChannelBindFailed(SocketAddr, TurnError),
     /// Deallocation finished (LIFETIME 0 acknowledged, or the allocation was already gone).
     Deallocated,
+    /// A Connect succeeded (RFC 6062 §4.3): the server is connected to `peer`; open a
+    /// new connection to the server and send [`Client::connection_bind`] on it within
+    /// 30 s.
+    ///
+    /// [`Client::connection_bind`]: super::Client::connection_bind
+    TcpConnected {
+        /// The peer.
+        peer: SocketAddr,
+        /// The CONNECTION-ID to bind.
+        id: u32,
+    },
+    /// A Connect failed (447: the server could not reach the peer; wait 10 s before
+    /// trying the same peer again, §4.3).
+    TcpConnectFailed(SocketAddr, TurnError),
+    /// A peer with a permission connected to the relayed address (a ConnectionAttempt,
+    /// RFC 6062 §4.4): to accept, bind `id` as for [`Event::TcpConnected`].
+    ConnectionAttempt {
+        /// The peer.
+        peer: SocketAddr,
+        /// The CONNECTION-ID to bind.
+        id: u32,
+    },
     /// The server relayed an ICMP error for data sent to `peer` (a Data indication with
     /// an ICMP attribute, RFC 8656 §11.6): the peer is unreachable, or the path's MTU is
     /// smaller (`error_data` then holds it). The port of `peer` is 0 when the server did

@@ -31,6 +31,7 @@ mod event;
 mod refresh;
 mod requests;
 mod responses;
+mod tcp;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -50,6 +51,7 @@ pub use error::TurnError;
 pub use event::{ClientState, Event};
 use refresh::{Channel, Permission};
 use requests::{Pending, Request};
+pub use tcp::ConnectionBind;
 
 use crate::{ChannelData, Transmit, MIN_CHANNEL};
 
@@ -335,6 +337,10 @@ impl Client {
                     // comprehension-required attribute is discarded.
                     if floe_stun::transaction::check_response(&msg).is_err() {
                         self.discarded += 1;
+                        return None;
+                    }
+                    if msg.method() == Method::CONNECTION_ATTEMPT {
+                        self.on_connection_attempt(&msg);
                         return None;
                     }
                     if msg.method() == Method::DATA {

@@ -23,6 +23,7 @@ pub(super) enum Request {
     Refresh { lifetime: u32 },
     CreatePermission(Vec<IpAddr>),
     ChannelBind { peer: SocketAddr, channel: u16 },
+    Connect(SocketAddr),
 }
 
 #[derive(Debug)]
@@ -91,7 +92,11 @@ impl Client {
         )?;
         match request {
             Request::Allocate => {
-                b.add(&RequestedTransport::UDP)?;
+                b.add(if self.config.tcp_relay {
+                    &RequestedTransport::TCP
+                } else {
+                    &RequestedTransport::UDP
+                })?;
                 b.add(&Lifetime(self.config.lifetime.as_secs() as u32))?;
                 if self.config.family == AddressFamily::Ipv6 {
                     b.add(&RequestedAddressFamily(AddressFamily::Ipv6))?;
@@ -113,6 +118,9 @@ impl Client {
             Request::ChannelBind { peer, channel } => {
                 b.add(&ChannelNumber(*channel))?
                     .add(&XorPeerAddress(*peer))?;
+            }
+            Request::Connect(peer) => {
+                b.add(&XorPeerAddress(*peer))?;
             }
         }
         if let Some(s) = &self.config.software {
@@ -146,5 +154,6 @@ pub(super) fn method_of(request: &Request) -> Method {
         Request::Refresh { .. } => Method::REFRESH,
         Request::CreatePermission(_) => Method::CREATE_PERMISSION,
         Request::ChannelBind { .. } => Method::CHANNEL_BIND,
+        Request::Connect(_) => Method::CONNECT,
     }
 }

@@ -180,6 +180,7 @@ impl Client {
                     }
                 }
             }
+            Request::Connect(peer) => self.on_connected(peer, msg),
             Request::ChannelBind { peer, channel } => {
                 if let Some(c) = self.channels.get_mut(&peer) {
                     let first = !c.bound;
@@ -251,6 +252,9 @@ impl Client {
                 self.state = ClientState::Closed;
                 self.pending.clear();
                 self.events.push_back(Event::AllocationFailed(error));
+            }
+            Request::Connect(peer) => {
+                self.events.push_back(Event::TcpConnectFailed(peer, error));
             }
             // §8.1: a 437 to a deallocation means it is already gone.
             Request::Refresh { lifetime: 0 } => self.finish_deallocation(),

@@ -65,6 +65,8 @@ pub(crate) struct Allocation {
     /// Holds a place in the fleet's quota ([`super::ServerConfig::fleet_quota`]),
     /// given back when it ends.
     pub(crate) fleet: bool,
+    /// A TURN-TCP allocation (RFC 6062): its relayed address is a TCP listener.
+    pub(crate) tcp: bool,
 }
 
 impl Allocation {

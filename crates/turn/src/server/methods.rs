@@ -167,11 +167,18 @@ impl<R: RelayAllocator> Server<R> {
             }
             return;
         }
-        match msg.get::<RequestedTransport>() {
-            Ok(Some(t)) if t == RequestedTransport::UDP => {}
+        let tcp = match msg.get::<RequestedTransport>() {
+            Ok(Some(t)) if t == RequestedTransport::UDP => false,
+            // RFC 6062 §5.1: a TCP relay, only over a TCP or TLS connection.
+            Ok(Some(t)) if t == RequestedTransport::TCP && self.relays.supports_tcp() => {
+                if ft.transport != Transport::Tcp {
+                    return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+                }
+                true
+            }
             Ok(Some(_)) => return self.fail(ft, msg, ErrorCode::UNSUPPORTED_TRANSPORT, auth),
             _ => return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth),
-        }
+        };
         let (Ok(token), Ok(even), Ok(requested), Ok(additional), Ok(draft)) = (
             msg.get::<ReservationToken>(),
             msg.get::<EvenPort>(),
@@ -195,6 +202,10 @@ impl<R: RelayAllocator> Server<R> {
         if additional.is_some_and(|a| a.0 == AddressFamily::Ipv4) {
             return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
         }
+        // RFC 6062 §5.1 step 3 (EVEN-PORT, RESERVATION-TOKEN); a TCP relay has one family.
+        if tcp && (even.is_some() || token.is_some() || additional.is_some()) {
+            return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth);
+        }
         let family = requested.map_or(AddressFamily::Ipv4, |r| r.0);
         if token.is_none() && !self.relays.supports(family) {
             return self.fail(ft, msg, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, auth);
@@ -214,7 +225,12 @@ impl<R: RelayAllocator> Server<R> {
         let mut relayed = Vec::with_capacity(2);
         let mut new_token = None;
         let mut address_error = None;
-        if let Some(t) = token {
+        if tcp {
+            let Some(addr) = self.relays.allocate_tcp(family) else {
+                return self.refuse(ft, msg, auth, QuotaLimit::RelayPorts);
+            };
+            relayed.push(addr);
+        } else if let Some(t) = token {
             match self.reservations.take(t.0) {
                 Some((addr, expires)) if expires > now && self.relays.claim(addr) => {
                     relayed.push(addr);
@@ -314,6 +330,7 @@ impl<R: RelayAllocator> Server<R> {
             bytes_to_peers: 0,
             bytes_to_clients: 0,
             fleet,
+            tcp,
         };
         self.report(a.event(ft, AllocationChange::Created(lifetime)));
         self.allocations.insert(*ft, a);
@@ -401,7 +418,11 @@ impl<R: RelayAllocator> Server<R> {
 
     /// Checks a peer address for CreatePermission and ChannelBind: an address family the
     /// allocation has (443) and the peer policy (403).
-    fn check_peer(&mut self, ft: &FiveTuple, peer: &SocketAddr) -> Result<(), ErrorCode<'static>> {
+    pub(super) fn check_peer(
+        &mut self,
+        ft: &FiveTuple,
+        peer: &SocketAddr,
+    ) -> Result<(), ErrorCode<'static>> {
         let a = self
             .allocations
             .get(ft)
@@ -475,8 +496,11 @@ impl<R: RelayAllocator> Server<R> {
         msg: &Message<'_>,
         auth: &Authenticated,
     ) {
-        if !self.allocations.contains_key(ft) {
-            return self.fail(ft, msg, ErrorCode::ALLOCATION_MISMATCH, auth);
+        match self.allocations.get(ft) {
+            None => return self.fail(ft, msg, ErrorCode::ALLOCATION_MISMATCH, auth),
+            // Channels carry datagrams; a TCP relay's data goes over data connections.
+            Some(a) if a.tcp => return self.fail(ft, msg, ErrorCode::BAD_REQUEST, auth),
+            Some(_) => {}
         }
         let (Ok(Some(number)), Ok(Some(peer))) =
             (msg.get::<ChannelNumber>(), msg.get::<XorPeerAddress>())
@@ -570,6 +594,11 @@ impl<R: RelayAllocator> Server<R> {
             self.stats.count_drop(DropReason::NoAllocation);
             return;
         };
+        if a.tcp {
+            // A TCP relay sends only over its data connections (RFC 6062 §4.5).
+            self.stats.count_drop(DropReason::Unexpected);
+            return;
+        }
         let source = a.relayed_for(&peer).filter(|_| a.permitted(now, peer.ip()));
         let Some(source) = source else {
             self.stats.count_drop(DropReason::NoPermission);

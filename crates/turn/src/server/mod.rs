@@ -19,6 +19,7 @@ mod relay;
 mod reservations;
 mod stats;
 mod stored_users;
+mod tcp;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +50,7 @@ pub use stats::{
     AllocationCounts, AllocationKind, AuthFailure, DropReason, QuotaLimit, RelayFamily, ServerStats,
 };
 pub use stored_users::{StoredKey, StoredUsers};
+pub use tcp::{TcpOp, BIND_TIMEOUT, CONNECT_BACKSTOP, MAX_TCP_CONNECTIONS};
 
 use crate::{Transmit, Transport};
 
@@ -83,6 +85,8 @@ pub struct Server<R> {
     stored: std::sync::Arc<StoredUsers>,
     /// Allocates waiting for the fleet's quota ([`ServerConfig::fleet_quota`]).
     fleet: fleet::Fleet,
+    /// TURN-TCP peer data connections (RFC 6062).
+    tcp: tcp::TcpConns,
     unauth: HashMap<IpAddr, (Instant, u32)>,
     transmits: VecDeque<Transmit>,
     /// For [`Server::poll_event`], at most [`MAX_EVENTS`].
@@ -119,6 +123,7 @@ impl<R: RelayAllocator> Server<R> {
             reservations: config.reservations.clone().unwrap_or_default(),
             stored: std::sync::Arc::new(StoredUsers::new(&config.realm)),
             fleet: fleet::Fleet::default(),
+            tcp: tcp::TcpConns::default(),
             config,
             relays,
             rng,
@@ -255,6 +260,7 @@ impl<R: RelayAllocator> Server<R> {
         for addr in self.reservations.take_expired(now) {
             self.relays.release(addr);
         }
+        self.sweep_tcp(now);
         self.unauth
             .retain(|_, (start, _)| now.saturating_duration_since(*start) < SWEEP_INTERVAL);
         self.schedule_sweep(now);
@@ -304,6 +310,9 @@ impl<R: RelayAllocator> Server<R> {
             self.relays.release(*addr);
         }
         self.quota.release(&a.username);
+        if a.tcp {
+            self.tcp.close_allocation(key);
+        }
         if a.fleet {
             self.fleet.release(&a.username);
         }
@@ -416,6 +425,16 @@ impl<R: RelayAllocator> Server<R> {
         match (msg.class(), msg.method()) {
             (Class::Indication, Method::SEND) => self.client_send(now, ft, msg),
             (Class::Request, method) => {
+                // RFC 6062 §5.1 step 3: a TCP Allocate with DONT-FRAGMENT is a 400, not
+                // the 420 of an unknown attribute.
+                if method == Method::ALLOCATE
+                    && msg.get::<floe_stun::attributes::RequestedTransport>()
+                        == Ok(Some(floe_stun::attributes::RequestedTransport::TCP))
+                    && msg.get_raw(AttrType::DONT_FRAGMENT).is_some()
+                {
+                    self.respond_error(ft, msg, ErrorCode::BAD_REQUEST, None, |_| Ok(()));
+                    return;
+                }
                 let unknown: Vec<AttrType> = msg
                     .unknown_comprehension_required()
                     // RFC 8656 §7.2 step 4: DONT-FRAGMENT is treated as unknown by servers
@@ -445,7 +464,9 @@ impl<R: RelayAllocator> Server<R> {
                     Method::ALLOCATE
                     | Method::REFRESH
                     | Method::CREATE_PERMISSION
-                    | Method::CHANNEL_BIND => {
+                    | Method::CHANNEL_BIND
+                    | Method::CONNECT
+                    | Method::CONNECTION_BIND => {
                         self.authenticated_request(now, ft, msg);
                     }
                     _ => self.respond_error(ft, msg, ErrorCode::BAD_REQUEST, None, |_| Ok(())),
@@ -516,6 +537,8 @@ impl<R: RelayAllocator> Server<R> {
             Method::ALLOCATE => self.allocate(now, ft, msg, &auth),
             Method::REFRESH => self.refresh(now, ft, msg, &auth),
             Method::CREATE_PERMISSION => self.create_permission(now, ft, msg, &auth),
+            Method::CONNECT => self.connect(now, ft, msg, &auth),
+            Method::CONNECTION_BIND => self.connection_bind(now, ft, msg, &auth),
             _ => self.channel_bind(now, ft, msg, &auth),
         }
     }

@@ -23,8 +23,21 @@ pub trait RelayAllocator {
         reserve_next: bool,
     ) -> Option<(SocketAddr, Option<SocketAddr>)>;
 
-    /// Returns an address to the pool.
+    /// Returns an address to the pool (UDP or TCP).
     fn release(&mut self, addr: SocketAddr);
+
+    /// Whether TCP relayed addresses can be allocated (RFC 6062); 442 otherwise. The
+    /// default says no.
+    fn supports_tcp(&self) -> bool {
+        false
+    }
+
+    /// A free TCP relayed address of `family`, listening for peers (RFC 6062 §5.1). The
+    /// default has none.
+    fn allocate_tcp(&mut self, family: AddressFamily) -> Option<SocketAddr> {
+        let _ = family;
+        None
+    }
 
     /// Takes over `addr`, the second address an [`allocate`](Self::allocate) with
     /// `reserve_next` returned, for the allocation that redeems its RESERVATION-TOKEN
@@ -164,6 +177,15 @@ impl<G: Rng> RelayAllocator for PortPool<G> {
             self.used.insert(n);
         }
         Some((addr, next))
+    }
+
+    /// Addresses only: the same pool serves TCP (a simulator or test connects them).
+    fn supports_tcp(&self) -> bool {
+        true
+    }
+
+    fn allocate_tcp(&mut self, family: AddressFamily) -> Option<SocketAddr> {
+        self.allocate(family, false, false).map(|(a, _)| a)
     }
 
     fn release(&mut self, addr: SocketAddr) {

@@ -176,17 +176,21 @@ pub enum QuotaLimit {
     Permissions,
     /// `max_channels` on one allocation (508).
     Channels,
+    /// [`MAX_TCP_CONNECTIONS`](super::MAX_TCP_CONNECTIONS) peer data connections on one
+    /// TCP allocation (508 to a Connect, RFC 6062).
+    Connections,
 }
 
 impl QuotaLimit {
     /// Every limit.
-    pub const ALL: [QuotaLimit; 6] = [
+    pub const ALL: [QuotaLimit; 7] = [
         QuotaLimit::UserAllocations,
         QuotaLimit::Allocations,
         QuotaLimit::RelayPorts,
         QuotaLimit::Reservations,
         QuotaLimit::Permissions,
         QuotaLimit::Channels,
+        QuotaLimit::Connections,
     ];
 
     /// A lower-case name for logs and metric labels.
@@ -198,6 +202,7 @@ impl QuotaLimit {
             QuotaLimit::Reservations => "reservations",
             QuotaLimit::Permissions => "permissions",
             QuotaLimit::Channels => "channels",
+            QuotaLimit::Connections => "tcp_connections",
         }
     }
 
@@ -209,6 +214,7 @@ impl QuotaLimit {
             QuotaLimit::Reservations => 3,
             QuotaLimit::Permissions => 4,
             QuotaLimit::Channels => 5,
+            QuotaLimit::Connections => 6,
         }
     }
 }
@@ -320,7 +326,7 @@ pub struct ServerStats {
     pub drain_refusals: u64,
     by_kind: [AllocationCounts; 6],
     by_code: [u64; 6],
-    by_limit: [u64; 6],
+    by_limit: [u64; 7],
     by_peer_refusal: [u64; 7],
     by_drop_reason: [u64; 7],
 }

@@ -2186,6 +2186,7 @@ fn workers_share_quotas_and_nonces() {
 mod events;
 mod fleet;
 mod stats;
+mod tcp;
 
 /// A RESERVATION-TOKEN made by one worker is redeemed at another (RFC 8656 §7.2 step
 /// 6): the client's second Allocate comes from another 5-tuple, which SO_REUSEPORT may
