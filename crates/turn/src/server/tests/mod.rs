@@ -776,7 +776,16 @@ fn allocate_rules_of_rfc_8656_section_7_2() {
         },
         None,
     );
-    assert_eq!(code(&r), 442);
+    assert_eq!(code(&r), 400, "RFC 6062 §5.1: a TCP relay over UDP");
+    let r = crafted(
+        &mut net,
+        Method::ALLOCATE,
+        |b| {
+            b.add(&RequestedTransport(132)).unwrap();
+        },
+        None,
+    );
+    assert_eq!(code(&r), 442, "SCTP");
     let r = crafted(
         &mut net,
         Method::ALLOCATE,
