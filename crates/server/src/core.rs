@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use floe_turn::server::{FleetAnswer, FleetOp, Server, ServerStats};
+use floe_turn::server::{FleetAnswer, FleetOp, Server, ServerStats, TcpOp};
 use floe_turn::Transport;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::fleet::FleetRequest;
 use crate::relays::SocketRelays;
+use crate::tcp_relay::TcpRuntime;
 use crate::{send, Inbound};
 
 /// Where a worker's core sends its fleet operations (fleet.rs).
@@ -57,6 +58,7 @@ pub(crate) async fn run_core(
     fleet: Option<FleetTx>,
 ) {
     let mut conns = send::Conns::new();
+    let mut tcp = TcpRuntime::default();
     let mut sender = send::Sender::new(udp.values().next().map(|s| &**s));
     // Traffic counters are published at most every STATS_INTERVAL (each publication
     // wakes the task that sums the workers' counters, on another thread when there are
@@ -81,13 +83,13 @@ pub(crate) async fn run_core(
             }
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                let mut handled = handle(&mut server, &mut conns, &mut acks, fleet.as_ref(), ev);
+                let mut handled = handle(&mut server, &mut conns, &mut acks, &mut tcp, fleet.as_ref(), ev);
                 // Under load, take what is already queued without going back to the
                 // scheduler: one wakeup, one flush (GSO runs) and one counter update per
                 // batch instead of per datagram.
                 while handled < BATCH {
                     let Ok(ev) = rx.try_recv() else { break };
-                    handled += handle(&mut server, &mut conns, &mut acks, fleet.as_ref(), ev);
+                    handled += handle(&mut server, &mut conns, &mut acks, &mut tcp, fleet.as_ref(), ev);
                 }
             }
         }
@@ -110,6 +112,12 @@ pub(crate) async fn run_core(
             }
         }
         sender.flush(&mut server, &udp, &conns).await;
+        // After the answers are queued on their connections (a ConnectionBind's
+        // success goes before the first relayed byte).
+        run_tcp_ops(&mut server, &mut tcp);
+        for key in tcp.take_borrowed() {
+            conns.remove(&key);
+        }
         // What is not published yet (traffic within the interval, drops while sending)
         // is published when the interval ends.
         pending = server.stats() != *stats.borrow();
@@ -146,6 +154,7 @@ fn handle(
     server: &mut Server<SocketRelays>,
     conns: &mut send::Conns,
     acks: &mut Vec<oneshot::Sender<()>>,
+    tcp: &mut TcpRuntime,
     fleet: Option<&FleetTx>,
     ev: Inbound,
 ) -> usize {
@@ -214,6 +223,42 @@ fn handle(
             }
         }
         Inbound::StoredUsers(stored) => server.set_stored_users(stored),
+        Inbound::PeerTcp {
+            relayed,
+            peer,
+            stream,
+        } => {
+            if let Some(id) = server.handle_tcp_peer_connection(now, relayed, peer) {
+                tcp.keep(id, stream);
+            }
+        }
+        Inbound::TcpConnected { id, stream } => {
+            if server.handle_tcp_connected(now, id, stream.is_some()) {
+                if let Some(s) = stream {
+                    tcp.keep(id, s);
+                }
+            }
+        }
+        Inbound::ConnectionBind {
+            transport,
+            local,
+            remote,
+            data,
+            reply,
+            writer,
+        } => {
+            // The connection may be another worker's: answer on its writer.
+            if !conns.contains_key(&(local, remote)) {
+                conns.insert((local, remote), writer);
+                tcp.borrowed(local, remote);
+            }
+            tcp.wait_bind(local, remote, reply);
+            server.handle_client(now, transport, local, remote, &data);
+        }
+        Inbound::TcpClosed { id } => {
+            tcp.ended(id);
+            server.handle_tcp_closed(now, id);
+        }
         Inbound::Drain(ack) => {
             tracing::info!("draining: new allocations are refused");
             server.drain(Instant::now());
@@ -222,6 +267,26 @@ fn handle(
         Inbound::Publish(ack) => acks.push(ack),
     }
     1
+}
+
+/// Carries out what the core decided for TURN-TCP (tcp_relay.rs).
+fn run_tcp_ops(server: &mut Server<SocketRelays>, tcp: &mut TcpRuntime) {
+    while let Some(op) = server.poll_tcp_op() {
+        match op {
+            TcpOp::Connect { id, relayed, peer } => {
+                server.relays_mut().connect_tcp(id, relayed, peer);
+            }
+            TcpOp::Bind { id, local, remote } => {
+                if !tcp.bind(id, local, remote) {
+                    // The peer or the client went away meanwhile.
+                    tcp.close(id);
+                    server.handle_tcp_closed(Instant::now(), id);
+                }
+            }
+            TcpOp::Close { id } => tcp.close(id),
+        }
+    }
+    tcp.refuse_unbound();
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -40,6 +40,7 @@ pub mod metrics;
 mod relays;
 mod send;
 mod streams;
+mod tcp_relay;
 mod tls;
 
 use std::collections::HashMap;
@@ -156,6 +157,31 @@ pub(crate) enum Inbound {
     /// Publish the counters now ([`ServerHandle::current_stats`]); the sender hears
     /// when the worker has.
     Publish(oneshot::Sender<()>),
+    /// A peer connected to the TCP relayed address `relayed` (RFC 6062 §5.3).
+    PeerTcp {
+        relayed: SocketAddr,
+        peer: SocketAddr,
+        stream: tokio::net::TcpStream,
+    },
+    /// A Connect's connection to its peer (RFC 6062 §5.2): up, or failed.
+    TcpConnected {
+        id: u32,
+        stream: Option<tokio::net::TcpStream>,
+    },
+    /// A ConnectionBind request on a client connection, which waits for the verdict
+    /// (RFC 6062 §5.4).
+    ConnectionBind {
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: Vec<u8>,
+        reply: tcp_relay::BindReply,
+        /// The connection's writer: another worker's connection may carry the
+        /// ConnectionBind of this worker's peer connection.
+        writer: mpsc::Sender<Vec<u8>>,
+    },
+    /// A joined TURN-TCP data connection ended.
+    TcpClosed { id: u32 },
     /// The fleet's answer to an Allocate's [`FleetOp::Acquire`](floe_turn::server::FleetOp).
     Fleet {
         ticket: u64,
@@ -444,6 +470,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         None => None,
     };
     let parked = relays::Parked::default();
+    let tcp_ports = tcp_relay::TcpPorts::default();
     if let Some(alternate) = opts.alternate {
         let primary = *udp_addrs
             .first()
@@ -498,6 +525,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
             opts.relay_ipv6,
             opts.relay_ports.clone(),
             parked.clone(),
+            tcp_ports.clone(),
             w.tx.clone(),
         );
         let mut server = Server::new(turn.clone(), relays, now, rand::random());
@@ -505,6 +533,8 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
             server.share_nonces_with(first);
         }
         server.set_wall_clock(now, unix);
+        // CONNECTION-IDs name their worker (RFC 6062 data connections may reach any).
+        server.set_connection_id_shard(servers.len() as u32, n as u32);
         servers.push(server);
     }
     tracing::info!(udp = ?udp_addrs, tcp = ?tcp_addrs, tls = ?tls_addrs, workers = n, "floe server listening");
@@ -566,6 +596,9 @@ fn listen_streams(
     shared: bool,
 ) -> io::Result<Vec<SocketAddr>> {
     let mut bound = Vec::new();
+    // Every worker's queue, for a ConnectionBind that belongs to another worker.
+    let all: Arc<Vec<mpsc::Sender<Inbound>>> =
+        Arc::new(workers.iter().map(|w| w.tx.clone()).collect());
     for addr in addrs {
         let mut local = *addr;
         for (i, w) in workers.iter_mut().enumerate() {
@@ -578,6 +611,7 @@ fn listen_streams(
                 l,
                 tls.cloned(),
                 w.tx.clone(),
+                all.clone(),
             )));
         }
     }

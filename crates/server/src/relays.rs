@@ -34,6 +34,9 @@ pub(crate) struct SocketRelays {
     range: RelayRange,
     sockets: HashMap<SocketAddr, Relay>,
     parked: Parked,
+    /// TURN-TCP relayed listeners (RFC 6062), and the ports every worker's use.
+    tcp: crate::tcp_relay::Listeners,
+    tcp_ports: crate::tcp_relay::TcpPorts,
     inbound: mpsc::Sender<Inbound>,
 }
 
@@ -43,14 +46,22 @@ impl SocketRelays {
         ipv6: Option<IpAddr>,
         ports: RangeInclusive<u16>,
         parked: Parked,
+        tcp_ports: crate::tcp_relay::TcpPorts,
         inbound: mpsc::Sender<Inbound>,
     ) -> SocketRelays {
         SocketRelays {
             range: RelayRange { ipv4, ipv6, ports },
             sockets: HashMap::new(),
             parked,
+            tcp: crate::tcp_relay::Listeners::default(),
+            tcp_ports,
             inbound,
         }
+    }
+
+    /// Connects from the TCP relayed address `relayed` to `peer` for Connect `id`.
+    pub(crate) fn connect_tcp(&self, id: u32, relayed: SocketAddr, peer: SocketAddr) {
+        crate::tcp_relay::connect(id, relayed, peer, self.inbound.clone());
     }
 
     pub(crate) fn socket(&self, addr: &SocketAddr) -> Option<&Arc<UdpSocket>> {
@@ -87,6 +98,7 @@ impl SocketRelays {
             r.reader.abort();
         }
         self.parked().clear();
+        self.tcp.close_all(&self.tcp_ports);
     }
 }
 
@@ -213,9 +225,30 @@ impl RelayAllocator for SocketRelays {
     fn release(&mut self, addr: SocketAddr) {
         if let Some(r) = self.sockets.remove(&addr) {
             r.reader.abort();
-        } else {
+        } else if !self.tcp.close(addr, &self.tcp_ports) {
             self.parked().remove(&addr);
         }
+    }
+
+    fn supports_tcp(&self) -> bool {
+        true
+    }
+
+    fn allocate_tcp(&mut self, family: AddressFamily) -> Option<SocketAddr> {
+        let ip = self.range.ip(family)?;
+        let mut rng = rand::thread_rng();
+        for _ in 0..64 {
+            let Some(port) = self.range.draw(&mut rng, false, false) else {
+                continue;
+            };
+            if let Some(a) = self
+                .tcp
+                .listen(SocketAddr::new(ip, port), &self.tcp_ports, &self.inbound)
+            {
+                return Some(a);
+            }
+        }
+        None
     }
 
     fn claim(&mut self, addr: SocketAddr) -> bool {

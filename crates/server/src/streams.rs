@@ -10,7 +10,7 @@ use floe_stun::framing::{Framing, StreamDecoder};
 use floe_turn::Transport;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::Inbound;
 
@@ -18,6 +18,7 @@ pub(crate) async fn accept_tcp(
     listener: TcpListener,
     tls: Option<watch::Receiver<Arc<rustls::ServerConfig>>>,
     tx: mpsc::Sender<Inbound>,
+    all: Arc<Vec<mpsc::Sender<Inbound>>>,
 ) {
     loop {
         let Ok((stream, remote)) = listener.accept().await else {
@@ -28,9 +29,10 @@ pub(crate) async fn accept_tcp(
         };
         let _ = stream.set_nodelay(true);
         let tx = tx.clone();
+        let all = all.clone();
         match &tls {
             None => {
-                tokio::spawn(serve_stream(stream, Transport::Tcp, local, remote, tx));
+                tokio::spawn(serve_stream(stream, Transport::Tcp, local, remote, tx, all));
             }
             Some(acceptor) => {
                 // The certificate in force now; a reload changes it for later
@@ -38,7 +40,9 @@ pub(crate) async fn accept_tcp(
                 let acceptor = tokio_rustls::TlsAcceptor::from(acceptor.borrow().clone());
                 tokio::spawn(async move {
                     match acceptor.accept(stream).await {
-                        Ok(tls) => serve_stream(tls, Transport::Tls, local, remote, tx).await,
+                        Ok(tls) => {
+                            serve_stream(tls, Transport::Tls, local, remote, tx, all).await;
+                        }
                         Err(e) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                     }
                 });
@@ -56,9 +60,12 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
     local: SocketAddr,
     remote: SocketAddr,
     tx: mpsc::Sender<Inbound>,
+    all: Arc<Vec<mpsc::Sender<Inbound>>>,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(1024);
+    // Kept for a TURN-TCP data connection, whose peer's bytes go to the same writer.
+    let to_client = wtx.clone();
     if tx
         .send(Inbound::Opened {
             local,
@@ -93,6 +100,39 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
         }
         loop {
             match decoder.next_frame() {
+                Ok(Some((_, frame))) if is_connection_bind(frame) => {
+                    // RFC 6062 §5.4: if the core binds it, this connection carries the
+                    // peer's bytes from now on, starting with those right behind it.
+                    // The worker that holds the peer connection: CONNECTION-ID modulo
+                    // the workers (floe-turn's `set_connection_id_shard`).
+                    let owner = connection_id(frame)
+                        .and_then(|id| all.get(id as usize % all.len().max(1)))
+                        .unwrap_or(&tx)
+                        .clone();
+                    let data = frame.to_vec();
+                    let (reply, verdict) = oneshot::channel();
+                    let ev = Inbound::ConnectionBind {
+                        transport,
+                        local,
+                        remote,
+                        data,
+                        reply,
+                        writer: to_client.clone(),
+                    };
+                    if owner.send(ev).await.is_err() {
+                        break 'read;
+                    }
+                    if let Ok(Some(bound)) = verdict.await {
+                        let id = bound.id;
+                        let leftover = decoder.take_remaining();
+                        crate::tcp_relay::join(rd, to_client, bound, leftover).await;
+                        let _ = tx.send(Inbound::TcpClosed { id }).await;
+                        let _ = tx.send(Inbound::Closed { local, remote }).await;
+                        // Let the writer send what the peer sent last, then close.
+                        let _ = writer.await;
+                        return;
+                    }
+                }
                 Ok(Some((_, frame))) => {
                     let data = frame.to_vec();
                     if tx
@@ -116,4 +156,26 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
     }
     let _ = tx.send(Inbound::Closed { local, remote }).await;
     writer.abort();
+}
+
+/// Whether a frame is a ConnectionBind request (RFC 6062 §4.3): method 0x00B, class
+/// request, read from the STUN header alone.
+fn is_connection_bind(frame: &[u8]) -> bool {
+    match frame.first_chunk::<2>() {
+        Some(&t) => floe_stun::MessageType::from_u16(u16::from_be_bytes(t))
+            == floe_stun::MessageType::new(
+                floe_stun::Method::CONNECTION_BIND,
+                floe_stun::Class::Request,
+            ),
+        None => false,
+    }
+}
+
+/// The CONNECTION-ID of a ConnectionBind request, if it has one.
+fn connection_id(frame: &[u8]) -> Option<u32> {
+    let msg = floe_stun::Message::parse(frame).ok()?;
+    msg.get::<floe_stun::attributes::ConnectionId>()
+        .ok()
+        .flatten()
+        .map(|c| c.0)
 }

@@ -119,6 +119,16 @@ impl StreamDecoder {
         self.buf.len() - self.start
     }
 
+    /// Takes the bytes buffered past the last whole frame, leaving the decoder empty:
+    /// for a stream that stops being framed (a TURN-TCP data connection after its
+    /// ConnectionBind, RFC 6062 §5.4, carries raw bytes from then on).
+    pub fn take_remaining(&mut self) -> Vec<u8> {
+        let rest = self.buf.get(self.start..).unwrap_or_default().to_vec();
+        self.buf.clear();
+        self.start = 0;
+        rest
+    }
+
     /// The next whole frame, if one is buffered. An error means the stream is corrupt
     /// and should be closed.
     pub fn next_frame(&mut self) -> Result<Option<(FrameKind, &[u8])>, Error> {
@@ -176,6 +186,21 @@ mod tests {
         }
         assert_eq!(frames, 2);
         assert_eq!(d.buffered(), 0);
+    }
+
+    #[test]
+    fn the_bytes_after_the_last_frame_can_be_taken() {
+        let mut msg = vec![0u8; 20];
+        msg[..2].copy_from_slice(&[0x00, 0x0B]);
+        msg[4..8].copy_from_slice(&crate::MAGIC_COOKIE.to_be_bytes());
+        let mut stream = msg.clone();
+        stream.extend_from_slice(b"raw bytes, not framed");
+        let mut d = StreamDecoder::new(Framing::StunTurn);
+        d.extend(&stream).unwrap();
+        assert_eq!(d.next_frame().unwrap().map(|(_, f)| f.len()), Some(20));
+        assert_eq!(d.take_remaining(), b"raw bytes, not framed");
+        assert_eq!(d.buffered(), 0);
+        assert_eq!(d.take_remaining(), b"");
     }
 
     #[test]

@@ -87,10 +87,22 @@ struct Conn {
 }
 
 /// Peer data connections of every TCP allocation, by CONNECTION-ID.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TcpConns {
     conns: HashMap<u32, Conn>,
     ops: VecDeque<TcpOp>,
+    /// (index, count): every CONNECTION-ID is `index` modulo `count`.
+    shard: (u32, u32),
+}
+
+impl Default for TcpConns {
+    fn default() -> TcpConns {
+        TcpConns {
+            conns: HashMap::new(),
+            ops: VecDeque::new(),
+            shard: (0, 1),
+        }
+    }
 }
 
 impl TcpConns {
@@ -132,10 +144,22 @@ impl<R: RelayAllocator> Server<R> {
         self.tcp.len()
     }
 
-    /// A fresh CONNECTION-ID (random, so ids say nothing about other allocations).
+    /// Makes every CONNECTION-ID of this server `index` modulo `count`, so a runtime
+    /// with `count` workers can send a ConnectionBind, which may arrive on any worker's
+    /// connection, to the worker that holds the peer connection (`id % count`).
+    pub fn set_connection_id_shard(&mut self, index: u32, count: u32) {
+        self.tcp.shard = (index.min(count.saturating_sub(1)), count.max(1));
+    }
+
+    /// A fresh CONNECTION-ID (random, so ids say nothing about other allocations), in
+    /// this server's shard.
     fn new_connection_id(&mut self) -> u32 {
+        let (index, count) = self.tcp.shard;
         loop {
-            let id: u32 = self.rng.gen();
+            let r: u32 = self.rng.gen();
+            let Some(id) = (r - r % count).checked_add(index) else {
+                continue;
+            };
             if !self.tcp.conns.contains_key(&id) {
                 return id;
             }
