@@ -25,6 +25,7 @@ pub mod demo;
 pub mod logging;
 pub mod nat;
 pub mod relay;
+mod relay_tcp;
 pub mod serve;
 pub mod serve_config;
 pub mod stun;

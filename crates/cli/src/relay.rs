@@ -65,6 +65,14 @@ pub struct RelayArgs {
     /// Send every datagram received through the relay back to its sender.
     #[arg(long)]
     pub echo: bool,
+    /// TURN-TCP (RFC 6062, needs --transport tcp or tls): allocate a TCP relay, connect
+    /// it to this peer, and pipe standard input and output through it.
+    #[arg(long, value_name = "ADDR", conflicts_with = "tcp_accept")]
+    pub tcp_connect: Option<SocketAddr>,
+    /// TURN-TCP: allocate a TCP relay, let the --peer addresses connect to it, and pipe
+    /// the first connection to standard input and output (or back, with --echo).
+    #[arg(long)]
+    pub tcp_accept: bool,
     /// Stop (and deallocate) after this many seconds; default: run until killed.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
@@ -94,11 +102,14 @@ pub fn run(args: &RelayArgs) -> u8 {
             return 1;
         }
     };
+    if args.tcp_connect.is_some() || args.tcp_accept {
+        return rt.block_on(crate::relay_tcp::run(args));
+    }
     rt.block_on(relay(args))
 }
 
 /// `--tls-ca`, `--insecure` and `--server-name`: how to reach a TLS server.
-fn tls_connect(args: &RelayArgs) -> std::io::Result<TlsConnect> {
+pub(crate) fn tls_connect(args: &RelayArgs) -> std::io::Result<TlsConnect> {
     let trust = if args.insecure {
         TlsTrust::AcceptAnyCertificate
     } else {

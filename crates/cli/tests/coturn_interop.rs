@@ -120,6 +120,36 @@ fn turnutils_uclient_client_to_client_over_tcp_loses_nothing() {
     uclient(&["-t"], tcp.port());
 }
 
+#[test]
+#[ignore = "needs coturn (run by .ci/run)"]
+fn turnutils_uclient_tcp_relays_rfc_6062_through_floe_serve_lose_nothing() {
+    // -T: TCP allocations (RFC 6062); each client Connects to its partner's relayed
+    // address, the partner gets a ConnectionAttempt, and both ConnectionBind data
+    // connections that carry the messages. With two workers (floe serve's default
+    // here), data connections land on either worker.
+    let (_serve, _, tcp) = floe_serve();
+    let out = run(Command::new("turnutils_uclient")
+        .args([
+            "-T",
+            "-u",
+            "alice",
+            "-w",
+            "wonderland",
+            "-n",
+            "30",
+            "-m",
+            "2",
+        ])
+        .args(["-l", "120", "-p", &tcp.port().to_string(), "127.0.0.1"]));
+    let t = text(&out);
+    assert!(
+        t.contains("Total lost packets 0 (0.000000%)"),
+        "uclient output:\n{t}"
+    );
+    assert!(t.contains("tot_recv_msgs=60"), "uclient output:\n{t}");
+    assert!(!t.contains("connection bind error"), "uclient output:\n{t}");
+}
+
 /// Starts coturn on free loopback ports.
 fn turnserver(tls: Option<(&std::path::Path, &std::path::Path)>) -> (Proc, u16, u16) {
     let free = || {

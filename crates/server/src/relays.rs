@@ -241,9 +241,9 @@ impl RelayAllocator for SocketRelays {
             let Some(port) = self.range.draw(&mut rng, false, false) else {
                 continue;
             };
-            if let Some(a) = self
-                .tcp
-                .listen(SocketAddr::new(ip, port), &self.tcp_ports, &self.inbound)
+            if let Some(a) =
+                self.tcp
+                    .listen(SocketAddr::new(ip, port), &self.tcp_ports, &self.inbound)
             {
                 return Some(a);
             }

@@ -162,11 +162,13 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
 /// request, read from the STUN header alone.
 fn is_connection_bind(frame: &[u8]) -> bool {
     match frame.first_chunk::<2>() {
-        Some(&t) => floe_stun::MessageType::from_u16(u16::from_be_bytes(t))
-            == floe_stun::MessageType::new(
-                floe_stun::Method::CONNECTION_BIND,
-                floe_stun::Class::Request,
-            ),
+        Some(&t) => {
+            floe_stun::MessageType::from_u16(u16::from_be_bytes(t))
+                == floe_stun::MessageType::new(
+                    floe_stun::Method::CONNECTION_BIND,
+                    floe_stun::Class::Request,
+                )
+        }
         None => false,
     }
 }

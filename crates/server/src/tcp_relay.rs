@@ -171,8 +171,10 @@ impl TcpRuntime {
     /// Joins peer data connection `id` to the client connection waiting on
     /// (`local`, `remote`); false if either is gone.
     pub(crate) fn bind(&mut self, id: u32, local: SocketAddr, remote: SocketAddr) -> bool {
-        let (Some(peer), Some(reply)) = (self.pending.remove(&id), self.binds.remove(&(local, remote)))
-        else {
+        let (Some(peer), Some(reply)) = (
+            self.pending.remove(&id),
+            self.binds.remove(&(local, remote)),
+        ) else {
             return false;
         };
         let (close_tx, close) = oneshot::channel();

@@ -8,10 +8,13 @@
 //!   `turns:` servers. [`PeerConnection`](crate::PeerConnection) opens its connections to
 //!   TURN servers with both: there the ICE agent owns the TURN clients and the
 //!   connection only carries their bytes.
+//! - [`TcpAllocation`] is TURN-TCP (RFC 6062): a TCP relayed address whose connections
+//!   to and from peers are byte streams (`floe relay --tcp-connect` / `--tcp-accept`).
 
 mod driver;
 mod socket;
 pub(crate) mod streams;
+mod tcp;
 mod tls;
 
 pub mod proxy;
@@ -20,4 +23,5 @@ pub use driver::{DriverError, TurnDriver};
 pub use floe_ice::Transport;
 pub use proxy::{HttpProxy, ProxyRoute};
 pub use socket::{connect_stream, ConnectError, StreamOptions, TlsConnect, TurnSocket, TurnStream};
+pub use tcp::{TcpAllocation, TcpRelayConfig, TcpRelayError};
 pub use tls::{load_pem_certificates, tls_client_config, TlsConfigError, TlsTrust};
