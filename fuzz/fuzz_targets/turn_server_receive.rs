@@ -11,7 +11,11 @@
 //! - with fleet quotas (when the input's first byte is odd), the places the fleet
 //!   granted and the server kept, minus those it gave back, always equal the live
 //!   allocations: no place leaks and none goes back twice, whatever the answers (each
-//!   from the input, given one operation late so time can pass and Allocates time out).
+//!   from the input, given one operation late so time can pass and Allocates time out);
+//! - TURN-TCP (RFC 6062, signed Connect/ConnectionBind requests over TCP come from
+//!   operation 2): the runtime's answers to Connects and peers connecting to relayed
+//!   addresses come from the input too; every Bind or Close names a CONNECTION-ID the
+//!   core handed out, and an allocation never holds more than MAX_TCP_CONNECTIONS.
 //!
 //! The input is a sequence of operations; each starts with a byte selecting it (low
 //! three bits; bit 7 picks TCP) and a length (one byte, or 0xFF and a big-endian u16,
@@ -36,7 +40,9 @@ use floe_stun::{
     TransactionId,
 };
 use floe_turn::policy::{IpRange, PeerPolicy};
-use floe_turn::server::{FleetAnswer, FleetOp, PortPool, Server, ServerConfig};
+use floe_turn::server::{
+    FleetAnswer, FleetOp, PortPool, Server, ServerConfig, TcpOp, MAX_TCP_CONNECTIONS,
+};
 use floe_turn::{ChannelData, Transport};
 use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
@@ -149,8 +155,23 @@ fuzz_target!(|data: &[u8]| {
     // Fleet: Acquires waiting for their answer, and the places the server holds.
     let mut acquires: Vec<u64> = Vec::new();
     let mut held: i64 = 0;
+    // TURN-TCP: CONNECTION-IDs handed out, and Connects waiting for the runtime.
+    let mut tcp_ids: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    let mut connecting: Vec<u32> = Vec::new();
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
+        for id in std::mem::take(&mut connecting) {
+            let up = op & 0x40 != 0;
+            let _ = server.handle_tcp_connected(now, id, up);
+        }
+        if op & 0x20 != 0 {
+            // A peer connects to a relayed address.
+            if let Some(&r) = relayed.first() {
+                if let Some(id) = server.handle_tcp_peer_connection(now, r, peer_from(tail)) {
+                    assert!(tcp_ids.insert(id), "CONNECTION-ID {id} handed out twice");
+                }
+            }
+        }
         for ticket in std::mem::take(&mut acquires) {
             let answer = match (op >> 3) & 3 {
                 0 | 1 => FleetAnswer::Granted,
@@ -281,6 +302,20 @@ fuzz_target!(|data: &[u8]| {
         if relayed.len() > 16 {
             relayed.clear();
         }
+        while let Some(top) = server.poll_tcp_op() {
+            match top {
+                TcpOp::Connect { id, relayed: r, peer } => {
+                    assert!(tcp_ids.insert(id), "CONNECTION-ID {id} handed out twice");
+                    assert!(policy.permits(peer.ip()) && !oracle_refuses(peer.ip()));
+                    assert!(relayed.contains(&r) || r.port() >= 50_000);
+                    connecting.push(id);
+                }
+                TcpOp::Bind { id, .. } | TcpOp::Close { id } => {
+                    assert!(tcp_ids.contains(&id), "unknown CONNECTION-ID {id}");
+                }
+            }
+        }
+        assert!(server.tcp_connections() <= MAX_TCP_CONNECTIONS * 4);
         while let Some(fop) = server.poll_fleet_op() {
             match fop {
                 FleetOp::Acquire { ticket, user } => {
