@@ -108,14 +108,13 @@ fn echo_peer() -> SocketAddr {
 }
 
 fn relay(server: SocketAddr, mode: &[&str]) -> (Proc, SocketAddr) {
+    relay_over(server, &["--transport", "tcp"], mode)
+}
+
+fn relay_over(server: SocketAddr, transport: &[&str], mode: &[&str]) -> (Proc, SocketAddr) {
     let mut child = Command::new(FLOE)
-        .args([
-            "relay",
-            "--server",
-            &server.to_string(),
-            "--transport",
-            "tcp",
-        ])
+        .args(["relay", "--server", &server.to_string()])
+        .args(transport)
         .args([
             "--user",
             "alice",
@@ -143,8 +142,12 @@ fn relay(server: SocketAddr, mode: &[&str]) -> (Proc, SocketAddr) {
 
 /// `floe relay --tcp-connect` to a TCP echo peer: lines in, the same lines out.
 fn connect_to_echo_peer(server: SocketAddr) {
+    connect_to_echo_peer_over(server, &["--transport", "tcp"]);
+}
+
+fn connect_to_echo_peer_over(server: SocketAddr, transport: &[&str]) {
     let peer = echo_peer();
-    let (mut p, _) = relay(server, &["--tcp-connect", &peer.to_string()]);
+    let (mut p, _) = relay_over(server, transport, &["--tcp-connect", &peer.to_string()]);
     let mut stdin = p.0.stdin.take().unwrap();
     let mut stdout = BufReader::new(p.0.stdout.take().unwrap());
     for i in 0..20 {
@@ -184,6 +187,54 @@ fn peer_connects_in(server: SocketAddr) {
 fn floe_relay_connects_through_floe_serve_to_a_tcp_peer() {
     let (_s, server) = floe_serve();
     connect_to_echo_peer(server);
+}
+
+#[test]
+fn floe_relay_connects_over_tls_through_floe_serve_to_a_tcp_peer() {
+    // The control and data connections are TLS; the peer's side is plain TCP.
+    let dir = std::env::temp_dir().join(format!("floe-turn-tcp-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    let mut child = Command::new(FLOE)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--relay-ip",
+            "127.0.0.1",
+        ])
+        .args(["--tls-listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&c)
+        .arg("--tls-key")
+        .arg(&k)
+        .args(["--user", "alice:wonderland", "--allow-loopback-peers"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _serve = Proc(child);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let tls: SocketAddr = v["listening"]["tls"][0].as_str().unwrap().parse().unwrap();
+    let ca = c.display().to_string();
+    connect_to_echo_peer_over(
+        tls,
+        &[
+            "--transport",
+            "tls",
+            "--tls-ca",
+            &ca,
+            "--server-name",
+            "localhost",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
