@@ -39,6 +39,7 @@ impl From<TurnTransport> for floe_peer::turn::Transport {
 
 /// Arguments of `floe relay`.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // independent command-line flags
 pub struct RelayArgs {
     /// The TURN server, IP:PORT.
     #[arg(long)]

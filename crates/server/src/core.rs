@@ -248,8 +248,8 @@ fn handle(
             writer,
         } => {
             // The connection may be another worker's: answer on its writer.
-            if !conns.contains_key(&(local, remote)) {
-                conns.insert((local, remote), writer);
+            if let std::collections::hash_map::Entry::Vacant(e) = conns.entry((local, remote)) {
+                e.insert(writer);
                 tcp.borrowed(local, remote);
             }
             tcp.wait_bind(local, remote, reply);

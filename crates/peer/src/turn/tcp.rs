@@ -195,14 +195,17 @@ impl TcpAllocation {
 /// Reads exactly one STUN message from a stream (nothing past it: the peer's bytes
 /// follow).
 async fn read_stun(stream: &mut Box<dyn TurnStream>) -> io::Result<Vec<u8>> {
-    let mut msg = vec![0u8; 20];
-    stream.read_exact(&mut msg).await?;
-    let len = usize::from(u16::from_be_bytes([msg[2], msg[3]]));
-    if msg[0] & 0xC0 != 0 || len % 4 != 0 {
+    let mut header = [0u8; 20];
+    stream.read_exact(&mut header).await?;
+    let [first, _, l0, l1, ..] = header;
+    let len = usize::from(u16::from_be_bytes([l0, l1]));
+    if first & 0xC0 != 0 || len % 4 != 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "not STUN"));
     }
-    msg.resize(20 + len, 0);
-    stream.read_exact(&mut msg[20..]).await?;
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await?;
+    let mut msg = header.to_vec();
+    msg.extend_from_slice(&body);
     Ok(msg)
 }
 
@@ -247,13 +250,13 @@ async fn control(
         }
         while let Some(e) = driver.poll_event() {
             match e {
-                Event::TcpConnected { peer, id } => answer(&mut connects, peer, Ok(id)),
-                Event::TcpConnectFailed(peer, e) => answer(&mut connects, peer, Err(e)),
+                Event::TcpConnected { peer, id } => answer(&mut connects, &peer, Ok(id)),
+                Event::TcpConnectFailed(peer, e) => answer(&mut connects, &peer, Err(e)),
                 Event::ConnectionAttempt { peer, id } => {
                     let _ = attempts.try_send((peer, id));
                 }
-                Event::PermissionCreated(ip) => answer(&mut permits, ip, Ok(())),
-                Event::PermissionFailed(ip, e) => answer(&mut permits, ip, Err(e)),
+                Event::PermissionCreated(ip) => answer(&mut permits, &ip, Ok(())),
+                Event::PermissionFailed(ip, e) => answer(&mut permits, &ip, Err(e)),
                 Event::AllocationLost(_) | Event::Deallocated => return,
                 _ => {}
             }
@@ -262,8 +265,8 @@ async fn control(
 }
 
 /// Answers the first waiter for `key`.
-fn answer<K: PartialEq, T>(waiters: &mut Vec<(K, oneshot::Sender<T>)>, key: K, value: T) {
-    if let Some(i) = waiters.iter().position(|(k, _)| *k == key) {
+fn answer<K: PartialEq, T>(waiters: &mut Vec<(K, oneshot::Sender<T>)>, key: &K, value: T) {
+    if let Some(i) = waiters.iter().position(|(k, _)| k == key) {
         let (_, tx) = waiters.swap_remove(i);
         let _ = tx.send(value);
     }

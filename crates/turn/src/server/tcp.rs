@@ -70,7 +70,7 @@ enum State {
     /// The runtime is connecting; the Connect request waits for the answer.
     Connecting {
         tid: TransactionId,
-        auth: Authenticated,
+        auth: Box<Authenticated>,
         since: Instant,
     },
     /// Connected or accepted; waiting for a ConnectionBind until the deadline.
@@ -209,7 +209,7 @@ impl<R: RelayAllocator> Server<R> {
                 peer,
                 state: State::Connecting {
                     tid: msg.transaction_id(),
-                    auth: auth.clone(),
+                    auth: Box::new(auth.clone()),
                     since: now,
                 },
             },
@@ -227,7 +227,7 @@ impl<R: RelayAllocator> Server<R> {
         let State::Connecting { tid, auth, .. } = &c.state else {
             return false;
         };
-        let (tid, auth, ft) = (*tid, auth.clone(), c.allocation);
+        let (tid, auth, ft) = (*tid, (**auth).clone(), c.allocation);
         let typ = MessageType::new(Method::CONNECT, Class::Success);
         if connected {
             c.state = State::Pending {
