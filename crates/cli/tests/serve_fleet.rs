@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use floe_turn::server::StoredKey;
 
+mod common;
+
 const FLOE: &str = env!("CARGO_BIN_EXE_floe");
 const REALM: &str = "fleet.test";
 
@@ -466,12 +468,7 @@ fn without_redis_relays_flow_and_allocates_follow_the_policy_then_service_resume
 #[test]
 #[ignore = "needs redis-server (.ci/run installs it)"]
 fn a_tls_redis_with_an_acl_user_and_a_private_ca() {
-    let dir = std::env::temp_dir().join(format!("floe-fleet-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&c, cert.cert.pem()).unwrap();
-    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    let (dir, c, k) = common::self_signed("floe-fleet-tls");
     let (c, k) = (c.display().to_string(), k.display().to_string());
     let port = free_port();
     let server_args = [

@@ -4,19 +4,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{first_json_line, self_signed, Proc};
+
 const FLOE: &str = env!("CARGO_BIN_EXE_floe");
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `floe serve` with TCP listeners; its TCP address.
 fn floe_serve() -> (Proc, SocketAddr) {
@@ -34,11 +29,7 @@ fn floe_serve() -> (Proc, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let v = first_json_line(&mut child);
     let tcp = v["listening"]["tcp"][0].as_str().unwrap().parse().unwrap();
     (Proc(child), tcp)
 }
@@ -192,12 +183,7 @@ fn floe_relay_connects_through_floe_serve_to_a_tcp_peer() {
 #[test]
 fn floe_relay_connects_over_tls_through_floe_serve_to_a_tcp_peer() {
     // The control and data connections are TLS; the peer's side is plain TCP.
-    let dir = std::env::temp_dir().join(format!("floe-turn-tcp-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&c, cert.cert.pem()).unwrap();
-    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    let (dir, c, k) = self_signed("floe-turn-tcp-tls");
     let mut child = Command::new(FLOE)
         .args([
             "serve",
@@ -215,12 +201,8 @@ fn floe_relay_connects_over_tls_through_floe_serve_to_a_tcp_peer() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let v = first_json_line(&mut child);
     let _serve = Proc(child);
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let tls: SocketAddr = v["listening"]["tls"][0].as_str().unwrap().parse().unwrap();
     let ca = c.display().to_string();
     connect_to_echo_peer_over(

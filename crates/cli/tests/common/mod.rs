@@ -93,3 +93,40 @@ pub const USERNAME_2_4: &str = "\u{30DE}\u{30C8}\u{30EA}\u{30C3}\u{30AF}\u{30B9}
 pub fn long_term_2_4() -> String {
     format!("{USERNAME_2_4}:example.org:TheMatrIX")
 }
+
+/// A child process killed (and reaped) on drop, so a failing test leaves none behind.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first stdout line of `child` as JSON (`floe serve`'s `listening`, `floe relay`'s
+/// allocation); the rest of stdout stays readable.
+pub fn first_json_line(child: &mut std::process::Child) -> serde_json::Value {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(
+        out.buffer().is_empty(),
+        "more than one line was buffered: read it with a reader of your own"
+    );
+    child.stdout = Some(out.into_inner());
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
+
+/// A self-signed certificate for `localhost` in a fresh directory named after `name`:
+/// (directory, certificate PEM, key PEM).
+pub fn self_signed(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    (dir, c, k)
+}

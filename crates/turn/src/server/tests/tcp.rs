@@ -38,6 +38,17 @@ fn allocated_tcp() -> (Net, usize) {
     (net, c)
 }
 
+/// The client Connects to PEER_TCP: the CONNECTION-ID of the one Connect op.
+fn connect_op(net: &mut Net, c: usize) -> u32 {
+    let now = net.now;
+    net.clients[c].connect(now, addr(PEER_TCP)).unwrap();
+    net.settle();
+    let [TcpOp::Connect { id, .. }] = ops(net)[..] else {
+        panic!("one Connect op");
+    };
+    id
+}
+
 /// Sends the client's ConnectionBind for `id` from a new connection (`port`) and
 /// returns the server's answer as the client judges it.
 fn bind(net: &mut Net, c: usize, id: u32, port: u16) -> Result<(), TurnError> {
@@ -97,12 +108,7 @@ fn a_tcp_allocation_connects_to_a_peer_and_binds_a_data_connection() {
 #[test]
 fn connect_answers_446_447_and_403_per_section_5_2() {
     let (mut net, c) = allocated_tcp();
-    let now = net.now;
-    net.clients[c].connect(now, addr(PEER_TCP)).unwrap();
-    net.settle();
-    let [TcpOp::Connect { id, .. }] = ops(&mut net)[..] else {
-        panic!("one Connect op");
-    };
+    let id = connect_op(&mut net, c);
     // A second Connect to the same peer while the first is processed: 446. The client
     // itself refuses to send it, so craft it from a second client of the same user.
     let r = crafted_connect(&mut net, addr(PEER_TCP));
@@ -216,12 +222,7 @@ fn a_peer_connection_needs_a_permission_and_brings_a_connection_attempt() {
 #[test]
 fn an_unbound_peer_connection_is_closed_after_30_seconds() {
     let (mut net, c) = allocated_tcp();
-    let now = net.now;
-    net.clients[c].connect(now, addr(PEER_TCP)).unwrap();
-    net.settle();
-    let [TcpOp::Connect { id, .. }] = ops(&mut net)[..] else {
-        panic!("one Connect op");
-    };
+    let id = connect_op(&mut net, c);
     net.server.handle_tcp_connected(net.now, id, true);
     net.run_for(BIND_TIMEOUT + Duration::from_secs(1));
     assert!(ops(&mut net).contains(&TcpOp::Close { id }));
@@ -236,12 +237,7 @@ fn an_unbound_peer_connection_is_closed_after_30_seconds() {
 #[test]
 fn connection_bind_needs_the_allocations_credentials_and_a_fresh_connection() {
     let (mut net, c) = allocated_tcp();
-    let now = net.now;
-    net.clients[c].connect(now, addr(PEER_TCP)).unwrap();
-    net.settle();
-    let [TcpOp::Connect { id, .. }] = ops(&mut net)[..] else {
-        panic!("one Connect op");
-    };
+    let id = connect_op(&mut net, c);
     net.server.handle_tcp_connected(net.now, id, true);
     net.settle();
     // Bob, with his own allocation, cannot bind Alice's connection: 441.
