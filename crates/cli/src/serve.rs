@@ -131,7 +131,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
     /// Share users and allocation quotas with other instances through this Redis
-    /// (redis://[USER:PASSWORD@]HOST:PORT/DB, or rediss:// for TLS; docs/fleet.md).
+    /// (`redis://[USER:PASSWORD@]HOST:PORT/DB`, or `rediss://` for TLS; docs/fleet.md).
     /// --user-quota and --max-allocations then hold for the whole fleet.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
