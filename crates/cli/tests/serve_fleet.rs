@@ -195,18 +195,9 @@ impl Serve {
         }
     }
 
-    /// The value of the sample `name` (without labels) in a real HTTP scrape.
+    /// The value of the sample `name` in a real HTTP scrape.
     fn metric(&self, name: &str) -> Option<f64> {
-        use std::io::Write;
-        let mut c = std::net::TcpStream::connect(self.metrics?).ok()?;
-        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .ok()?;
-        let mut body = String::new();
-        c.read_to_string(&mut body).ok()?;
-        body.lines().find_map(|l| {
-            let (k, v) = l.split_once(' ')?;
-            (k == name).then(|| v.parse().ok()).flatten()
-        })
+        common::scrape(self.metrics?, name)
     }
 
     fn kill(&mut self) {

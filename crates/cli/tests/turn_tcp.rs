@@ -9,12 +9,18 @@ use std::time::Duration;
 
 mod common;
 
-use common::{first_json_line, self_signed, Proc};
+use common::{first_json_line, scrape, self_signed, Proc};
 
 const FLOE: &str = env!("CARGO_BIN_EXE_floe");
 
 /// `floe serve` with TCP listeners; its TCP address.
 fn floe_serve() -> (Proc, SocketAddr) {
+    let (p, tcp, _) = floe_serve_with_metrics();
+    (p, tcp)
+}
+
+/// `floe serve` with TCP listeners and metrics: its TCP and metrics addresses.
+fn floe_serve_with_metrics() -> (Proc, SocketAddr, SocketAddr) {
     let mut child = Command::new(FLOE)
         .args([
             "serve",
@@ -25,13 +31,15 @@ fn floe_serve() -> (Proc, SocketAddr) {
             "127.0.0.1",
         ])
         .args(["--user", "alice:wonderland", "--allow-loopback-peers"])
+        .args(["--metrics", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let v = first_json_line(&mut child);
     let tcp = v["listening"]["tcp"][0].as_str().unwrap().parse().unwrap();
-    (Proc(child), tcp)
+    let metrics = v["listening"]["metrics"].as_str().unwrap().parse().unwrap();
+    (Proc(child), tcp, metrics)
 }
 
 /// coturn on a free loopback port (TCP relays on: coturn implements RFC 6062).
@@ -176,8 +184,17 @@ fn peer_connects_in(server: SocketAddr) {
 
 #[test]
 fn floe_relay_connects_through_floe_serve_to_a_tcp_peer() {
-    let (_s, server) = floe_serve();
+    let (_s, server, metrics) = floe_serve_with_metrics();
     connect_to_echo_peer(server);
+    // The bytes bypass the core but not the metrics: 20 lines and 200,001 bytes each way.
+    let sent = (0..20u32)
+        .map(|i| format!("line {i} through a TURN TCP relay\n").len() as u32)
+        .sum::<u32>()
+        + 200_001;
+    for direction in ["to_peers", "to_clients"] {
+        let name = format!("floe_tcp_relayed_bytes_total{{direction=\"{direction}\"}}");
+        assert_eq!(scrape(metrics, &name), Some(f64::from(sent)), "{name}");
+    }
 }
 
 #[test]

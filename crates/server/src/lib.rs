@@ -58,6 +58,7 @@ use tokio::task::JoinHandle;
 
 pub use fleet::{redact as redact_url, FleetHealth, FleetOptions};
 use relays::SocketRelays;
+pub use tcp_relay::TcpRelayCounters;
 pub use tls::{load_tls_config, TlsError};
 
 /// What to listen on and how to relay.
@@ -221,6 +222,8 @@ pub struct ServerHandle {
     metrics: Vec<JoinHandle<()>>,
     /// The fleet task and its health, with `--redis`.
     fleet: Option<(JoinHandle<()>, Arc<FleetHealth>)>,
+    /// TURN-TCP (RFC 6062) traffic, which bypasses the cores' counters.
+    tcp_relays: Arc<tcp_relay::TcpRelayCounters>,
 }
 
 impl ServerHandle {
@@ -296,6 +299,7 @@ impl ServerHandle {
             queues: self.inbound.iter().map(mpsc::Sender::downgrade).collect(),
             started_unix: self.started_unix,
             fleet: self.fleet_health(),
+            tcp_relays: Some(self.tcp_relays.clone()),
         });
         self.metrics
             .push(tokio::spawn(metrics::serve(listener, Arc::new(registry))));
@@ -343,6 +347,11 @@ impl ServerHandle {
             .map_err(|_| io::Error::other("the server has stopped"))?;
         }
         Ok(())
+    }
+
+    /// TURN-TCP (RFC 6062) traffic: bytes each way and joined connections, live.
+    pub fn tcp_relays(&self) -> Arc<TcpRelayCounters> {
+        self.tcp_relays.clone()
     }
 
     /// The fleet's Redis health, when the server is part of a fleet.
@@ -501,7 +510,8 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         }
         turn.rfc5780 = Some((primary, alt_addr));
     }
-    let tcp_addrs = listen_streams(&opts.tcp, None, &mut workers, shared)?;
+    let tcp_counters = Arc::new(tcp_relay::TcpRelayCounters::default());
+    let tcp_addrs = listen_streams(&opts.tcp, None, &mut workers, shared, &tcp_counters)?;
     let mut tls_acceptor = None;
     let tls_addrs = if opts.tls.is_empty() {
         Vec::new()
@@ -512,7 +522,13 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
             .ok_or_else(|| io::Error::other("TLS listeners need a certificate and key"))?;
         let (tls_tx, tls_rx) = watch::channel(config);
         tls_acceptor = Some(tls_tx);
-        listen_streams(&opts.tls, Some(&tls_rx), &mut workers, shared)?
+        listen_streams(
+            &opts.tls,
+            Some(&tls_rx),
+            &mut workers,
+            shared,
+            &tcp_counters,
+        )?
     };
     let now = Instant::now();
     let unix = SystemTime::now()
@@ -552,6 +568,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         started_unix,
         metrics: Vec::new(),
         fleet: None,
+        tcp_relays: tcp_counters,
     };
     let fleet_tx = match fleet {
         Some(fleet) => {
@@ -594,11 +611,13 @@ fn listen_streams(
     tls: Option<&watch::Receiver<Arc<rustls::ServerConfig>>>,
     workers: &mut [Worker],
     shared: bool,
+    tcp: &Arc<tcp_relay::TcpRelayCounters>,
 ) -> io::Result<Vec<SocketAddr>> {
     let mut bound = Vec::new();
-    // Every worker's queue, for a ConnectionBind that belongs to another worker.
-    let all: Arc<Vec<mpsc::Sender<Inbound>>> =
-        Arc::new(workers.iter().map(|w| w.tx.clone()).collect());
+    let all = Arc::new(streams::Shared {
+        workers: workers.iter().map(|w| w.tx.clone()).collect(),
+        tcp: tcp.clone(),
+    });
     for addr in addrs {
         let mut local = *addr;
         for (i, w) in workers.iter_mut().enumerate() {

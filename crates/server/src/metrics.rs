@@ -56,6 +56,8 @@ pub(crate) struct Sources {
     pub(crate) started_unix: f64,
     /// The fleet's Redis health, with `--redis`.
     pub(crate) fleet: Option<Arc<crate::FleetHealth>>,
+    /// TURN-TCP traffic.
+    pub(crate) tcp_relays: Option<Arc<crate::TcpRelayCounters>>,
 }
 
 /// One worker's queue: events waiting for the core, and the most it holds.
@@ -89,6 +91,9 @@ impl Collector for Sources {
         encode(&mut encoder, &stats, &self.queues(), self.started_unix)?;
         if let Some(f) = &self.fleet {
             encode_fleet(&mut encoder, f)?;
+        }
+        if let Some(t) = &self.tcp_relays {
+            encode_tcp_relays(&mut encoder, t)?;
         }
         Ok(())
     }
@@ -150,6 +155,24 @@ fn gauge(
 ) -> fmt::Result {
     e.encode_descriptor(name, help, None, MetricType::Gauge)?
         .encode_gauge(value)
+}
+
+/// TURN-TCP (RFC 6062) traffic, which bypasses the core's relayed counters.
+fn encode_tcp_relays(e: &mut DescriptorEncoder<'_>, t: &crate::TcpRelayCounters) -> fmt::Result {
+    let mut f = family(
+        e,
+        "floe_tcp_relayed_bytes",
+        "Bytes relayed over TURN-TCP (RFC 6062) data connections, by direction (to_peers, to_clients).",
+        MetricType::Counter,
+    )?;
+    f.counter(&[("direction", "to_peers")], t.bytes_to_peers())?;
+    f.counter(&[("direction", "to_clients")], t.bytes_to_clients())?;
+    gauge(
+        e,
+        "floe_tcp_relay_connections",
+        "TURN-TCP client data connections joined to their peer now.",
+        &i64::try_from(t.joined()).unwrap_or(i64::MAX),
+    )
 }
 
 /// The fleet's Redis health.
@@ -525,8 +548,9 @@ mod tests {
             stats: vec![rx],
             queues: Vec::new(),
             started_unix: 1_700_000_000.5,
-            // With the fleet's metrics, so the format checks cover them too.
+            // With the fleet's and TURN-TCP's metrics, so the format checks cover them.
             fleet: Some(Arc::new(crate::FleetHealth::default())),
+            tcp_relays: Some(Arc::new(crate::TcpRelayCounters::default())),
         })
     }
 

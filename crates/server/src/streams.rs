@@ -14,11 +14,20 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::Inbound;
 
+/// What every worker's client connections share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Every worker's queue, for a ConnectionBind that belongs to another worker.
+    pub(crate) workers: Vec<mpsc::Sender<Inbound>>,
+    /// TURN-TCP traffic counters.
+    pub(crate) tcp: Arc<crate::tcp_relay::TcpRelayCounters>,
+}
+
 pub(crate) async fn accept_tcp(
     listener: TcpListener,
     tls: Option<watch::Receiver<Arc<rustls::ServerConfig>>>,
     tx: mpsc::Sender<Inbound>,
-    all: Arc<Vec<mpsc::Sender<Inbound>>>,
+    all: Arc<Shared>,
 ) {
     loop {
         let Ok((stream, remote)) = listener.accept().await else {
@@ -60,7 +69,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
     local: SocketAddr,
     remote: SocketAddr,
     tx: mpsc::Sender<Inbound>,
-    all: Arc<Vec<mpsc::Sender<Inbound>>>,
+    all: Arc<Shared>,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(1024);
@@ -106,7 +115,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
                     // The worker that holds the peer connection: CONNECTION-ID modulo
                     // the workers (floe-turn's `set_connection_id_shard`).
                     let owner = connection_id(frame)
-                        .and_then(|id| all.get(id as usize % all.len().max(1)))
+                        .and_then(|id| all.workers.get(id as usize % all.workers.len().max(1)))
                         .unwrap_or(&tx)
                         .clone();
                     let data = frame.to_vec();
@@ -125,7 +134,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
                     if let Ok(Some(bound)) = verdict.await {
                         let id = bound.id;
                         let leftover = decoder.take_remaining();
-                        crate::tcp_relay::join(rd, to_client, bound, leftover).await;
+                        crate::tcp_relay::join(rd, to_client, bound, leftover, &all.tcp).await;
                         let _ = tx.send(Inbound::TcpClosed { id }).await;
                         let _ = tx.send(Inbound::Closed { local, remote }).await;
                         // Let the writer send what the peer sent last, then close.

@@ -27,6 +27,30 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// let two listeners share a port without an error.
 pub(crate) type TcpPorts = Arc<Mutex<HashSet<SocketAddr>>>;
 
+/// TURN-TCP traffic, which never passes through the core: counted here, live, by the
+/// joins of every worker, and served as metrics.
+#[derive(Debug, Default)]
+pub struct TcpRelayCounters {
+    to_peers: std::sync::atomic::AtomicU64,
+    to_clients: std::sync::atomic::AtomicU64,
+    joined: std::sync::atomic::AtomicU64,
+}
+
+impl TcpRelayCounters {
+    /// Bytes relayed from clients to peers over TCP relays.
+    pub fn bytes_to_peers(&self) -> u64 {
+        self.to_peers.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Bytes relayed from peers to clients over TCP relays.
+    pub fn bytes_to_clients(&self) -> u64 {
+        self.to_clients.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Joined data connection pairs now.
+    pub fn joined(&self) -> u64 {
+        self.joined.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// A peer data connection handed to a client data connection: join them.
 #[derive(Debug)]
 pub(crate) struct Bound {
@@ -215,16 +239,21 @@ pub(crate) async fn join<R: AsyncRead + Unpin>(
     to_client: mpsc::Sender<Vec<u8>>,
     bound: Bound,
     leftover: Vec<u8>,
+    counters: &TcpRelayCounters,
 ) {
+    use std::sync::atomic::Ordering::Relaxed;
     let Bound {
         peer, mut close, ..
     } = bound;
+    counters.joined.fetch_add(1, Relaxed);
     let (mut peer_rd, mut peer_wr) = peer.into_split();
     let up = async {
+        // Counted before each write, so a byte the other side has seen is counted.
+        counters.to_peers.fetch_add(leftover.len() as u64, Relaxed);
         if !leftover.is_empty() && peer_wr.write_all(&leftover).await.is_err() {
             return;
         }
-        copy(&mut client_rd, &mut peer_wr).await;
+        copy(&mut client_rd, &mut peer_wr, &counters.to_peers).await;
         let _ = peer_wr.shutdown().await;
     };
     let down = async {
@@ -235,6 +264,7 @@ pub(crate) async fn join<R: AsyncRead + Unpin>(
                 Ok(n) => n,
             };
             let Some(data) = buf.get(..n) else { return };
+            counters.to_clients.fetch_add(n as u64, Relaxed);
             // The writer queue is bounded: a slow client slows the peer (TCP's window).
             if to_client.send(data.to_vec()).await.is_err() {
                 return;
@@ -246,9 +276,14 @@ pub(crate) async fn join<R: AsyncRead + Unpin>(
         () = down => {}
         _ = &mut close => {}
     }
+    counters.joined.fetch_sub(1, Relaxed);
 }
 
-async fn copy<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(rd: &mut R, wr: &mut W) {
+async fn copy<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    rd: &mut R,
+    wr: &mut W,
+    count: &std::sync::atomic::AtomicU64,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match rd.read(&mut buf).await {
@@ -256,6 +291,7 @@ async fn copy<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(rd: &mut R, wr: &mut 
             Ok(n) => n,
         };
         let Some(data) = buf.get(..n) else { return };
+        count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         if wr.write_all(data).await.is_err() {
             return;
         }

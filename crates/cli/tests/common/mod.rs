@@ -130,3 +130,18 @@ pub fn self_signed(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::
     std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
     (dir, c, k)
 }
+
+/// The value of the sample `name` (labels included, as printed) in a real HTTP scrape
+/// of `floe serve --metrics`.
+pub fn scrape(metrics: std::net::SocketAddr, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(metrics).ok()?;
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    c.read_to_string(&mut body).ok()?;
+    body.lines().find_map(|l| {
+        let (k, v) = l.rsplit_once(' ')?;
+        (k == name).then(|| v.parse().ok()).flatten()
+    })
+}
