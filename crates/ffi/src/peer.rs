@@ -331,9 +331,9 @@ async fn run(
             return;
         }
     };
-    let state = pc.state();
-    shared.update(|s| s.state = Some(state));
-    cb.state(state);
+    let mut reported = pc.state();
+    shared.update(|s| s.state = Some(reported));
+    cb.state(reported);
     let mut events = pc.take_events();
     let sender = pc.sender();
     let mut events_open = true;
@@ -344,9 +344,18 @@ async fn run(
                 None => break,
             },
             e = events.next(), if events_open => match e {
-                Some(PeerEvent::State(state)) => {
-                    shared.update(|s| s.state = Some(state));
-                    cb.state(state);
+                // The events include those from before `connect` returned (Checking,
+                // then Connected), already reported above as the current state: report
+                // the state as it is now, and only when it changed. Replaying them once
+                // set the state back to Checking after Connected and made the first
+                // floe_peer_send fail.
+                Some(PeerEvent::State(_)) => {
+                    let state = pc.state();
+                    if state != reported {
+                        reported = state;
+                        shared.update(|s| s.state = Some(state));
+                        cb.state(state);
+                    }
                 }
                 Some(_) => {}
                 None => events_open = false,

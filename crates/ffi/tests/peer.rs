@@ -134,8 +134,16 @@ fn two_peers_connect_over_loopback_and_exchange_data_through_the_c_api() {
                 s.states.lock().unwrap()
             );
         }
-        assert_eq!(floe_peer_send(a, b"hello b".as_ptr(), 7), FloeResult::Ok);
-        assert_eq!(floe_peer_send(b, b"hello a".as_ptr(), 7), FloeResult::Ok);
+        for (p, s, msg) in [(a, &sa, b"hello b"), (b, &sb, b"hello a")] {
+            let rc = floe_peer_send(p, msg.as_ptr(), msg.len());
+            assert_eq!(
+                rc,
+                FloeResult::Ok,
+                "{}; states {:?}",
+                CStr::from_ptr(floe_last_error()).to_string_lossy(),
+                s.states.lock().unwrap()
+            );
+        }
     }
     wait_for("data both ways", || {
         !sa.data.lock().unwrap().is_empty() && !sb.data.lock().unwrap().is_empty()
