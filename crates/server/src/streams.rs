@@ -30,8 +30,12 @@ pub(crate) async fn accept_tcp(
     all: Arc<Shared>,
 ) {
     loop {
-        let Ok((stream, remote)) = listener.accept().await else {
-            continue;
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                accept_failed(&e).await;
+                continue;
+            }
         };
         let Ok(local) = stream.local_addr() else {
             continue;
@@ -189,4 +193,27 @@ fn connection_id(frame: &[u8]) -> Option<u32> {
         .ok()
         .flatten()
         .map(|c| c.0)
+}
+
+/// An accept failed: out of file descriptors (EMFILE/ENFILE), or a connection reset
+/// before it was taken. Waits a little before the next accept, so that a listener whose
+/// accepts keep failing (a flood that exhausted the descriptors) does not spin a core;
+/// logs it at most once a second.
+pub(crate) async fn accept_failed(e: &std::io::Error) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let now = std::time::Instant::now();
+    let log = {
+        let mut last = LAST
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1));
+        if due {
+            *last = Some(now);
+        }
+        due
+    };
+    if log {
+        tracing::warn!(error = %e, "accept failed; pausing this listener briefly");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 }

@@ -88,8 +88,12 @@ impl Listeners {
         let tx = inbound.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
+                let (stream, peer) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        crate::streams::accept_failed(&e).await;
+                        continue;
+                    }
                 };
                 let _ = stream.set_nodelay(true);
                 let ev = Inbound::PeerTcp {
