@@ -304,7 +304,11 @@ fuzz_target!(|data: &[u8]| {
         }
         while let Some(top) = server.poll_tcp_op() {
             match top {
-                TcpOp::Connect { id, relayed: r, peer } => {
+                TcpOp::Connect {
+                    id,
+                    relayed: r,
+                    peer,
+                } => {
                     assert!(tcp_ids.insert(id), "CONNECTION-ID {id} handed out twice");
                     assert!(policy.permits(peer.ip()) && !oracle_refuses(peer.ip()));
                     assert!(relayed.contains(&r) || r.port() >= 50_000);

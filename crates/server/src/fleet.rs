@@ -517,7 +517,7 @@ impl Fleet {
             let values: Option<(Vec<Option<String>>,)> = self.query("reading keys", &pipe).await;
             let Some((values,)) = values else { return };
             for (name, value) in chunk.iter().zip(values) {
-                let Some(user) = user_of(name, &self.realm_prefix) else {
+                let Some(user) = StoredUsers::user_of_key(self.realm(), name) else {
                     continue;
                 };
                 let Some(hex) = value else { continue };
@@ -622,14 +622,6 @@ impl Fleet {
     }
 }
 
-/// The user name in `turn/realm/R/user/NAME/key` (or `/key-sha256`).
-fn user_of<'a>(key: &'a str, realm_prefix: &str) -> Option<&'a str> {
-    let rest = key.strip_prefix(realm_prefix)?.strip_prefix("user/")?;
-    rest.strip_suffix("/key")
-        .or_else(|| rest.strip_suffix("/key-sha256"))
-        .filter(|u| !u.is_empty())
-}
-
 fn parse_quota(v: Option<&str>) -> Option<u64> {
     v?.trim().parse().ok()
 }
@@ -649,22 +641,6 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_names_come_from_coturns_key_names() {
-        let p = "turn/realm/north.gov/";
-        assert_eq!(
-            user_of("turn/realm/north.gov/user/ninefingers/key", p),
-            Some("ninefingers")
-        );
-        assert_eq!(
-            user_of("turn/realm/north.gov/user/a/b/key-sha256", p),
-            Some("a/b")
-        );
-        assert_eq!(user_of("turn/realm/north.gov/user//key", p), None);
-        assert_eq!(user_of("turn/realm/other/user/x/key", p), None);
-        assert_eq!(user_of("turn/realm/north.gov/user/x/password", p), None);
-    }
 
     #[test]
     fn passwords_are_kept_out_of_logs() {

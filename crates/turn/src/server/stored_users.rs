@@ -130,6 +130,19 @@ impl StoredUsers {
     pub fn revoked(&self) -> usize {
         self.revoked.len()
     }
+
+    /// The user whose key a store's key name holds, in coturn's layout
+    /// (`turn/realm/REALM/user/NAME/key`, plus floe's `.../key-sha256`): `NAME`, if
+    /// `key` is such a name for `realm` and `NAME` is not empty.
+    pub fn user_of_key<'k>(realm: &str, key: &'k str) -> Option<&'k str> {
+        let rest = key
+            .strip_prefix("turn/realm/")?
+            .strip_prefix(realm)?
+            .strip_prefix("/user/")?;
+        rest.strip_suffix("/key")
+            .or_else(|| rest.strip_suffix("/key-sha256"))
+            .filter(|u| !u.is_empty())
+    }
 }
 
 /// Hex digits of either case into exactly `N` bytes.
@@ -138,10 +151,17 @@ fn parse_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
     if digits.len() != 2 * N {
         return None;
     }
+    // Digit by digit: `u8::from_str_radix` would take a sign ("+b"), which the fuzz
+    // target `stored_users` found.
+    fn digit(d: u8) -> Option<u8> {
+        char::from(d)
+            .to_digit(16)
+            .and_then(|v| u8::try_from(v).ok())
+    }
     let mut out = [0u8; N];
     for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        let s = std::str::from_utf8(pair).ok()?;
-        *o = u8::from_str_radix(s, 16).ok()?;
+        let [hi, lo] = pair else { return None };
+        *o = (digit(*hi)? << 4) | digit(*lo)?;
     }
     Some(out)
 }
@@ -162,9 +182,26 @@ mod tests {
         assert!(!k.set_hex("bc80"));
         assert!(!k.set_hex("zz807ee29df3c9ffa736523fb2c4e8ee"));
         assert!(!k.set_hex("é807ee29df3c9ffa736523fb2c4e8e"));
+        // A sign is not a digit (u8::from_str_radix would take "+b").
+        assert!(!k.set_hex("+b807ee29df3c9ffa736523fb2c4e8ee"));
+        assert!(!k.set_hex("bc807ee29df3c9ffa736523fb2c4e8+e"));
         let sha = "a".repeat(64);
         assert!(k.set_hex(&sha));
         assert_eq!(k.get(Algorithm::Sha256), Some(&[0xaa; 32][..]));
+    }
+
+    #[test]
+    fn user_names_come_from_coturns_key_names() {
+        let of = |k| StoredUsers::user_of_key("north.gov", k);
+        assert_eq!(
+            of("turn/realm/north.gov/user/ninefingers/key"),
+            Some("ninefingers")
+        );
+        assert_eq!(of("turn/realm/north.gov/user/a/b/key-sha256"), Some("a/b"));
+        assert_eq!(of("turn/realm/north.gov/user//key"), None);
+        assert_eq!(of("turn/realm/other/user/x/key"), None);
+        assert_eq!(of("turn/realm/north.gov/user/x/password"), None);
+        assert_eq!(of("turn/realm/north.gov.evil/user/x/key"), None);
     }
 
     #[test]
