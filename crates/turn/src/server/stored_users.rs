@@ -145,23 +145,25 @@ impl StoredUsers {
     }
 }
 
-/// Hex digits of either case into exactly `N` bytes.
+/// One hex digit's value.
+fn hex_digit(d: u8) -> Option<u8> {
+    char::from(d)
+        .to_digit(16)
+        .and_then(|v| u8::try_from(v).ok())
+}
+
+/// Hex digits of either case into exactly `N` bytes. Digit by digit:
+/// `u8::from_str_radix` would take a sign ("+b"), which the fuzz target `stored_users`
+/// found.
 fn parse_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
     let digits = hex.as_bytes();
     if digits.len() != 2 * N {
         return None;
     }
-    // Digit by digit: `u8::from_str_radix` would take a sign ("+b"), which the fuzz
-    // target `stored_users` found.
-    fn digit(d: u8) -> Option<u8> {
-        char::from(d)
-            .to_digit(16)
-            .and_then(|v| u8::try_from(v).ok())
-    }
     let mut out = [0u8; N];
     for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
         let [hi, lo] = pair else { return None };
-        *o = (digit(*hi)? << 4) | digit(*lo)?;
+        *o = (hex_digit(*hi)? << 4) | hex_digit(*lo)?;
     }
     Some(out)
 }
