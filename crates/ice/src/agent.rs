@@ -24,6 +24,7 @@ mod checks;
 mod recovery;
 mod relay;
 mod selection;
+mod tcp;
 
 pub use crate::credentials::Credentials;
 pub use crate::gather::TurnServer;
@@ -323,7 +324,13 @@ impl Agent {
         p.stats.bytes_sent += data.len() as u64;
         p.stats.packets_sent += 1;
         p.stats.last_packet_sent = Some(self.clock);
-        let (source, destination) = (p.base, p.remote_addr);
+        let (source, destination, tcp) = (p.base, p.remote_addr, p.tcp);
+        if tcp {
+            return self
+                .tcp_transmit(source, destination, data)
+                .flatten()
+                .ok_or(SendError::NotConnected);
+        }
         if let Some(r) = self.gathering.relay_for(source) {
             let transport = r.transport;
             let t = r
@@ -351,7 +358,9 @@ impl Agent {
     /// Queues a datagram from a local candidate's base; from a relayed candidate it is
     /// wrapped for the TURN server (Send indication, or ChannelData once bound).
     fn emit(&mut self, source: SocketAddr, destination: SocketAddr, data: Vec<u8>) {
-        if let Some(r) = self.gathering.relay_for(source) {
+        if let Some(tcp) = self.tcp_transmit(source, destination, &data) {
+            self.transmits.extend(tcp);
+        } else if let Some(r) = self.gathering.relay_for(source) {
             let transport = r.transport;
             if let Ok(t) = r.client.send_to(destination, &data) {
                 self.transmits.push_back(Transmit {

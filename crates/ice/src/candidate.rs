@@ -58,7 +58,8 @@ impl fmt::Display for CandidateKind {
 pub enum TransportProtocol {
     /// UDP.
     Udp,
-    /// TCP (ICE-TCP, RFC 6544). Parsed and kept; floe's agent pairs only UDP.
+    /// TCP (ICE-TCP, RFC 6544): active and passive candidates are paired
+    /// ([`crate::Agent::add_tcp_host`]); simultaneous-open ones are parsed and kept only.
     Tcp,
 }
 
@@ -153,6 +154,33 @@ impl Candidate {
         }
     }
 
+    /// A TCP host candidate (RFC 6544 §4.1, §5.1): `passive` on a listening socket's
+    /// address, or `active` on an interface, written with port 9 (§4.5: the port an
+    /// active candidate connects from is not known before it connects). Priority per
+    /// [`tcp_priority`].
+    pub fn tcp_host(addr: SocketAddr, tcp_type: TcpType, interface_rank: usize) -> Candidate {
+        let addr = match tcp_type {
+            TcpType::Active => SocketAddr::new(addr.ip(), TCP_ACTIVE_PORT),
+            TcpType::Passive | TcpType::So => addr,
+        };
+        Candidate {
+            foundation: foundation(CandidateKind::Host, addr.ip(), None, TransportProtocol::Tcp),
+            component: 1,
+            transport: TransportProtocol::Tcp,
+            priority: tcp_priority(CandidateKind::Host, tcp_type, interface_rank, 1),
+            address: CandidateAddress::Ip(addr),
+            kind: CandidateKind::Host,
+            related: None,
+            tcp_type: Some(tcp_type),
+            extensions: Vec::new(),
+        }
+    }
+
+    /// Whether this is an ICE-TCP candidate.
+    pub fn is_tcp(&self) -> bool {
+        self.transport == TransportProtocol::Tcp
+    }
+
     /// The socket address, unless it is an unresolved mDNS name.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.address.socket_addr()
@@ -167,10 +195,65 @@ impl Candidate {
     }
 }
 
+/// Whether a local and a remote candidate may form a pair by transport: both UDP, or
+/// TCP per RFC 6544 §6.2 (local active with remote passive, simultaneous-open with
+/// simultaneous-open). A local passive candidate pairs only with the peer-reflexive
+/// active candidate learned from a connection the peer opened to it: §6.2 prunes every
+/// other pair whose local candidate is passive, since it cannot send first.
+pub fn transports_pair(local: &Candidate, remote: &Candidate) -> bool {
+    match (local.transport, remote.transport) {
+        (TransportProtocol::Udp, TransportProtocol::Udp) => true,
+        (TransportProtocol::Tcp, TransportProtocol::Tcp) => match (local.tcp_type, remote.tcp_type)
+        {
+            (Some(TcpType::Active), Some(TcpType::Passive))
+            | (Some(TcpType::So), Some(TcpType::So)) => true,
+            (Some(TcpType::Passive), Some(TcpType::Active)) => {
+                remote.kind == CandidateKind::PeerReflexive
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// RFC 8445 §5.1.2.1: `2^24 * type preference + 2^8 * local preference + (256 - component)`.
 pub fn priority(kind: CandidateKind, local_preference: u16, component: u16) -> u32 {
     (kind.type_preference() << 24)
         + (u32::from(local_preference) << 8)
+        + (256 - u32::from(component.clamp(1, 256)))
+}
+
+/// The port an active TCP candidate is written with (RFC 6544 §4.5: "9", the discard
+/// port), and the port of its base in the agent: the runtime connects from an ephemeral
+/// port of the same address.
+pub const TCP_ACTIVE_PORT: u16 = 9;
+
+/// RFC 6544 §4.2 priority of a TCP candidate. UDP is preferred for real-time data, and
+/// the transport counts more than the type: every TCP type preference (host 80,
+/// peer-reflexive 70, server-reflexive 60) is below every UDP one but relayed (0),
+/// which stays last. The local preference is `2^13 * direction-pref + other-pref`,
+/// with direction-pref 6 for active, 4 for passive and 2 for simultaneous-open (host
+/// candidates), and other-pref 8191 for the first interface, one less for each next.
+pub fn tcp_priority(
+    kind: CandidateKind,
+    tcp_type: TcpType,
+    interface_rank: usize,
+    component: u16,
+) -> u32 {
+    let type_preference: u32 = match kind {
+        CandidateKind::Host => 80,
+        CandidateKind::PeerReflexive => 70,
+        CandidateKind::ServerReflexive => 60,
+        CandidateKind::Relayed => 0,
+    };
+    let direction: u32 = match tcp_type {
+        TcpType::Active => 6,
+        TcpType::Passive => 4,
+        TcpType::So => 2,
+    };
+    let other = 8191 - interface_rank.min(8191) as u32;
+    (type_preference << 24)
+        + (((direction << 13) + other) << 8)
         + (256 - u32::from(component.clamp(1, 256)))
 }
 
@@ -226,6 +309,25 @@ mod tests {
         let srflx = priority(CandidateKind::ServerReflexive, 65_535, 1);
         let relay = priority(CandidateKind::Relayed, 65_535, 1);
         assert!(host > prflx && prflx > srflx && srflx > relay);
+    }
+
+    #[test]
+    fn rfc_6544_tcp_priorities_rank_below_udp_but_above_relays() {
+        let tcp_active = tcp_priority(CandidateKind::Host, TcpType::Active, 0, 1);
+        let tcp_passive = tcp_priority(CandidateKind::Host, TcpType::Passive, 0, 1);
+        let tcp_so = tcp_priority(CandidateKind::Host, TcpType::So, 0, 1);
+        let tcp_prflx = tcp_priority(CandidateKind::PeerReflexive, TcpType::Active, 0, 1);
+        let udp_srflx = priority(CandidateKind::ServerReflexive, 0, 1);
+        let udp_relay = priority(CandidateKind::Relayed, 65_535, 1);
+        // §4.2: 6 active > 4 passive > 2 so; 8191 for the only interface.
+        assert_eq!(tcp_active, (80 << 24) + ((6 << 13) + 8191) * 256 + 255);
+        assert!(tcp_active > tcp_passive && tcp_passive > tcp_so);
+        assert!(tcp_so > tcp_prflx && tcp_active < udp_srflx && tcp_prflx > udp_relay);
+        // A second interface ranks lower within the same direction.
+        assert!(tcp_priority(CandidateKind::Host, TcpType::Passive, 1, 1) < tcp_passive);
+        let active = Candidate::tcp_host("10.0.0.1:5000".parse().unwrap(), TcpType::Active, 0);
+        assert_eq!(active.addr(), Some("10.0.0.1:9".parse().unwrap()));
+        assert!(active.is_tcp() && active.priority == tcp_active);
     }
 
     #[test]

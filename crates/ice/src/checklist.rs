@@ -103,6 +103,8 @@ pub(crate) struct Pair {
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_kind: CandidateKind,
     pub(crate) remote_kind: CandidateKind,
+    /// An ICE-TCP pair (RFC 6544): checks and data go on a TCP connection.
+    pub(crate) tcp: bool,
     pub(crate) foundation: (String, String),
     pub(crate) priority: u64,
     pub(crate) state: PairState,
@@ -149,6 +151,7 @@ pub(crate) struct NewPair {
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_kind: CandidateKind,
     pub(crate) remote_kind: CandidateKind,
+    pub(crate) tcp: bool,
     pub(crate) foundation: (String, String),
     pub(crate) priority: u64,
 }
@@ -298,6 +301,7 @@ impl Checklist {
             remote_addr: new.remote_addr,
             local_kind: new.local_kind,
             remote_kind: new.remote_kind,
+            tcp: new.tcp,
             foundation: new.foundation,
             priority: new.priority,
             state,
@@ -582,6 +586,7 @@ mod tests {
             remote_addr: SocketAddr::from(([198, 51, 100, 7], remote_port)),
             local_kind: CandidateKind::Host,
             remote_kind: CandidateKind::Host,
+            tcp: false,
             foundation: ("1".into(), foundation.into()),
             priority,
         }

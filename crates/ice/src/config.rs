@@ -96,6 +96,12 @@ pub struct AgentConfig {
     /// Longest wait for a STUN server's Binding response or a TURN allocation before the
     /// server is reported failed and gathering goes on without it (default 5 s).
     pub gather_timeout: Duration,
+    /// ICE-TCP (RFC 6544; off by default, as §4.1 recommends it be configurable): remote
+    /// TCP candidates are paired with the local ones the runtime registers with
+    /// [`Agent::add_tcp_host`](crate::Agent::add_tcp_host), active with passive (§6.2).
+    /// UDP pairs are still preferred where both work (§4.2). Without it, TCP candidates
+    /// are parsed but not used.
+    pub ice_tcp: bool,
 }
 
 impl Default for AgentConfig {
@@ -124,6 +130,7 @@ impl Default for AgentConfig {
             turn_stagger: Duration::from_millis(150),
             gather_timeout: Duration::from_secs(5),
             lite: false,
+            ice_tcp: false,
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct SelectedPair {
     pub nominated: bool,
     /// For a relayed local candidate, how the TURN server is reached.
     pub turn_transport: Option<Transport>,
+    /// [`Transport::Tcp`] for an ICE-TCP pair (RFC 6544: data goes framed on the TCP
+    /// connection between `local` and `remote`), else [`Transport::Udp`].
+    pub transport: Transport,
 }
 
 /// A step of the recovery ladder, when the selected pair goes quiet mid-call (a network

@@ -28,7 +28,8 @@ impl<'a> Policy<'a> {
     }
 
     /// The usable pair, direct or relayed as asked, with the lowest smoothed RTT (the
-    /// higher priority on a tie).
+    /// higher priority on a tie); a UDP pair before any ICE-TCP one (RFC 6544 §4.2: UDP
+    /// is preferred for real-time data where both work).
     pub(crate) fn best_pair(&self, direct: bool) -> Option<&'a Pair> {
         let this = *self;
         self.checklist
@@ -36,6 +37,7 @@ impl<'a> Policy<'a> {
             .filter(move |p| this.usable(p) && p.is_direct() == direct)
             .min_by_key(|p| {
                 (
+                    p.tcp,
                     p.stats.smoothed_rtt.unwrap_or(Duration::MAX),
                     std::cmp::Reverse(p.priority),
                 )
@@ -80,6 +82,12 @@ impl<'a> Policy<'a> {
                         p.is_direct()
                             && matches!(p.state, PairState::InProgress | PairState::Waiting)
                     });
+                    if pair.tcp {
+                        // Only ICE-TCP works so far: UDP pairs still checking get the time a
+                        // relay would give them (RFC 6544 §4.2 prefers UDP).
+                        let deadline = self.fallback_deadline(start, pair, |p| !p.tcp)?;
+                        return (now >= deadline.max(first + settle)).then_some(pair.id);
+                    }
                     return (now >= first + settle || !direct_pending).then_some(pair.id);
                 }
                 let relay = self.best_pair(false)?;
@@ -97,10 +105,25 @@ impl<'a> Policy<'a> {
     /// (the issue with pion's 2 s).
     pub(crate) fn relay_deadline(&self, start: Instant) -> Option<Instant> {
         let relay = self.best_pair(false)?;
-        let relay_rtt = relay.stats.smoothed_rtt.unwrap_or(self.config.min_rto);
+        self.fallback_deadline(start, relay, |_| true)
+    }
+
+    /// When a working `fallback` pair (relayed, or ICE-TCP) may be nominated: the rule of
+    /// [`Policy::relay_deadline`] over the direct pairs `better` says would beat it.
+    fn fallback_deadline(
+        &self,
+        start: Instant,
+        fallback: &Pair,
+        better: impl Fn(&Pair) -> bool,
+    ) -> Option<Instant> {
+        let relay_rtt = fallback.stats.smoothed_rtt.unwrap_or(self.config.min_rto);
         let cap = start + self.config.relay_wait;
         let mut deadline = None::<Instant>;
-        for p in self.checklist.iter().filter(|p| p.is_direct()) {
+        for p in self
+            .checklist
+            .iter()
+            .filter(|p| p.is_direct() && p.id != fallback.id && better(p))
+        {
             match (p.state, p.first_check) {
                 (PairState::Failed | PairState::Succeeded, _) => {}
                 (_, None) => return Some(cap),
@@ -127,8 +150,11 @@ impl<'a> Policy<'a> {
         if best.id == nominated {
             return None;
         }
-        if !cur.is_direct() {
+        if !cur.is_direct() || cur.tcp && !best.tcp {
             return Some(best.id);
+        }
+        if best.tcp && !cur.tcp {
+            return None;
         }
         let (Some(cur_rtt), Some(best_rtt)) = (cur.stats.smoothed_rtt, best.stats.smoothed_rtt)
         else {

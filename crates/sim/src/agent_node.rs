@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use floe_ice::{Agent, ConnectionState, Event, Transport};
 use floe_netsim::{NodeId, Simulator, StreamCommand, StreamEvent, StreamId, Transmit};
 
+use crate::ice_tcp::{IceTcp, Route};
+
 /// An agent on a simulated host, keeping its events and received data.
 #[derive(Debug)]
 pub struct AgentNode {
@@ -20,6 +22,8 @@ pub struct AgentNode {
     /// Streams to TURN servers (TCP; TLS is modelled as TCP), by (transport, server).
     streams: HashMap<(Transport, SocketAddr), StreamId>,
     commands: VecDeque<StreamCommand>,
+    /// ICE-TCP connections (RFC 6544), for the agent's TCP candidates.
+    ice_tcp: IceTcp,
     next_port: u16,
     now: Instant,
 }
@@ -34,6 +38,7 @@ impl AgentNode {
             outbox: VecDeque::new(),
             streams: HashMap::new(),
             commands: VecDeque::new(),
+            ice_tcp: IceTcp::default(),
             next_port: 40_000,
             now,
         }
@@ -45,9 +50,44 @@ impl AgentNode {
         self.route(t);
     }
 
-    /// Puts an agent transmit on UDP, or on the stream to its TURN server (opened on
-    /// first use, as a runtime does).
+    /// Listens for ICE-TCP connections on `addr` and gives the agent its TCP host
+    /// candidates there (the agent needs [`floe_ice::AgentConfig::ice_tcp`]). `addr`
+    /// must not be one of the node's UDP candidate addresses (same IP and port).
+    pub fn listen_tcp(&mut self, addr: SocketAddr) {
+        self.ice_tcp.listen(addr);
+        self.commands.push_back(StreamCommand::Listen(addr));
+        self.agent.add_tcp_host(self.now, addr, 0);
+    }
+
+    fn next_local_port(&mut self) -> u16 {
+        self.next_port = self.next_port.wrapping_add(1).max(40_000);
+        self.next_port
+    }
+
+    /// An agent transmit on an ICE-TCP connection: written, or written once the
+    /// connection from an active base opens; from a passive base with no connection, the
+    /// agent hears it is closed.
+    fn route_ice_tcp(&mut self, t: floe_ice::Transmit) {
+        let port = self.next_local_port();
+        match self.ice_tcp.route(t.source, t.destination, port) {
+            Route::Send(id) => self.commands.push_back(StreamCommand::Send(id, t.data)),
+            Route::Connect(id) => {
+                self.commands.push_back(StreamCommand::Connect(id));
+                self.commands.push_back(StreamCommand::Send(id, t.data));
+            }
+            Route::Closed => self
+                .agent
+                .handle_tcp_closed(self.now, t.source, t.destination),
+        }
+    }
+
+    /// Puts an agent transmit on UDP, on an ICE-TCP connection, or on the stream to its
+    /// TURN server (opened on first use, as a runtime does).
     fn route(&mut self, t: floe_ice::Transmit) {
+        if t.transport == Transport::Tcp && self.agent.is_tcp_base(t.source) {
+            self.route_ice_tcp(t);
+            return;
+        }
         if !t.transport.is_stream() {
             self.outbox.push_back(Transmit {
                 source: t.source,
@@ -60,11 +100,8 @@ impl AgentNode {
         let id = if let Some(id) = self.streams.get(&key) {
             *id
         } else {
-            self.next_port = self.next_port.wrapping_add(1).max(40_000);
-            let id = StreamId::new(
-                SocketAddr::new(t.source.ip(), self.next_port),
-                t.destination,
-            );
+            let port = self.next_local_port();
+            let id = StreamId::new(SocketAddr::new(t.source.ip(), port), t.destination);
             self.streams.insert(key, id);
             self.commands.push_back(StreamCommand::Connect(id));
             id
@@ -107,6 +144,42 @@ impl AgentNode {
     }
 }
 
+impl AgentNode {
+    /// A stream event of an ICE-TCP connection, handled; `false` for other streams.
+    fn ice_tcp_event(&mut self, now: Instant, event: &StreamEvent) -> bool {
+        match event {
+            StreamEvent::Accepted(id) => self.ice_tcp.accepted(*id),
+            StreamEvent::Data(id, bytes) => match self.ice_tcp.data(*id, bytes) {
+                None => false,
+                Some(Ok((base, remote, frames))) => {
+                    let received = &mut self.received;
+                    for frame in frames {
+                        self.agent
+                            .handle_tcp_receive(now, base, remote, &frame, |from, data| {
+                                received.push((now, from, data.to_vec()));
+                            });
+                    }
+                    true
+                }
+                Some(Err((base, remote))) => {
+                    self.ice_tcp.closed(*id);
+                    self.commands.push_back(StreamCommand::Reset(*id));
+                    self.agent.handle_tcp_closed(now, base, remote);
+                    true
+                }
+            },
+            StreamEvent::Closed(id) | StreamEvent::Reset(id) => match self.ice_tcp.closed(*id) {
+                Some((base, remote)) => {
+                    self.agent.handle_tcp_closed(now, base, remote);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 impl floe_netsim::Node for AgentNode {
     fn handle_receive(
         &mut self,
@@ -141,6 +214,10 @@ impl floe_netsim::Node for AgentNode {
         let key_of = |streams: &HashMap<(Transport, SocketAddr), StreamId>, id: StreamId| {
             streams.iter().find(|(_, v)| **v == id).map(|(k, _)| *k)
         };
+        if self.ice_tcp_event(now, &event) {
+            self.collect();
+            return;
+        }
         match event {
             StreamEvent::Data(id, bytes) => {
                 let Some((transport, server)) = key_of(&self.streams, id) else {

@@ -5,6 +5,7 @@
 //! library, so that none of them depends on the `floe` binary's crate.
 
 mod agent_node;
+mod ice_tcp;
 mod turn_nodes;
 pub mod world;
 

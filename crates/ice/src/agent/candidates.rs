@@ -335,13 +335,14 @@ impl Agent {
             }
             return false;
         };
-        if candidate.transport != candidate::TransportProtocol::Udp || candidate.component != 1 {
+        if candidate.component != 1 || !self.usable_transport(&candidate) {
             return false;
         }
+        let tcp = candidate.is_tcp();
         if self.withdrawn.contains(&addr) {
             // Signalled again: pairs with it may form again.
             self.withdrawn.retain(|a| *a != addr);
-            if let Some(i) = self.remotes.iter().position(|r| r.addr() == Some(addr)) {
+            if let Some(i) = self.remote_index(addr, tcp) {
                 for local in 0..self.locals.len() {
                     self.add_pair(local, i);
                 }
@@ -352,7 +353,7 @@ impl Agent {
             .remotes
             .iter_mut()
             .enumerate()
-            .find(|(_, r)| r.addr() == Some(addr))
+            .find(|(_, r)| r.addr() == Some(addr) && r.is_tcp() == tcp)
         {
             // A candidate we learned as peer-reflexive: the signalled one replaces it, and
             // its pairs take its type and foundation (RFC 8838 §11).
@@ -372,7 +373,7 @@ impl Agent {
             return false;
         }
         // Relayed candidates need a permission for the new peer (RFC 8656 §9).
-        for r in self.gathering.relays_mut() {
+        for r in self.gathering.relays_mut().filter(|_| !tcp) {
             if r.relayed_toward(addr).is_some() {
                 let _ = r.client.create_permission(now, addr.ip());
             }
@@ -431,7 +432,10 @@ impl Agent {
         }
         let r = self.remotes.get(remote)?;
         let remote_addr = r.addr()?;
-        if l.base.is_ipv4() != remote_addr.is_ipv4() || self.withdrawn.contains(&remote_addr) {
+        if l.base.is_ipv4() != remote_addr.is_ipv4()
+            || self.withdrawn.contains(&remote_addr)
+            || !candidate::transports_pair(&l.candidate, r)
+        {
             return None;
         }
         let (g, d) = match self.role {
@@ -445,10 +449,34 @@ impl Agent {
             remote_addr,
             local_kind: l.candidate.kind,
             remote_kind: r.kind,
+            tcp: r.is_tcp(),
             foundation: (l.candidate.foundation.clone(), r.foundation.clone()),
             priority: pair_priority(g, d),
         };
         self.checklist.insert(new, self.selected)
+    }
+
+    /// The remote candidate at `addr` on UDP, or on TCP.
+    pub(super) fn remote_index(&self, addr: SocketAddr, tcp: bool) -> Option<usize> {
+        self.remotes
+            .iter()
+            .position(|r| r.addr() == Some(addr) && r.is_tcp() == tcp)
+    }
+
+    /// UDP, or with [`AgentConfig::ice_tcp`](crate::AgentConfig::ice_tcp) an active or
+    /// passive TCP candidate (simultaneous-open ones are not used: floe does not open
+    /// them, RFC 6544 §6.2 lets it).
+    fn usable_transport(&self, c: &Candidate) -> bool {
+        match c.transport {
+            candidate::TransportProtocol::Udp => true,
+            candidate::TransportProtocol::Tcp => {
+                self.config.ice_tcp
+                    && matches!(
+                        c.tcp_type,
+                        Some(candidate::TcpType::Active | candidate::TcpType::Passive)
+                    )
+            }
+        }
     }
 
     /// Every pair's priority again, from its candidates and the role (§6.1.2.3).

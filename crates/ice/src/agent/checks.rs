@@ -13,7 +13,7 @@ use floe_stun::attributes::{
     XorMappedAddress,
 };
 use floe_stun::demux::{classify, PacketKind};
-use floe_stun::transaction::{ClientTransaction, Reliability, TransactionConfig};
+use floe_stun::transaction::{ClientTransaction, TransactionConfig};
 use floe_stun::{AttrType, Class, Message, Method, TransactionId};
 use rand::Rng;
 
@@ -246,8 +246,12 @@ impl Agent {
                     CandidateKind::Host | CandidateKind::Relayed
                 )
         })?;
+        let tcp = self
+            .locals
+            .get(local_index)
+            .and_then(|l| l.candidate.tcp_type);
         // A source we do not know is a peer-reflexive remote candidate (§7.3.1.3).
-        let remote_index = match self.remotes.iter().position(|r| r.addr() == Some(remote)) {
+        let remote_index = match self.remote_index(remote, tcp.is_some()) {
             Some(i) => i,
             None => {
                 if !self.may_learn_prflx(now)
@@ -261,6 +265,16 @@ impl Agent {
                 c.priority = priority;
                 c.related = None;
                 c.foundation = format!("prflx{}", self.remotes.len());
+                if let Some(local_type) = tcp {
+                    // RFC 6544 §7.2: a check on a connection the peer opened to our
+                    // passive candidate comes from its active one.
+                    c.transport = candidate::TransportProtocol::Tcp;
+                    c.tcp_type = Some(match local_type {
+                        candidate::TcpType::Passive => candidate::TcpType::Active,
+                        candidate::TcpType::Active => candidate::TcpType::Passive,
+                        candidate::TcpType::So => candidate::TcpType::So,
+                    });
+                }
                 self.remotes.push(c);
                 self.remotes.len() - 1
             }
@@ -435,16 +449,24 @@ impl Agent {
         if let Some(rtt) = rtt {
             pair.sample_rtt(rtt);
         }
-        let (base, direct, smoothed_rtt, nominate_on_success) = (
+        let (base, direct, smoothed_rtt, nominate_on_success, tcp) = (
             pair.base,
             pair.is_direct(),
             pair.stats.smoothed_rtt,
             pair.nominate_on_success,
+            pair.tcp,
         );
         let foundation = pair.foundation.clone();
         // A mapped address we do not know is a peer-reflexive local candidate
-        // (§7.2.5.3.1); data keeps going from the base, so it is only reported.
-        if let Ok(Some(mapped)) = msg.get::<XorMappedAddress>() {
+        // (§7.2.5.3.1); data keeps going from the base, so it is only reported. Not on
+        // ICE-TCP: the mapped address of an active connection is its ephemeral port
+        // (RFC 6544 §7.1), which no check can ever use.
+        if let Some(mapped) = msg
+            .get::<XorMappedAddress>()
+            .ok()
+            .flatten()
+            .filter(|_| !tcp)
+        {
             if !self
                 .locals
                 .iter()
@@ -580,9 +602,18 @@ impl Agent {
             (true, false) => Nominate::Yes,
             (true, true) => Nominate::Again(self.nominations.counter),
         };
-        let priority = |base: SocketAddr| {
-            let local_pref = candidate::local_preference(base.ip(), 0);
-            candidate::priority(CandidateKind::PeerReflexive, local_pref, 1)
+        let tcp_type = self
+            .checklist
+            .get(p)
+            .and_then(|q| self.locals.get(q.local))
+            .and_then(|l| l.candidate.tcp_type);
+        let priority = |base: SocketAddr| match tcp_type {
+            // RFC 6544 §4.2 with the peer-reflexive type preference (RFC 8445 §7.2.2).
+            Some(t) => candidate::tcp_priority(CandidateKind::PeerReflexive, t, 0, 1),
+            None => {
+                let local_pref = candidate::local_preference(base.ip(), 0);
+                candidate::priority(CandidateKind::PeerReflexive, local_pref, 1)
+            }
         };
         let Some((tid, bytes, source, destination)) = self.check_request(p, priority, nominate)
         else {
@@ -592,7 +623,8 @@ impl Agent {
         tc.rto = self.checklist.rto(self.config.min_rto);
         tc.rc = self.config.max_check_transmissions;
         tc.rm = 1;
-        let Ok(t) = ClientTransaction::new(bytes, Reliability::Unreliable, tc) else {
+        let (reliability, tc) = self.reliability(p, tc);
+        let Ok(t) = ClientTransaction::new(bytes, reliability, tc) else {
             return;
         };
         self.checklist
@@ -616,11 +648,8 @@ impl Agent {
         else {
             return;
         };
-        let Ok(t) = ClientTransaction::new(
-            bytes,
-            Reliability::Unreliable,
-            Consent::transaction_config(),
-        ) else {
+        let (reliability, tc) = self.reliability(p, Consent::transaction_config());
+        let Ok(t) = ClientTransaction::new(bytes, reliability, tc) else {
             return;
         };
         self.transactions.insert(
