@@ -143,7 +143,7 @@ fn udp_is_chosen_where_udp_and_tcp_both_work() {
         .node::<AgentNode>(a)
         .agent
         .local_candidates()
-        .filter(|c| c.is_tcp())
+        .filter(|c| floe_ice::Candidate::is_tcp(c))
         .count();
     assert_eq!(tcp_pairs, 2, "a passive and an active TCP candidate");
 }
@@ -154,7 +154,7 @@ fn without_ice_tcp_configured_tcp_candidates_are_not_used() {
     // The public agent does not do ICE-TCP: the guest's TCP candidates are ignored there,
     // and nothing else can work.
     sim.with_node(public, |n: &mut AgentNode, _| {
-        assert!(n.agent.local_candidates().any(|c| c.is_tcp()));
+        assert!(n.agent.local_candidates().any(floe_ice::Candidate::is_tcp));
     });
     let mut config = AgentConfig::default();
     config.ice_tcp = false;
@@ -168,7 +168,7 @@ fn without_ice_tcp_configured_tcp_candidates_are_not_used() {
         n.agent
             .add_host(now, "198.51.100.30:5000".parse().unwrap(), 0);
         n.listen_tcp("198.51.100.30:5001".parse().unwrap());
-        assert!(!n.agent.local_candidates().any(|c| c.is_tcp()));
+        assert!(!n.agent.local_candidates().any(floe_ice::Candidate::is_tcp));
     });
     exchange_candidates(&mut sim, plain, guest);
     assert!(!run_until_connected(

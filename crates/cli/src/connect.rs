@@ -82,6 +82,11 @@ pub struct ConnectArgs {
     /// on Linux the kernel's netlink announcements also trigger a read at once).
     #[arg(long, value_name = "SECONDS", default_value_t = 0.5)]
     pub address_watch: f64,
+    /// ICE-TCP (RFC 6544): also offer TCP host candidates (a listener per address, and
+    /// connections from each address) and use the peer's, for networks that block UDP
+    /// when no TURN server is configured. UDP is still preferred where both work.
+    #[arg(long)]
+    pub ice_tcp: bool,
     /// Signal host candidates as random `<uuid>.local` mDNS names, not addresses, and
     /// answer mDNS queries for them on the link (as browsers do): a peer elsewhere never
     /// sees a private address, one on the same link resolves the names.
@@ -111,7 +116,7 @@ fn report(json: bool, event: &PeerEvent) {
         PeerEvent::Selected(p) => {
             let rtt = p.rtt.map(|r| (r.as_secs_f64() * 1e6).round() / 1000.0);
             if json {
-                let mut v = serde_json::json!({"event": "selected", "local": p.local, "remote": p.remote, "type": kind(p), "rtt_ms": rtt, "nominated": p.nominated});
+                let mut v = serde_json::json!({"event": "selected", "local": p.local, "remote": p.remote, "type": kind(p), "transport": p.transport.as_str(), "rtt_ms": rtt, "nominated": p.nominated});
                 if let Some(t) = p.turn_transport {
                     v["turn_transport"] = t.as_str().into();
                 }
@@ -119,6 +124,7 @@ fn report(json: bool, event: &PeerEvent) {
             } else {
                 let via = p
                     .turn_transport
+                    .or((p.transport != floe_ice::Transport::Udp).then_some(p.transport))
                     .map_or_else(String::new, |t| format!(" over {t}"));
                 eprintln!(
                     "floe connect: path {} -> {} ({}{via}, rtt {})",
@@ -300,6 +306,7 @@ async fn connect(args: &ConnectArgs) -> u8 {
         });
     }
     config.agent.relay_only = args.relay_only;
+    config.agent.ice_tcp = args.ice_tcp;
     if !(args.consent_timeout.is_finite() && args.consent_timeout >= 1.0) {
         eprintln!("floe connect: --consent-timeout must be at least 1 second");
         return 2;

@@ -324,12 +324,9 @@ impl Agent {
         p.stats.bytes_sent += data.len() as u64;
         p.stats.packets_sent += 1;
         p.stats.last_packet_sent = Some(self.clock);
-        let (source, destination, tcp) = (p.base, p.remote_addr, p.tcp);
+        let (source, destination, tcp) = (p.base, p.remote_addr, p.is_tcp());
         if tcp {
-            return self
-                .tcp_transmit(source, destination, data)
-                .flatten()
-                .ok_or(SendError::NotConnected);
+            return Agent::tcp_transmit(source, destination, data).ok_or(SendError::NotConnected);
         }
         if let Some(r) = self.gathering.relay_for(source) {
             let transport = r.transport;
@@ -358,8 +355,9 @@ impl Agent {
     /// Queues a datagram from a local candidate's base; from a relayed candidate it is
     /// wrapped for the TURN server (Send indication, or ChannelData once bound).
     fn emit(&mut self, source: SocketAddr, destination: SocketAddr, data: Vec<u8>) {
-        if let Some(tcp) = self.tcp_transmit(source, destination, &data) {
-            self.transmits.extend(tcp);
+        if self.is_tcp_base(source) {
+            self.transmits
+                .extend(Agent::tcp_transmit(source, destination, &data));
         } else if let Some(r) = self.gathering.relay_for(source) {
             let transport = r.transport;
             if let Ok(t) = r.client.send_to(destination, &data) {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use floe_stun::TransactionId;
 
-use crate::candidate::CandidateKind;
+use crate::candidate::{CandidateKind, TransportProtocol};
 
 /// Names a pair for as long as it is in the checklist. Ids are never reused: a pair that
 /// replaces another at the pair limit gets a new one, and pruning renumbers nothing, so an
@@ -103,8 +103,8 @@ pub(crate) struct Pair {
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_kind: CandidateKind,
     pub(crate) remote_kind: CandidateKind,
-    /// An ICE-TCP pair (RFC 6544): checks and data go on a TCP connection.
-    pub(crate) tcp: bool,
+    /// UDP, or ICE-TCP (RFC 6544): checks and data go on a TCP connection.
+    pub(crate) transport: TransportProtocol,
     pub(crate) foundation: (String, String),
     pub(crate) priority: u64,
     pub(crate) state: PairState,
@@ -126,6 +126,11 @@ pub(crate) struct Pair {
 }
 
 impl Pair {
+    /// Whether this is an ICE-TCP pair.
+    pub(crate) fn is_tcp(&self) -> bool {
+        self.transport == TransportProtocol::Tcp
+    }
+
     /// Whether neither side is relayed.
     pub(crate) fn is_direct(&self) -> bool {
         !self.local_kind.is_relayed() && !self.remote_kind.is_relayed()
@@ -151,7 +156,7 @@ pub(crate) struct NewPair {
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_kind: CandidateKind,
     pub(crate) remote_kind: CandidateKind,
-    pub(crate) tcp: bool,
+    pub(crate) transport: TransportProtocol,
     pub(crate) foundation: (String, String),
     pub(crate) priority: u64,
 }
@@ -301,7 +306,7 @@ impl Checklist {
             remote_addr: new.remote_addr,
             local_kind: new.local_kind,
             remote_kind: new.remote_kind,
-            tcp: new.tcp,
+            transport: new.transport,
             foundation: new.foundation,
             priority: new.priority,
             state,
@@ -586,7 +591,7 @@ mod tests {
             remote_addr: SocketAddr::from(([198, 51, 100, 7], remote_port)),
             local_kind: CandidateKind::Host,
             remote_kind: CandidateKind::Host,
-            tcp: false,
+            transport: TransportProtocol::Udp,
             foundation: ("1".into(), foundation.into()),
             priority,
         }

@@ -27,6 +27,9 @@ pub enum Nomination {
 /// Agent configuration.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+// Independent switches (lite, relay-only, renomination, ICE-TCP), as in every agent's
+// configuration; an enum would only hide that.
+#[allow(clippy::struct_excessive_bools)]
 pub struct AgentConfig {
     /// Pacing between checks, Ta (RFC 8445 §14.2: 50 ms by default).
     pub ta: Duration,

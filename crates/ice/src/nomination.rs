@@ -37,7 +37,7 @@ impl<'a> Policy<'a> {
             .filter(move |p| this.usable(p) && p.is_direct() == direct)
             .min_by_key(|p| {
                 (
-                    p.tcp,
+                    p.is_tcp(),
                     p.stats.smoothed_rtt.unwrap_or(Duration::MAX),
                     std::cmp::Reverse(p.priority),
                 )
@@ -82,10 +82,10 @@ impl<'a> Policy<'a> {
                         p.is_direct()
                             && matches!(p.state, PairState::InProgress | PairState::Waiting)
                     });
-                    if pair.tcp {
+                    if pair.is_tcp() {
                         // Only ICE-TCP works so far: UDP pairs still checking get the time a
                         // relay would give them (RFC 6544 §4.2 prefers UDP).
-                        let deadline = self.fallback_deadline(start, pair, |p| !p.tcp)?;
+                        let deadline = self.fallback_deadline(start, pair, |p| !p.is_tcp());
                         return (now >= deadline.max(first + settle)).then_some(pair.id);
                     }
                     return (now >= first + settle || !direct_pending).then_some(pair.id);
@@ -105,7 +105,7 @@ impl<'a> Policy<'a> {
     /// (the issue with pion's 2 s).
     pub(crate) fn relay_deadline(&self, start: Instant) -> Option<Instant> {
         let relay = self.best_pair(false)?;
-        self.fallback_deadline(start, relay, |_| true)
+        Some(self.fallback_deadline(start, relay, |_| true))
     }
 
     /// When a working `fallback` pair (relayed, or ICE-TCP) may be nominated: the rule of
@@ -115,7 +115,7 @@ impl<'a> Policy<'a> {
         start: Instant,
         fallback: &Pair,
         better: impl Fn(&Pair) -> bool,
-    ) -> Option<Instant> {
+    ) -> Instant {
         let relay_rtt = fallback.stats.smoothed_rtt.unwrap_or(self.config.min_rto);
         let cap = start + self.config.relay_wait;
         let mut deadline = None::<Instant>;
@@ -126,14 +126,14 @@ impl<'a> Policy<'a> {
         {
             match (p.state, p.first_check) {
                 (PairState::Failed | PairState::Succeeded, _) => {}
-                (_, None) => return Some(cap),
+                (_, None) => return cap,
                 (_, Some((sent, rto))) => {
                     let t = sent + rto + relay_rtt * 2 + self.config.ta;
                     deadline = Some(deadline.map_or(t, |d| d.max(t)));
                 }
             }
         }
-        Some(deadline.map_or(start, |d| d.min(cap)))
+        deadline.map_or(start, |d| d.min(cap))
     }
 
     /// Renomination: a usable pair clearly better than the `nominated` one: direct where
@@ -150,10 +150,10 @@ impl<'a> Policy<'a> {
         if best.id == nominated {
             return None;
         }
-        if !cur.is_direct() || cur.tcp && !best.tcp {
+        if !cur.is_direct() || cur.is_tcp() && !best.is_tcp() {
             return Some(best.id);
         }
-        if best.tcp && !cur.tcp {
+        if best.is_tcp() && !cur.is_tcp() {
             return None;
         }
         let (Some(cur_rtt), Some(best_rtt)) = (cur.stats.smoothed_rtt, best.stats.smoothed_rtt)

@@ -49,6 +49,14 @@ impl PeerConnection {
     ) -> Result<PeerConnection, PeerError> {
         let (sockets, ranked) = bind_sockets(&config).await?;
         let (mut agent, streams, server_urls) = build_agent(&config, side, &ranked).await?;
+        let mut tcp_listeners = Vec::new();
+        if config.agent.ice_tcp && !config.agent.relay_only {
+            let now = std::time::Instant::now();
+            for (addr, rank, listener) in crate::ice_tcp::bind_listeners(&ranked).await? {
+                agent.add_tcp_host(now, addr, rank);
+                tcp_listeners.push(listener);
+            }
+        }
         let mdns = config.mdns.then(MdnsService::start);
         let mut session = Session::new();
         if let Some(service) = mdns.clone() {
@@ -79,6 +87,7 @@ impl PeerConnection {
                 watch: watch_of(&config),
                 server_urls,
                 mdns,
+                tcp_listeners,
             },
         );
 

@@ -19,6 +19,7 @@ use crate::addresses::{self, AddressChange, Watch};
 use crate::config::{CandidateInfo, PeerEvent, PeerStats};
 use crate::connection::bind_one;
 use crate::fast_path::{read_socket, FastPath, FastPaths};
+use crate::ice_tcp::{IceTcp, TcpInput};
 use crate::mdns::MdnsService;
 use crate::session::Session;
 use crate::signal::{SignalMessage, SignalReceiver, SignalSender};
@@ -50,6 +51,7 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
         watch,
         server_urls,
         mdns,
+        tcp_listeners,
     }: Runtime,
 ) -> Handles {
     let (in_tx, in_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Bytes)>(4096);
@@ -94,6 +96,7 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
         }
     }));
     let (stream_tx, stream_rx) = mpsc::channel(1024);
+    let (tcp_tx, tcp_rx) = mpsc::channel(1024);
     let (mdns_tx, mdns_rx) = mpsc::channel(16);
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -123,6 +126,8 @@ pub(crate) fn spawn<S: SignalSender, R: SignalReceiver>(
         fast,
         streams: Streams::new(streams, stream_tx),
         stream_rx,
+        ice_tcp: IceTcp::new(tcp_listeners, tcp_tx),
+        tcp_rx,
         mdns_tx,
         mdns_rx,
         mdns,
@@ -146,6 +151,8 @@ pub(crate) struct Runtime {
     /// The mDNS service, when host names are published; else started at the first
     /// `.local` candidate.
     pub(crate) mdns: Option<MdnsService>,
+    /// ICE-TCP listeners (RFC 6544 passive candidates), already given to the agent.
+    pub(crate) tcp_listeners: Vec<tokio::net::TcpListener>,
 }
 
 /// The tasks reading the local sockets, and what they need to start one more.
@@ -230,6 +237,9 @@ pub(crate) struct Driver {
     /// TCP/TLS connections to TURN servers.
     streams: Streams,
     stream_rx: mpsc::Receiver<StreamInput>,
+    /// ICE-TCP connections (RFC 6544).
+    ice_tcp: IceTcp,
+    tcp_rx: mpsc::Receiver<TcpInput>,
     /// Answers to the agent's `ResolveMdns`: the name and its address, if any.
     mdns_tx: mpsc::Sender<(String, Option<std::net::IpAddr>)>,
     mdns_rx: mpsc::Receiver<(String, Option<std::net::IpAddr>)>,
@@ -277,6 +287,7 @@ impl Driver {
                     });
                 }
                 Some(input) = self.stream_rx.recv() => self.stream_input(input),
+                Some(input) = self.tcp_rx.recv() => self.tcp_input(input),
                 Some((name, ip)) = self.mdns_rx.recv() => self.agent.handle_mdns_resolved(Instant::now(), &name, ip),
                 Some(msg) = self.sig_in_rx.recv() => match msg {
                     Ok(Some(msg)) => {
@@ -309,6 +320,7 @@ impl Driver {
         self.agent.close(Instant::now());
         self.flush().await;
         self.streams.shutdown().await;
+        self.ice_tcp.shutdown();
         for r in self.readers {
             r.abort();
         }
@@ -349,7 +361,12 @@ impl Driver {
     }
 
     async fn transmit(&mut self, t: floe_ice::Transmit) {
-        if t.transport.is_stream() {
+        if t.transport == floe_ice::Transport::Tcp && self.agent.is_tcp_base(t.source) {
+            if !self.ice_tcp.send(t.source, t.destination, t.data) {
+                self.agent
+                    .handle_tcp_closed(Instant::now(), t.source, t.destination);
+            }
+        } else if t.transport.is_stream() {
             self.streams
                 .send(t.transport, t.source, t.destination, t.data);
         } else if let Some(s) = self.sockets.get(&t.source) {
@@ -389,6 +406,38 @@ impl Driver {
             }
             // From a connection already closed or replaced.
             StreamInput::Data { .. } | StreamInput::Closed { .. } => {}
+        }
+    }
+
+    /// An ICE-TCP connection accepted, a frame on one, or one closed.
+    fn tcp_input(&mut self, input: TcpInput) {
+        let now = Instant::now();
+        match input {
+            TcpInput::Accepted {
+                base,
+                remote,
+                id,
+                writer,
+            } => self.ice_tcp.accepted(base, remote, id, writer),
+            TcpInput::Frame {
+                base,
+                remote,
+                id,
+                packet,
+            } if self.ice_tcp.is_current(base, remote, id) => {
+                let data_tx = &self.data_tx;
+                self.agent
+                    .handle_tcp_receive(now, base, remote, &packet, |_, data| {
+                        // A full receive queue drops the packet, as a socket would.
+                        let _ = data_tx.try_send(Bytes::copy_from_slice(data));
+                    });
+            }
+            TcpInput::Closed { base, remote, id } => {
+                if self.ice_tcp.closed(base, remote, id) {
+                    self.agent.handle_tcp_closed(now, base, remote);
+                }
+            }
+            TcpInput::Frame { .. } => {}
         }
     }
 

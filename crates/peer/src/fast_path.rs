@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use floe_ice::{Agent, CandidateKind, ConnectionState, PairState, PairStats};
+use floe_ice::{Agent, CandidateKind, ConnectionState, PairState, PairStats, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
@@ -70,7 +70,9 @@ impl FastPaths {
         );
         let fast = agent
             .selected_pair()
-            .filter(|p| usable && p.local_kind != CandidateKind::Relayed)
+            .filter(|p| {
+                usable && p.local_kind != CandidateKind::Relayed && p.transport == Transport::Udp
+            })
             .and_then(|p| {
                 let counters = self
                     .counters

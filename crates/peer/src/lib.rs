@@ -40,6 +40,7 @@ mod driver;
 mod fast_path;
 mod handshake;
 mod host_names;
+mod ice_tcp;
 pub mod interfaces;
 mod mdns;
 pub mod mux_server;

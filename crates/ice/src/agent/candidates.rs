@@ -318,7 +318,7 @@ impl Agent {
     fn add_remote(&mut self, now: Instant, candidate: Candidate) -> bool {
         let Some(addr) = candidate.addr() else {
             if let CandidateAddress::Mdns { name, .. } = &candidate.address {
-                if candidate.transport != candidate::TransportProtocol::Udp
+                if !self.usable_transport(&candidate)
                     || candidate.component != 1
                     || self.pending_mdns.len() >= MAX_PENDING_MDNS
                 {
@@ -449,7 +449,7 @@ impl Agent {
             remote_addr,
             local_kind: l.candidate.kind,
             remote_kind: r.kind,
-            tcp: r.is_tcp(),
+            transport: r.transport,
             foundation: (l.candidate.foundation.clone(), r.foundation.clone()),
             priority: pair_priority(g, d),
         };

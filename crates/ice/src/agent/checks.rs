@@ -454,7 +454,7 @@ impl Agent {
             pair.is_direct(),
             pair.stats.smoothed_rtt,
             pair.nominate_on_success,
-            pair.tcp,
+            pair.is_tcp(),
         );
         let foundation = pair.foundation.clone();
         // A mapped address we do not know is a peer-reflexive local candidate

@@ -52,7 +52,7 @@ impl Agent {
             rtt: pair.stats.smoothed_rtt,
             nominated: self.nominations.nominated == Some(id),
             turn_transport: self.gathering.relay_transport(pair.base),
-            transport: if pair.tcp {
+            transport: if pair.is_tcp() {
                 floe_stun::Transport::Tcp
             } else {
                 floe_stun::Transport::Udp

@@ -116,7 +116,7 @@ impl Agent {
         let ids: Vec<PairId> = self
             .checklist
             .iter()
-            .filter(|p| p.tcp && p.base == local && p.remote_addr == remote)
+            .filter(|p| p.is_tcp() && p.base == local && p.remote_addr == remote)
             .map(|p| p.id)
             .collect();
         if ids.is_empty() {
@@ -142,7 +142,7 @@ impl Agent {
         p: PairId,
         mut config: TransactionConfig,
     ) -> (Reliability, TransactionConfig) {
-        if !self.checklist.get(p).is_some_and(|q| q.tcp) {
+        if !self.checklist.get(p).is_some_and(crate::checklist::Pair::is_tcp) {
             return (Reliability::Unreliable, config);
         }
         let doublings = config.rc.clamp(1, 16) - 1;
@@ -151,29 +151,22 @@ impl Agent {
         (Reliability::Reliable, config)
     }
 
-    /// `data` from TCP base `source` to `destination`, framed (RFC 4571), or `None` when
-    /// `source` is not a TCP base. A packet over 65,535 bytes cannot be framed and is
-    /// dropped.
+    /// `data` from TCP base `source` to `destination`, framed (RFC 4571); `None` for a
+    /// packet over 65,535 bytes, which cannot be framed.
     pub(super) fn tcp_transmit(
-        &self,
         source: SocketAddr,
         destination: SocketAddr,
         data: &[u8],
-    ) -> Option<Option<Transmit>> {
-        if !self.is_tcp_base(source) {
-            return None;
-        }
-        let Ok(prefix) = floe_stun::framing::rfc4571_prefix(data.len()) else {
-            return Some(None);
-        };
+    ) -> Option<Transmit> {
+        let prefix = floe_stun::framing::rfc4571_prefix(data.len()).ok()?;
         let mut framed = Vec::with_capacity(2 + data.len());
         framed.extend_from_slice(&prefix);
         framed.extend_from_slice(data);
-        Some(Some(Transmit {
+        Some(Transmit {
             transport: Transport::Tcp,
             source,
             destination,
             data: framed,
-        }))
+        })
     }
 }
