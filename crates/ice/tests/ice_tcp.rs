@@ -74,7 +74,10 @@ fn run(agent: &mut Agent, mut now: Instant, until: Instant) -> Vec<Transmit> {
 fn tcp_host_candidates_are_one_passive_and_one_active_on_port_9() {
     let now = Instant::now();
     let agent = agent(Role::Controlling, now);
-    let tcp: Vec<_> = agent.local_candidates().filter(|c| floe_ice::Candidate::is_tcp(c)).collect();
+    let tcp: Vec<_> = agent
+        .local_candidates()
+        .filter(|c| floe_ice::Candidate::is_tcp(c))
+        .collect();
     assert_eq!(tcp.len(), 2);
     assert_eq!(tcp[0].tcp_type, Some(TcpType::Passive));
     assert_eq!(tcp[0].addr(), Some(addr("192.0.2.1:6000")));

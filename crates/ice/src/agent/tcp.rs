@@ -142,7 +142,11 @@ impl Agent {
         p: PairId,
         mut config: TransactionConfig,
     ) -> (Reliability, TransactionConfig) {
-        if !self.checklist.get(p).is_some_and(crate::checklist::Pair::is_tcp) {
+        if !self
+            .checklist
+            .get(p)
+            .is_some_and(crate::checklist::Pair::is_tcp)
+        {
             return (Reliability::Unreliable, config);
         }
         let doublings = config.rc.clamp(1, 16) - 1;
