@@ -162,7 +162,7 @@ impl Harness {
 
     /// A packet floe sent: UDP is dropped; TCP goes on its connection (opened from an
     /// active base to rtc-ice's listener).
-    fn from_floe(&mut self, t: floe_ice::Transmit) {
+    fn carry_floe(&mut self, t: &floe_ice::Transmit) {
         if t.transport == Transport::Udp {
             self.udp_dropped += 1;
             return;
@@ -196,7 +196,7 @@ impl Harness {
     }
 
     /// A packet rtc-ice sent (`tcp`: on TCP), the same way.
-    fn from_rtc(&mut self, local: SocketAddr, peer: SocketAddr, tcp: bool, data: Vec<u8>) {
+    fn carry_rtc(&mut self, local: SocketAddr, peer: SocketAddr, tcp: bool, data: Vec<u8>) {
         if !tcp {
             self.udp_dropped += 1;
             return;
@@ -223,11 +223,11 @@ impl Harness {
     fn step(&mut self) -> bool {
         use sansio::Protocol;
         while let Some(t) = self.floe.poll_transmit() {
-            self.from_floe(t);
+            self.carry_floe(&t);
         }
         while let Some(t) = self.rtc.poll_write() {
             let tcp = t.transport.transport_protocol == rtc_shared::TransportProtocol::TCP;
-            self.from_rtc(
+            self.carry_rtc(
                 t.transport.local_addr,
                 t.transport.peer_addr,
                 tcp,
@@ -363,10 +363,10 @@ impl Harness {
             for i in 0..5 {
                 let d = format!("floe to rtc-ice #{i}").into_bytes();
                 let t = self.floe.send(&d).unwrap();
-                self.from_floe(t);
+                self.carry_floe(&t);
                 // rtc-ice's data goes on its selected pair, as its caller would send it.
                 let d = format!("rtc-ice to floe #{i}").into_bytes();
-                self.from_rtc(rl, rr, true, d);
+                self.carry_rtc(rl, rr, true, d);
             }
             let got = self.run_until(Duration::from_secs(1), |h| {
                 h.floe_received.len() >= 5 && h.rtc_received.len() >= 5
