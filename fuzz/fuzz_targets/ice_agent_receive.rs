@@ -6,7 +6,13 @@
 //! check, signed with the peer's password, attributes from the input; 3 = time passes.
 //! With bit 0x40 set, operation 0 feeds the bytes to the agent's TCP stream to its TURN
 //! server instead (arbitrary framing), and with 0x20 as well, to its UDP socket as if from
-//! the TURN server.
+//! the TURN server. With 0x20 alone, operations 0-2 arrive on ICE-TCP (RFC 6544)
+//! connections instead: 0 and 1 on the TCP listener (the passive candidate) from the
+//! source, 2 (a response) on the active candidate's connection to the signalled passive
+//! TCP candidate; and 3 closes that connection.
+//!
+//! ICE-TCP properties: every transmit from a TCP base is one whole RFC 4571 frame, and
+//! goes to an allowed address like the rest.
 //!
 //! Property, besides never panicking: the agent sends only to addresses it was given or
 //! learned. Every destination of a transmit (from `poll_transmit`, and the one `send`
@@ -68,10 +74,14 @@ fuzz_target!(|data: &[u8]| {
     let mut config = AgentConfig::default();
     config.max_pairs = 16;
     config.max_remote_candidates = 16;
+    config.ice_tcp = true;
     let mut allowed: HashSet<SocketAddr> = config.stun_servers.iter().copied().collect();
     let mut agent = Agent::new(config, role, now, 1);
     let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
     agent.add_host(now, local, 0);
+    let listener: SocketAddr = "192.0.2.1:5100".parse().unwrap();
+    let active: SocketAddr = "192.0.2.1:9".parse().unwrap();
+    agent.add_tcp_host(now, listener, 0);
     let turn: SocketAddr = "192.0.2.99:3478".parse().unwrap();
     agent.add_turn_server_with(
         now,
@@ -88,7 +98,12 @@ fuzz_target!(|data: &[u8]| {
         now,
         Candidate::new(CandidateKind::Host, remote, remote, None, 65_535),
     );
-    allowed.extend([remote, turn]);
+    let remote_tcp: SocketAddr = "198.51.100.7:7000".parse().unwrap();
+    agent.add_remote_candidate(
+        now,
+        Candidate::tcp_host(remote_tcp, floe_ice::TcpType::Passive, 0),
+    );
+    allowed.extend([remote, turn, remote_tcp]);
     let own_ufrag = agent.local_credentials().ufrag.clone();
     let own_key = IntegrityKey::short_term(&agent.local_credentials().pwd).unwrap();
     let peer_key = IntegrityKey::short_term(&peer.pwd).unwrap();
@@ -105,7 +120,14 @@ fuzz_target!(|data: &[u8]| {
         } else {
             remote
         };
+        let tcp = op & 0x60 == 0x20;
         match op & 3 {
+            0 if tcp => {
+                if authenticated_check(chunk, &own_ufrag, &own_key) {
+                    allowed.insert(from);
+                }
+                agent.handle_tcp_receive(now, listener, from, chunk, |_, _| {});
+            }
             0 if op & 0x60 == 0x60 => {
                 agent.handle_receive(now, local, turn, chunk, |_, _| {});
             }
@@ -165,8 +187,17 @@ fuzz_target!(|data: &[u8]| {
                 if authenticated_check(&buf[..n], &own_ufrag, &own_key) {
                     allowed.insert(from);
                 }
-                agent.handle_receive(now, local, from, &buf[..n], |_, _| {});
+                match (tcp, signed_response) {
+                    (true, true) => {
+                        agent.handle_tcp_receive(now, active, remote_tcp, &buf[..n], |_, _| {});
+                    }
+                    (true, false) => {
+                        agent.handle_tcp_receive(now, listener, from, &buf[..n], |_, _| {});
+                    }
+                    _ => agent.handle_receive(now, local, from, &buf[..n], |_, _| {}),
+                }
             }
+            _ if tcp => agent.handle_tcp_closed(now, active, remote_tcp),
             _ => {
                 now += Duration::from_millis(u64::from(chunk.first().copied().unwrap_or(50)) * 20);
                 agent.handle_timeout(now);
@@ -179,8 +210,15 @@ fuzz_target!(|data: &[u8]| {
                 t.destination,
                 t.transport
             );
-            if Message::parse(&t.data).is_ok_and(|m| m.class() == Class::Request) {
-                last_check = Some(t.data);
+            let mut packet = t.data;
+            if agent.is_tcp_base(t.source) {
+                assert_eq!(t.transport, Transport::Tcp);
+                let len = packet.get(..2).map(|h| usize::from(u16::from_be_bytes([h[0], h[1]])));
+                assert_eq!(len, Some(packet.len() - 2), "one whole RFC 4571 frame");
+                packet.drain(..2);
+            }
+            if Message::parse(&packet).is_ok_and(|m| m.class() == Class::Request) {
+                last_check = Some(packet);
             }
         }
         while agent.poll_event().is_some() {}

@@ -138,7 +138,17 @@ fn udp_is_chosen_where_udp_and_tcp_both_work() {
             sim.seed()
         );
     }
-    // The TCP pairs were checked too and work: they are there to fall back on.
+    // RFC 6544 §8: once a UDP pair is nominated, the TCP connections ICE opened are
+    // closed (both agents opened one to the other's passive candidate).
+    for id in [a, b] {
+        let closed = sim
+            .node::<AgentNode>(id)
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, floe_ice::Event::CloseTcp { .. }))
+            .count();
+        assert!(closed >= 1, "no TCP connection closed; seed {}", sim.seed());
+    }
     let tcp_pairs = sim
         .node::<AgentNode>(a)
         .agent

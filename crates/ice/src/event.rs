@@ -149,6 +149,14 @@ pub enum Event {
         /// The TURN server.
         server: SocketAddr,
     },
+    /// RFC 6544 §8: ICE no longer needs the ICE-TCP connection between local base
+    /// `local` and `remote` (its pairs were pruned after nomination): close it.
+    CloseTcp {
+        /// The local candidate's base, as in the connection's transmits.
+        local: SocketAddr,
+        /// The far end.
+        remote: SocketAddr,
+    },
     /// A remote candidate has an mDNS hostname: resolve `name` (a `.local` name, RFC 6762)
     /// and call [`Agent::handle_mdns_resolved`](crate::Agent::handle_mdns_resolved).
     ResolveMdns {

@@ -452,6 +452,7 @@ impl Driver {
                 Event::CloseStream { transport, server } => {
                     self.streams.close(*transport, *server);
                 }
+                Event::CloseTcp { local, remote } => self.ice_tcp.close(*local, *remote),
                 Event::TurnRedirected {
                     server,
                     alternate,

@@ -185,6 +185,12 @@ impl IceTcp {
         false
     }
 
+    /// Closes the connection between `base` and `remote` (ICE no longer needs it): its
+    /// writer ends, and with it the connection's task.
+    pub(crate) fn close(&mut self, base: SocketAddr, remote: SocketAddr) {
+        self.connections.remove(&(base, remote));
+    }
+
     /// Stops every listener and connection.
     pub(crate) fn shutdown(&mut self) {
         self.connections.clear();

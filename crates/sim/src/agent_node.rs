@@ -139,6 +139,11 @@ impl AgentNode {
                     self.commands.push_back(StreamCommand::Close(id));
                 }
             }
+            if let Event::CloseTcp { local, remote } = e {
+                if let Some(id) = self.ice_tcp.close(local, remote) {
+                    self.commands.push_back(StreamCommand::Close(id));
+                }
+            }
             self.events.push((self.now, e));
         }
     }

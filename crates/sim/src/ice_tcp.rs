@@ -106,6 +106,13 @@ impl IceTcp {
         Some(Ok((ends.0, ends.1, frames)))
     }
 
+    /// The stream between `base` and `remote`, forgotten (ICE closes it).
+    pub(crate) fn close(&mut self, base: SocketAddr, remote: SocketAddr) -> Option<StreamId> {
+        let id = self.by_pair.remove(&(base, remote))?;
+        self.by_stream.remove(&id);
+        Some(id)
+    }
+
     /// The stream `id` is gone: its (base, remote), if it was an ICE-TCP one.
     pub(crate) fn closed(&mut self, id: StreamId) -> Option<(SocketAddr, SocketAddr)> {
         let c = self.by_stream.remove(&id)?;

@@ -3,6 +3,7 @@
 //! [`Policy`] says so, the controlled one when the peer does (§7.3.1.5); then the other pairs
 //! are pruned (§8.1.2) and consent freshness (RFC 7675) takes over.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Agent;
@@ -138,6 +139,22 @@ impl Agent {
         keep.extend(self.policy().measured(selected, self.renominate));
         keep.extend(self.nominations.nominated);
         keep.extend(self.nominations.nominating);
+        // RFC 6544 §8: the TCP connections of the pairs pruned are closed; one a kept
+        // pair still uses stays.
+        let kept = |b: SocketAddr, r: SocketAddr| {
+            self.checklist
+                .iter()
+                .any(|q| keep.contains(&q.id) && q.base == b && q.remote_addr == r)
+        };
+        let close: Vec<(SocketAddr, SocketAddr)> = self
+            .checklist
+            .iter()
+            .filter(|p| p.is_tcp() && !keep.contains(&p.id) && !kept(p.base, p.remote_addr))
+            .map(|p| (p.base, p.remote_addr))
+            .collect();
+        for (local, remote) in close {
+            self.events.push_back(Event::CloseTcp { local, remote });
+        }
         self.checklist.prune(&keep);
         let checklist = &self.checklist;
         self.transactions
