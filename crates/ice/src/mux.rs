@@ -141,6 +141,12 @@ impl<K: Copy + Eq + Hash> Mux<K> {
         self.stats
     }
 
+    /// The session that heard from the 5-tuple (`local`, `remote`), if one did (no
+    /// counting, no routing by USERNAME).
+    pub fn session_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<K> {
+        self.by_tuple.get(&(local, remote)).copied()
+    }
+
     /// Whose datagram this is: received on `local` from `remote`. `None`: drop it.
     pub fn route(&mut self, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) -> Option<K> {
         if let Some(k) = self.by_tuple.get(&(local, remote)) {

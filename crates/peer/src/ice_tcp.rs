@@ -6,7 +6,7 @@
 //! and reads frames back (floe-stun's `StreamDecoder`) for the driver.
 //!
 //! Hostile peers can connect to a passive candidate: at most [`MAX_CONNECTIONS`]
-//! connections are open at once, one that sends no whole frame within
+//! connections are open at once (a [`MuxServer`](crate::MuxServer) sets its own limit), one that sends no whole frame within
 //! [`FIRST_FRAME_TIMEOUT`] is closed, and a full write queue drops packets as a UDP
 //! socket would.
 
@@ -64,6 +64,7 @@ struct Connection {
 /// The listeners and connections of one peer connection.
 pub(crate) struct IceTcp {
     input: mpsc::Sender<TcpInput>,
+    max_connections: usize,
     connections: HashMap<(SocketAddr, SocketAddr), Connection>,
     next_id: u64,
     tasks: Vec<JoinHandle<()>>,
@@ -100,6 +101,15 @@ pub(crate) async fn bind_listeners(
 impl IceTcp {
     /// Starts accepting on `listeners`; what happens on the connections goes to `input`.
     pub(crate) fn new(listeners: Vec<TcpListener>, input: mpsc::Sender<TcpInput>) -> IceTcp {
+        IceTcp::with_limit(listeners, input, MAX_CONNECTIONS)
+    }
+
+    /// [`IceTcp::new`] with at most `max_connections` open at once.
+    pub(crate) fn with_limit(
+        listeners: Vec<TcpListener>,
+        input: mpsc::Sender<TcpInput>,
+        max_connections: usize,
+    ) -> IceTcp {
         let tasks = listeners
             .into_iter()
             .filter_map(|l| {
@@ -109,6 +119,7 @@ impl IceTcp {
             .collect();
         IceTcp {
             input,
+            max_connections,
             connections: HashMap::new(),
             // Accepted connections take ids from the accept loops (odd); ours are even.
             next_id: 0,
@@ -127,7 +138,7 @@ impl IceTcp {
                 Err(mpsc::error::TrySendError::Closed(_))
             );
         }
-        if base.port() != TCP_ACTIVE_PORT || self.connections.len() >= MAX_CONNECTIONS {
+        if base.port() != TCP_ACTIVE_PORT || self.connections.len() >= self.max_connections {
             return false;
         }
         self.next_id += 2;
@@ -163,7 +174,7 @@ impl IceTcp {
         id: u64,
         writer: mpsc::Sender<Vec<u8>>,
     ) {
-        if self.connections.len() < MAX_CONNECTIONS {
+        if self.connections.len() < self.max_connections {
             self.connections
                 .insert((base, remote), Connection { id, writer });
         }

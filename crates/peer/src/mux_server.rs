@@ -8,6 +8,12 @@
 //! offers its one host candidate and answers checks; the peer (a full agent, such as a
 //! [`PeerConnection`](crate::PeerConnection)) controls. Datagrams from unknown senders
 //! get no answer and cost nothing (see [`floe_ice::mux`]).
+//!
+//! With [`MuxServer::bind_with_tcp`], one TCP listener serves every session too: each
+//! session offers it as its passive ICE-TCP candidate (RFC 6544), for peers whose UDP
+//! is blocked. A connection is routed like a datagram, by its first check's USERNAME
+//! and then by its 5-tuple; one whose first frame is not a check for a known session is
+//! closed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -22,17 +28,21 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::PeerError;
+use crate::ice_tcp::{IceTcp, TcpInput};
 use crate::session::Session;
 use crate::signal::{SignalMessage, SignalReceiver, SignalSender};
 
 /// Datagrams queued per session for the application before new ones are dropped.
 const SESSION_QUEUE: usize = 1024;
+/// Most ICE-TCP connections open at once on a mux server's listener.
+pub const MAX_TCP_CONNECTIONS: usize = 4096;
 
 /// One UDP socket serving many ICE-lite sessions. Cheap to clone; the socket closes when
 /// the last clone and every session are dropped.
 #[derive(Debug, Clone)]
 pub struct MuxServer {
     local: SocketAddr,
+    tcp: Option<SocketAddr>,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -69,8 +79,46 @@ impl MuxServer {
             ));
         }
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Task::new(socket, local).run(rx));
-        Ok(MuxServer { local, commands })
+        tokio::spawn(Task::new(socket, local, None).run(rx));
+        Ok(MuxServer {
+            local,
+            tcp: None,
+            commands,
+        })
+    }
+
+    /// [`MuxServer::bind`], and a TCP listener on the same address (another port: the
+    /// agent tells sockets apart by address) whose connections carry ICE-TCP (RFC 6544)
+    /// for every session: each session offers it as a passive TCP candidate. UDP is still
+    /// preferred by peers where both work.
+    pub async fn bind_with_tcp(addr: SocketAddr) -> io::Result<MuxServer> {
+        let socket = Arc::new(UdpSocket::bind(addr).await?);
+        let local = socket.local_addr()?;
+        if local.ip().is_unspecified() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a mux server needs a concrete address: it is the sessions' host candidate",
+            ));
+        }
+        let (listener, tcp) = loop {
+            let l = tokio::net::TcpListener::bind(SocketAddr::new(local.ip(), 0)).await?;
+            let a = l.local_addr()?;
+            if a != local {
+                break (l, a);
+            }
+        };
+        let (commands, rx) = mpsc::unbounded_channel();
+        tokio::spawn(Task::new(socket, local, Some(listener)).run(rx));
+        Ok(MuxServer {
+            local,
+            tcp: Some(tcp),
+            commands,
+        })
+    }
+
+    /// The TCP listener's address, with [`MuxServer::bind_with_tcp`].
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp
     }
 
     /// The shared socket's address.
@@ -98,8 +146,12 @@ impl MuxServer {
         let now = Instant::now();
         let mut config = AgentConfig::default();
         config.lite = true;
+        config.ice_tcp = self.tcp.is_some();
         let mut agent = Agent::new(config, Role::Controlled, now, rand::random());
         agent.add_host(now, self.local, 0);
+        if let Some(tcp) = self.tcp {
+            agent.add_tcp_host(now, tcp, 0);
+        }
         let mut session = Session::new();
         let answer = session.answer(&mut agent, now, &offer);
         let end = session.described(&agent);
@@ -182,6 +234,9 @@ struct Entry {
 struct Task {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
+    /// The ICE-TCP listener's connections, and what they report.
+    tcp: Option<IceTcp>,
+    tcp_rx: mpsc::Receiver<TcpInput>,
     mux: Mux<u64>,
     sessions: HashMap<u64, Entry>,
     /// Every session's next timer.
@@ -192,10 +247,18 @@ struct Task {
 }
 
 impl Task {
-    fn new(socket: Arc<UdpSocket>, local: SocketAddr) -> Task {
+    fn new(
+        socket: Arc<UdpSocket>,
+        local: SocketAddr,
+        listener: Option<tokio::net::TcpListener>,
+    ) -> Task {
+        let (tcp_tx, tcp_rx) = mpsc::channel(1024);
+        let tcp = listener.map(|l| IceTcp::with_limit(vec![l], tcp_tx, MAX_TCP_CONNECTIONS));
         Task {
             socket,
             local,
+            tcp,
+            tcp_rx,
             mux: Mux::new(),
             sessions: HashMap::new(),
             timers: BTreeSet::new(),
@@ -223,6 +286,7 @@ impl Task {
                     }
                 }
                 () = sleep_until(next) => self.timeouts(),
+                Some(input) = self.tcp_rx.recv() => self.tcp_input(input),
             }
             self.flush_all().await;
         }
@@ -268,9 +332,14 @@ impl Task {
             Command::Send(key, data) => {
                 if let Some(e) = self.sessions.get_mut(&key) {
                     if let Ok(t) = e.agent.send(&data) {
-                        let socket = self.socket.clone();
-                        // Sent at once; a full socket buffer drops it, as UDP would.
-                        let _ = socket.try_send_to(&t.data, t.destination);
+                        if t.transport == floe_ice::Transport::Tcp {
+                            if let Some(tcp) = &mut self.tcp {
+                                tcp.send(t.source, t.destination, t.data);
+                            }
+                        } else {
+                            // Sent at once; a full socket buffer drops it, as UDP would.
+                            let _ = self.socket.try_send_to(&t.data, t.destination);
+                        }
                     }
                 }
             }
@@ -299,6 +368,51 @@ impl Task {
                 });
         }
         self.reschedule(key);
+    }
+
+    /// An ICE-TCP connection accepted, a frame on one (routed like a datagram: a
+    /// connection whose first frame belongs to no session is closed), or one closed.
+    fn tcp_input(&mut self, input: TcpInput) {
+        let Some(tcp) = &mut self.tcp else { return };
+        let now = Instant::now();
+        match input {
+            TcpInput::Accepted {
+                base,
+                remote,
+                id,
+                writer,
+            } => tcp.accepted(base, remote, id, writer),
+            TcpInput::Frame {
+                base,
+                remote,
+                id,
+                packet,
+            } if tcp.is_current(base, remote, id) => {
+                let Some(key) = self.mux.route(base, remote, &packet) else {
+                    tcp.close(base, remote);
+                    return;
+                };
+                if let Some(e) = self.sessions.get_mut(&key) {
+                    let data = &e.data;
+                    e.agent
+                        .handle_tcp_receive(now, base, remote, &packet, |_, d| {
+                            let _ = data.try_send(Bytes::copy_from_slice(d));
+                        });
+                }
+                self.reschedule(key);
+            }
+            TcpInput::Closed { base, remote, id } => {
+                if tcp.closed(base, remote, id) {
+                    if let Some(key) = self.mux.session_of(base, remote) {
+                        if let Some(e) = self.sessions.get_mut(&key) {
+                            e.agent.handle_tcp_closed(now, base, remote);
+                        }
+                        self.reschedule(key);
+                    }
+                }
+            }
+            TcpInput::Frame { .. } => {}
+        }
     }
 
     fn timeouts(&mut self) {
@@ -344,11 +458,28 @@ impl Task {
                 continue;
             };
             while let Some(t) = e.agent.poll_transmit() {
-                let _ = self.socket.send_to(&t.data, t.destination).await;
+                if t.transport == floe_ice::Transport::Tcp {
+                    if let Some(tcp) = &mut self.tcp {
+                        if !tcp.send(t.source, t.destination, t.data) {
+                            e.agent
+                                .handle_tcp_closed(Instant::now(), t.source, t.destination);
+                        }
+                    }
+                } else {
+                    let _ = self.socket.send_to(&t.data, t.destination).await;
+                }
             }
             while let Some(ev) = e.agent.poll_event() {
-                if let Event::ConnectionState(s) = ev {
-                    let _ = e.state.try_send(s);
+                match ev {
+                    Event::ConnectionState(s) => {
+                        let _ = e.state.try_send(s);
+                    }
+                    Event::CloseTcp { local, remote } => {
+                        if let Some(tcp) = &mut self.tcp {
+                            tcp.close(local, remote);
+                        }
+                    }
+                    _ => {}
                 }
             }
         }

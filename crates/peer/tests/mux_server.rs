@@ -80,3 +80,107 @@ async fn two_dozen_peers_share_one_server_port_each_with_its_own_session() {
         );
     }
 }
+
+/// Forwards signalling from `rx` to `tx`, dropping the UDP candidates of descriptions
+/// and trickled lines: what a peer behind a UDP-blocking firewall effectively sees.
+async fn without_udp(
+    mut rx: floe_peer::signal::MemoryReceiver,
+    mut tx: floe_peer::signal::MemorySender,
+) {
+    use floe_peer::{SignalMessage, SignalReceiver, SignalSender};
+    let udp = |line: &str| {
+        line.split_whitespace()
+            .nth(2)
+            .is_some_and(|t| t.eq_ignore_ascii_case("udp"))
+    };
+    while let Ok(Some(msg)) = rx.recv().await {
+        let msg = match msg {
+            SignalMessage::Answer(mut d) => {
+                d.candidates.retain(|l| !udp(l));
+                SignalMessage::Answer(d)
+            }
+            SignalMessage::Candidate { candidate } if udp(&candidate) => continue,
+            other => other,
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// ICE-TCP (RFC 6544) through the mux's one TCP listener: peers that see only the
+/// server's TCP candidate (its UDP ones are filtered out of the signalling) connect to
+/// their own sessions over TCP and exchange data; a stranger's connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_reach_their_sessions_over_the_mux_tcp_listener() {
+    use floe_peer::{SignalReceiver, SignalSender};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = MuxServer::bind_with_tcp("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let tcp = server.tcp_addr().unwrap();
+    assert_ne!(tcp, server.local_addr());
+    let mut tasks = Vec::new();
+    for i in 0..4u8 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let ((p_tx, p_rx), (m1_tx, m1_rx)) = memory_pair();
+            let ((m2_tx, m2_rx), (s_tx, s_rx)) = memory_pair();
+            // Peer -> server as it is; server -> peer without UDP candidates.
+            tokio::spawn(async move {
+                let (mut rx, mut tx) = (m1_rx, m2_tx);
+                while let Ok(Some(m)) = rx.recv().await {
+                    if tx.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(without_udp(m2_rx, m1_tx));
+            let mut config = peer_config();
+            config.agent.ice_tcp = true;
+            let (peer, session) = tokio::join!(
+                PeerConnection::connect(config, Side::Offer, p_tx, p_rx),
+                server.accept(s_tx, s_rx, Duration::from_secs(10)),
+            );
+            let (mut peer, mut session) = (peer.expect("peer connects"), session.expect("session"));
+            let selected = peer.selected().unwrap();
+            assert_eq!(selected.remote, tcp, "the peer reaches the TCP listener");
+            assert_eq!(selected.transport, floe_ice::Transport::Tcp);
+            for n in 0..5u8 {
+                peer.send(&[i, n]).await.unwrap();
+                session.send(&[i, 100 + n]).unwrap();
+            }
+            for n in 0..5u8 {
+                let got = tokio::time::timeout(Duration::from_secs(5), session.recv())
+                    .await
+                    .expect("the session hears its peer over TCP")
+                    .unwrap();
+                assert_eq!(&got[..], &[i, n], "session {i} got another peer's data");
+                let back = tokio::time::timeout(Duration::from_secs(5), peer.recv())
+                    .await
+                    .expect("the peer hears its session over TCP")
+                    .unwrap();
+                assert_eq!(&back[..], &[i, 100 + n]);
+            }
+            (peer, session)
+        }));
+    }
+    let mut kept = Vec::new();
+    for t in tasks {
+        kept.push(t.await.unwrap());
+    }
+    // A stranger's frame (no check for a known session): the connection is closed, no
+    // answer.
+    let mut stranger = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    stranger
+        .write_all(&[0, 6, b'h', b'e', b'l', b'l', b'o', b'?'])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), stranger.read(&mut buf))
+        .await
+        .expect("the stranger's connection is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "a stranger got an answer");
+    drop(kept);
+}
