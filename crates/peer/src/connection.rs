@@ -31,7 +31,9 @@ use crate::signal::{SignalReceiver, SignalSender};
 pub struct PeerConnection {
     commands: mpsc::Sender<Command>,
     fast: watch::Receiver<Option<FastPath>>,
-    data: mpsc::Receiver<Bytes>,
+    data: mpsc::Receiver<crate::socket_reader::Received>,
+    /// The rest of the last batch the readers handed over.
+    pending: std::collections::VecDeque<Bytes>,
     events: mpsc::UnboundedReceiver<PeerEvent>,
     selected: watch::Receiver<Option<SelectedPair>>,
     state: watch::Receiver<ConnectionState>,
@@ -110,6 +112,7 @@ impl PeerConnection {
             commands,
             fast,
             data,
+            pending: std::collections::VecDeque::new(),
             events,
             selected,
             state: state_rx,
@@ -145,7 +148,13 @@ impl PeerConnection {
     /// The next datagram from the peer; `None` once closed. On a direct path the bytes are
     /// the ones the socket wrote (no copy).
     pub async fn recv(&mut self) -> Option<Bytes> {
-        self.data.recv().await
+        if let Some(d) = self.pending.pop_front() {
+            return Some(d);
+        }
+        // Cancel-safe: nothing is lost if the caller drops this future at the await.
+        let batch = self.data.recv().await?;
+        self.pending.extend(batch);
+        self.pending.pop_front()
     }
 
     /// The next state or path change.

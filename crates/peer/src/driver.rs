@@ -18,11 +18,12 @@ use tokio::task::JoinHandle;
 use crate::addresses::{self, AddressChange, Watch};
 use crate::config::{CandidateInfo, PeerEvent, PeerStats};
 use crate::connection::bind_one;
-use crate::fast_path::{read_socket, FastPath, FastPaths};
+use crate::fast_path::{FastPath, FastPaths};
 use crate::ice_tcp::{IceTcp, TcpInput};
 use crate::mdns::MdnsService;
 use crate::session::Session;
 use crate::signal::{SignalMessage, SignalReceiver, SignalSender};
+use crate::socket_reader::{read_socket, Outlets, Received};
 use crate::turn::streams::{StreamConfig, StreamInput, Streams};
 
 /// The application's ends of a running driver.
@@ -30,7 +31,7 @@ use crate::turn::streams::{StreamConfig, StreamInput, Streams};
 pub(crate) struct Handles {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) fast: watch::Receiver<Option<FastPath>>,
-    pub(crate) data: mpsc::Receiver<Bytes>,
+    pub(crate) data: mpsc::Receiver<Received>,
     pub(crate) events: mpsc::UnboundedReceiver<PeerEvent>,
     pub(crate) selected: watch::Receiver<Option<SelectedPair>>,
     pub(crate) state: watch::Receiver<ConnectionState>,
@@ -159,20 +160,19 @@ pub(crate) struct Runtime {
 struct Readers {
     in_tx: mpsc::Sender<(SocketAddr, SocketAddr, Bytes)>,
     fast: watch::Receiver<Option<FastPath>>,
-    data_tx: mpsc::Sender<Bytes>,
+    data_tx: mpsc::Sender<Received>,
     tasks: HashMap<SocketAddr, JoinHandle<()>>,
 }
 
 impl Readers {
     fn start(&mut self, local: SocketAddr, socket: Arc<UdpSocket>) {
-        let reader = read_socket(
-            socket,
-            local,
-            self.in_tx.clone(),
-            self.fast.clone(),
-            self.data_tx.clone(),
-        );
-        self.tasks.insert(local, tokio::spawn(reader));
+        let out = Outlets {
+            driver: self.in_tx.clone(),
+            fast: self.fast.clone(),
+            data: self.data_tx.clone(),
+        };
+        self.tasks
+            .insert(local, tokio::spawn(read_socket(socket, local, out)));
     }
 
     fn stop(&mut self, local: SocketAddr) {
@@ -216,7 +216,7 @@ pub(crate) struct Driver {
     sig_in_rx: mpsc::UnboundedReceiver<io::Result<Option<SignalMessage>>>,
     sig_out_tx: mpsc::UnboundedSender<SignalMessage>,
     cmd_rx: mpsc::Receiver<Command>,
-    data_tx: mpsc::Sender<Bytes>,
+    data_tx: mpsc::Sender<Received>,
     ev_tx: mpsc::UnboundedSender<PeerEvent>,
     sel_tx: watch::Sender<Option<SelectedPair>>,
     state_tx: watch::Sender<ConnectionState>,
@@ -283,7 +283,7 @@ impl Driver {
                     let data_tx = &self.data_tx;
                     self.agent.handle_receive(Instant::now(), local, remote, &bytes, |_, data| {
                         // A full receive queue drops the datagram, as a socket would.
-                        let _ = data_tx.try_send(Bytes::copy_from_slice(data));
+                        let _ = data_tx.try_send(vec![Bytes::copy_from_slice(data)]);
                     });
                 }
                 Some(input) = self.stream_rx.recv() => self.stream_input(input),
@@ -390,7 +390,7 @@ impl Driver {
                 self.agent
                     .handle_stream_receive(now, transport, server, &bytes, |_, data| {
                         // A full receive queue drops the datagram, as a socket would.
-                        let _ = data_tx.try_send(Bytes::copy_from_slice(data));
+                        let _ = data_tx.try_send(vec![Bytes::copy_from_slice(data)]);
                     });
             }
             StreamInput::Closed {
@@ -429,7 +429,7 @@ impl Driver {
                 self.agent
                     .handle_tcp_receive(now, base, remote, &packet, |_, data| {
                         // A full receive queue drops the packet, as a socket would.
-                        let _ = data_tx.try_send(Bytes::copy_from_slice(data));
+                        let _ = data_tx.try_send(vec![Bytes::copy_from_slice(data)]);
                     });
             }
             TcpInput::Closed { base, remote, id } => {

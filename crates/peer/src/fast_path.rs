@@ -1,7 +1,8 @@
 //! The fast path: while the selected pair is direct (not relayed) and consent holds
 //! (RFC 7675), application data skips the driver task both ways. Senders write straight
 //! to the pair's socket from the caller's slice ([`DataSender`]); socket readers
-//! ([`read_socket`]) hand the pair's datagrams straight to the application. The driver
+//! ([`crate::socket_reader`]) hand the pair's datagrams straight to the application, a
+//! batch at a time. The driver
 //! publishes the pair in a `watch` ([`FastPaths::update`]) and adds the bytes it never
 //! saw to the pair's stats ([`FastPaths::add_counters`]).
 
@@ -10,7 +11,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
 use floe_ice::{Agent, CandidateKind, ConnectionState, PairState, PairStats, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -27,6 +27,21 @@ pub(crate) struct FastPath {
     remote: SocketAddr,
     /// Bytes that went by the agent, added to the pair's stats.
     counters: Arc<FastCounters>,
+}
+
+impl FastPath {
+    /// Whether datagrams on `local` from `remote` are this path's.
+    pub(crate) fn carries(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.local == local && self.remote == remote
+    }
+
+    /// Counts `packets` datagrams of `bytes` in all received on the path.
+    pub(crate) fn count_received(&self, bytes: u64, packets: u64) {
+        self.counters.received.fetch_add(bytes, Ordering::Relaxed);
+        self.counters
+            .received_packets
+            .fetch_add(packets, Ordering::Relaxed);
+    }
 }
 
 /// Application bytes carried on a fast path (relaxed atomics: one add per datagram).
@@ -160,51 +175,5 @@ impl DataSender {
             .send(Command::Send(data.to_vec()))
             .await
             .map_err(|_| PeerError::Closed)
-    }
-}
-
-/// Reads one socket until the driver is gone: datagrams on the fast path go to the
-/// application (`data_tx`), everything else to the driver (`tx`).
-pub(crate) async fn read_socket(
-    socket: Arc<UdpSocket>,
-    local: SocketAddr,
-    tx: mpsc::Sender<(SocketAddr, SocketAddr, Bytes)>,
-    fast: watch::Receiver<Option<FastPath>>,
-    data_tx: mpsc::Sender<Bytes>,
-) {
-    // Datagrams are received straight into a shared arena and handed out as `Bytes` that
-    // point into it: no copy, and one allocation per arena rather than per datagram.
-    const ARENA: usize = 512 * 1024;
-    const MAX_DATAGRAM: usize = 65_536;
-    let mut arena = BytesMut::with_capacity(ARENA);
-    loop {
-        if arena.capacity() < MAX_DATAGRAM {
-            arena = BytesMut::with_capacity(ARENA);
-        }
-        let Ok((n, remote)) = socket.recv_buf_from(&mut arena).await else {
-            arena.clear();
-            continue;
-        };
-        let datagram = arena.split_to(n).freeze();
-        // Application data on the selected direct pair goes straight to the application;
-        // STUN (first byte 0-3, RFC 7983) and everything else goes to the agent.
-        let on_fast_path = datagram.first().is_some_and(|b| *b > 3)
-            && fast
-                .borrow()
-                .as_ref()
-                .filter(|p| p.local == local && p.remote == remote)
-                .map(|p| {
-                    p.counters.received.fetch_add(n as u64, Ordering::Relaxed);
-                    p.counters.received_packets.fetch_add(1, Ordering::Relaxed);
-                })
-                .is_some();
-        if on_fast_path {
-            // A full receive queue drops the datagram, as a socket would.
-            let _ = data_tx.try_send(datagram);
-            continue;
-        }
-        if tx.send((local, remote, datagram)).await.is_err() {
-            return;
-        }
     }
 }

@@ -48,6 +48,7 @@ mod ports;
 pub mod probe;
 mod session;
 pub mod signal;
+mod socket_reader;
 mod sockopt;
 pub mod turn;
 pub mod uri;
