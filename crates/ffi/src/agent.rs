@@ -14,8 +14,8 @@ use crate::event::{FloeConnectionState, FloeEvent};
 /// Use it from one thread at a time.
 #[derive(Debug)]
 pub struct FloeAgent {
-    agent: Agent,
-    clock: Clock,
+    pub(crate) agent: Agent,
+    pub(crate) clock: Clock,
     /// Set when a call panicked: the agent's state may be half-changed.
     poisoned: bool,
     /// The transmit last handed out, which its `data` pointer borrows.
@@ -27,7 +27,7 @@ pub struct FloeAgent {
 /// The caller's microseconds on the agent's `Instant`s. Time never goes backwards for
 /// the agent: an earlier `now_us` than seen before counts as the latest seen.
 #[derive(Debug)]
-struct Clock {
+pub(crate) struct Clock {
     base: Instant,
     base_us: u64,
     latest: Instant,
@@ -44,7 +44,7 @@ impl Clock {
         }
     }
 
-    fn at(&mut self, now_us: u64) -> Instant {
+    pub(crate) fn at(&mut self, now_us: u64) -> Instant {
         let since = Duration::from_micros(now_us.saturating_sub(self.base_us));
         let t = self.base.checked_add(since).unwrap_or(self.latest);
         self.latest = self.latest.max(t);
@@ -80,6 +80,9 @@ pub struct FloeAgentConfig {
     pub stun_servers: *const FloeAddr,
     /// How many addresses `stun_servers` holds.
     pub stun_server_count: usize,
+    /// ICE-TCP (RFC 6544; off by default): pair the peer's TCP candidates with the ones
+    /// `floe_agent_add_tcp_host` registers.
+    pub ice_tcp: bool,
 }
 
 /// The defaults: controlling, full ICE, no relay-only, no renomination, seed 0, no STUN
@@ -94,6 +97,7 @@ pub extern "C" fn floe_agent_config_default() -> FloeAgentConfig {
         seed: 0,
         stun_servers: std::ptr::null(),
         stun_server_count: 0,
+        ice_tcp: false,
     }
 }
 
@@ -132,7 +136,7 @@ unsafe fn agent_arg<'a>(p: *mut FloeAgent) -> Result<&'a mut FloeAgent, Error> {
 ///
 /// # Safety
 /// As for [`agent_arg`].
-unsafe fn with_agent<T>(
+pub(crate) unsafe fn with_agent<T>(
     agent: *mut FloeAgent,
     on_error: impl FnOnce(FloeResult) -> T,
     f: impl FnOnce(&mut FloeAgent) -> Result<T, Error>,
@@ -195,6 +199,7 @@ pub unsafe extern "C" fn floe_agent_new(
             config.lite = c.lite;
             config.relay_only = c.relay_only;
             config.renomination = c.renomination;
+            config.ice_tcp = c.ice_tcp;
             config.stun_servers = stun_servers;
             let role = if c.controlling {
                 Role::Controlling
@@ -566,6 +571,24 @@ pub unsafe extern "C" fn floe_agent_handle_receive(
             .handle_receive(now, local, remote, bytes, |from, d| {
                 got = Some((from, d.as_ptr(), d.len()));
             });
+        // SAFETY: the caller's promise about `out`.
+        unsafe { FloeReceived::write(out, got) };
+        Ok(FloeResult::Ok)
+    };
+    // SAFETY: the caller's promise about `agent`, passed on.
+    unsafe { with_agent(agent, |c| c, f) }
+}
+
+impl FloeReceived {
+    /// Writes what the agent gave `on_data` (or that there was no data) to `out`, if not
+    /// NULL.
+    ///
+    /// # Safety
+    /// `out` is NULL or points to a writable `FloeReceived`.
+    pub(crate) unsafe fn write(
+        out: *mut FloeReceived,
+        got: Option<(SocketAddr, *const u8, usize)>,
+    ) {
         let received = match got {
             Some((from, p, n)) => FloeReceived {
                 is_data: true,
@@ -584,10 +607,7 @@ pub unsafe extern "C" fn floe_agent_handle_receive(
         if let Some(out) = unsafe { out.as_mut() } {
             *out = received;
         }
-        Ok(FloeResult::Ok)
-    };
-    // SAFETY: the caller's promise about `agent`, passed on.
-    unsafe { with_agent(agent, |c| c, f) }
+    }
 }
 
 /// A datagram (or stream chunk) to send, filled by [`floe_agent_poll_transmit`] and

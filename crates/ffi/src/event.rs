@@ -137,6 +137,9 @@ pub struct FloeSelectedPair {
     pub rtt_us: u64,
     /// Whether the pair is nominated (final) rather than the best valid pair so far.
     pub nominated: bool,
+    /// `FLOE_TRANSPORT_TCP` for an ICE-TCP pair (data goes framed on the caller's TCP
+    /// connection between `local` and `remote`), else `FLOE_TRANSPORT_UDP`.
+    pub transport: FloeTransport,
 }
 
 impl Default for FloeSelectedPair {
@@ -148,6 +151,7 @@ impl Default for FloeSelectedPair {
             remote_kind: FloeCandidateKind::Host,
             rtt_us: 0,
             nominated: false,
+            transport: FloeTransport::Udp,
         }
     }
 }
@@ -161,6 +165,7 @@ impl From<&SelectedPair> for FloeSelectedPair {
             remote_kind: p.remote_kind.into(),
             rtt_us: p.rtt.map_or(0, |r| r.as_micros().max(1) as u64),
             nominated: p.nominated,
+            transport: p.transport.into(),
         }
     }
 }
@@ -200,6 +205,9 @@ pub enum FloeEventKind {
     /// §14.16) or, when `text` is NULL, against the name used for `server`. Comes before
     /// the first transmit to the alternate.
     TurnRedirected = 10,
+    /// RFC 6544 §8: close the caller's ICE-TCP connection between local base
+    /// `pair.local` and `pair.remote` (ICE no longer needs it).
+    CloseTcp = 11,
     /// An event this version of the C API does not describe.
     Other = 255,
 }
@@ -308,6 +316,15 @@ impl FloeEvent {
                 relayed: (*alternate).into(),
                 transport: (*transport).into(),
                 ..FloeEvent::empty(FloeEventKind::TurnRedirected)
+            },
+            Event::CloseTcp { local, remote } => FloeEvent {
+                pair: FloeSelectedPair {
+                    local: (*local).into(),
+                    remote: (*remote).into(),
+                    ..FloeSelectedPair::default()
+                },
+                transport: FloeTransport::Tcp,
+                ..FloeEvent::empty(FloeEventKind::CloseTcp)
             },
             Event::ResolveMdns { name } => FloeEvent {
                 text: keep(name.clone()),

@@ -30,6 +30,7 @@
 
 mod addr;
 mod agent;
+mod agent_tcp;
 mod error;
 mod event;
 mod mux;
@@ -46,6 +47,10 @@ pub use agent::{
     floe_agent_remove_remote_candidate, floe_agent_restart, floe_agent_send,
     floe_agent_set_remote_credentials, floe_agent_set_remote_lite, FloeAgent, FloeAgentConfig,
     FloeReceived, FloeTransmit,
+};
+pub use agent_tcp::{
+    floe_agent_add_tcp_host, floe_agent_handle_tcp_closed, floe_agent_handle_tcp_receive,
+    floe_agent_is_tcp_base,
 };
 pub use error::{floe_last_error, floe_string_free, floe_version, FloeResult};
 pub use event::{

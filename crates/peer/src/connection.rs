@@ -152,9 +152,13 @@ impl PeerConnection {
             return Some(d);
         }
         // Cancel-safe: nothing is lost if the caller drops this future at the await.
-        let batch = self.data.recv().await?;
-        self.pending.extend(batch);
-        self.pending.pop_front()
+        match self.data.recv().await? {
+            crate::socket_reader::Received::One(d) => Some(d),
+            crate::socket_reader::Received::Many(batch) => {
+                self.pending.extend(batch);
+                self.pending.pop_front()
+            }
+        }
     }
 
     /// The next state or path change.

@@ -283,7 +283,7 @@ impl Driver {
                     let data_tx = &self.data_tx;
                     self.agent.handle_receive(Instant::now(), local, remote, &bytes, |_, data| {
                         // A full receive queue drops the datagram, as a socket would.
-                        let _ = data_tx.try_send(vec![Bytes::copy_from_slice(data)]);
+                        let _ = data_tx.try_send(Received::One(Bytes::copy_from_slice(data)));
                     });
                 }
                 Some(input) = self.stream_rx.recv() => self.stream_input(input),
@@ -390,7 +390,7 @@ impl Driver {
                 self.agent
                     .handle_stream_receive(now, transport, server, &bytes, |_, data| {
                         // A full receive queue drops the datagram, as a socket would.
-                        let _ = data_tx.try_send(vec![Bytes::copy_from_slice(data)]);
+                        let _ = data_tx.try_send(Received::One(Bytes::copy_from_slice(data)));
                     });
             }
             StreamInput::Closed {
@@ -429,7 +429,7 @@ impl Driver {
                 self.agent
                     .handle_tcp_receive(now, base, remote, &packet, |_, data| {
                         // A full receive queue drops the packet, as a socket would.
-                        let _ = data_tx.try_send(vec![Bytes::copy_from_slice(data)]);
+                        let _ = data_tx.try_send(Received::One(Bytes::copy_from_slice(data)));
                     });
             }
             TcpInput::Closed { base, remote, id } => {

@@ -29,8 +29,13 @@ const SLOT: usize = 65_536;
 /// The arena datagrams are handed out from.
 const ARENA: usize = 256 * 1024;
 
-/// Datagrams for the application, in arrival order.
-pub(crate) type Received = Vec<Bytes>;
+/// Datagrams for the application, in arrival order: one (no allocation for the batch,
+/// the usual case at low rates), or several.
+#[derive(Debug)]
+pub(crate) enum Received {
+    One(Bytes),
+    Many(Vec<Bytes>),
+}
 
 /// Where a socket's datagrams go.
 pub(crate) struct Outlets {
@@ -100,7 +105,7 @@ pub(crate) async fn read_socket(socket: Arc<UdpSocket>, local: SocketAddr, out: 
 struct Batch {
     path: Option<FastPath>,
     local: SocketAddr,
-    data: Received,
+    data: Vec<Bytes>,
     bytes: u64,
 }
 
@@ -135,8 +140,16 @@ impl Batch {
             return;
         };
         path.count_received(self.bytes, self.data.len() as u64);
+        let mut batch = self.data;
+        let received = if batch.len() == 1 {
+            batch
+                .pop()
+                .map_or(Received::Many(Vec::new()), Received::One)
+        } else {
+            Received::Many(batch)
+        };
         // A full receive queue drops the batch, as a socket would.
-        let _ = data.try_send(self.data);
+        let _ = data.try_send(received);
     }
 }
 
