@@ -135,6 +135,11 @@ typedef enum FloeEventKind {
    */
   FLOE_EVENT_KIND_TURN_REDIRECTED = 10,
   /**
+   * RFC 6544 §8: close the caller's ICE-TCP connection between local base
+   * `pair.local` and `pair.remote` (ICE no longer needs it).
+   */
+  FLOE_EVENT_KIND_CLOSE_TCP = 11,
+  /**
    * An event this version of the C API does not describe.
    */
   FLOE_EVENT_KIND_OTHER = 255,
@@ -316,6 +321,11 @@ typedef struct FloeAgentConfig {
    * How many addresses `stun_servers` holds.
    */
   size_t stun_server_count;
+  /**
+   * ICE-TCP (RFC 6544; off by default): pair the peer's TCP candidates with the ones
+   * `floe_agent_add_tcp_host` registers.
+   */
+  bool ice_tcp;
 } FloeAgentConfig;
 
 /**
@@ -396,6 +406,11 @@ typedef struct FloeSelectedPair {
    * Whether the pair is nominated (final) rather than the best valid pair so far.
    */
   bool nominated;
+  /**
+   * `FLOE_TRANSPORT_TCP` for an ICE-TCP pair (data goes framed on the caller's TCP
+   * connection between `local` and `remote`), else `FLOE_TRANSPORT_UDP`.
+   */
+  enum FloeTransport transport;
 } FloeSelectedPair;
 
 /**
@@ -877,6 +892,60 @@ enum FloeResult floe_agent_close(struct FloeAgent *agent,
  * `agent` is NULL or a live agent.
  */
 enum FloeConnectionState floe_agent_connection_state(struct FloeAgent *agent);
+
+/**
+ * Registers the caller's TCP listener at `listener` (needs `ice_tcp` in the config): a
+ * passive host candidate on it and an active one on its address (a lite agent offers
+ * the passive one only). The listener's address must not be one of the UDP addresses
+ * given to `floe_agent_add_host`.
+ *
+ * # Safety
+ * `agent` is a live agent; `listener` points to a readable `FloeAddr`.
+ */
+enum FloeResult floe_agent_add_tcp_host(struct FloeAgent *agent,
+                                        uint64_t now_us,
+                                        const struct FloeAddr *listener,
+                                        uint32_t rank);
+
+/**
+ * Whether `addr` is the base of a local TCP candidate: a transmit from it goes on an
+ * ICE-TCP connection, not to a TURN server. False on error.
+ *
+ * # Safety
+ * `agent` is a live agent; `addr` points to a readable `FloeAddr`.
+ */
+bool floe_agent_is_tcp_base(struct FloeAgent *agent,
+                            const struct FloeAddr *addr);
+
+/**
+ * One RFC 4571 frame's payload arrived on the ICE-TCP connection between local base
+ * `local` and `remote`. STUN is consumed; application data is described in `out` (NULL
+ * to drop it), pointing into `data`.
+ *
+ * # Safety
+ * `agent` is a live agent; `local` and `remote` point to readable `FloeAddr`s; `data`
+ * points to `len` readable bytes (or is NULL with `len` 0); `out` is NULL or points to
+ * a writable `FloeReceived`.
+ */
+enum FloeResult floe_agent_handle_tcp_receive(struct FloeAgent *agent,
+                                              uint64_t now_us,
+                                              const struct FloeAddr *local,
+                                              const struct FloeAddr *remote,
+                                              const uint8_t *data,
+                                              size_t len,
+                                              struct FloeReceived *out);
+
+/**
+ * The ICE-TCP connection between local base `local` and `remote` failed to open or
+ * closed: its pairs fail (RFC 6544 §7.1).
+ *
+ * # Safety
+ * `agent` is a live agent; `local` and `remote` point to readable `FloeAddr`s.
+ */
+enum FloeResult floe_agent_handle_tcp_closed(struct FloeAgent *agent,
+                                             uint64_t now_us,
+                                             const struct FloeAddr *local,
+                                             const struct FloeAddr *remote);
 
 /**
  * The message of the last failed call on this thread (empty if none failed yet).
