@@ -47,7 +47,31 @@ pub struct MuxStats {
 struct Session {
     ufrag: String,
     /// Its remembered 5-tuples, oldest first.
-    remotes: VecDeque<(SocketAddr, SocketAddr)>,
+    remotes: VecDeque<Tuple>,
+}
+
+/// A (local, remote) 5-tuple as a map key. It hashes in one write where both ends are
+/// IPv4 (12 bytes packed into a `u128`): the map's SipHash (kept, since remote addresses
+/// are chosen by strangers) then costs one block instead of a dozen small writes, a
+/// tenth of the time a check spent routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tuple(SocketAddr, SocketAddr);
+
+impl Hash for Tuple {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match (self.0, self.1) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => h.write_u128(
+                u128::from(l.ip().to_bits()) << 96
+                    | u128::from(l.port()) << 80
+                    | u128::from(r.ip().to_bits()) << 48
+                    | u128::from(r.port()) << 32,
+            ),
+            (l, r) => {
+                l.hash(h);
+                r.hash(h);
+            }
+        }
+    }
 }
 
 /// Sorts datagrams to sessions identified by `K` (an index, an id: whatever the
@@ -55,7 +79,7 @@ struct Session {
 #[derive(Debug)]
 pub struct Mux<K> {
     by_ufrag: HashMap<String, K>,
-    by_tuple: HashMap<(SocketAddr, SocketAddr), K>,
+    by_tuple: HashMap<Tuple, K>,
     sessions: HashMap<K, Session>,
     stats: MuxStats,
 }
@@ -144,12 +168,12 @@ impl<K: Copy + Eq + Hash> Mux<K> {
     /// The session that heard from the 5-tuple (`local`, `remote`), if one did (no
     /// counting, no routing by USERNAME).
     pub fn session_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<K> {
-        self.by_tuple.get(&(local, remote)).copied()
+        self.by_tuple.get(&Tuple(local, remote)).copied()
     }
 
     /// Whose datagram this is: received on `local` from `remote`. `None`: drop it.
     pub fn route(&mut self, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) -> Option<K> {
-        if let Some(k) = self.by_tuple.get(&(local, remote)) {
+        if let Some(k) = self.by_tuple.get(&Tuple(local, remote)) {
             self.stats.by_address += 1;
             return Some(*k);
         }
@@ -164,8 +188,8 @@ impl<K: Copy + Eq + Hash> Mux<K> {
                     self.by_tuple.remove(&old);
                 }
             }
-            s.remotes.push_back((local, remote));
-            self.by_tuple.insert((local, remote), key);
+            s.remotes.push_back(Tuple(local, remote));
+            self.by_tuple.insert(Tuple(local, remote), key);
         }
         Some(key)
     }

@@ -118,7 +118,12 @@ impl Agent {
             self.stats.unauthenticated += 1;
             return;
         };
-        let ours = username.0.split(':').next() == Some(self.local_credentials.ufrag.as_str());
+        // The part before the first colon is ours (compared in place: no splitting).
+        let (user, ufrag) = (
+            username.0.as_bytes(),
+            self.local_credentials.ufrag.as_bytes(),
+        );
+        let ours = user.starts_with(ufrag) && user.get(ufrag.len()).is_none_or(|b| *b == b':');
         if !ours || msg.verify(&self.local_key).is_err() {
             self.stats.unauthenticated += 1;
             return;
