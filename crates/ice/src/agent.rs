@@ -314,6 +314,49 @@ impl Agent {
         }
     }
 
+    /// What a [`Mux`](crate::mux::Mux) needs to answer checks on this session's pair
+    /// itself ([`crate::fast_answer`]): for a lite agent whose selected pair (UDP) is
+    /// nominated, else `None`.
+    pub fn fast_answer(&self) -> Option<crate::fast_answer::FastAnswer> {
+        if !self.config.lite
+            || !matches!(
+                self.connection_state,
+                ConnectionState::Connected | ConnectionState::Completed
+            )
+        {
+            return None;
+        }
+        let id = self
+            .selected
+            .filter(|s| self.nominations.nominated == Some(*s))?;
+        let p = self.checklist.get(id).filter(|p| !p.is_tcp())?;
+        Some(crate::fast_answer::FastAnswer {
+            ufrag: self.local_credentials.ufrag.clone(),
+            key: self.local_key.clone(),
+            local: p.base,
+            remote: p.remote_addr,
+        })
+    }
+
+    /// A [`Mux`](crate::mux::Mux) answered checks from `remote` on `local` for this agent
+    /// ([`crate::fast_answer`]): the pair was heard, and for a lite agent the peer's checks
+    /// are its consent (RFC 7675 §4).
+    pub fn handle_check_answered(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.clock = now;
+        let Some(id) = self.checklist.find(local, remote) else {
+            return;
+        };
+        if let Some(p) = self.checklist.get_mut(id) {
+            p.last_heard = Some(now);
+            p.received_request = true;
+            p.stats.requests_received += 1;
+            p.stats.responses_sent += 1;
+        }
+        if self.selected == Some(id) {
+            self.consent.refreshed(now);
+        }
+    }
+
     /// Sends application data on the selected pair.
     pub fn send(&mut self, data: &[u8]) -> Result<Transmit, SendError> {
         if self.connection_state == ConnectionState::Failed && self.selected.is_some() {
@@ -442,9 +485,22 @@ impl Agent {
     /// RFC 7675: consent checks on the selected pair (and, when renominating, on the
     /// pairs still measured), and expiry.
     fn consent_timeout(&mut self, now: Instant) {
-        let Some(p) = self.selected.filter(|_| self.consent.is_running()) else {
+        let Some(p) = self.selected else {
             return;
         };
+        // Expiry holds whether or not this side sends consent checks: a lite agent
+        // nominated on the peer's first check never starts sending, and its deadline
+        // must still fail it (and not stay due forever).
+        if self.consent.is_expired(now, &self.config)
+            && self.connection_state != ConnectionState::Failed
+        {
+            self.set_state(ConnectionState::Failed);
+            self.consent.stop();
+            return;
+        }
+        if !self.consent.is_running() {
+            return;
+        }
         if self.consent.is_due(now) {
             // A lite agent sends none: the peer's checks are the consent (RFC 7675 §4).
             if !self.config.lite {
@@ -454,10 +510,6 @@ impl Agent {
                 }
             }
             self.consent.rearm(now, &self.config, &mut self.rng);
-        }
-        if self.consent.is_expired(now, &self.config) {
-            self.set_state(ConnectionState::Failed);
-            self.consent.stop();
         }
     }
 

@@ -72,13 +72,26 @@ pub(crate) fn response(
     key: &IntegrityKey,
 ) -> Result<Vec<u8>, floe_stun::Error> {
     let mut buf = [0u8; 256];
+    let n = write_response(msg, remote, error, key, &mut buf)?;
+    Ok(buf.get(..n).unwrap_or_default().to_vec())
+}
+
+/// [`response`] written into `out`; its length.
+pub(crate) fn write_response(
+    msg: &Message<'_>,
+    remote: SocketAddr,
+    error: Option<ErrorCode<'_>>,
+    key: &IntegrityKey,
+    out: &mut [u8],
+) -> Result<usize, floe_stun::Error> {
+    let buf = out;
     let class = if error.is_some() {
         Class::Error
     } else {
         Class::Success
     };
     let mut b = MessageBuilder::new(
-        &mut buf,
+        buf,
         msg.message_type().with_class(class),
         msg.transaction_id(),
     )?;
@@ -87,7 +100,14 @@ pub(crate) fn response(
         None => b.add(&XorMappedAddress(remote))?,
     };
     b.add_message_integrity(key)?.add_fingerprint()?;
-    Ok(b.finish().to_vec())
+    Ok(b.len())
+}
+
+/// RFC 8445 §7.3: whether a check's USERNAME (`LFRAG:RFRAG`) names the agent whose ufrag
+/// is `ufrag`: the part before the first colon is it (compared in place).
+pub(crate) fn names_us(username: &str, ufrag: &str) -> bool {
+    let (user, ufrag) = (username.as_bytes(), ufrag.as_bytes());
+    user.starts_with(ufrag) && user.get(ufrag.len()).is_none_or(|b| *b == b':')
 }
 
 /// A 420 with UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1), signed like every response.

@@ -26,6 +26,7 @@ pub mod config;
 mod consent;
 mod credentials;
 pub mod event;
+pub mod fast_answer;
 mod gather;
 mod liveness;
 pub mod mdns;

@@ -14,8 +14,12 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::SocketAddr;
 
+use std::time::Instant;
+
 use floe_stun::attributes::Username;
 use floe_stun::{Class, Message, Method};
+
+use crate::fast_answer::{FastAnswer, Record};
 
 /// Most 5-tuples remembered per session (a session has one path per local and remote
 /// candidate pair; a hostile sender that knows a ufrag cannot grow the map past this).
@@ -41,6 +45,36 @@ pub struct MuxStats {
     pub by_ufrag: u64,
     /// Datagrams from unknown senders that were not a Binding request for a known ufrag.
     pub refused: u64,
+    /// Checks answered by the mux itself ([`Mux::route_or_answer`]).
+    pub answered: u64,
+}
+
+/// What [`Mux::route_or_answer`] did with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routed<K> {
+    /// Session `key`'s check on its nominated pair, answered: send the first `len` bytes
+    /// of the caller's buffer back to the sender. With `tell`, also call
+    /// [`Agent::handle_check_answered`](crate::Agent::handle_check_answered) on the
+    /// session's agent.
+    Answered {
+        /// The session.
+        key: K,
+        /// The response's length.
+        len: usize,
+        /// Whether to tell the agent now (at most every [`crate::fast_answer::TELL_EVERY`]).
+        tell: bool,
+    },
+    /// Session `key`'s datagram: give it to its agent.
+    Session(K),
+    /// Nobody's: drop it.
+    Dropped,
+}
+
+/// A 5-tuple's session, and its fast answer if it is the session's nominated pair.
+#[derive(Debug)]
+struct Entry<K> {
+    key: K,
+    fast: Option<Box<Record>>,
 }
 
 #[derive(Debug)]
@@ -79,7 +113,7 @@ impl Hash for Tuple {
 #[derive(Debug)]
 pub struct Mux<K> {
     by_ufrag: HashMap<String, K>,
-    by_tuple: HashMap<Tuple, K>,
+    by_tuple: HashMap<Tuple, Entry<K>>,
     sessions: HashMap<K, Session>,
     stats: MuxStats,
 }
@@ -168,20 +202,86 @@ impl<K: Copy + Eq + Hash> Mux<K> {
     /// The session that heard from the 5-tuple (`local`, `remote`), if one did (no
     /// counting, no routing by USERNAME).
     pub fn session_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<K> {
-        self.by_tuple.get(&Tuple(local, remote)).copied()
+        self.by_tuple.get(&Tuple(local, remote)).map(|e| e.key)
+    }
+
+    /// Session `key`'s answer to checks on its nominated pair ([`Agent::fast_answer`]),
+    /// or `None` to answer nothing for it (the agent restarted, closed, or moved to
+    /// another pair). Call it after the agent's events; the previous answer is replaced.
+    ///
+    /// [`Agent::fast_answer`]: crate::Agent::fast_answer
+    pub fn set_fast_answer(&mut self, key: K, answer: Option<&FastAnswer>) {
+        let Some(s) = self.sessions.get(&key) else {
+            return;
+        };
+        for t in &s.remotes {
+            if let Some(e) = self.by_tuple.get_mut(t) {
+                e.fast = None;
+            }
+        }
+        let Some(a) = answer else { return };
+        let (local, remote) = a.tuple();
+        let Some(record) = Record::new(a) else { return };
+        if !self.by_tuple.contains_key(&Tuple(local, remote)) {
+            self.remember(key, local, remote);
+        }
+        if let Some(e) = self.by_tuple.get_mut(&Tuple(local, remote)) {
+            if e.key == key {
+                e.fast = Some(Box::new(record));
+            }
+        }
+    }
+
+    /// Like [`Mux::route`], but a check on a session's nominated pair is answered here
+    /// when the session's agent would answer it the same way (see
+    /// [`crate::fast_answer`]): the response goes into `out` (256 bytes are enough).
+    pub fn route_or_answer(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+        out: &mut [u8],
+    ) -> Routed<K> {
+        if let Some(e) = self.by_tuple.get_mut(&Tuple(local, remote)) {
+            self.stats.by_address += 1;
+            if let Some(a) = e
+                .fast
+                .as_deref_mut()
+                .and_then(|f| f.answer(now, bytes, out))
+            {
+                self.stats.answered += 1;
+                return Routed::Answered {
+                    key: e.key,
+                    len: a.len,
+                    tell: a.tell,
+                };
+            }
+            return Routed::Session(e.key);
+        }
+        match self.route(local, remote, bytes) {
+            Some(k) => Routed::Session(k),
+            None => Routed::Dropped,
+        }
     }
 
     /// Whose datagram this is: received on `local` from `remote`. `None`: drop it.
     pub fn route(&mut self, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) -> Option<K> {
-        if let Some(k) = self.by_tuple.get(&Tuple(local, remote)) {
+        if let Some(e) = self.by_tuple.get(&Tuple(local, remote)) {
             self.stats.by_address += 1;
-            return Some(*k);
+            return Some(e.key);
         }
         let Some(key) = self.by_username(bytes) else {
             self.stats.refused += 1;
             return None;
         };
         self.stats.by_ufrag += 1;
+        self.remember(key, local, remote);
+        Some(key)
+    }
+
+    /// Remembers the 5-tuple for session `key` (forgetting its oldest past the limit).
+    fn remember(&mut self, key: K, local: SocketAddr, remote: SocketAddr) {
         if let Some(s) = self.sessions.get_mut(&key) {
             if s.remotes.len() >= MAX_REMOTES_PER_SESSION {
                 if let Some(old) = s.remotes.pop_front() {
@@ -189,9 +289,9 @@ impl<K: Copy + Eq + Hash> Mux<K> {
                 }
             }
             s.remotes.push_back(Tuple(local, remote));
-            self.by_tuple.insert(Tuple(local, remote), key);
+            self.by_tuple
+                .insert(Tuple(local, remote), Entry { key, fast: None });
         }
-        Some(key)
     }
 
     /// The session named by a Binding request's USERNAME.
@@ -251,7 +351,8 @@ mod tests {
             MuxStats {
                 by_address: 1,
                 by_ufrag: 1,
-                refused: 1
+                refused: 1,
+                answered: 0
             }
         );
     }

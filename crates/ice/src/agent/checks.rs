@@ -118,12 +118,7 @@ impl Agent {
             self.stats.unauthenticated += 1;
             return;
         };
-        // The part before the first colon is ours (compared in place: no splitting).
-        let (user, ufrag) = (
-            username.0.as_bytes(),
-            self.local_credentials.ufrag.as_bytes(),
-        );
-        let ours = user.starts_with(ufrag) && user.get(ufrag.len()).is_none_or(|b| *b == b':');
+        let ours = binding::names_us(username.0, &self.local_credentials.ufrag);
         if !ours || msg.verify(&self.local_key).is_err() {
             self.stats.unauthenticated += 1;
             return;
@@ -551,8 +546,9 @@ impl Agent {
             return;
         }
         if self.config.lite {
-            // A lite agent sends no checks (RFC 8445 §2.5); it only waits for them.
-            if self.checklist.start(now) {
+            // A lite agent sends no checks (RFC 8445 §2.5); it only waits for them. One
+            // that answered (and was nominated) before its first timer is not checking.
+            if self.checklist.start(now) && self.connection_state == ConnectionState::New {
                 self.set_state(ConnectionState::Checking);
             }
             return;

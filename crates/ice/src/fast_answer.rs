@@ -1,0 +1,137 @@
+//! Answering checks on a lite session's nominated pair without its agent: what a media
+//! server's mux does for the bulk of its Binding traffic (consent and repeated checks
+//! from thousands of peers, RFC 7675 §4: a lite agent's consent is the peer's checks).
+//!
+//! A lite [`Agent`](crate::Agent) whose pair is nominated hands out a [`FastAnswer`]
+//! ([`Agent::fast_answer`](crate::Agent::fast_answer)): its ufrag, its key and the pair.
+//! The [`Mux`](crate::mux::Mux) keeps it with the pair's 5-tuple
+//! ([`Mux::set_fast_answer`](crate::mux::Mux::set_fast_answer)) and answers a check on that
+//! 5-tuple itself when the agent would answer it the same way and change nothing else:
+//! an authenticated Binding request (RFC 8445 §7.3: USERNAME names the session, MESSAGE-
+//! INTEGRITY verifies with its password, FINGERPRINT holds) from the controlling side
+//! (ICE-CONTROLLING, no ICE-CONTROLLED: no role conflict, §7.3.1.1), without
+//! comprehension-required attributes floe does not know (RFC 8489 §6.3.1) and without
+//! NOMINATION (renomination goes to the agent). USE-CANDIDATE on the nominated pair
+//! changes nothing and is answered. The answer is the agent's own
+//! (`binding::write_response`). Everything else goes to the agent.
+//!
+//! The agent still hears of its pair: the mux says when to tell it
+//! ([`Agent::handle_check_answered`](crate::Agent::handle_check_answered)), at most every
+//! [`TELL_EVERY`], so that its consent and liveness stay fresh without touching its
+//! state on every check.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use floe_stun::attributes::Username;
+use floe_stun::{AttrType, Class, IntegrityKey, Message, Method};
+
+use crate::binding;
+
+/// How often the agent is told of checks the mux answered for it.
+pub const TELL_EVERY: Duration = Duration::from_millis(100);
+
+/// Longest ufrag kept inline (floe's own are 8 characters); a session with a longer one
+/// is not answered by the mux.
+const MAX_UFRAG: usize = 32;
+
+/// What the mux needs to answer checks on a lite session's nominated pair.
+#[derive(Clone)]
+pub struct FastAnswer {
+    pub(crate) ufrag: String,
+    pub(crate) key: IntegrityKey,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+}
+
+impl std::fmt::Debug for FastAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastAnswer")
+            .field("ufrag", &self.ufrag)
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FastAnswer {
+    /// The pair's 5-tuple: (local base, remote).
+    pub fn tuple(&self) -> (SocketAddr, SocketAddr) {
+        (self.local, self.remote)
+    }
+}
+
+/// The mux's copy: the ufrag inline, so that answering touches one record.
+#[derive(Clone)]
+pub(crate) struct Record {
+    ufrag: [u8; MAX_UFRAG],
+    ufrag_len: u8,
+    key: IntegrityKey,
+    remote: SocketAddr,
+    told: Option<Instant>,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What answering did.
+pub(crate) struct Answered {
+    /// The response's length in the caller's buffer.
+    pub(crate) len: usize,
+    /// Whether to tell the agent now.
+    pub(crate) tell: bool,
+}
+
+impl Record {
+    pub(crate) fn new(a: &FastAnswer) -> Option<Record> {
+        let len = a.ufrag.len();
+        let mut ufrag = [0u8; MAX_UFRAG];
+        ufrag.get_mut(..len)?.copy_from_slice(a.ufrag.as_bytes());
+        Some(Record {
+            ufrag,
+            ufrag_len: u8::try_from(len).ok()?,
+            key: a.key.clone(),
+            remote: a.remote,
+            told: None,
+        })
+    }
+
+    /// The answer to `bytes` written into `out`, if the agent would answer it the same
+    /// way and change nothing else (see the module docs).
+    pub(crate) fn answer(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        out: &mut [u8],
+    ) -> Option<Answered> {
+        let (ty, _) = floe_stun::peek_header(bytes).ok()?;
+        if ty.method != Method::BINDING || ty.class != Class::Request {
+            return None;
+        }
+        let msg = Message::parse(bytes).ok()?;
+        let Username(user) = msg.get::<Username>().ok().flatten()?;
+        let ufrag = self.ufrag.get(..usize::from(self.ufrag_len))?;
+        if !binding::names_us(user, std::str::from_utf8(ufrag).ok()?)
+            || !msg.has(AttrType::ICE_CONTROLLING)
+            || msg.has(AttrType::ICE_CONTROLLED)
+            || msg.has(AttrType::NOMINATION)
+            || msg.unknown_comprehension_required().next().is_some()
+            || msg.verify(&self.key).is_err()
+        {
+            return None;
+        }
+        let len = binding::write_response(&msg, self.remote, None, &self.key, out).ok()?;
+        let tell = self
+            .told
+            .is_none_or(|t| now.saturating_duration_since(t) >= TELL_EVERY);
+        if tell {
+            self.told = Some(now);
+        }
+        Some(Answered { len, tell })
+    }
+}
