@@ -105,9 +105,8 @@ pub(crate) fn write_response(
 
 /// RFC 8445 §7.3: whether a check's USERNAME (`LFRAG:RFRAG`) names the agent whose ufrag
 /// is `ufrag`: the part before the first colon is it (compared in place).
-pub(crate) fn names_us(username: &str, ufrag: &str) -> bool {
-    let (user, ufrag) = (username.as_bytes(), ufrag.as_bytes());
-    user.starts_with(ufrag) && user.get(ufrag.len()).is_none_or(|b| *b == b':')
+pub(crate) fn names_us(username: &[u8], ufrag: &[u8]) -> bool {
+    username.starts_with(ufrag) && username.get(ufrag.len()).is_none_or(|b| *b == b':')
 }
 
 /// A 420 with UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1), signed like every response.

@@ -114,13 +114,14 @@ impl Record {
             return None;
         }
         let msg = Message::parse(bytes).ok()?;
+        // Decoded as the agent decodes it (UTF-8, length), compared as bytes.
         let Username(user) = msg.get::<Username>().ok().flatten()?;
         let ufrag = self.ufrag.get(..usize::from(self.ufrag_len))?;
-        if !binding::names_us(user, std::str::from_utf8(ufrag).ok()?)
+        if !binding::names_us(user.as_bytes(), ufrag)
             || !msg.has(AttrType::ICE_CONTROLLING)
             || msg.has(AttrType::ICE_CONTROLLED)
             || msg.has(AttrType::NOMINATION)
-            || msg.unknown_comprehension_required().next().is_some()
+            || msg.has_unknown_comprehension_required()
             || msg.verify(&self.key).is_err()
         {
             return None;

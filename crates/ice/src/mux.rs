@@ -84,27 +84,83 @@ struct Session {
     remotes: VecDeque<Tuple>,
 }
 
-/// A (local, remote) 5-tuple as a map key. It hashes in one write where both ends are
-/// IPv4 (12 bytes packed into a `u128`): the map's SipHash (kept, since remote addresses
-/// are chosen by strangers) then costs one block instead of a dozen small writes, a
-/// tenth of the time a check spent routing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A (local, remote) 5-tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Tuple(SocketAddr, SocketAddr);
 
-impl Hash for Tuple {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+impl Tuple {
+    /// Both ends IPv4 (12 bytes) packed into one `u128`: a 16-byte map key that SipHash
+    /// (kept, since remote addresses are chosen by strangers) takes in one block, in a
+    /// table a third the size of one keyed by two `SocketAddr`s. Fewer cache misses
+    /// across thousands of sessions; routing was a tenth of a check's time.
+    fn packed(self) -> Option<u128> {
         match (self.0, self.1) {
-            (SocketAddr::V4(l), SocketAddr::V4(r)) => h.write_u128(
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(
                 u128::from(l.ip().to_bits()) << 96
                     | u128::from(l.port()) << 80
                     | u128::from(r.ip().to_bits()) << 48
                     | u128::from(r.port()) << 32,
             ),
-            (l, r) => {
-                l.hash(h);
-                r.hash(h);
-            }
+            _ => None,
         }
+    }
+}
+
+/// The 5-tuples' sessions: IPv4 ones by their packed key, the rest as they are.
+#[derive(Debug)]
+struct Tuples<K> {
+    v4: HashMap<u128, Entry<K>>,
+    other: HashMap<Tuple, Entry<K>>,
+}
+
+impl<K> Tuples<K> {
+    fn new() -> Tuples<K> {
+        Tuples {
+            v4: HashMap::new(),
+            other: HashMap::new(),
+        }
+    }
+
+    fn get(&self, t: &Tuple) -> Option<&Entry<K>> {
+        match t.packed() {
+            Some(k) => self.v4.get(&k),
+            None => self.other.get(t),
+        }
+    }
+
+    fn get_mut(&mut self, t: &Tuple) -> Option<&mut Entry<K>> {
+        match t.packed() {
+            Some(k) => self.v4.get_mut(&k),
+            None => self.other.get_mut(t),
+        }
+    }
+
+    fn contains_key(&self, t: &Tuple) -> bool {
+        self.get(t).is_some()
+    }
+
+    fn insert(&mut self, t: Tuple, e: Entry<K>) {
+        match t.packed() {
+            Some(k) => self.v4.insert(k, e),
+            None => self.other.insert(t, e),
+        };
+    }
+
+    fn remove(&mut self, t: &Tuple) {
+        match t.packed() {
+            Some(k) => self.v4.remove(&k),
+            None => self.other.remove(t),
+        };
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.v4.len() + self.other.len()
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -113,7 +169,7 @@ impl Hash for Tuple {
 #[derive(Debug)]
 pub struct Mux<K> {
     by_ufrag: HashMap<String, K>,
-    by_tuple: HashMap<Tuple, Entry<K>>,
+    by_tuple: Tuples<K>,
     sessions: HashMap<K, Session>,
     stats: MuxStats,
 }
@@ -129,7 +185,7 @@ impl<K: Copy + Eq + Hash> Mux<K> {
     pub fn new() -> Mux<K> {
         Mux {
             by_ufrag: HashMap::new(),
-            by_tuple: HashMap::new(),
+            by_tuple: Tuples::new(),
             sessions: HashMap::new(),
             stats: MuxStats::default(),
         }

@@ -408,6 +408,25 @@ impl<'a> Message<'a> {
             .filter(|t| t.is_comprehension_required() && !t.is_known())
     }
 
+    /// Whether any attribute is comprehension-required and unknown to floe: the check
+    /// before [`Message::unknown_comprehension_required`], from the index `parse` built
+    /// (no walk over the attributes unless there were more than it holds).
+    pub fn has_unknown_comprehension_required(&self) -> bool {
+        let unknown = |t: AttrType| t.is_comprehension_required() && !t.is_known();
+        let indexed = self
+            .index
+            .get(..usize::from(self.indexed))
+            .unwrap_or_default();
+        if indexed.iter().any(|(t, _)| unknown(AttrType(*t))) {
+            return true;
+        }
+        self.overflowed
+            && self
+                .attributes()
+                .skip(indexed.len())
+                .any(|a| unknown(a.typ))
+    }
+
     /// Offset of the MESSAGE-INTEGRITY attribute header, if present.
     pub fn integrity_offset(&self) -> Option<usize> {
         self.integrity.map(message_offset)

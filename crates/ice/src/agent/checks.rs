@@ -118,15 +118,18 @@ impl Agent {
             self.stats.unauthenticated += 1;
             return;
         };
-        let ours = binding::names_us(username.0, &self.local_credentials.ufrag);
+        let ours = binding::names_us(
+            username.0.as_bytes(),
+            self.local_credentials.ufrag.as_bytes(),
+        );
         if !ours || msg.verify(&self.local_key).is_err() {
             self.stats.unauthenticated += 1;
             return;
         }
         // RFC 8489 §6.3.1: an authenticated request with a comprehension-required
         // attribute we do not know gets 420 listing them, and is not processed.
-        let unknown: Vec<AttrType> = msg.unknown_comprehension_required().take(16).collect();
-        if !unknown.is_empty() {
+        if msg.has_unknown_comprehension_required() {
+            let unknown: Vec<AttrType> = msg.unknown_comprehension_required().take(16).collect();
             self.stats.unknown_required_attributes += 1;
             if let Ok(bytes) = binding::unknown_attributes(msg, &unknown, &self.local_key) {
                 self.emit(local, remote, bytes);
