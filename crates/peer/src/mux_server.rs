@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use floe_ice::mux::Mux;
+use floe_ice::mux::{Mux, MuxStats, Routed};
 use floe_ice::{Agent, AgentConfig, ConnectionState, Event, Role};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -64,6 +64,7 @@ enum Command {
     Signal(u64, SignalMessage),
     Send(u64, Bytes),
     Close(u64),
+    Stats(oneshot::Sender<MuxStats>),
 }
 
 impl MuxServer {
@@ -114,6 +115,14 @@ impl MuxServer {
             tcp: Some(tcp),
             commands,
         })
+    }
+
+    /// The routing counters, `answered` included: checks on nominated pairs the mux
+    /// answered itself (see [`floe_ice::fast_answer`]). `None` once the server is gone.
+    pub async fn stats(&self) -> Option<MuxStats> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Stats(tx)).ok()?;
+        rx.await.ok()
     }
 
     /// The TCP listener's address, with [`MuxServer::bind_with_tcp`].
@@ -343,6 +352,9 @@ impl Task {
                     }
                 }
             }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.mux.stats());
+            }
             Command::Close(key) => {
                 if let Some(mut e) = self.sessions.remove(&key) {
                     e.agent.close(Instant::now());
@@ -356,8 +368,23 @@ impl Task {
     }
 
     fn datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
-        let Some(key) = self.mux.route(self.local, from, bytes) else {
-            return;
+        let now = Instant::now();
+        let mut out = [0u8; 256];
+        let key = match self.mux.route_or_answer(now, self.local, from, bytes, &mut out) {
+            Routed::Answered { key, len, tell } => {
+                // A check on a nominated pair, answered by the mux with the agent's bytes;
+                // a full socket buffer drops it, as UDP would.
+                let _ = self.socket.try_send_to(out.get(..len).unwrap_or_default(), from);
+                if tell {
+                    if let Some(e) = self.sessions.get_mut(&key) {
+                        e.agent.handle_check_answered(now, self.local, from);
+                    }
+                    self.reschedule(key);
+                }
+                return;
+            }
+            Routed::Session(key) => key,
+            Routed::Dropped => return,
         };
         if let Some(e) = self.sessions.get_mut(&key) {
             let data = &e.data;
@@ -469,11 +496,14 @@ impl Task {
                     let _ = self.socket.send_to(&t.data, t.destination).await;
                 }
             }
+            let mut path_changed = false;
             while let Some(ev) = e.agent.poll_event() {
                 match ev {
                     Event::ConnectionState(s) => {
+                        path_changed = true;
                         let _ = e.state.try_send(s);
                     }
+                    Event::SelectedPair(_) => path_changed = true,
                     Event::CloseTcp { local, remote } => {
                         if let Some(tcp) = &mut self.tcp {
                             tcp.close(local, remote);
@@ -481,6 +511,11 @@ impl Task {
                     }
                     _ => {}
                 }
+            }
+            if path_changed {
+                // The mux answers checks on the nominated pair itself from now on (or no
+                // longer, when the path or the state changed away from it).
+                self.mux.set_fast_answer(key, e.agent.fast_answer().as_ref());
             }
         }
     }

@@ -79,6 +79,24 @@ async fn two_dozen_peers_share_one_server_port_each_with_its_own_session() {
             "a session got the stranger's datagram"
         );
     }
+    // Quiet for 1.5 s: the peers check their paths (liveness, consent), and the mux
+    // answers those checks itself on the nominated pairs (floe_ice::fast_answer); the
+    // sessions stay up and carry data afterwards.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats = server.stats().await.unwrap();
+    assert!(stats.answered > 0, "the mux answered no check itself: {stats:?}");
+    for (i, (peer, session)) in kept.iter_mut().enumerate() {
+        assert!(matches!(
+            peer.state(),
+            floe_ice::ConnectionState::Connected | floe_ice::ConnectionState::Completed
+        ));
+        peer.send(&[i as u8, 200]).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), session.recv())
+            .await
+            .expect("still connected")
+            .unwrap();
+        assert_eq!(&got[..], &[i as u8, 200]);
+    }
 }
 
 /// Forwards signalling from `rx` to `tx`, dropping the UDP candidates of descriptions
