@@ -71,21 +71,7 @@ impl MuxServer {
     /// Binds `addr` (a concrete address peers can reach: it is the sessions' host
     /// candidate) and starts the task on the current tokio runtime.
     pub async fn bind(addr: SocketAddr) -> io::Result<MuxServer> {
-        let socket = Arc::new(UdpSocket::bind(addr).await?);
-        let local = socket.local_addr()?;
-        if local.ip().is_unspecified() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a mux server needs a concrete address: it is the sessions' host candidate",
-            ));
-        }
-        let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Task::new(socket, local, None).run(rx));
-        Ok(MuxServer {
-            local,
-            tcp: None,
-            commands,
-        })
+        MuxServer::start(addr, false).await
     }
 
     /// [`MuxServer::bind`], and a TCP listener on the same address (another port: the
@@ -93,6 +79,10 @@ impl MuxServer {
     /// for every session: each session offers it as a passive TCP candidate. UDP is still
     /// preferred by peers where both work.
     pub async fn bind_with_tcp(addr: SocketAddr) -> io::Result<MuxServer> {
+        MuxServer::start(addr, true).await
+    }
+
+    async fn start(addr: SocketAddr, with_tcp: bool) -> io::Result<MuxServer> {
         let socket = Arc::new(UdpSocket::bind(addr).await?);
         let local = socket.local_addr()?;
         if local.ip().is_unspecified() {
@@ -101,18 +91,23 @@ impl MuxServer {
                 "a mux server needs a concrete address: it is the sessions' host candidate",
             ));
         }
-        let (listener, tcp) = loop {
-            let l = tokio::net::TcpListener::bind(SocketAddr::new(local.ip(), 0)).await?;
-            let a = l.local_addr()?;
-            if a != local {
-                break (l, a);
+        let mut listener = None;
+        if with_tcp {
+            loop {
+                let l = tokio::net::TcpListener::bind(SocketAddr::new(local.ip(), 0)).await?;
+                let a = l.local_addr()?;
+                if a != local {
+                    listener = Some((l, a));
+                    break;
+                }
             }
-        };
+        }
+        let tcp = listener.as_ref().map(|(_, a)| *a);
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Task::new(socket, local, Some(listener)).run(rx));
+        tokio::spawn(Task::new(socket, local, listener.map(|(l, _)| l)).run(rx));
         Ok(MuxServer {
             local,
-            tcp: Some(tcp),
+            tcp,
             commands,
         })
     }
@@ -370,11 +365,16 @@ impl Task {
     fn datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
         let now = Instant::now();
         let mut out = [0u8; 256];
-        let key = match self.mux.route_or_answer(now, self.local, from, bytes, &mut out) {
+        let key = match self
+            .mux
+            .route_or_answer(now, self.local, from, bytes, &mut out)
+        {
             Routed::Answered { key, len, tell } => {
                 // A check on a nominated pair, answered by the mux with the agent's bytes;
                 // a full socket buffer drops it, as UDP would.
-                let _ = self.socket.try_send_to(out.get(..len).unwrap_or_default(), from);
+                let _ = self
+                    .socket
+                    .try_send_to(out.get(..len).unwrap_or_default(), from);
                 if tell {
                     if let Some(e) = self.sessions.get_mut(&key) {
                         e.agent.handle_check_answered(now, self.local, from);
@@ -515,7 +515,8 @@ impl Task {
             if path_changed {
                 // The mux answers checks on the nominated pair itself from now on (or no
                 // longer, when the path or the state changed away from it).
-                self.mux.set_fast_answer(key, e.agent.fast_answer().as_ref());
+                self.mux
+                    .set_fast_answer(key, e.agent.fast_answer().as_ref());
             }
         }
     }

@@ -84,7 +84,10 @@ async fn two_dozen_peers_share_one_server_port_each_with_its_own_session() {
     // sessions stay up and carry data afterwards.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stats = server.stats().await.unwrap();
-    assert!(stats.answered > 0, "the mux answered no check itself: {stats:?}");
+    assert!(
+        stats.answered > 0,
+        "the mux answered no check itself: {stats:?}"
+    );
     for (i, (peer, session)) in kept.iter_mut().enumerate() {
         assert!(matches!(
             peer.state(),
