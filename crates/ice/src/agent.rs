@@ -319,6 +319,7 @@ impl Agent {
     /// nominated, else `None`.
     pub fn fast_answer(&self) -> Option<crate::fast_answer::FastAnswer> {
         if !self.config.lite
+            || self.role != Role::Controlled
             || !matches!(
                 self.connection_state,
                 ConnectionState::Connected | ConnectionState::Completed

@@ -70,11 +70,18 @@ pub enum Routed<K> {
     Dropped,
 }
 
-/// A 5-tuple's session, and its fast answer if it is the session's nominated pair.
+/// A 5-tuple's session.
 #[derive(Debug)]
 struct Entry<K> {
     key: K,
-    fast: Option<Box<Record>>,
+}
+
+/// A nominated pair's session and its fast answer, in one table entry: answering a check
+/// touches one entry (the record is not behind another pointer).
+#[derive(Debug)]
+struct Fast<K> {
+    key: K,
+    record: Record,
 }
 
 #[derive(Debug)]
@@ -82,6 +89,8 @@ struct Session {
     ufrag: String,
     /// Its remembered 5-tuples, oldest first.
     remotes: VecDeque<Tuple>,
+    /// The 5-tuple it has a fast answer for (also in `remotes`).
+    fast: Option<Tuple>,
 }
 
 /// A (local, remote) 5-tuple.
@@ -106,29 +115,29 @@ impl Tuple {
     }
 }
 
-/// The 5-tuples' sessions: IPv4 ones by their packed key, the rest as they are.
+/// A map by 5-tuple: IPv4 ones by their packed key, the rest as they are.
 #[derive(Debug)]
-struct Tuples<K> {
-    v4: HashMap<u128, Entry<K>>,
-    other: HashMap<Tuple, Entry<K>>,
+struct Tuples<V> {
+    v4: HashMap<u128, V>,
+    other: HashMap<Tuple, V>,
 }
 
-impl<K> Tuples<K> {
-    fn new() -> Tuples<K> {
+impl<V> Tuples<V> {
+    fn new() -> Tuples<V> {
         Tuples {
             v4: HashMap::new(),
             other: HashMap::new(),
         }
     }
 
-    fn get(&self, t: &Tuple) -> Option<&Entry<K>> {
+    fn get(&self, t: &Tuple) -> Option<&V> {
         match t.packed() {
             Some(k) => self.v4.get(&k),
             None => self.other.get(t),
         }
     }
 
-    fn get_mut(&mut self, t: &Tuple) -> Option<&mut Entry<K>> {
+    fn get_mut(&mut self, t: &Tuple) -> Option<&mut V> {
         match t.packed() {
             Some(k) => self.v4.get_mut(&k),
             None => self.other.get_mut(t),
@@ -139,7 +148,7 @@ impl<K> Tuples<K> {
         self.get(t).is_some()
     }
 
-    fn insert(&mut self, t: Tuple, e: Entry<K>) {
+    fn insert(&mut self, t: Tuple, e: V) {
         match t.packed() {
             Some(k) => self.v4.insert(k, e),
             None => self.other.insert(t, e),
@@ -169,7 +178,10 @@ impl<K> Tuples<K> {
 #[derive(Debug)]
 pub struct Mux<K> {
     by_ufrag: HashMap<String, K>,
-    by_tuple: Tuples<K>,
+    by_tuple: Tuples<Entry<K>>,
+    /// The fast answers, by their nominated pair's 5-tuple (each also in `by_tuple`, for
+    /// the same session).
+    fast: Tuples<Fast<K>>,
     sessions: HashMap<K, Session>,
     stats: MuxStats,
 }
@@ -186,6 +198,7 @@ impl<K: Copy + Eq + Hash> Mux<K> {
         Mux {
             by_ufrag: HashMap::new(),
             by_tuple: Tuples::new(),
+            fast: Tuples::new(),
             sessions: HashMap::new(),
             stats: MuxStats::default(),
         }
@@ -205,6 +218,7 @@ impl<K: Copy + Eq + Hash> Mux<K> {
             Session {
                 ufrag: ufrag.to_owned(),
                 remotes: VecDeque::new(),
+                fast: None,
             },
         );
         Ok(())
@@ -230,6 +244,9 @@ impl<K: Copy + Eq + Hash> Mux<K> {
             self.by_ufrag.remove(&s.ufrag);
             for t in s.remotes {
                 self.by_tuple.remove(&t);
+            }
+            if let Some(t) = s.fast {
+                self.fast.remove(&t);
             }
         }
     }
@@ -267,23 +284,23 @@ impl<K: Copy + Eq + Hash> Mux<K> {
     ///
     /// [`Agent::fast_answer`]: crate::Agent::fast_answer
     pub fn set_fast_answer(&mut self, key: K, answer: Option<&FastAnswer>) {
-        let Some(s) = self.sessions.get(&key) else {
+        let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
-        for t in &s.remotes {
-            if let Some(e) = self.by_tuple.get_mut(t) {
-                e.fast = None;
-            }
+        if let Some(t) = s.fast.take() {
+            self.fast.remove(&t);
         }
         let Some(a) = answer else { return };
         let (local, remote) = a.tuple();
         let Some(record) = Record::new(a) else { return };
-        if !self.by_tuple.contains_key(&Tuple(local, remote)) {
+        let t = Tuple(local, remote);
+        if !self.by_tuple.contains_key(&t) {
             self.remember(key, local, remote);
         }
-        if let Some(e) = self.by_tuple.get_mut(&Tuple(local, remote)) {
-            if e.key == key {
-                e.fast = Some(Box::new(record));
+        if self.by_tuple.get(&t).is_some_and(|e| e.key == key) {
+            self.fast.insert(t, Fast { key, record });
+            if let Some(s) = self.sessions.get_mut(&key) {
+                s.fast = Some(t);
             }
         }
     }
@@ -299,21 +316,17 @@ impl<K: Copy + Eq + Hash> Mux<K> {
         bytes: &[u8],
         out: &mut [u8],
     ) -> Routed<K> {
-        if let Some(e) = self.by_tuple.get_mut(&Tuple(local, remote)) {
+        if let Some(f) = self.fast.get_mut(&Tuple(local, remote)) {
             self.stats.by_address += 1;
-            if let Some(a) = e
-                .fast
-                .as_deref_mut()
-                .and_then(|f| f.answer(now, bytes, out))
-            {
+            if let Some(a) = f.record.answer(now, bytes, out) {
                 self.stats.answered += 1;
                 return Routed::Answered {
-                    key: e.key,
+                    key: f.key,
                     len: a.len,
                     tell: a.tell,
                 };
             }
-            return Routed::Session(e.key);
+            return Routed::Session(f.key);
         }
         match self.route(local, remote, bytes) {
             Some(k) => Routed::Session(k),
@@ -342,11 +355,14 @@ impl<K: Copy + Eq + Hash> Mux<K> {
             if s.remotes.len() >= MAX_REMOTES_PER_SESSION {
                 if let Some(old) = s.remotes.pop_front() {
                     self.by_tuple.remove(&old);
+                    if s.fast == Some(old) {
+                        s.fast = None;
+                        self.fast.remove(&old);
+                    }
                 }
             }
             s.remotes.push_back(Tuple(local, remote));
-            self.by_tuple
-                .insert(Tuple(local, remote), Entry { key, fast: None });
+            self.by_tuple.insert(Tuple(local, remote), Entry { key });
         }
     }
 

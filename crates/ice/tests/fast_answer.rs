@@ -261,3 +261,43 @@ fn the_agent_told_of_answered_checks_keeps_its_consent() {
     quiet.handle_timeout(end);
     assert_ne!(quiet.connection_state(), ConnectionState::Completed);
 }
+
+/// RFC 8445 §6.1.1: a lite agent stays controlled. A peer that also claims the controlled
+/// role gets 487 whatever the tie-breakers, and the mux's fast answers (which answer only
+/// the controlling side's checks) stay the agent's.
+#[test]
+fn a_lite_agent_never_takes_the_controlling_role() {
+    let (mut agent, mut mux, now) = nominated();
+    // ICE-CONTROLLED with tie-breaker 1: a full agent would switch to controlling here.
+    let c = check(
+        &agent,
+        Check {
+            tid: 60,
+            controlled: true,
+            ..Check::default()
+        },
+    );
+    let sent = agents_answer(&mut agent, now, &c);
+    assert_eq!(sent.len(), 1);
+    let msg = floe_stun::Message::parse(&sent[0]).unwrap();
+    assert_eq!(msg.class(), floe_stun::Class::Error);
+    assert_eq!(agent.role(), Role::Controlled);
+    // The next plain check: the mux and the agent still answer it the same.
+    let c = check(
+        &agent,
+        Check {
+            tid: 61,
+            ..Check::default()
+        },
+    );
+    let mut out = [0u8; 256];
+    let Routed::Answered { len, .. } =
+        mux.route_or_answer(now, addr(LOCAL), addr(PEER), &c, &mut out)
+    else {
+        panic!("not answered");
+    };
+    assert_eq!(
+        agents_answer(&mut agent, now, &c),
+        vec![out[..len].to_vec()]
+    );
+}

@@ -150,7 +150,9 @@ impl Agent {
                 self.switch_role(Role::Controlled);
             }
             (Role::Controlled, _, Some(theirs)) => {
-                if self.tie_breaker >= theirs.0 {
+                // A lite agent stays controlled whatever the tie-breakers (RFC 8445
+                // §6.1.1: the full agent controls): the full peer switches on our 487.
+                if self.tie_breaker >= theirs.0 && !self.config.lite {
                     self.switch_role(Role::Controlling);
                 } else {
                     self.respond(local, remote, msg, Some(ErrorCode::ROLE_CONFLICT));
