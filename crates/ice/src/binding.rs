@@ -9,7 +9,7 @@ use floe_stun::attributes::{
     UnknownAttributes, UseCandidate, Username, XorMappedAddress,
 };
 use floe_stun::TransactionId;
-use floe_stun::{AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType};
+use floe_stun::{AttrType, Class, IntegrityKey, Message, MessageBuilder, MessageType, Sha1Key};
 
 use crate::config::Role;
 
@@ -72,7 +72,7 @@ pub(crate) fn response(
     key: &IntegrityKey,
 ) -> Result<Vec<u8>, floe_stun::Error> {
     let mut buf = [0u8; 256];
-    let n = write_response(msg, remote, error, key, &mut buf)?;
+    let n = write_response(msg, remote, error, key.sha1(), &mut buf)?;
     Ok(buf.get(..n).unwrap_or_default().to_vec())
 }
 
@@ -81,7 +81,7 @@ pub(crate) fn write_response(
     msg: &Message<'_>,
     remote: SocketAddr,
     error: Option<ErrorCode<'_>>,
-    key: &IntegrityKey,
+    key: &Sha1Key,
     out: &mut [u8],
 ) -> Result<usize, floe_stun::Error> {
     let buf = out;

@@ -35,6 +35,7 @@ mod nomination;
 pub mod sdp;
 pub mod stats;
 mod transactions;
+mod tuple_hash;
 
 pub use agent::{Agent, Credentials, SendError, TurnServer};
 pub use candidate::{Candidate, CandidateAddress, CandidateKind, TcpType, TransportProtocol};

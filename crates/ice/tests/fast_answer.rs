@@ -37,6 +37,10 @@ struct Check {
     unknown_required: bool,
     wrong_ufrag: bool,
     wrong_key: bool,
+    /// No ICE-CONTROLLING nor ICE-CONTROLLED.
+    no_role: bool,
+    /// MESSAGE-INTEGRITY-SHA256 after MESSAGE-INTEGRITY.
+    sha256: bool,
 }
 
 fn check(agent: &Agent, c: Check) -> Vec<u8> {
@@ -60,7 +64,7 @@ fn check(agent: &Agent, c: Check) -> Vec<u8> {
     b.add(&Priority(1_853_824_767)).unwrap();
     if c.controlled {
         b.add(&IceControlled(1)).unwrap();
-    } else {
+    } else if !c.no_role {
         b.add(&IceControlling(1)).unwrap();
     }
     if c.use_candidate {
@@ -72,10 +76,11 @@ fn check(agent: &Agent, c: Check) -> Vec<u8> {
     if c.unknown_required {
         b.add_raw(AttrType(0x0042), &[0, 0, 0, 0]).unwrap();
     }
-    b.add_message_integrity(&key)
-        .unwrap()
-        .add_fingerprint()
-        .unwrap();
+    b.add_message_integrity(&key).unwrap();
+    if c.sha256 {
+        b.add_message_integrity_sha256(&key).unwrap();
+    }
+    b.add_fingerprint().unwrap();
     b.finish().to_vec()
 }
 
@@ -173,6 +178,16 @@ fn checks_the_agent_must_see_go_to_it() {
         },
         Check {
             wrong_key: true,
+            ..Check::default()
+        },
+        Check {
+            no_role: true,
+            ..Check::default()
+        },
+        // The agent verifies MESSAGE-INTEGRITY-SHA256 when present; the mux's record
+        // holds only the MESSAGE-INTEGRITY key.
+        Check {
+            sha256: true,
             ..Check::default()
         },
     ];

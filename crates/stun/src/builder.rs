@@ -3,7 +3,7 @@
 
 use crate::attributes::{AttrType, Attribute};
 use crate::header::{MessageType, TransactionId, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN};
-use crate::integrity::IntegrityKey;
+use crate::integrity::{IntegrityKey, Sha1Key};
 use crate::Error;
 
 /// Builds one message in a caller-provided buffer. Nothing is allocated; the header's
@@ -109,13 +109,17 @@ impl<'b> MessageBuilder<'b> {
     }
 
     /// Appends MESSAGE-INTEGRITY (RFC 8489 §14.5): HMAC-SHA1 over the message so far with
-    /// the length field counting this attribute.
-    pub fn add_message_integrity(&mut self, key: &IntegrityKey) -> Result<&mut Self, Error> {
+    /// the length field counting this attribute, with an [`IntegrityKey`] or its
+    /// [`Sha1Key`].
+    pub fn add_message_integrity<K: AsRef<Sha1Key> + ?Sized>(
+        &mut self,
+        key: &K,
+    ) -> Result<&mut Self, Error> {
         self.check_order(AttrType::MESSAGE_INTEGRITY)?;
         // Reserve first: the header length then counts MESSAGE-INTEGRITY, as the HMAC
         // input must (RFC 8489 §14.5).
         let reserved = self.reserve(AttrType::MESSAGE_INTEGRITY, 20)?;
-        let mac = key.hmac_sha1(reserved.header, reserved.body);
+        let mac = key.as_ref().hmac(reserved.header, reserved.body);
         reserved.value.copy_from_slice(&mac);
         self.after = Some("MESSAGE-INTEGRITY");
         Ok(self)

@@ -4,7 +4,8 @@
 
 use core::fmt;
 
-use hmac::{Hmac, Mac};
+use hmac::digest::core_api::CoreWrapper;
+use hmac::{Hmac, HmacCore, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 
@@ -16,10 +17,48 @@ use crate::Error;
 /// A keyed integrity context, built once per credential and reused for every message:
 /// the HMAC key schedule (inner and outer pads) is computed here, so the per-message
 /// cost is the bare HMAC over the message.
+///
+/// It keeps only the two hash states of each HMAC (no block buffers): 144 bytes, not
+/// 288, for every session that holds one.
 #[derive(Clone)]
 pub struct IntegrityKey {
-    sha1: Hmac<Sha1>,
-    sha256: Hmac<Sha256>,
+    sha1: Sha1Key,
+    sha256: HmacCore<Sha256>,
+}
+
+/// The MESSAGE-INTEGRITY (HMAC-SHA1, RFC 8489 §14.5) half of an [`IntegrityKey`]: its
+/// inner and outer hash states, 64 bytes. ICE checks and their answers use only
+/// MESSAGE-INTEGRITY (RFC 8445 §7.2.2), so a table of thousands of sessions' keys (a
+/// media server's mux) can hold this instead of the whole key. Anything that takes
+/// `impl AsRef<Sha1Key>` takes an [`IntegrityKey`] too.
+#[derive(Clone)]
+pub struct Sha1Key(HmacCore<Sha1>);
+
+impl fmt::Debug for Sha1Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sha1Key(..)")
+    }
+}
+
+impl Sha1Key {
+    pub(crate) fn hmac(&self, header: &[u8; HEADER_LEN], body: &[u8]) -> [u8; 20] {
+        let mut mac: Hmac<Sha1> = CoreWrapper::from_core(self.0.clone());
+        mac.update(header);
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl AsRef<Sha1Key> for Sha1Key {
+    fn as_ref(&self) -> &Sha1Key {
+        self
+    }
+}
+
+impl AsRef<Sha1Key> for IntegrityKey {
+    fn as_ref(&self) -> &Sha1Key {
+        &self.sha1
+    }
 }
 
 impl fmt::Debug for IntegrityKey {
@@ -43,8 +82,12 @@ impl IntegrityKey {
     pub fn from_key_bytes(key: &[u8]) -> IntegrityKey {
         IntegrityKey {
             // HMAC accepts keys of any length.
-            sha1: <Hmac<Sha1> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!()),
-            sha256: <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!()),
+            sha1: Sha1Key(
+                <HmacCore<Sha1> as hmac::digest::KeyInit>::new_from_slice(key)
+                    .unwrap_or_else(|_| unreachable!()),
+            ),
+            sha256: <HmacCore<Sha256> as hmac::digest::KeyInit>::new_from_slice(key)
+                .unwrap_or_else(|_| unreachable!()),
         }
     }
 
@@ -67,15 +110,13 @@ impl IntegrityKey {
         Ok(IntegrityKey::from_key_bytes(key.as_bytes()))
     }
 
-    pub(crate) fn hmac_sha1(&self, header: &[u8; HEADER_LEN], body: &[u8]) -> [u8; 20] {
-        let mut mac = self.sha1.clone();
-        mac.update(header);
-        mac.update(body);
-        mac.finalize().into_bytes().into()
+    /// Its MESSAGE-INTEGRITY half (for keeping many).
+    pub fn sha1(&self) -> &Sha1Key {
+        &self.sha1
     }
 
     pub(crate) fn hmac_sha256(&self, header: &[u8; HEADER_LEN], body: &[u8]) -> [u8; 32] {
-        let mut mac = self.sha256.clone();
+        let mut mac: Hmac<Sha256> = CoreWrapper::from_core(self.sha256.clone());
         mac.update(header);
         mac.update(body);
         mac.finalize().into_bytes().into()
@@ -112,13 +153,14 @@ impl Message<'_> {
         }
     }
 
-    /// Verifies MESSAGE-INTEGRITY (HMAC-SHA1) specifically.
-    pub fn verify_sha1(&self, key: &IntegrityKey) -> Result<(), Error> {
+    /// Verifies MESSAGE-INTEGRITY (HMAC-SHA1) specifically, with an [`IntegrityKey`] or
+    /// its [`Sha1Key`].
+    pub fn verify_sha1<K: AsRef<Sha1Key> + ?Sized>(&self, key: &K) -> Result<(), Error> {
         let at = self.integrity_offset().ok_or(Error::MissingIntegrity)?;
         let (covered, attribute) = self.split_at_attribute(at)?;
         let (header, body) = header_and_body(covered)?;
         let header = adjusted_header(header, body.len() + 4 + 20);
-        let mac = key.hmac_sha1(&header, body);
+        let mac = key.as_ref().hmac(&header, body);
         // `parse` checked the value is 20 bytes.
         let found = attribute.get(4..24).unwrap_or_default();
         if constant_time_eq(&mac, found) {
@@ -174,4 +216,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     core::hint::black_box(diff) == 0
+}
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn a_key_holds_only_the_hash_states() {
+        let n = std::mem::size_of::<super::IntegrityKey>();
+        assert!(n <= 160, "{n}");
+        let n = std::mem::size_of::<super::Sha1Key>();
+        assert!(n <= 64, "{n}");
+    }
 }

@@ -81,7 +81,7 @@ pub use error::Error;
 pub use header::{
     Class, MessageType, Method, TransactionId, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN,
 };
-pub use integrity::{IntegrityKey, IntegrityKind};
+pub use integrity::{IntegrityKey, IntegrityKind, Sha1Key};
 pub use message::{
     has_magic_cookie, peek_header, peek_transaction_id, Attributes, Message, ParseOptions,
 };

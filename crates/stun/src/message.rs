@@ -378,6 +378,23 @@ impl<'a> Message<'a> {
         self.attributes().skip(indexed.len()).find(|a| a.typ == typ)
     }
 
+    /// The types of the attributes [`Message::get_raw`] sees, in order: from the parse
+    /// index, without walking the message again (unless it has many attributes). One
+    /// pass for a caller that asks about several types.
+    pub fn attribute_types(&self) -> impl Iterator<Item = AttrType> + '_ {
+        let indexed = self
+            .index
+            .get(..usize::from(self.indexed))
+            .unwrap_or_default();
+        let rest = self
+            .overflowed
+            .then(|| self.attributes().skip(indexed.len()).map(|a| a.typ));
+        indexed
+            .iter()
+            .map(|(t, _)| AttrType(*t))
+            .chain(rest.into_iter().flatten())
+    }
+
     /// Whether an attribute of type `typ` is present (and not ignored).
     pub fn has(&self, typ: AttrType) -> bool {
         self.get_raw(typ).is_some()
