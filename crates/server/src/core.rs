@@ -13,6 +13,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::batch::Listeners;
 use crate::fleet::FleetRequest;
 use crate::relays::SocketRelays;
 use crate::tcp_relay::TcpRuntime;
@@ -48,15 +49,26 @@ impl FleetTx {
     }
 }
 
+/// What a worker's core reads: its queue (relay sockets, connections, control) and its
+/// listener sockets (read in place, `batch.rs`).
+pub(crate) struct Inputs {
+    pub(crate) rx: mpsc::Receiver<Inbound>,
+    pub(crate) listeners: Listeners,
+}
+
 pub(crate) async fn run_core(
     mut server: Server<SocketRelays>,
-    mut rx: mpsc::Receiver<Inbound>,
+    inputs: Inputs,
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     stats: watch::Sender<ServerStats>,
     mut stop: oneshot::Receiver<()>,
     tasks: Vec<JoinHandle<()>>,
     fleet: Option<FleetTx>,
 ) {
+    let Inputs {
+        mut rx,
+        mut listeners,
+    } = inputs;
     let mut conns = send::Conns::new();
     let mut tcp = TcpRuntime::default();
     let mut sender = send::Sender::new(udp.values().next().map(|s| &**s));
@@ -79,6 +91,17 @@ pub(crate) async fn run_core(
             () = sleep_until(deadline) => {
                 if core.is_some_and(|c| c <= tokio::time::Instant::now()) {
                     server.handle_timeout(Instant::now());
+                }
+            }
+            i = std::future::poll_fn(|cx| listeners.poll_ready(cx)) => {
+                let now = Instant::now();
+                let mut handled = listeners.read(i, BATCH, |local, remote, data| {
+                    server.handle_client(now, Transport::Udp, local, remote, data);
+                });
+                // The queue's share of the batch (relayed datagrams from peers).
+                while handled < BATCH {
+                    let Ok(ev) = rx.try_recv() else { break };
+                    handled += handle(&mut server, &mut conns, &mut acks, &mut tcp, fleet.as_ref(), ev);
                 }
             }
             ev = rx.recv() => {
@@ -166,12 +189,6 @@ fn handle(
             remote,
             data,
         } => server.handle_client(now, transport, local, remote, &data),
-        Inbound::Datagrams { local, datagrams } => {
-            for (remote, data) in datagrams.iter() {
-                server.handle_client(now, Transport::Udp, local, remote, data);
-            }
-            return datagrams.len();
-        }
         Inbound::PeerIcmp { relayed, errors } => {
             for (peer, icmp) in &errors {
                 server.handle_peer_icmp(now, relayed, *peer, *icmp);

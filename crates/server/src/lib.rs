@@ -128,11 +128,6 @@ pub(crate) enum Inbound {
         remote: SocketAddr,
         data: Vec<u8>,
     },
-    /// UDP datagrams from clients to the listener `local`, read in one go.
-    Datagrams {
-        local: SocketAddr,
-        datagrams: datagrams::Datagrams,
-    },
     /// UDP datagrams from peers to the relayed address `relayed`, read in one go.
     Peer {
         relayed: SocketAddr,
@@ -397,6 +392,8 @@ struct Worker {
     rx: mpsc::Receiver<Inbound>,
     /// Sockets the worker sends from (its listeners and the RFC 5780 ones).
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    /// Its listeners, read by its core (`batch.rs`).
+    listeners: batch::Listeners,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -427,6 +424,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
             tx,
             rx,
             udp: HashMap::new(),
+            listeners: batch::Listeners::default(),
             tasks: Vec::new(),
         });
     }
@@ -441,11 +439,11 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
                 local = s.local_addr()?;
                 udp_addrs.push(local);
             }
-            w.tasks.push(tokio::spawn(batch::read_udp(
-                s.clone(),
-                local,
-                w.tx.clone(),
-            )));
+            if let Err((s, e)) = w.listeners.add(local, s.clone()) {
+                tracing::debug!(%local, error = %e, "no batched UDP receive; reading one datagram at a time");
+                w.tasks
+                    .push(tokio::spawn(read_udp(s, local, w.tx.clone())));
+            }
             w.udp.insert(local, s);
         }
     }
@@ -583,7 +581,18 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         let (stats_tx, stats_rx) = watch::channel(ServerStats::default());
         let (stop_tx, stop_rx) = oneshot::channel();
         let fleet = fleet_tx.clone().map(|tx| core::FleetTx { worker: i, tx });
-        let core = core::run_core(server, w.rx, w.udp, stats_tx, stop_rx, w.tasks, fleet);
+        let core = core::run_core(
+            server,
+            core::Inputs {
+                rx: w.rx,
+                listeners: w.listeners,
+            },
+            w.udp,
+            stats_tx,
+            stop_rx,
+            w.tasks,
+            fleet,
+        );
         handle.cores.push(tokio::spawn(core));
         handle.worker_stats.push(stats_rx);
         handle.stop.push(stop_tx);
@@ -657,7 +666,7 @@ pub(crate) fn set_buffers(socket: &UdpSocket, bytes: usize) {
 }
 
 /// Reads one datagram at a time (the RFC 5780 sockets, and the fallback of
-/// [`batch::read_udp`]).
+/// [`batch::Listeners`]).
 pub(crate) async fn read_udp(socket: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<Inbound>) {
     let mut buf = vec![0u8; 65_536];
     loop {
