@@ -79,6 +79,8 @@ pub(crate) async fn run_core(
     let mut pending = false;
     // Drain requests answered once the counters that precede them are published.
     let mut acks = Vec::new();
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
     loop {
         let core = server.poll_timeout().map(tokio::time::Instant::from_std);
         let publish = pending.then_some(published + STATS_INTERVAL);
@@ -86,9 +88,16 @@ pub(crate) async fn run_core(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // One timer for the loop's life, moved only when the deadline does: a new
+        // `Sleep` per wake-up registered and removed a timer entry every time.
+        if let Some(d) = deadline {
+            if timer.deadline() != d {
+                timer.as_mut().reset(d);
+            }
+        }
         tokio::select! {
             _ = &mut stop => break,
-            () = sleep_until(deadline) => {
+            () = &mut timer, if deadline.is_some() => {
                 if core.is_some_and(|c| c <= tokio::time::Instant::now()) {
                     server.handle_timeout(Instant::now());
                 }
@@ -306,9 +315,3 @@ fn run_tcp_ops(server: &mut Server<SocketRelays>, tcp: &mut TcpRuntime) {
     tcp.refuse_unbound();
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
