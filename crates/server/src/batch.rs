@@ -159,7 +159,10 @@ mod tests {
             let i = std::future::poll_fn(|cx| listeners.poll_ready(cx)).await;
             listeners.read(i, 512, |l, from, d| got.push((l, from, d.to_vec())));
         }
-        let from_a: Vec<_> = got.iter().filter(|g| g.1 == a.local_addr().unwrap()).collect();
+        let from_a: Vec<_> = got
+            .iter()
+            .filter(|g| g.1 == a.local_addr().unwrap())
+            .collect();
         assert_eq!(from_a.len(), 50);
         assert!(from_a.iter().all(|g| g.0 == locals[0] && g.2.len() == 100));
         // Each sender's datagrams in order.

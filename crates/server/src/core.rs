@@ -314,4 +314,3 @@ fn run_tcp_ops(server: &mut Server<SocketRelays>, tcp: &mut TcpRuntime) {
     }
     tcp.refuse_unbound();
 }
-

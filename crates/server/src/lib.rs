@@ -441,8 +441,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
             }
             if let Err((s, e)) = w.listeners.add(local, s.clone()) {
                 tracing::debug!(%local, error = %e, "no batched UDP receive; reading one datagram at a time");
-                w.tasks
-                    .push(tokio::spawn(read_udp(s, local, w.tx.clone())));
+                w.tasks.push(tokio::spawn(read_udp(s, local, w.tx.clone())));
             }
             w.udp.insert(local, s);
         }
