@@ -268,9 +268,11 @@ impl ServerHandle {
         self.stats.clone()
     }
 
-    /// Events waiting for the TURN cores in their queues, over all workers; readers
-    /// wait when a queue is full, so a depth near [`ServerHandle::queue_capacity`] means
-    /// the cores are the bottleneck.
+    /// Events waiting for the TURN cores in their queues, over all workers (datagrams
+    /// from peers, TCP/TLS clients' messages, control; client UDP datagrams are read by
+    /// the cores from the listener sockets and wait in those); readers wait when a queue
+    /// is full, so a depth near [`ServerHandle::queue_capacity`] means the cores are the
+    /// bottleneck.
     pub fn queue_depth(&self) -> usize {
         self.inbound
             .iter()

@@ -351,7 +351,7 @@ pub(crate) fn encode(
     let mut f = family(
         e,
         "floe_queue_depth",
-        "Events waiting in a worker's queue for the TURN core.",
+        "Events waiting in a worker's queue for the TURN core (client UDP datagrams wait in the listener sockets).",
         MetricType::Gauge,
     )?;
     for (i, q) in queues.iter().enumerate() {
