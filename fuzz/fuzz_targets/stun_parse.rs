@@ -1,4 +1,6 @@
-//! Parse arbitrary bytes in every mode, walk every attribute, decode each typed value.
+//! Parse arbitrary bytes in every mode, walk every attribute, decode each typed value;
+//! the parse index (`attribute_types`, `has`, the unknown-attribute check) agrees with a
+//! walk of the message.
 #![no_main]
 
 use floe_stun::attributes::decode_known;
@@ -20,7 +22,14 @@ fuzz_target!(|data: &[u8]| {
                     let _ = format!("{attr:?}");
                 }
             }
-            let _ = msg.unknown_comprehension_required().count();
+            // The parse index answers as a walk of the message does.
+            let walked: Vec<_> = msg.attributes().map(|a| a.typ).collect();
+            assert_eq!(msg.attribute_types().collect::<Vec<_>>(), walked);
+            assert!(walked.iter().all(|t| msg.has(*t)));
+            assert_eq!(
+                msg.has_unknown_comprehension_required(),
+                msg.unknown_comprehension_required().next().is_some()
+            );
             let _ = msg.check_fingerprint();
         }
     }

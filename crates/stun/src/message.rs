@@ -523,6 +523,42 @@ impl<'a> Iterator for Attributes<'a> {
 }
 
 #[cfg(test)]
+mod index_tests {
+    use super::*;
+    use crate::attributes::{Priority, Username};
+    use crate::{IntegrityKey, MessageBuilder, MessageType, TransactionId};
+
+    #[test]
+    fn attribute_types_come_from_the_index_and_past_it_as_a_walk_gives_them() {
+        for extra in [0u16, 11, 30] {
+            let key = IntegrityKey::short_term("a-password-of-22-chars").unwrap();
+            let mut buf = [0u8; 1024];
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                MessageType::BINDING_REQUEST,
+                TransactionId([1; 12]),
+            )
+            .unwrap();
+            b.add(&Username("a:b")).unwrap();
+            for k in 0..extra {
+                b.add_raw(AttrType(0x8100 + k), &[]).unwrap();
+            }
+            b.add(&Priority(1)).unwrap();
+            b.add_message_integrity(&key).unwrap();
+            b.add_fingerprint().unwrap();
+            let len = b.len();
+            let msg = Message::parse(&buf[..len]).unwrap();
+            let walked: Vec<AttrType> = msg.attributes().map(|a| a.typ).collect();
+            let types: Vec<AttrType> = msg.attribute_types().collect();
+            assert_eq!(types, walked, "{extra} extra attributes");
+            assert_eq!(types.len(), 4 + usize::from(extra));
+            assert_eq!(types.first(), Some(&AttrType::USERNAME));
+            assert!(types.contains(&AttrType::PRIORITY));
+        }
+    }
+}
+
+#[cfg(test)]
 mod peek_tests {
     use super::*;
 
