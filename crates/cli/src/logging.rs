@@ -7,8 +7,14 @@
 //! created, refreshed, expired or deleted, each with the user, the 5-tuple, the relayed
 //! addresses and the bytes relayed each way. Per-packet events are `debug`.
 //! Passwords, keys and nonces are never logged.
+//!
+//! Lines are written by a thread of their own (`tracing-appender`'s non-blocking
+//! writer): a log pipe that stalls (a full journald or a stopped `| less`) must not stall
+//! the TURN cores that log allocation events. At most [`BUFFERED_LINES`] wait; past that,
+//! new lines are dropped rather than blocking the cores.
 
 use clap::ValueEnum;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -21,8 +27,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the subscriber for the process; `level` overrides `RUST_LOG`.
-pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+/// Most log lines waiting for a stalled stderr before lines are dropped.
+pub const BUFFERED_LINES: usize = 65_536;
+
+/// Installs the subscriber for the process; `level` overrides `RUST_LOG`. Keep the guard
+/// until the process ends: dropping it writes out what is buffered.
+pub fn init(format: LogFormat, level: Option<&str>) -> Result<WorkerGuard, String> {
     let filter = match level {
         Some(l) => EnvFilter::try_new(l).map_err(|e| format!("--log-level {l}: {e}"))?,
         None => match std::env::var("RUST_LOG") {
@@ -32,8 +42,13 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
             _ => EnvFilter::new("info"),
         },
     };
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .thread_name("floe-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_env_filter(filter);
     let installed = match format {
         LogFormat::Text => builder.with_ansi(false).try_init(),
@@ -43,5 +58,6 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
             .with_current_span(false)
             .try_init(),
     };
-    installed.map_err(|e| format!("cannot install the logger: {e}"))
+    installed.map_err(|e| format!("cannot install the logger: {e}"))?;
+    Ok(guard)
 }

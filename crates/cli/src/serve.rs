@@ -440,10 +440,14 @@ pub fn run(args: &ServeArgs) -> u8 {
 }
 
 fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
-    if let Err(e) = logging::init(args.log_format, args.log_level.as_deref()) {
-        eprintln!("floe serve: {e}");
-        return 2;
-    }
+    // Held to the end of `serve`: dropping it writes out the buffered lines.
+    let _log = match logging::init(args.log_format, args.log_level.as_deref()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("floe serve: {e}");
+            return 2;
+        }
+    };
     let opts = match options(args) {
         Ok(o) => o,
         Err(e) => {
