@@ -11,10 +11,11 @@
 //! Lines are written by a thread of their own (`tracing-appender`'s non-blocking
 //! writer): a log pipe that stalls (a full journald or a stopped `| less`) must not stall
 //! the TURN cores that log allocation events. At most [`BUFFERED_LINES`] wait; past that,
-//! new lines are dropped rather than blocking the cores.
+//! new lines are dropped rather than blocking the cores, and counted
+//! (`floe_log_lines_dropped_total` with `--metrics`).
 
 use clap::ValueEnum;
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -31,8 +32,9 @@ pub enum LogFormat {
 pub const BUFFERED_LINES: usize = 65_536;
 
 /// Installs the subscriber for the process; `level` overrides `RUST_LOG`. Keep the guard
-/// until the process ends: dropping it writes out what is buffered.
-pub fn init(format: LogFormat, level: Option<&str>) -> Result<WorkerGuard, String> {
+/// until the process ends: dropping it writes out what is buffered. The counter says how
+/// many lines were dropped (the metric `floe_log_lines_dropped_total`).
+pub fn init(format: LogFormat, level: Option<&str>) -> Result<(WorkerGuard, ErrorCounter), String> {
     let filter = match level {
         Some(l) => EnvFilter::try_new(l).map_err(|e| format!("--log-level {l}: {e}"))?,
         None => match std::env::var("RUST_LOG") {
@@ -47,6 +49,7 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<WorkerGuard, Strin
         .buffered_lines_limit(BUFFERED_LINES)
         .thread_name("floe-log")
         .finish(std::io::stderr());
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_env_filter(filter);
@@ -59,5 +62,5 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<WorkerGuard, Strin
             .try_init(),
     };
     installed.map_err(|e| format!("cannot install the logger: {e}"))?;
-    Ok(guard)
+    Ok((guard, dropped))
 }

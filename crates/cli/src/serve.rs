@@ -441,8 +441,8 @@ pub fn run(args: &ServeArgs) -> u8 {
 
 fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
     // Held to the end of `serve`: dropping it writes out the buffered lines.
-    let _log = match logging::init(args.log_format, args.log_level.as_deref()) {
-        Ok(guard) => guard,
+    let (_log, log_dropped) = match logging::init(args.log_format, args.log_level.as_deref()) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("floe serve: {e}");
             return 2;
@@ -487,6 +487,9 @@ fn serve(args: &ServeArgs, raw: Option<&[std::ffi::OsString]>) -> u8 {
                 return 1;
             }
         };
+        handle.set_log_lines_dropped(floe_server::LogLinesDropped::new(move || {
+            u64::try_from(log_dropped.dropped_lines()).unwrap_or(u64::MAX)
+        }));
         let metrics = match args.metrics {
             Some(addr) => match handle.serve_metrics(addr).await {
                 Ok(a) => Some(a),

@@ -161,6 +161,8 @@ fn metrics_show_a_live_allocation_over_http_and_refuse_what_is_not_a_scrape() {
     assert!(value("floe_challenges_total", "").parse::<u64>().unwrap() >= 1);
     assert_eq!(value("floe_auth_failures_total", "code=\"401\""), "0");
     assert_eq!(value("floe_queue_depth", "worker=\"0\""), "0");
+    // stderr is read: no log line was dropped.
+    assert_eq!(value("floe_log_lines_dropped_total", ""), "0");
     assert!(
         value("process_start_time_seconds", "")
             .parse::<f64>()

@@ -119,6 +119,28 @@ impl ServerOptions {
     }
 }
 
+/// A count of log lines dropped, read at each scrape.
+#[derive(Clone)]
+pub struct LogLinesDropped(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl LogLinesDropped {
+    /// Reads the count from `f`.
+    pub fn new(f: impl Fn() -> u64 + Send + Sync + 'static) -> LogLinesDropped {
+        LogLinesDropped(Arc::new(f))
+    }
+
+    /// The count now.
+    pub fn get(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for LogLinesDropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LogLinesDropped").field(&self.get()).finish()
+    }
+}
+
 /// Events for the core task.
 #[derive(Debug)]
 pub(crate) enum Inbound {
@@ -219,6 +241,8 @@ pub struct ServerHandle {
     fleet: Option<(JoinHandle<()>, Arc<FleetHealth>)>,
     /// TURN-TCP (RFC 6062) traffic, which bypasses the cores' counters.
     tcp_relays: Arc<tcp_relay::TcpRelayCounters>,
+    /// How many log lines the process dropped, for the metrics.
+    log_dropped: Option<LogLinesDropped>,
 }
 
 impl ServerHandle {
@@ -285,6 +309,14 @@ impl ServerHandle {
         self.inbound.iter().map(mpsc::Sender::max_capacity).sum()
     }
 
+    /// Where the metrics read how many log lines the process dropped
+    /// (`floe_log_lines_dropped_total`): a logger that drops lines rather than block
+    /// the cores when stderr stalls (as `floe serve`'s does) says so here. Call it before
+    /// [`ServerHandle::serve_metrics`].
+    pub fn set_log_lines_dropped(&mut self, dropped: LogLinesDropped) {
+        self.log_dropped = Some(dropped);
+    }
+
     /// Serves Prometheus metrics at `GET /metrics` on `addr` (port 0 for any) until
     /// [`ServerHandle::shutdown`], and returns the bound address. See [`metrics`] for
     /// the metric names and the limits of the HTTP responder.
@@ -297,6 +329,7 @@ impl ServerHandle {
             started_unix: self.started_unix,
             fleet: self.fleet_health(),
             tcp_relays: Some(self.tcp_relays.clone()),
+            log_dropped: self.log_dropped.clone(),
         });
         self.metrics
             .push(tokio::spawn(metrics::serve(listener, Arc::new(registry))));
@@ -568,6 +601,7 @@ pub async fn spawn(opts: ServerOptions) -> io::Result<ServerHandle> {
         metrics: Vec::new(),
         fleet: None,
         tcp_relays: tcp_counters,
+        log_dropped: None,
     };
     let fleet_tx = match fleet {
         Some(fleet) => {

@@ -58,6 +58,8 @@ pub(crate) struct Sources {
     pub(crate) fleet: Option<Arc<crate::FleetHealth>>,
     /// TURN-TCP traffic.
     pub(crate) tcp_relays: Option<Arc<crate::TcpRelayCounters>>,
+    /// Log lines the process dropped ([`crate::ServerHandle::set_log_lines_dropped`]).
+    pub(crate) log_dropped: Option<crate::LogLinesDropped>,
 }
 
 /// One worker's queue: events waiting for the core, and the most it holds.
@@ -94,6 +96,19 @@ impl Collector for Sources {
         }
         if let Some(t) = &self.tcp_relays {
             encode_tcp_relays(&mut encoder, t)?;
+        }
+        if let Some(dropped) = &self.log_dropped {
+            encoder
+                .encode_descriptor(
+                    "floe_log_lines_dropped",
+                    "Log lines dropped because stderr did not keep up (its buffer was full).",
+                    None,
+                    MetricType::Counter,
+                )?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
+                    &dropped.get(),
+                    None,
+                )?;
         }
         Ok(())
     }
@@ -551,6 +566,7 @@ mod tests {
             // With the fleet's and TURN-TCP's metrics, so the format checks cover them.
             fleet: Some(Arc::new(crate::FleetHealth::default())),
             tcp_relays: Some(Arc::new(crate::TcpRelayCounters::default())),
+            log_dropped: Some(crate::LogLinesDropped::new(|| 7)),
         })
     }
 
@@ -580,6 +596,7 @@ mod tests {
         assert!(text.contains("floe_peers_refused_total{kind=\"denied\"} 0\n"));
         assert!(text.contains("floe_dropped_total{reason=\"queue_full\"} 0\n"));
         assert!(text.contains("process_start_time_seconds 1700000000.5\n"));
+        assert!(text.contains("floe_log_lines_dropped_total 7\n"));
         assert!(text.contains(&format!(
             "floe_build_info{{version=\"{}\"}} 1\n",
             env!("CARGO_PKG_VERSION")
