@@ -17,16 +17,9 @@ async fn server() -> floe_server::ServerHandle {
 async fn binding_requests_are_answered_and_counted() {
     let handle = server().await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut buf = [0u8; 64];
-    let req = floe_stun::MessageBuilder::new(
-        &mut buf,
-        floe_stun::MessageType::BINDING_REQUEST,
-        floe_stun::TransactionId([3; 12]),
-    )
-    .unwrap()
-    .finish()
-    .to_vec();
-    sock.send_to(&req, handle.udp_addrs()[0]).await.unwrap();
+    sock.send_to(&binding(3), handle.udp_addrs()[0])
+        .await
+        .unwrap();
     let mut out = [0u8; 512];
     let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut out))
         .await
